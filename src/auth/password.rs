@@ -1,0 +1,51 @@
+//! Password hashing with argon2id (m = 19 MiB, t = 2, p = 1).
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::OnceLock;
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A PHC-format argon2id hash of `password`.
+pub fn hash(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing")
+        .to_string()
+}
+
+/// True when `password` matches `phc`.
+pub fn verify(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Spends the same time as a real check, for unknown emails, so response
+/// times do not reveal which emails have accounts.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash("dummy password for timing"));
+    let _ = verify(password, phc);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hashes_are_argon2id_and_verify_only_the_right_password() {
+        let h = super::hash("correct horse");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(super::verify("correct horse", &h));
+        assert!(!super::verify("wrong horse", &h));
+        assert!(!super::verify("x", "not a hash"));
+    }
+}

@@ -1,0 +1,91 @@
+//! Server configuration: flags with `TOLLGATE_*` environment fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::secret::Secret;
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
+
+/// Where the data lives; shared by `serve` and `admin`.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (the default, created if missing) or `postgres://...`.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// Base64 of 32 bytes that seals secrets at rest. When unset, a key file
+    /// is created in the data directory; several nodes must share one key.
+    #[arg(
+        long,
+        env = "TOLLGATE_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<Secret>,
+
+    /// Directory for the generated master key file.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = ".", global = true)]
+    pub data_dir: PathBuf,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `tollgate serve` settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TOLLGATE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// The URL clients reach this server at; used in links and as the token
+    /// issuer. Defaults to http://BIND.
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Do not create the demo account on an empty database.
+    #[arg(long, env = "TOLLGATE_NO_DEMO")]
+    pub no_demo: bool,
+
+    /// Refuse `POST /auth/signup`; accounts are then made by admins.
+    #[arg(long, env = "TOLLGATE_DISABLE_SIGNUP")]
+    pub disable_signup: bool,
+
+    /// Lifetime of access tokens from `POST /auth/login`, in seconds.
+    #[arg(long, env = "TOLLGATE_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TOLLGATE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Time limit for one request, in seconds.
+    #[arg(long, env = "TOLLGATE_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+
+    /// How often the ledger sweeper runs, in seconds.
+    #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL_SECS", default_value_t = 30)]
+    pub sweep_interval_secs: u64,
+
+    /// Log format.
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP API: routes, shared state and the middleware stack.
+
+pub mod admin;
+pub mod auth;
+pub mod budgets;
+pub mod credits;
+pub mod error;
+pub mod extract;
+pub mod public;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::tokens::TokenService;
+use crate::clock::Clock;
+use crate::ledger::Ledger;
+use crate::store::Store;
+use error::{internal_body, ApiError, InternalErrorMarker};
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub public_url: String,
+    pub signup_enabled: bool,
+    pub token_ttl: Duration,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+/// What every handler shares.
+pub struct AppInner {
+    pub store: Arc<dyn Store>,
+    pub ledger: Ledger,
+    pub tokens: TokenService,
+    pub clock: Arc<dyn Clock>,
+    pub settings: HttpSettings,
+}
+
+pub type AppState = Arc<AppInner>;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids in the same ObjectId form as every other id.
+#[derive(Clone, Copy)]
+struct MakeObjectId;
+
+impl MakeRequestId for MakeObjectId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&crate::id::new_id())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let api = Router::new()
+        .route("/health", get(public::health))
+        .route("/ready", get(public::ready))
+        .route("/public/jwt-public-key", get(public::jwt_public_key))
+        .route("/.well-known/jwks.json", get(public::jwks))
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route(
+            "/budgets/{budget_id}/api-keys",
+            post(budgets::create_api_key).get(budgets::list_api_keys),
+        )
+        .route(
+            "/budgets/{budget_id}/api-keys/{key_id}",
+            axum::routing::delete(budgets::revoke_api_key),
+        )
+        .route("/credits/balance", get(credits::balance))
+        .route("/credits/history", get(credits::history))
+        .route("/admin/grants", post(admin::create_grant))
+        .route("/admin/grants/{grant_id}/revoke", post(admin::revoke_grant))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+        let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+        tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or(req.uri().path()), request_id)
+    });
+
+    api.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                axum::http::header::AUTHORIZATION,
+            ]))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeObjectId))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(trace)
+            .layer(middleware::from_fn(name_request_in_internal_errors))
+            .layer(CatchPanicLayer::custom(
+                |_panic: Box<dyn std::any::Any + Send>| {
+                    tracing::error!("a handler panicked");
+                    let mut response =
+                        (StatusCode::INTERNAL_SERVER_ERROR, Json(internal_body(None)))
+                            .into_response();
+                    response.extensions_mut().insert(InternalErrorMarker);
+                    response
+                },
+            ))
+            .layer(CompressionLayer::new())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                settings.request_timeout,
+            ))
+            .layer(DefaultBodyLimit::max(settings.body_limit)),
+    )
+}
+
+/// Puts the request id into the body of internal errors, so a person can
+/// quote it without reading headers.
+async fn name_request_in_internal_errors(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(req).await;
+    if response.extensions().get::<InternalErrorMarker>().is_none() {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&internal_body(request_id.as_deref())).unwrap_or_default();
+    let mut response = Response::from_parts(parts, axum::body::Body::from(body));
+    response
+        .headers_mut()
+        .remove(axum::http::header::CONTENT_LENGTH);
+    response
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        "route_not_found",
+        format!("There is no route for {method} {}.", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::coded(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}.", uri.path()),
+    )
+}

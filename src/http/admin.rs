@@ -1,0 +1,120 @@
+//! Operator endpoints: credit grants and revocations.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::credits::{grant_json, transaction_json};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Fields, FromBody};
+use super::AppState;
+use crate::accounts::Email;
+use crate::auth::Caller;
+use crate::id::ObjectId;
+use crate::ledger::NewGrant;
+
+fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "admin_required",
+            "Only administrators may do this.",
+        ));
+    }
+    Ok(())
+}
+
+pub struct GrantRequest {
+    user_id: Option<String>,
+    email: Option<String>,
+    amount_credits: i64,
+    credit_type: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    source_metadata: Option<serde_json::Map<String, Value>>,
+}
+
+impl FromBody for GrantRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let user_id = f.opt_str("user_id");
+        let email = f.opt_str("email");
+        if !f.has("user_id") && !f.has("email") {
+            f.error(
+                "user_id",
+                "missing",
+                "Field required: give user_id or email",
+                Value::Null,
+                None,
+            );
+        }
+        let amount = f.req_int("amount_credits");
+        let amount_credits = f.positive("amount_credits", amount);
+        let credit_type = f
+            .opt_str("credit_type")
+            .unwrap_or_else(|| "admin_grant".into());
+        let credit_type = f.str_len("credit_type", Some(credit_type), 1, 64);
+        let expires_at = f.opt_datetime("expires_at");
+        let source_metadata = f.opt_object("source_metadata");
+        Some(GrantRequest {
+            user_id,
+            email,
+            amount_credits: amount_credits?,
+            credit_type: credit_type?,
+            expires_at,
+            source_metadata,
+        })
+    }
+}
+
+/// `POST /admin/grants`.
+#[tracing::instrument(skip_all)]
+pub async fn create_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<GrantRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_admin(&caller)?;
+    let not_found = || ApiError::not_found("user_not_found", "No user with this id or email.");
+    let user = match (&req.user_id, &req.email) {
+        (Some(id), _) => state.store.user_by_id(id).await?,
+        (None, Some(email)) => match Email::parse(email) {
+            Ok(e) => state.store.user_by_email(e.as_str()).await?,
+            Err(_) => None,
+        },
+        (None, None) => None,
+    }
+    .ok_or_else(not_found)?;
+    let (grant, txn) = state
+        .ledger
+        .grant(NewGrant {
+            user_id: user.id,
+            amount_credits: req.amount_credits,
+            credit_type: req.credit_type,
+            expires_at: req.expires_at,
+            source_metadata: req.source_metadata.map(Value::Object),
+        })
+        .await?;
+    tracing::info!(grant_id = %grant.id, credits = grant.amount_credits, "credits granted");
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"success": true, "data": {"grant": grant_json(&grant), "transaction": transaction_json(&txn)}}),
+        ),
+    ))
+}
+
+/// `POST /admin/grants/{grant_id}/revoke`: takes back what is left.
+#[tracing::instrument(skip_all, fields(grant_id = %grant_id))]
+pub async fn revoke_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(grant_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller)?;
+    if !ObjectId::is_valid(&grant_id) {
+        return Err(ApiError::not_found("grant_not_found", "No such grant."));
+    }
+    let txn = state.ledger.revoke(&grant_id).await?;
+    Ok(Json(
+        json!({"success": true, "data": {"transaction": transaction_json(&txn)}}),
+    ))
+}

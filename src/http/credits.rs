@@ -1,0 +1,82 @@
+//! `GET /credits/balance` and `GET /credits/history`.
+
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiResult;
+use super::extract::query_int;
+use super::AppState;
+use crate::auth::Caller;
+use crate::clock::{from_millis, iso};
+use crate::money::usd;
+use crate::store::{GrantRow, TransactionRow};
+
+/// `GET /credits/balance`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn balance(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let now = state.clock.now();
+    let b = state.ledger.balance(&caller.user_id).await?;
+    let (expiration, days) = match b.next_expiry {
+        Some(t) if b.available > 0 => (Some(iso(t)), Some((t - now).num_days().max(0))),
+        _ => (None, None),
+    };
+    Ok(Json(json!({
+        "success": true,
+        "message": "Credit balance retrieved",
+        "data": {"balance": b.available, "expiration": expiration, "expires_in_days": days},
+    })))
+}
+
+/// A grant as the spec shows it.
+pub fn grant_json(g: &GrantRow) -> Value {
+    json!({
+        "_id": g.id,
+        "user_id": g.user_id,
+        "amount_credits": g.amount_credits,
+        "amount_usd": usd(g.amount_credits),
+        "remaining_credits": g.remaining_credits,
+        "credit_type": g.credit_type,
+        "source_metadata": g.source_metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()).unwrap_or_else(|| json!({})),
+        "date_created": iso(from_millis(g.date_created)),
+        "pooled_at": g.pooled_at.map(|t| iso(from_millis(t))),
+        "expires_at": g.expires_at.map(|t| iso(from_millis(t))),
+    })
+}
+
+/// A transaction as the spec shows it.
+pub fn transaction_json(t: &TransactionRow) -> Value {
+    json!({
+        "_id": t.id,
+        "user_id": t.user_id,
+        "transaction_type": t.transaction_type,
+        "amount_credits": t.amount_credits,
+        "amount_usd": usd(t.amount_credits),
+        "balance_after_credits": t.balance_after_credits,
+        "balance_after_usd": usd(t.balance_after_credits),
+        "date_created": iso(from_millis(t.date_created)),
+    })
+}
+
+/// `GET /credits/history?limit=N`: grants and transactions, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
+    let grants = state.store.grants_for_user(&caller.user_id, limit).await?;
+    let transactions = state
+        .store
+        .transactions_for_user(&caller.user_id, limit)
+        .await?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Credit history retrieved",
+        "data": {
+            "grants": grants.iter().map(grant_json).collect::<Vec<_>>(),
+            "transactions": transactions.iter().map(transaction_json).collect::<Vec<_>>(),
+        },
+    })))
+}

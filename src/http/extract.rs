@@ -1,0 +1,450 @@
+//! Extractors every handler uses: JSON bodies and query strings validated
+//! into FastAPI-shaped 422s, and the authenticated caller.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, FieldError};
+use super::AppState;
+use crate::auth::{api_key, Caller, Role};
+
+/// A request type read field by field from a JSON object.
+pub trait FromBody: Sized {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self>;
+}
+
+/// A validated JSON body.
+pub struct Body<T>(pub T);
+
+impl<T: FromBody> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = json_body(req, state).await?;
+        let mut fields = Fields::body(&value)?;
+        let parsed = T::from_fields(&mut fields);
+        fields.finish()?;
+        Ok(Body(parsed.expect("a body with no field errors parses")))
+    }
+}
+
+/// Reads the body and parses it as JSON, mapping failures to 413 or 422.
+pub async fn json_body(req: Request, state: &AppState) -> Result<Value, ApiError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::coded(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than this server accepts.",
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", "The request body could not be read.")
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::field(FieldError::new(
+            vec!["body".into()],
+            "missing",
+            "Field required",
+            Value::Null,
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let position = byte_offset(&bytes, e.line(), e.column());
+        ApiError::field(
+            FieldError::new(
+                vec!["body".into(), position.into()],
+                "json_invalid",
+                "JSON decode error",
+                json!({}),
+            )
+            .with_ctx(json!({ "error": e.to_string() })),
+        )
+    })
+}
+
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in bytes.split(|b| *b == b'\n').enumerate() {
+        if i + 1 == line {
+            return offset + column.saturating_sub(1);
+        }
+        offset += l.len() + 1;
+    }
+    offset
+}
+
+/// Reads fields of one JSON object, collecting every error before failing.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    whole: &'a Value,
+    prefix: Vec<Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    /// The request body, which must be an object.
+    pub fn body(value: &'a Value) -> Result<Self, ApiError> {
+        match value.as_object() {
+            Some(obj) => Ok(Fields {
+                obj,
+                whole: value,
+                prefix: vec!["body".into()],
+                errors: Vec::new(),
+            }),
+            None => Err(ApiError::field(FieldError::new(
+                vec!["body".into()],
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+                value.clone(),
+            ))),
+        }
+    }
+
+    fn loc(&self, name: &str) -> Vec<Value> {
+        let mut loc = self.prefix.clone();
+        loc.push(name.into());
+        loc
+    }
+
+    /// Records an error against a field.
+    pub fn error(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        msg: impl Into<String>,
+        input: Value,
+        ctx: Option<Value>,
+    ) {
+        let mut e = FieldError::new(self.loc(name), kind, msg, input);
+        e.ctx = ctx;
+        self.errors.push(e);
+    }
+
+    fn present(&self, name: &str) -> Option<&'a Value> {
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    fn missing(&mut self, name: &str) {
+        let whole = self.whole.clone();
+        self.error(name, "missing", "Field required", whole, None);
+    }
+
+    /// True when the field is there and not null.
+    pub fn has(&self, name: &str) -> bool {
+        self.present(name).is_some()
+    }
+
+    pub fn opt_str(&mut self, name: &str) -> Option<String> {
+        match self.present(name)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                let other = other.clone();
+                self.error(
+                    name,
+                    "string_type",
+                    "Input should be a valid string",
+                    other,
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    pub fn req_str(&mut self, name: &str) -> Option<String> {
+        if !self.has(name) {
+            self.missing(name);
+            return None;
+        }
+        self.opt_str(name)
+    }
+
+    /// A string of `min..=max` characters.
+    pub fn str_len(
+        &mut self,
+        name: &str,
+        value: Option<String>,
+        min: usize,
+        max: usize,
+    ) -> Option<String> {
+        let s = value?;
+        let n = s.chars().count();
+        if n < min {
+            let unit = if min == 1 { "character" } else { "characters" };
+            self.error(
+                name,
+                "string_too_short",
+                format!("String should have at least {min} {unit}"),
+                Value::String(s),
+                Some(json!({"min_length": min})),
+            );
+            None
+        } else if n > max {
+            self.error(
+                name,
+                "string_too_long",
+                format!("String should have at most {max} characters"),
+                Value::String(s),
+                Some(json!({"max_length": max})),
+            );
+            None
+        } else {
+            Some(s)
+        }
+    }
+
+    pub fn opt_int(&mut self, name: &str) -> Option<i64> {
+        let v = self.present(name)?.clone();
+        match parse_int(&v) {
+            Ok(n) => Some(n),
+            Err((kind, msg)) => {
+                self.error(name, kind, msg, v, None);
+                None
+            }
+        }
+    }
+
+    pub fn req_int(&mut self, name: &str) -> Option<i64> {
+        if !self.has(name) {
+            self.missing(name);
+            return None;
+        }
+        self.opt_int(name)
+    }
+
+    /// An integer greater than zero.
+    pub fn positive(&mut self, name: &str, value: Option<i64>) -> Option<i64> {
+        let n = value?;
+        if n <= 0 {
+            self.error(
+                name,
+                "greater_than",
+                "Input should be greater than 0",
+                n.into(),
+                Some(json!({"gt": 0})),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    pub fn opt_object(&mut self, name: &str) -> Option<Map<String, Value>> {
+        match self.present(name)? {
+            Value::Object(m) => Some(m.clone()),
+            other => {
+                let other = other.clone();
+                self.error(
+                    name,
+                    "dict_type",
+                    "Input should be a valid dictionary",
+                    other,
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// An RFC 3339 timestamp.
+    pub fn opt_datetime(&mut self, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let v = self.present(name)?.clone();
+        match v.as_str().map(chrono::DateTime::parse_from_rfc3339) {
+            Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+            Some(Err(e)) => {
+                self.error(
+                    name,
+                    "datetime_from_date_parsing",
+                    format!("Input should be a valid datetime, {e}"),
+                    v,
+                    Some(json!({"error": e.to_string()})),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    name,
+                    "datetime_type",
+                    "Input should be a valid datetime",
+                    v,
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// Fails with every error recorded so far.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+/// pydantic's lax integer parsing, with its error codes.
+fn parse_int(v: &Value) -> Result<i64, (&'static str, &'static str)> {
+    match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Ok(f as i64)
+                } else if f.fract() != 0.0 {
+                    Err((
+                        "int_from_float",
+                        "Input should be a valid integer, got a number with a fractional part",
+                    ))
+                } else {
+                    Err((
+                        "int_parsing_size",
+                        "Unable to parse input string as an integer, exceeded maximum size",
+                    ))
+                }
+            } else {
+                Err((
+                    "int_parsing_size",
+                    "Unable to parse input string as an integer, exceeded maximum size",
+                ))
+            }
+        }
+        Value::String(s) => parse_int_str(s),
+        _ => Err(("int_type", "Input should be a valid integer")),
+    }
+}
+
+/// An integer from a query string or header value.
+pub fn parse_int_str(s: &str) -> Result<i64, (&'static str, &'static str)> {
+    s.trim().parse::<i64>().map_err(|_| {
+        (
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )
+    })
+}
+
+/// A query parameter as an integer in `min..=max`, or `default` when absent.
+pub fn query_int(
+    query: Option<&str>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let raw = query.and_then(|q| {
+        form_urlencoded_pairs(q)
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    });
+    let Some(raw) = raw else { return Ok(default) };
+    bounded_int(vec!["query".into(), name.into()], &raw, min, max).map_err(ApiError::field)
+}
+
+/// Parses an integer in `min..=max` from text, with pydantic's errors.
+pub fn bounded_int(loc: Vec<Value>, raw: &str, min: i64, max: i64) -> Result<i64, FieldError> {
+    let n = parse_int_str(raw)
+        .map_err(|(kind, msg)| FieldError::new(loc.clone(), kind, msg, raw.into()))?;
+    if n < min {
+        return Err(FieldError::new(
+            loc,
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {min}"),
+            raw.into(),
+        )
+        .with_ctx(json!({"ge": min})));
+    }
+    if n > max {
+        return Err(FieldError::new(
+            loc,
+            "less_than_equal",
+            format!("Input should be less than or equal to {max}"),
+            raw.into(),
+        )
+        .with_ctx(json!({"le": max})));
+    }
+    Ok(n)
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "Send Authorization: Bearer <access token or API key>.",
+                )
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_token",
+                    "The Authorization header must be 'Bearer <token>'.",
+                )
+            })?;
+        authenticate(state, token).await
+    }
+}
+
+/// Resolves a bearer token (API key or access token) to a caller.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let invalid = || {
+        ApiError::unauthorized(
+            "invalid_token",
+            "The bearer token is invalid, expired or revoked.",
+        )
+    };
+    if token.starts_with(api_key::PREFIX) {
+        if !api_key::looks_like_key(token) {
+            return Err(invalid());
+        }
+        let principal = state
+            .store
+            .principal_for_key_hash(&api_key::hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        return Ok(Caller {
+            user_id: principal.user_id,
+            budget_id: principal.budget_id,
+            role: Role::parse(&principal.role).unwrap_or(Role::Customer),
+            api_key_id: Some(principal.key_id),
+        });
+    }
+    let claims = state
+        .tokens
+        .verify_access(token)
+        .await
+        .map_err(|_| invalid())?;
+    Ok(Caller {
+        user_id: claims.sub,
+        budget_id: claims.bid,
+        role: Role::parse(&claims.role).ok_or_else(invalid)?,
+        api_key_id: None,
+    })
+}

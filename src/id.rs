@@ -1,0 +1,154 @@
+//! Ids in MongoDB's ObjectId layout: 4 bytes of seconds, 5 random bytes fixed
+//! per process, a 3-byte counter. Written here because the layout is twelve
+//! bytes of arithmetic and the `bson` crate would bring a whole document model.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use rand::RngCore;
+
+/// A 12-byte ObjectId, shown as 24 lower-case hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId([u8; 12]);
+
+fn process_unique() -> &'static [u8; 5] {
+    static UNIQUE: OnceLock<[u8; 5]> = OnceLock::new();
+    UNIQUE.get_or_init(|| {
+        let mut bytes = [0u8; 5];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        bytes
+    })
+}
+
+fn next_counter() -> u32 {
+    static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
+    COUNTER
+        .get_or_init(|| AtomicU32::new(rand::thread_rng().next_u32() & 0x00ff_ffff))
+        .fetch_add(1, Ordering::Relaxed)
+        & 0x00ff_ffff
+}
+
+impl ObjectId {
+    /// A new id stamped with the current time.
+    pub fn new() -> Self {
+        let secs = chrono::Utc::now().timestamp().clamp(0, u32::MAX as i64) as u32;
+        Self::with_seconds(secs)
+    }
+
+    fn with_seconds(secs: u32) -> Self {
+        let mut bytes = [0u8; 12];
+        bytes[..4].copy_from_slice(&secs.to_be_bytes());
+        bytes[4..9].copy_from_slice(process_unique());
+        bytes[9..].copy_from_slice(&next_counter().to_be_bytes()[1..]);
+        ObjectId(bytes)
+    }
+
+    /// Seconds since the Unix epoch at which the id was made.
+    pub fn timestamp(&self) -> u32 {
+        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+
+    /// Parses 24 hex characters, in either case.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 24 {
+            return None;
+        }
+        let mut bytes = [0u8; 12];
+        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            bytes[i] = (hi * 16 + lo) as u8;
+        }
+        Some(ObjectId(bytes))
+    }
+
+    /// True when `s` is a well-formed ObjectId.
+    pub fn is_valid(s: &str) -> bool {
+        Self::parse(s).is_some()
+    }
+}
+
+impl Default for ObjectId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({self})")
+    }
+}
+
+impl FromStr for ObjectId {
+    type Err = InvalidObjectId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(InvalidObjectId)
+    }
+}
+
+/// The error for a string that is not 24 hex characters.
+#[derive(Debug, thiserror::Error)]
+#[error("not a 24-character hex ObjectId")]
+pub struct InvalidObjectId;
+
+/// A fresh id as a string, for rows.
+pub fn new_id() -> String {
+    ObjectId::new().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ids_are_24_lower_hex_with_time_first_and_a_counter_last() {
+        let before = chrono::Utc::now().timestamp() as u32;
+        let a = ObjectId::new();
+        let b = ObjectId::new();
+        let s = a.to_string();
+        assert_eq!(s.len(), 24);
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a.timestamp() >= before && a.timestamp() <= before + 2);
+        assert_eq!(a.0[4..9], b.0[4..9], "process-unique bytes are shared");
+        let ca = u32::from_be_bytes([0, a.0[9], a.0[10], a.0[11]]);
+        let cb = u32::from_be_bytes([0, b.0[9], b.0[10], b.0[11]]);
+        assert_eq!((ca + 1) & 0xffffff, cb);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "abc",
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+            "0123456789abcdef0123456",
+            "0123456789abcdef012345678",
+        ] {
+            assert!(ObjectId::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_and_parse_round_trip(bytes in proptest::array::uniform12(any::<u8>())) {
+            let id = ObjectId(bytes);
+            prop_assert_eq!(ObjectId::parse(&id.to_string()), Some(id));
+            prop_assert_eq!(ObjectId::parse(&id.to_string().to_uppercase()), Some(id));
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! The credit ledger and its money rules.
+//!
+//! - A wallet's balance is never negative.
+//! - The sum of a wallet's transactions equals its balance, which equals the
+//!   remaining credits of its live grants.
+//! - Spending holds credits first, then captures or releases the hold.
+//! - Grants are consumed soonest-expiring first (no expiry last), then oldest.
+//! - An expired grant is not spendable from the instant it expires; its
+//!   `expiration` transaction is written once, by whichever ledger operation
+//!   or sweeper touches the wallet first.
+//!
+//! Every operation is one store transaction holding the wallet's lock.
+
+pub mod sweeper;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::clock::{from_millis, to_millis, Clock};
+use crate::id::new_id;
+use crate::store::{Allocation, GrantRow, HoldRow, LedgerTx, Store, StoreError, TransactionRow};
+
+/// What a ledger operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("insufficient credits: {available} available, {requested} requested")]
+    InsufficientCredits { available: i64, requested: i64 },
+    #[error("amount must be a positive number of credits")]
+    InvalidAmount,
+    #[error("the expiry must be in the future")]
+    ExpiryInPast,
+    #[error("no such wallet")]
+    UnknownWallet,
+    #[error("no such grant")]
+    UnknownGrant,
+    #[error("no such hold")]
+    UnknownHold,
+    #[error("the grant has no credits left to revoke")]
+    NothingToRevoke,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        LedgerError::Store(e)
+    }
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
+/// A grant to add.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub user_id: String,
+    pub amount_credits: i64,
+    pub credit_type: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub source_metadata: Option<serde_json::Value>,
+}
+
+/// What a caller may spend now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Balance {
+    /// Live credits less what holds reserve; never negative.
+    pub available: i64,
+    /// Remaining credits of live grants.
+    pub live: i64,
+    pub held: i64,
+    /// The soonest expiry among live grants with credits left.
+    pub next_expiry: Option<DateTime<Utc>>,
+}
+
+/// The order in which grants are consumed: soonest expiry first, grants that
+/// never expire last, then oldest first.
+pub fn consumption_order(grants: &mut [GrantRow]) {
+    grants.sort_by(|a, b| {
+        let ka = (a.expires_at.is_none(), a.expires_at, a.date_created, &a.id);
+        let kb = (b.expires_at.is_none(), b.expires_at, b.date_created, &b.id);
+        ka.cmp(&kb)
+    });
+}
+
+/// Splits `amount` across grants in consumption order.
+pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
+    let mut left = amount;
+    let mut plan = Vec::new();
+    for g in grants {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(g.remaining_credits);
+        if take > 0 {
+            plan.push(Allocation {
+                grant_id: g.id.clone(),
+                amount_credits: take,
+            });
+            left -= take;
+        }
+    }
+    (left == 0).then_some(plan)
+}
+
+/// The ledger over a store and a clock.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Ledger { store, clock }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn begin(&self, user_id: &str) -> LedgerResult<Box<dyn LedgerTx>> {
+        self.store.begin_ledger(user_id).await.map_err(|e| match e {
+            StoreError::NotFound => LedgerError::UnknownWallet,
+            e => LedgerError::Store(e),
+        })
+    }
+
+    /// Writes the `expiration` of every grant of the wallet that is due.
+    async fn expire_due(tx: &mut dyn LedgerTx, user_id: &str, now: i64) -> LedgerResult<usize> {
+        let due = tx.due_grants(now).await?;
+        for g in &due {
+            let balance = tx.balance() - g.remaining_credits;
+            tx.close_grant(&g.id, 0, Some(now), Some("expired")).await?;
+            let txn = TransactionRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                transaction_type: "expiration".into(),
+                amount_credits: -g.remaining_credits,
+                balance_after_credits: balance,
+                grant_id: Some(g.id.clone()),
+                reference: None,
+                date_created: now,
+            };
+            tx.insert_transaction(
+                &txn,
+                &[Allocation {
+                    grant_id: g.id.clone(),
+                    amount_credits: g.remaining_credits,
+                }],
+            )
+            .await?;
+            tx.set_balance(balance, now).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Adds credits to a wallet.
+    pub async fn grant(&self, new: NewGrant) -> LedgerResult<(GrantRow, TransactionRow)> {
+        if new.amount_credits <= 0 {
+            return Err(LedgerError::InvalidAmount);
+        }
+        let now = to_millis(self.clock.now());
+        let expires_at = new.expires_at.map(to_millis);
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(LedgerError::ExpiryInPast);
+        }
+        let mut tx = self.begin(&new.user_id).await?;
+        Self::expire_due(tx.as_mut(), &new.user_id, now).await?;
+        let grant = GrantRow {
+            id: new_id(),
+            user_id: new.user_id.clone(),
+            amount_credits: new.amount_credits,
+            remaining_credits: new.amount_credits,
+            credit_type: new.credit_type,
+            source_metadata: new.source_metadata.map(|m| m.to_string()),
+            date_created: now,
+            pooled_at: Some(now),
+            expires_at,
+            closed_at: None,
+            closed_reason: None,
+        };
+        tx.insert_grant(&grant).await?;
+        let balance = tx.balance() + new.amount_credits;
+        let txn = TransactionRow {
+            id: new_id(),
+            user_id: new.user_id.clone(),
+            transaction_type: "grant".into(),
+            amount_credits: new.amount_credits,
+            balance_after_credits: balance,
+            grant_id: Some(grant.id.clone()),
+            reference: None,
+            date_created: now,
+        };
+        tx.insert_transaction(&txn, &[]).await?;
+        tx.set_balance(balance, now).await?;
+        tx.commit().await?;
+        Ok((grant, txn))
+    }
+
+    /// Revokes what is left of a grant.
+    pub async fn revoke(&self, grant_id: &str) -> LedgerResult<TransactionRow> {
+        let grant = self
+            .store
+            .grant_by_id(grant_id)
+            .await?
+            .ok_or(LedgerError::UnknownGrant)?;
+        let now = to_millis(self.clock.now());
+        let mut tx = self.begin(&grant.user_id).await?;
+        Self::expire_due(tx.as_mut(), &grant.user_id, now).await?;
+        let grant = tx.grant(grant_id).await?.ok_or(LedgerError::UnknownGrant)?;
+        if grant.remaining_credits == 0 || grant.closed_at.is_some() {
+            return Err(LedgerError::NothingToRevoke);
+        }
+        let balance = tx.balance() - grant.remaining_credits;
+        tx.close_grant(&grant.id, 0, Some(now), Some("revoked"))
+            .await?;
+        let txn = TransactionRow {
+            id: new_id(),
+            user_id: grant.user_id.clone(),
+            transaction_type: "revocation".into(),
+            amount_credits: -grant.remaining_credits,
+            balance_after_credits: balance,
+            grant_id: Some(grant.id.clone()),
+            reference: None,
+            date_created: now,
+        };
+        tx.insert_transaction(
+            &txn,
+            &[Allocation {
+                grant_id: grant.id.clone(),
+                amount_credits: grant.remaining_credits,
+            }],
+        )
+        .await?;
+        tx.set_balance(balance, now).await?;
+        tx.commit().await?;
+        Ok(txn)
+    }
+
+    /// Reserves credits for a call. The hold counts against the available
+    /// balance until it is captured, released, or swept after `ttl`.
+    pub async fn reserve(
+        &self,
+        user_id: &str,
+        amount: i64,
+        ttl: Duration,
+        budget_id: Option<&str>,
+        reference: Option<&str>,
+    ) -> LedgerResult<HoldRow> {
+        if amount <= 0 {
+            return Err(LedgerError::InvalidAmount);
+        }
+        let now = to_millis(self.clock.now());
+        let mut tx = self.begin(user_id).await?;
+        Self::expire_due(tx.as_mut(), user_id, now).await?;
+        let held = tx.held_total().await?;
+        let available = (tx.balance() - held).max(0);
+        if available < amount {
+            tx.commit().await?;
+            return Err(LedgerError::InsufficientCredits {
+                available,
+                requested: amount,
+            });
+        }
+        let hold = HoldRow {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            budget_id: budget_id.map(str::to_string),
+            amount_credits: amount,
+            reference: reference.map(str::to_string),
+            created_at: now,
+            deadline: now + ttl.num_milliseconds(),
+        };
+        tx.insert_hold(&hold).await?;
+        tx.commit().await?;
+        Ok(hold)
+    }
+
+    /// Captures a hold: writes the `purchase` and consumes grants in order.
+    /// If grants expired or were revoked under the hold so that it can no
+    /// longer be covered, the hold is released and nothing is charged.
+    pub async fn capture(&self, user_id: &str, hold_id: &str) -> LedgerResult<TransactionRow> {
+        let now = to_millis(self.clock.now());
+        let mut tx = self.begin(user_id).await?;
+        let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
+        Self::expire_due(tx.as_mut(), user_id, now).await?;
+        let mut grants = tx.live_grants(now).await?;
+        consumption_order(&mut grants);
+        tx.delete_hold(&hold.id).await?;
+        let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
+            let available = grants.iter().map(|g| g.remaining_credits).sum();
+            tx.commit().await?;
+            return Err(LedgerError::InsufficientCredits {
+                available,
+                requested: hold.amount_credits,
+            });
+        };
+        for a in &plan {
+            let g = grants
+                .iter()
+                .find(|g| g.id == a.grant_id)
+                .expect("planned grant");
+            tx.close_grant(&g.id, g.remaining_credits - a.amount_credits, None, None)
+                .await?;
+        }
+        let balance = tx.balance() - hold.amount_credits;
+        let txn = TransactionRow {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            transaction_type: "purchase".into(),
+            amount_credits: -hold.amount_credits,
+            balance_after_credits: balance,
+            grant_id: None,
+            reference: hold.reference.clone(),
+            date_created: now,
+        };
+        tx.insert_transaction(&txn, &plan).await?;
+        tx.set_balance(balance, now).await?;
+        tx.commit().await?;
+        Ok(txn)
+    }
+
+    /// Releases a hold without charging.
+    pub async fn release(&self, user_id: &str, hold_id: &str) -> LedgerResult<()> {
+        let mut tx = self.begin(user_id).await?;
+        tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
+        tx.delete_hold(hold_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The wallet as the caller sees it now; needs no lock.
+    pub async fn balance(&self, user_id: &str) -> LedgerResult<Balance> {
+        let now = self.clock.now();
+        let snap = self.store.wallet_snapshot(user_id, to_millis(now)).await?;
+        Ok(Balance {
+            available: (snap.live_credits - snap.held_credits).max(0),
+            live: snap.live_credits,
+            held: snap.held_credits,
+            next_expiry: snap.next_expiry.map(from_millis),
+        })
+    }
+
+    /// Writes due expirations for up to `limit` wallets; returns how many grants.
+    pub async fn sweep_expired(&self, limit: i64) -> LedgerResult<usize> {
+        let now = to_millis(self.clock.now());
+        let mut expired = 0;
+        for user_id in self.store.users_with_due_expirations(now, limit).await? {
+            let mut tx = self.begin(&user_id).await?;
+            expired += Self::expire_due(tx.as_mut(), &user_id, now).await?;
+            tx.commit().await?;
+        }
+        Ok(expired)
+    }
+
+    /// Releases up to `limit` holds whose deadline passed; returns how many.
+    pub async fn sweep_holds(&self, limit: i64) -> LedgerResult<usize> {
+        let now = to_millis(self.clock.now());
+        let mut released = 0;
+        for hold in self.store.overdue_holds(now, limit).await? {
+            match self.release(&hold.user_id, &hold.id).await {
+                Ok(()) => released += 1,
+                // Captured or released meanwhile, perhaps by another node.
+                Err(LedgerError::UnknownHold) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(released)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(id: &str, expires: Option<i64>, created: i64, remaining: i64) -> GrantRow {
+        GrantRow {
+            id: id.into(),
+            user_id: "u".into(),
+            amount_credits: remaining,
+            remaining_credits: remaining,
+            credit_type: "admin_grant".into(),
+            source_metadata: None,
+            date_created: created,
+            pooled_at: None,
+            expires_at: expires,
+            closed_at: None,
+            closed_reason: None,
+        }
+    }
+
+    #[test]
+    fn soonest_expiry_first_then_never_expiring_oldest_first() {
+        let mut gs = vec![
+            grant("never-new", None, 20, 5),
+            grant("late", Some(500), 1, 5),
+            grant("never-old", None, 10, 5),
+            grant("soon", Some(100), 30, 5),
+        ];
+        consumption_order(&mut gs);
+        let ids: Vec<_> = gs.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["soon", "late", "never-old", "never-new"]);
+    }
+
+    #[test]
+    fn a_debit_is_split_in_order_or_refused_whole() {
+        let gs = vec![grant("a", Some(1), 0, 3), grant("b", None, 0, 10)];
+        let plan = plan_debit(&gs, 5).unwrap();
+        assert_eq!(
+            plan,
+            vec![
+                Allocation {
+                    grant_id: "a".into(),
+                    amount_credits: 3
+                },
+                Allocation {
+                    grant_id: "b".into(),
+                    amount_credits: 2
+                },
+            ]
+        );
+        assert!(plan_debit(&gs, 14).is_none());
+        assert_eq!(plan_debit(&gs, 13).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,17 @@
+//! Tollgate: a self-hostable platform on which AI agents pay for and use
+//! tools, implementing the AgentPMT Programmatic Access API.
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod id;
+pub mod ledger;
+pub mod money;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,39 @@
+//! The PostgreSQL backend for several stateless nodes on one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::common::impl_store;
+
+/// A store on a PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and applies migrations. sqlx's migrator takes an advisory
+    /// lock, so nodes starting together apply each migration once.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    // The row lock serialises ledger work on one wallet across every node.
+    const LOCK_WALLET: &'static str =
+        "SELECT balance_credits FROM wallets WHERE user_id = $1 FOR UPDATE";
+}
+
+impl_store!(PgStore, PgLedgerTx, sqlx::Postgres, "postgres");

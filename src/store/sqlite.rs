@@ -1,0 +1,45 @@
+//! The embedded SQLite backend: one file, WAL, `BEGIN IMMEDIATE` for writes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::common::impl_store;
+
+/// A store on a SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and applies migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// A write transaction that takes SQLite's write lock up front, so a
+    /// read-then-write never fails with BUSY half-way.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    // `BEGIN IMMEDIATE` already serialises writers, so reading the row is enough.
+    const LOCK_WALLET: &'static str = "SELECT balance_credits FROM wallets WHERE user_id = $1";
+}
+
+impl_store!(SqliteStore, SqliteLedgerTx, sqlx::Sqlite, "sqlite");
