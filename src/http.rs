@@ -94,13 +94,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
 
+    with_middleware(api, &settings)
+}
+
+/// Wraps routes in the middleware stack every Tollgate route runs under.
+pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
         let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
         tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or(req.uri().path()), request_id)
-    });
+    })
+    .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
 
-    api.layer(
+    routes.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveRequestHeadersLayer::new([
                 axum::http::header::AUTHORIZATION,

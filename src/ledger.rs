@@ -159,12 +159,14 @@ impl Ledger {
         if new.amount_credits <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
-        let now = to_millis(self.clock.now());
         let expires_at = new.expires_at.map(to_millis);
-        if expires_at.is_some_and(|e| e <= now) {
+        if expires_at.is_some_and(|e| e <= to_millis(self.clock.now())) {
             return Err(LedgerError::ExpiryInPast);
         }
         let mut tx = self.begin(&new.user_id).await?;
+        // Time is read under the wallet's lock, so each wallet's entries are
+        // dated in the order they were written.
+        let now = to_millis(self.clock.now());
         Self::expire_due(tx.as_mut(), &new.user_id, now).await?;
         let grant = GrantRow {
             id: new_id(),
@@ -204,8 +206,8 @@ impl Ledger {
             .grant_by_id(grant_id)
             .await?
             .ok_or(LedgerError::UnknownGrant)?;
-        let now = to_millis(self.clock.now());
         let mut tx = self.begin(&grant.user_id).await?;
+        let now = to_millis(self.clock.now());
         Self::expire_due(tx.as_mut(), &grant.user_id, now).await?;
         let grant = tx.grant(grant_id).await?.ok_or(LedgerError::UnknownGrant)?;
         if grant.remaining_credits == 0 || grant.closed_at.is_some() {
@@ -250,8 +252,8 @@ impl Ledger {
         if amount <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
-        let now = to_millis(self.clock.now());
         let mut tx = self.begin(user_id).await?;
+        let now = to_millis(self.clock.now());
         Self::expire_due(tx.as_mut(), user_id, now).await?;
         let held = tx.held_total().await?;
         let available = (tx.balance() - held).max(0);
@@ -280,8 +282,8 @@ impl Ledger {
     /// If grants expired or were revoked under the hold so that it can no
     /// longer be covered, the hold is released and nothing is charged.
     pub async fn capture(&self, user_id: &str, hold_id: &str) -> LedgerResult<TransactionRow> {
-        let now = to_millis(self.clock.now());
         let mut tx = self.begin(user_id).await?;
+        let now = to_millis(self.clock.now());
         let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
         Self::expire_due(tx.as_mut(), user_id, now).await?;
         let mut grants = tx.live_grants(now).await?;
@@ -343,10 +345,11 @@ impl Ledger {
 
     /// Writes due expirations for up to `limit` wallets; returns how many grants.
     pub async fn sweep_expired(&self, limit: i64) -> LedgerResult<usize> {
-        let now = to_millis(self.clock.now());
+        let due_at = to_millis(self.clock.now());
         let mut expired = 0;
-        for user_id in self.store.users_with_due_expirations(now, limit).await? {
+        for user_id in self.store.users_with_due_expirations(due_at, limit).await? {
             let mut tx = self.begin(&user_id).await?;
+            let now = to_millis(self.clock.now());
             expired += Self::expire_due(tx.as_mut(), &user_id, now).await?;
             tx.commit().await?;
         }

@@ -51,6 +51,8 @@ CREATE TABLE signing_keys (
 CREATE TABLE wallets (
     user_id TEXT PRIMARY KEY REFERENCES users (id),
     balance_credits INTEGER NOT NULL DEFAULT 0 CHECK (balance_credits >= 0),
+    -- How many ledger entries the wallet has; the next entry's sequence number.
+    entry_count INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL
 );
 
@@ -79,9 +81,11 @@ CREATE TABLE credit_transactions (
     balance_after_credits INTEGER NOT NULL CHECK (balance_after_credits >= 0),
     grant_id TEXT REFERENCES grants (id),
     reference TEXT,
-    date_created INTEGER NOT NULL
+    date_created INTEGER NOT NULL,
+    -- Position in the wallet's ledger: exact order even within one millisecond.
+    seq INTEGER NOT NULL,
+    UNIQUE (user_id, seq)
 );
-CREATE INDEX credit_transactions_user ON credit_transactions (user_id, date_created);
 -- A grant is created, expired and revoked at most once each.
 CREATE UNIQUE INDEX credit_transactions_once ON credit_transactions (grant_id, transaction_type)
     WHERE grant_id IS NOT NULL;

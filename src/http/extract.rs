@@ -345,30 +345,35 @@ pub fn query_int(
             .map(|(_, v)| v)
     });
     let Some(raw) = raw else { return Ok(default) };
-    bounded_int(vec!["query".into(), name.into()], &raw, min, max).map_err(ApiError::field)
+    bounded_int(vec!["query".into(), name.into()], &raw, min, max)
 }
 
 /// Parses an integer in `min..=max` from text, with pydantic's errors.
-pub fn bounded_int(loc: Vec<Value>, raw: &str, min: i64, max: i64) -> Result<i64, FieldError> {
-    let n = parse_int_str(raw)
-        .map_err(|(kind, msg)| FieldError::new(loc.clone(), kind, msg, raw.into()))?;
+pub fn bounded_int(loc: Vec<Value>, raw: &str, min: i64, max: i64) -> Result<i64, ApiError> {
+    let n = parse_int_str(raw).map_err(|(kind, msg)| {
+        ApiError::field(FieldError::new(loc.clone(), kind, msg, raw.into()))
+    })?;
     if n < min {
-        return Err(FieldError::new(
-            loc,
-            "greater_than_equal",
-            format!("Input should be greater than or equal to {min}"),
-            raw.into(),
-        )
-        .with_ctx(json!({"ge": min})));
+        return Err(ApiError::field(
+            FieldError::new(
+                loc,
+                "greater_than_equal",
+                format!("Input should be greater than or equal to {min}"),
+                raw.into(),
+            )
+            .with_ctx(json!({"ge": min})),
+        ));
     }
     if n > max {
-        return Err(FieldError::new(
-            loc,
-            "less_than_equal",
-            format!("Input should be less than or equal to {max}"),
-            raw.into(),
-        )
-        .with_ctx(json!({"le": max})));
+        return Err(ApiError::field(
+            FieldError::new(
+                loc,
+                "less_than_equal",
+                format!("Input should be less than or equal to {max}"),
+                raw.into(),
+            )
+            .with_ctx(json!({"le": max})),
+        ));
     }
     Ok(n)
 }

@@ -24,6 +24,7 @@ macro_rules! impl_store {
             tx: sqlx::Transaction<'static, $db>,
             user_id: String,
             balance: i64,
+            entries: i64,
         }
 
         #[async_trait]
@@ -196,12 +197,12 @@ macro_rules! impl_store {
 
             async fn begin_ledger(&self, user_id: &str) -> StoreResult<Box<dyn LedgerTx>> {
                 let mut tx = self.begin_write().await?;
-                let balance: Option<i64> = sqlx::query_scalar(Self::LOCK_WALLET)
+                let row: Option<(i64, i64)> = sqlx::query_as(Self::LOCK_WALLET)
                     .bind(user_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let balance = balance.ok_or(StoreError::NotFound)?;
-                Ok(Box::new($tx { tx, user_id: user_id.to_string(), balance }))
+                let (balance, entries) = row.ok_or(StoreError::NotFound)?;
+                Ok(Box::new($tx { tx, user_id: user_id.to_string(), balance, entries }))
             }
 
             async fn wallet_snapshot(&self, user_id: &str, now: i64) -> StoreResult<WalletSnapshot> {
@@ -247,7 +248,7 @@ macro_rules! impl_store {
 
             async fn transactions_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<TransactionRow>> {
                 Ok(sqlx::query_as(&format!(
-                    "SELECT {TXN_COLS} FROM credit_transactions WHERE user_id = $1 ORDER BY date_created DESC, id DESC LIMIT $2"
+                    "SELECT {TXN_COLS} FROM credit_transactions WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
                 ))
                 .bind(user_id)
                 .bind(limit)
@@ -354,7 +355,8 @@ macro_rules! impl_store {
             }
 
             async fn insert_transaction(&mut self, t: &TransactionRow, allocations: &[Allocation]) -> StoreResult<()> {
-                sqlx::query(&format!("INSERT INTO credit_transactions ({TXN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                self.entries += 1;
+                sqlx::query(&format!("INSERT INTO credit_transactions ({TXN_COLS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(&t.id)
                     .bind(&t.user_id)
                     .bind(&t.transaction_type)
@@ -363,6 +365,7 @@ macro_rules! impl_store {
                     .bind(&t.grant_id)
                     .bind(&t.reference)
                     .bind(t.date_created)
+                    .bind(self.entries)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(|e| StoreError::on_unique(e, "ledger entry"))?;
@@ -378,8 +381,9 @@ macro_rules! impl_store {
             }
 
             async fn set_balance(&mut self, balance: i64, now: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE wallets SET balance_credits = $1, updated_at = $2 WHERE user_id = $3")
+                sqlx::query("UPDATE wallets SET balance_credits = $1, entry_count = $2, updated_at = $3 WHERE user_id = $4")
                     .bind(balance)
+                    .bind(self.entries)
                     .bind(now)
                     .bind(&self.user_id)
                     .execute(&mut *self.tx)

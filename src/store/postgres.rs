@@ -33,7 +33,7 @@ impl PgStore {
 
     // The row lock serialises ledger work on one wallet across every node.
     const LOCK_WALLET: &'static str =
-        "SELECT balance_credits FROM wallets WHERE user_id = $1 FOR UPDATE";
+        "SELECT balance_credits, entry_count FROM wallets WHERE user_id = $1 FOR UPDATE";
 }
 
 impl_store!(PgStore, PgLedgerTx, sqlx::Postgres, "postgres");

@@ -39,7 +39,8 @@ impl SqliteStore {
     }
 
     // `BEGIN IMMEDIATE` already serialises writers, so reading the row is enough.
-    const LOCK_WALLET: &'static str = "SELECT balance_credits FROM wallets WHERE user_id = $1";
+    const LOCK_WALLET: &'static str =
+        "SELECT balance_credits, entry_count FROM wallets WHERE user_id = $1";
 }
 
 impl_store!(SqliteStore, SqliteLedgerTx, sqlx::Sqlite, "sqlite");

@@ -1,0 +1,245 @@
+//! The `tollgate` binary: command line shape and admin commands.
+
+use std::process::Command;
+
+use clap::CommandFactory;
+use reqwest::StatusCode;
+
+use crate::harness::{serve_args, Backend, TestApp};
+
+#[test]
+fn the_command_line_is_well_formed() {
+    tollgate::cli::Cli::command().debug_assert();
+}
+
+fn tollgate(db: &crate::harness::TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .env("TOLLGATE_DATABASE_URL", &db.url)
+        .env("TOLLGATE_MASTER_KEY", &db.master_key)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run tollgate")
+}
+
+async fn admin_commands_work_with_the_server_running(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "operator pw",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "create-api-key",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "ci",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("tg_"));
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "grant",
+            "--email",
+            "ops@example.com",
+            "--credits",
+            "250",
+            "--expires-at",
+            "2099-01-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = app.get("/credits/balance", Some(&key)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["balance"], 250);
+    assert_eq!(body["data"]["expiration"], "2099-01-01T00:00:00.000Z");
+    // The CLI-made admin can use the admin API.
+    let token = app.login("ops@example.com", "operator pw").await;
+    let user = app.new_user().await;
+    let (status, _) = app
+        .post(
+            "/admin/grants",
+            Some(&token),
+            serde_json::json!({"user_id": user.user_id, "amount_credits": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "operator pw",
+        ],
+    );
+    assert!(!out.status.success(), "a duplicate email fails");
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "grant",
+            "--email",
+            "nobody@example.com",
+            "--credits",
+            "5",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_work_with_the_server_running_on_sqlite() {
+    admin_commands_work_with_the_server_running(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_work_with_the_server_running_on_postgres() {
+    admin_commands_work_with_the_server_running(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_work_with_the_server_stopped() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let db = app.stop().await;
+    let out = tollgate(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "later@example.com",
+            "--password",
+            "password 1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tollgate(&db, &["admin", "rotate-signing-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = TestApp::start(db, serve_args(), Backend::Sqlite).await;
+    app.login("later@example.com", "password 1").await;
+    let (_, jwks) = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "the rotated key and the old one"
+    );
+}
+
+#[test]
+fn serve_works_on_a_fresh_directory_and_prints_a_working_curl_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .env_remove("TOLLGATE_MASTER_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.trim_start().starts_with("curl ");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .join()
+    .unwrap();
+    let curl = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .expect("a curl line")
+        .trim()
+        .to_string();
+    let key = curl
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = curl.rsplit(' ').next().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status(),
+            resp.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["balance"], 10_000);
+    assert!(
+        dir.path().join("tollgate.db").exists(),
+        "the default SQLite file is created"
+    );
+    // SIGTERM shuts it down gracefully.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
+}

@@ -1,0 +1,317 @@
+//! Starting real servers for tests: a temp SQLite file, or a schema of its
+//! own on the PostgreSQL server named by `TOLLGATE_TEST_DATABASE_URL`.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use tollgate::accounts::{self, Email};
+use tollgate::app::App;
+use tollgate::auth::Role;
+use tollgate::clock::ManualClock;
+use tollgate::config::{DatabaseArgs, LogFormat, ServeArgs};
+use tollgate::http::AppState;
+use tollgate::secret::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a test's database lives.
+pub struct TestDb {
+    pub url: String,
+    pub master_key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn args(&self) -> DatabaseArgs {
+        DatabaseArgs {
+            database_url: self.url.clone(),
+            master_key: Some(Secret::new(self.master_key.clone())),
+            data_dir: self._dir.path().to_path_buf(),
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` to skip. With `CI=true` a
+/// missing URL fails the run: CI must exercise PostgreSQL.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TOLLGATE_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but TOLLGATE_TEST_DATABASE_URL is not set: the PostgreSQL suite must run");
+            }
+            eprintln!("skipping a PostgreSQL test: set TOLLGATE_TEST_DATABASE_URL to run it");
+            None
+        }
+    }
+}
+
+/// A fresh, empty database; `None` when the backend is not available.
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand_bytes())
+    };
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
+        Backend::Postgres => {
+            let base = postgres_url()?;
+            let schema = format!("t_{}", tollgate::id::new_id());
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("connect to the test PostgreSQL");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .expect("create schema");
+            pool.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+    };
+    Some(TestDb {
+        url,
+        master_key,
+        _dir: dir,
+    })
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    b
+}
+
+pub fn serve_args() -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        no_demo: true,
+        disable_signup: false,
+        token_ttl_secs: 3600,
+        body_limit: 64 * 1024,
+        request_timeout_secs: 30,
+        sweep_interval_secs: 3600,
+        log_format: LogFormat::Text,
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub backend: Backend,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A signed-up user with an access token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut ServeArgs),
+    ) -> Option<TestApp> {
+        let db = fresh_db(backend).await?;
+        let mut args = serve_args();
+        tweak(&mut args);
+        Some(Self::start(db, args, backend).await)
+    }
+
+    /// Starts a server on an existing database.
+    pub async fn start(db: TestDb, args: ServeArgs, backend: Backend) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let url = format!("http://{addr}");
+        let clock = ManualClock::new(chrono::Utc::now());
+        let app = App::new(&db.args(), &args, url.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("app starts");
+        let state = app.state.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(listener, async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            url,
+            state,
+            clock,
+            client: reqwest::Client::new(),
+            db,
+            backend,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully and hands back its database.
+    pub async fn stop(mut self) -> TestDb {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                master_key: String::new(),
+                _dir: dir,
+            },
+        )
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Signs a new customer up through the API and signs them in.
+    pub async fn new_user(&self) -> TestUser {
+        let email = format!("user-{}@example.com", tollgate::id::new_id());
+        let password = "correct horse battery".to_string();
+        let (status, body) = self
+            .post(
+                "/auth/signup",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let token = self.login(&email, &password).await;
+        TestUser {
+            user_id: body["data"]["user_id"].as_str().unwrap().into(),
+            budget_id: body["data"]["budget_id"].as_str().unwrap().into(),
+            email,
+            password,
+            token,
+        }
+    }
+
+    /// An administrator, made the way an operator would (not through signup).
+    pub async fn new_admin(&self) -> TestUser {
+        let email = format!("admin-{}@example.com", tollgate::id::new_id());
+        let password = "admin password 1".to_string();
+        let created = accounts::create_user(
+            self.state.store.as_ref(),
+            &Email::parse(&email).unwrap(),
+            &password,
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+        let token = self.login(&email, &password).await;
+        TestUser {
+            email,
+            password,
+            user_id: created.user_id,
+            budget_id: created.budget_id,
+            token,
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Grants credits through the admin API.
+    pub async fn grant(
+        &self,
+        admin: &TestUser,
+        user: &TestUser,
+        credits: i64,
+        expires_at: Option<String>,
+    ) -> Value {
+        let mut body = json!({"user_id": user.user_id, "amount_credits": credits});
+        if let Some(e) = expires_at {
+            body["expires_at"] = json!(e);
+        }
+        let (status, body) = self.post("/admin/grants", Some(&admin.token), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"].clone()
+    }
+
+    pub async fn balance(&self, user: &TestUser) -> Value {
+        let (status, body) = self.get("/credits/balance", Some(&user.token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].clone()
+    }
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await else { return };
+                    super::$name(app).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,672 @@
+//! The money rules, checked on both backends through the ledger's domain API:
+//! property tests over random sequences, and concurrency tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use tollgate::clock::{to_millis, Clock, ManualClock};
+use tollgate::id::new_id;
+use tollgate::ledger::{Ledger, LedgerError, NewGrant};
+use tollgate::store::{self, NewUser, Store};
+
+use crate::harness::{fresh_db, Backend, TestDb};
+
+const HOLD_TTL_MINUTES: i64 = 30;
+
+async fn open(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
+    let db = fresh_db(backend).await?;
+    let store = store::connect(&db.url).await.unwrap();
+    Some((db, store))
+}
+
+/// A wallet owner made directly in the store (no password hashing needed).
+async fn make_user(store: &dyn Store) -> String {
+    let id = new_id();
+    store
+        .create_user(&NewUser {
+            id: id.clone(),
+            email: format!("{id}@example.com"),
+            password_hash: "not a login".into(),
+            role: "customer".into(),
+            budget_id: new_id(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Grant {
+        credits: i64,
+        expires_in_minutes: Option<i64>,
+    },
+    Reserve {
+        credits: i64,
+    },
+    Capture {
+        hold: usize,
+    },
+    Release {
+        hold: usize,
+    },
+    Revoke {
+        grant: usize,
+    },
+    Advance {
+        minutes: i64,
+    },
+    SweepExpired,
+    SweepHolds,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (1i64..500, proptest::option::of(1i64..180)).prop_map(|(credits, expires_in_minutes)| Op::Grant { credits, expires_in_minutes }),
+        4 => (1i64..400).prop_map(|credits| Op::Reserve { credits }),
+        3 => any::<usize>().prop_map(|hold| Op::Capture { hold }),
+        1 => any::<usize>().prop_map(|hold| Op::Release { hold }),
+        1 => any::<usize>().prop_map(|grant| Op::Revoke { grant }),
+        2 => (1i64..90).prop_map(|minutes| Op::Advance { minutes }),
+        1 => Just(Op::SweepExpired),
+        1 => Just(Op::SweepHolds),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct MGrant {
+    id: String,
+    remaining: i64,
+    expires_at: Option<i64>,
+    created: i64,
+}
+
+#[derive(Debug, Clone)]
+struct MHold {
+    id: String,
+    amount: i64,
+    deadline: i64,
+}
+
+/// What the ledger should do, written as simply as possible.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    grants: Vec<MGrant>,
+    holds: Vec<MHold>,
+}
+
+impl Model {
+    fn expire_due(&mut self, now: i64) {
+        for g in &mut self.grants {
+            if g.expires_at.is_some_and(|e| e <= now) {
+                g.remaining = 0;
+            }
+        }
+    }
+
+    fn held(&self) -> i64 {
+        self.holds.iter().map(|h| h.amount).sum()
+    }
+
+    fn total(&self) -> i64 {
+        self.grants.iter().map(|g| g.remaining).sum()
+    }
+
+    /// Consumes in the documented order; false when it cannot cover `amount`.
+    fn consume(&mut self, amount: i64) -> bool {
+        if self.total() < amount {
+            return false;
+        }
+        let mut order: Vec<usize> = (0..self.grants.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ga, gb) = (&self.grants[a], &self.grants[b]);
+            (ga.expires_at.is_none(), ga.expires_at, ga.created, &ga.id).cmp(&(
+                gb.expires_at.is_none(),
+                gb.expires_at,
+                gb.created,
+                &gb.id,
+            ))
+        });
+        let mut left = amount;
+        for i in order {
+            let take = left.min(self.grants[i].remaining);
+            self.grants[i].remaining -= take;
+            left -= take;
+        }
+        true
+    }
+}
+
+async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let clock = ManualClock::new(start_time());
+    let ledger = Ledger::new(store.clone(), Arc::new(clock.clone()));
+    let user = make_user(store.as_ref()).await;
+    let mut model = Model::default();
+    for (step, op) in ops.into_iter().enumerate() {
+        let now = to_millis(clock.now());
+        match op.clone() {
+            Op::Grant {
+                credits,
+                expires_in_minutes,
+            } => {
+                let expires_at = expires_in_minutes.map(|m| clock.now() + Duration::minutes(m));
+                let (grant, _) = ledger
+                    .grant(NewGrant {
+                        user_id: user.clone(),
+                        amount_credits: credits,
+                        credit_type: "admin_grant".into(),
+                        expires_at,
+                        source_metadata: None,
+                    })
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("grant failed: {e}")))?;
+                model.expire_due(now);
+                model.grants.push(MGrant {
+                    id: grant.id,
+                    remaining: credits,
+                    expires_at: expires_at.map(to_millis),
+                    created: now,
+                });
+            }
+            Op::Reserve { credits } => {
+                model.expire_due(now);
+                let available = model.total() - model.held();
+                let result = ledger
+                    .reserve(
+                        &user,
+                        credits,
+                        Duration::minutes(HOLD_TTL_MINUTES),
+                        None,
+                        None,
+                    )
+                    .await;
+                match result {
+                    Ok(hold) => {
+                        prop_assert!(
+                            available >= credits,
+                            "step {step}: reserved {credits} with only {available} available"
+                        );
+                        model.holds.push(MHold {
+                            id: hold.id,
+                            amount: credits,
+                            deadline: now + HOLD_TTL_MINUTES * 60_000,
+                        });
+                    }
+                    Err(LedgerError::InsufficientCredits {
+                        available: said,
+                        requested,
+                    }) => {
+                        prop_assert!(
+                            available < credits,
+                            "step {step}: refused {credits} with {available} available"
+                        );
+                        prop_assert_eq!(said, available.max(0));
+                        prop_assert_eq!(requested, credits);
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("reserve: {e}"))),
+                }
+            }
+            Op::Capture { hold } => {
+                if model.holds.is_empty() {
+                    let r = ledger.capture(&user, &new_id()).await;
+                    prop_assert!(matches!(r, Err(LedgerError::UnknownHold)));
+                    continue;
+                }
+                let h = model.holds.remove(hold % model.holds.len());
+                model.expire_due(now);
+                let covered = model.consume(h.amount);
+                let result = ledger.capture(&user, &h.id).await;
+                match result {
+                    Ok(txn) => {
+                        prop_assert!(
+                            covered,
+                            "step {step}: captured what the model could not cover"
+                        );
+                        prop_assert_eq!(txn.amount_credits, -h.amount);
+                    }
+                    Err(LedgerError::InsufficientCredits { .. }) => {
+                        prop_assert!(!covered, "step {step}: refused a coverable capture")
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("capture: {e}"))),
+                }
+            }
+            Op::Release { hold } => {
+                if model.holds.is_empty() {
+                    continue;
+                }
+                let h = model.holds.remove(hold % model.holds.len());
+                ledger
+                    .release(&user, &h.id)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("release: {e}")))?;
+            }
+            Op::Revoke { grant } => {
+                if model.grants.is_empty() {
+                    continue;
+                }
+                let i = grant % model.grants.len();
+                let mut next = model.clone();
+                next.expire_due(now);
+                let result = ledger.revoke(&model.grants[i].id).await;
+                match result {
+                    Ok(txn) => {
+                        prop_assert!(next.grants[i].remaining > 0);
+                        prop_assert_eq!(txn.amount_credits, -next.grants[i].remaining);
+                        next.grants[i].remaining = 0;
+                        model = next;
+                    }
+                    // Nothing was written: the whole operation rolled back.
+                    Err(LedgerError::NothingToRevoke) => {
+                        prop_assert_eq!(next.grants[i].remaining, 0)
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("revoke: {e}"))),
+                }
+            }
+            Op::Advance { minutes } => clock.advance(Duration::minutes(minutes)),
+            Op::SweepExpired => {
+                ledger
+                    .sweep_expired(10_000)
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                model.expire_due(now);
+            }
+            Op::SweepHolds => {
+                ledger
+                    .sweep_holds(10_000)
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                model.holds.retain(|h| h.deadline > now);
+            }
+        }
+        check_invariants(
+            store.as_ref(),
+            &ledger,
+            &user,
+            &model,
+            to_millis(clock.now()),
+            step,
+            &op,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn check_invariants(
+    store: &dyn Store,
+    ledger: &Ledger,
+    user: &str,
+    model: &Model,
+    now: i64,
+    step: usize,
+    op: &Op,
+) -> Result<(), TestCaseError> {
+    let grants = store.grants_for_user(user, 10_000).await.unwrap();
+    let txns = store.transactions_for_user(user, 100_000).await.unwrap();
+    let ctx = format!("after step {step} ({op:?})");
+
+    // Never negative.
+    for g in &grants {
+        prop_assert!(
+            g.remaining_credits >= 0 && g.remaining_credits <= g.amount_credits,
+            "{ctx}: grant {g:?}"
+        );
+    }
+    for t in &txns {
+        prop_assert!(
+            t.balance_after_credits >= 0,
+            "{ctx}: negative balance in {t:?}"
+        );
+    }
+    // Conservation: transactions sum to the balance, which is what grants hold.
+    let txn_sum: i64 = txns.iter().map(|t| t.amount_credits).sum();
+    let remaining_sum: i64 = grants.iter().map(|g| g.remaining_credits).sum();
+    prop_assert_eq!(
+        txn_sum,
+        remaining_sum,
+        "{}: sum of transactions vs remaining credits",
+        ctx
+    );
+    if let Some(latest) = txns.first() {
+        prop_assert_eq!(
+            latest.balance_after_credits,
+            txn_sum,
+            "{}: balance_after of the latest transaction",
+            ctx
+        );
+    }
+    let live: i64 = grants
+        .iter()
+        .filter(|g| g.expires_at.is_none_or(|e| e > now))
+        .map(|g| g.remaining_credits)
+        .sum();
+    let balance = ledger.balance(user).await.unwrap();
+    prop_assert_eq!(balance.live, live, "{}: live credits", ctx);
+    prop_assert_eq!(balance.held, model.held(), "{}: held credits", ctx);
+    prop_assert_eq!(
+        balance.available,
+        (live - model.held()).max(0),
+        "{}: available",
+        ctx
+    );
+    // Order of consumption: every grant holds exactly what the model says.
+    let by_id: HashMap<&str, i64> = grants
+        .iter()
+        .map(|g| (g.id.as_str(), g.remaining_credits))
+        .collect();
+    for g in &model.grants {
+        prop_assert_eq!(
+            by_id.get(g.id.as_str()).copied(),
+            Some(g.remaining),
+            "{}: remaining of grant {}",
+            ctx,
+            g.id
+        );
+    }
+    // No expiration or revocation written twice.
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for t in txns
+        .iter()
+        .filter(|t| t.transaction_type == "expiration" || t.transaction_type == "revocation")
+    {
+        *seen
+            .entry((
+                t.grant_id.clone().unwrap_or_default(),
+                t.transaction_type.clone(),
+            ))
+            .or_default() += 1;
+    }
+    prop_assert!(
+        seen.values().all(|n| *n == 1),
+        "{}: duplicated {:?}",
+        ctx,
+        seen
+    );
+    // An expired grant with credits left has not been written off yet; one
+    // written off has no credits left.
+    for t in txns.iter().filter(|t| t.transaction_type == "expiration") {
+        let g = grants
+            .iter()
+            .find(|g| Some(&g.id) == t.grant_id.as_ref())
+            .unwrap();
+        prop_assert_eq!(g.remaining_credits, 0);
+    }
+    Ok(())
+}
+
+fn property_test(backend: Backend, cases: u32) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some((_db, store)) = rt.block_on(open(backend)) else {
+        return;
+    };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op(), 1..60), |ops| {
+            rt.block_on(run_case(store.clone(), ops))
+        })
+        .unwrap();
+}
+
+#[test]
+fn money_rules_hold_for_random_sequences_on_sqlite() {
+    property_test(Backend::Sqlite, 128);
+}
+
+#[test]
+fn money_rules_hold_for_random_sequences_on_postgres() {
+    property_test(Backend::Postgres, 96);
+}
+
+/// 64 tasks hold and capture against a wallet with credits for exactly K calls.
+async fn concurrent_spending_never_overdraws(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
+    let user = make_user(store.as_ref()).await;
+    const K: i64 = 20;
+    const PRICE: i64 = 7;
+    ledger
+        .grant(NewGrant {
+            user_id: user.clone(),
+            amount_credits: K * PRICE,
+            credit_type: "admin_grant".into(),
+            expires_at: None,
+            source_metadata: None,
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let ledger = ledger.clone();
+        let user = user.clone();
+        tasks.push(tokio::spawn(async move {
+            let hold = ledger
+                .reserve(&user, PRICE, Duration::minutes(5), None, None)
+                .await?;
+            ledger.capture(&user, &hold.id).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(LedgerError::InsufficientCredits { .. }) => {}
+            Err(e) => panic!("only 'insufficient credits' may fail a call, got {e}"),
+        }
+    }
+    assert_eq!(ok, K);
+    let balance = ledger.balance(&user).await.unwrap();
+    assert_eq!(balance.available, 0);
+    assert_eq!(balance.live, 0);
+    let txns = store.transactions_for_user(&user, 1000).await.unwrap();
+    assert_eq!(txns.iter().map(|t| t.amount_credits).sum::<i64>(), 0);
+    assert_eq!(
+        txns.iter()
+            .filter(|t| t.transaction_type == "purchase")
+            .count() as i64,
+        K
+    );
+    assert_eq!(txns[0].balance_after_credits, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_spending_never_overdraws_on_sqlite() {
+    concurrent_spending_never_overdraws(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_spending_never_overdraws_on_postgres() {
+    concurrent_spending_never_overdraws(Backend::Postgres).await;
+}
+
+/// Two nodes (two stores, two ledgers) sweep one database at the same time.
+async fn two_sweepers_write_each_expiration_once(backend: Backend) {
+    let Some((db, store_a)) = open(backend).await else {
+        return;
+    };
+    let store_b = store::connect(&db.url).await.unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let a = Ledger::new(store_a.clone(), Arc::new(clock.clone()));
+    let b = Ledger::new(store_b, Arc::new(clock.clone()));
+    let mut users = Vec::new();
+    for _ in 0..5 {
+        let user = make_user(store_a.as_ref()).await;
+        for i in 0..10 {
+            a.grant(NewGrant {
+                user_id: user.clone(),
+                amount_credits: 10 + i,
+                credit_type: "admin_grant".into(),
+                expires_at: Some(clock.now() + Duration::minutes(1 + i)),
+                source_metadata: None,
+            })
+            .await
+            .unwrap();
+        }
+        users.push(user);
+    }
+    clock.advance(Duration::hours(1));
+    let (ra, rb) = tokio::join!(
+        tollgate::ledger::sweeper::sweep_once(&a),
+        tollgate::ledger::sweeper::sweep_once(&b)
+    );
+    assert_eq!(
+        ra.unwrap().0 + rb.unwrap().0,
+        50,
+        "each grant expired by exactly one node"
+    );
+    for user in users {
+        let txns = store_a.transactions_for_user(&user, 1000).await.unwrap();
+        assert_eq!(
+            txns.iter()
+                .filter(|t| t.transaction_type == "expiration")
+                .count(),
+            10
+        );
+        assert_eq!(txns.iter().map(|t| t.amount_credits).sum::<i64>(), 0);
+        assert_eq!(a.balance(&user).await.unwrap().live, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_write_each_expiration_once_on_sqlite() {
+    two_sweepers_write_each_expiration_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_write_each_expiration_once_on_postgres() {
+    two_sweepers_write_each_expiration_once(Backend::Postgres).await;
+}
+
+/// A call that never finished (its hold outlived its deadline) costs nothing.
+async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let clock = ManualClock::new(Utc::now());
+    let ledger = Ledger::new(store.clone(), Arc::new(clock.clone()));
+    let user = make_user(store.as_ref()).await;
+    ledger
+        .grant(NewGrant {
+            user_id: user.clone(),
+            amount_credits: 100,
+            credit_type: "admin_grant".into(),
+            expires_at: None,
+            source_metadata: None,
+        })
+        .await
+        .unwrap();
+    let hold = ledger
+        .reserve(&user, 60, Duration::minutes(2), None, Some("order-1"))
+        .await
+        .unwrap();
+    assert_eq!(ledger.balance(&user).await.unwrap().available, 40);
+    assert!(matches!(
+        ledger
+            .reserve(&user, 50, Duration::minutes(2), None, None)
+            .await,
+        Err(LedgerError::InsufficientCredits {
+            available: 40,
+            requested: 50
+        })
+    ));
+    assert_eq!(
+        ledger.sweep_holds(100).await.unwrap(),
+        0,
+        "not before its deadline"
+    );
+    clock.advance(Duration::minutes(3));
+    assert_eq!(ledger.sweep_holds(100).await.unwrap(), 1);
+    assert_eq!(ledger.balance(&user).await.unwrap().available, 100);
+    assert!(matches!(
+        ledger.capture(&user, &hold.id).await,
+        Err(LedgerError::UnknownHold)
+    ));
+    assert!(store
+        .transactions_for_user(&user, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|t| t.transaction_type == "grant"));
+}
+
+#[tokio::test]
+async fn stranded_holds_are_released_by_the_sweeper_on_sqlite() {
+    stranded_holds_are_released_by_the_sweeper(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn stranded_holds_are_released_by_the_sweeper_on_postgres() {
+    stranded_holds_are_released_by_the_sweeper(Backend::Postgres).await;
+}
+
+/// A purchase records which grants paid for it.
+async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let clock = ManualClock::new(Utc::now());
+    let ledger = Ledger::new(store.clone(), Arc::new(clock.clone()));
+    let user = make_user(store.as_ref()).await;
+    let grant = |credits: i64, days: Option<i64>| NewGrant {
+        user_id: user.clone(),
+        amount_credits: credits,
+        credit_type: "admin_grant".into(),
+        expires_at: days.map(|d| clock.now() + Duration::days(d)),
+        source_metadata: None,
+    };
+    let (never, _) = ledger.grant(grant(100, None)).await.unwrap();
+    let (late, _) = ledger.grant(grant(30, Some(9))).await.unwrap();
+    let (soon, _) = ledger.grant(grant(20, Some(2))).await.unwrap();
+    let hold = ledger
+        .reserve(&user, 60, Duration::minutes(1), None, None)
+        .await
+        .unwrap();
+    let txn = ledger.capture(&user, &hold.id).await.unwrap();
+    let mut alloc = store.allocations_for_transaction(&txn.id).await.unwrap();
+    alloc.sort_by_key(|a| a.amount_credits);
+    let got: Vec<(String, i64)> = alloc
+        .into_iter()
+        .map(|a| (a.grant_id, a.amount_credits))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (never.id.clone(), 10),
+            (soon.id.clone(), 20),
+            (late.id.clone(), 30)
+        ]
+    );
+    assert_eq!(
+        store
+            .grant_by_id(&never.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .remaining_credits,
+        90
+    );
+}
+
+#[tokio::test]
+async fn a_capture_records_its_allocations_in_consumption_order_on_sqlite() {
+    a_capture_records_its_allocations_in_consumption_order(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_capture_records_its_allocations_in_consumption_order_on_postgres() {
+    a_capture_records_its_allocations_in_consumption_order(Backend::Postgres).await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real servers on 127.0.0.1, driven over HTTP.
+
+mod harness;
+
+mod accounts;
+mod cli;
+mod credits;
+mod ledger;
+mod public;
+mod tokens;

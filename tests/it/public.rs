@@ -1,0 +1,219 @@
+//! Health, readiness, unknown routes, body limits, panics, migrations.
+
+use axum::routing::get;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{fresh_db, serve_args, Backend, TestApp};
+
+async fn health_answers_ok(app: TestApp) {
+    let (status, body) = app.get("/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "ok"}));
+    let (status, body) = app.get("/ready", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["database"],
+        if app.backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+}
+
+async fn every_response_carries_a_request_id(app: TestApp) {
+    let resp = app
+        .client
+        .get(format!("{}/health", app.url))
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(tollgate::id::ObjectId::is_valid(&id), "{id}");
+    let resp = app
+        .client
+        .get(format!("{}/health", app.url))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "abc-123",
+        "a caller's request id is kept"
+    );
+}
+
+async fn unknown_routes_get_a_json_404(app: TestApp) {
+    let (status, body) = app.get("/no/such/route", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"], "route_not_found");
+    let (status, body) = app
+        .request(reqwest::Method::DELETE, "/health", None, None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+async fn oversized_bodies_get_413_and_change_nothing(app: TestApp) {
+    let big = "x".repeat(70 * 1024);
+    let (status, body) = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": "big@example.com", "password": big}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"], "payload_too_large");
+    assert!(app
+        .state
+        .store
+        .user_by_email("big@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn malformed_json_gets_a_fastapi_422(app: TestApp) {
+    let resp = app
+        .client
+        .post(format!("{}/auth/signup", app.url))
+        .header("content-type", "application/json")
+        .body(r#"{"email": "a@example.com", "#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let item = &body["detail"][0];
+    assert_eq!(item["type"], "json_invalid");
+    assert_eq!(item["loc"][0], "body");
+    assert!(item["loc"][1].is_u64());
+    assert_eq!(item["msg"], "JSON decode error");
+
+    let (status, body) = app
+        .post("/auth/signup", None, json!(["not", "an", "object"]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["type"], "model_attributes_type");
+    assert_eq!(body["detail"][0]["loc"], json!(["body"]));
+
+    let (status, body) = app
+        .post("/auth/signup", None, json!({"email": 12, "password": true}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["detail"][0],
+        json!({"loc": ["body", "email"], "msg": "Input should be a valid string", "type": "string_type", "input": 12})
+    );
+    assert_eq!(body["detail"][1]["loc"], json!(["body", "password"]));
+
+    let (status, body) = app.post("/auth/signup", None, json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["detail"][0],
+        json!({"loc": ["body", "email"], "msg": "Field required", "type": "missing", "input": {}})
+    );
+    assert_eq!(body["detail"][1]["loc"], json!(["body", "password"]));
+}
+
+crate::on_both_backends!(
+    health_answers_ok,
+    every_response_carries_a_request_id,
+    unknown_routes_get_a_json_404,
+    oversized_bodies_get_413_and_change_nothing,
+    malformed_json_gets_a_fastapi_422,
+);
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_with_a_request_id_and_no_internals() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let routes = axum::Router::new().route(
+        "/boom",
+        get(|| async {
+            let v: Vec<u8> = Vec::new();
+            // An out-of-bounds index: the kind of bug a handler can have.
+            format!("{}", v[usize::MAX / 2 + v.len()])
+        }),
+    );
+    let router = tollgate::http::with_middleware(routes, &app.state.settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let resp = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let header_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let text = resp.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], "internal_error");
+    assert_eq!(body["request_id"], header_id);
+    assert!(
+        !text.contains("index out of bounds") && !text.contains(".rs"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn two_nodes_migrating_one_postgres_database_at_once_both_start() {
+    let Some(db) = fresh_db(Backend::Postgres).await else {
+        return;
+    };
+    let args = db.args();
+    let serve = serve_args();
+    let (a, b) = tokio::join!(
+        tollgate::app::App::new(
+            &args,
+            &serve,
+            "http://a".into(),
+            std::sync::Arc::new(tollgate::clock::SystemClock)
+        ),
+        tollgate::app::App::new(
+            &args,
+            &serve,
+            "http://a".into(),
+            std::sync::Arc::new(tollgate::clock::SystemClock)
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // Both nodes settled on the same signing key.
+    assert_eq!(
+        a.state.tokens.public_keys()[0].kid,
+        b.state.tokens.public_keys()[0].kid
+    );
+    // Both create the demo account at once: exactly one exists.
+    let (da, db_) = tokio::join!(a.ensure_demo(), b.ensure_demo());
+    assert_eq!(
+        da.unwrap().is_some() as u8 + db_.unwrap().is_some() as u8,
+        1
+    );
+    assert_eq!(a.state.store.count_users().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_demo_account_has_credits_and_a_working_key_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let db = app.stop().await;
+    let args = serve_args();
+    let clock = std::sync::Arc::new(tollgate::clock::SystemClock);
+    let node = tollgate::app::App::new(&db.args(), &args, "http://x".into(), clock.clone())
+        .await
+        .unwrap();
+    let demo = node
+        .ensure_demo()
+        .await
+        .unwrap()
+        .expect("an empty database gets a demo account");
+    assert!(node.ensure_demo().await.unwrap().is_none(), "only once");
+    let app = TestApp::start(db, args, Backend::Sqlite).await;
+    let (status, body) = app.get("/credits/balance", Some(&demo.api_key)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["balance"], 10_000);
+    let token = app.login(&demo.email, &demo.password).await;
+    assert_eq!(
+        app.get("/credits/balance", Some(&token)).await.0,
+        StatusCode::OK
+    );
+}
