@@ -124,18 +124,38 @@ impl App {
         let sweeper = tokio::spawn(ledger::sweeper::run(
             self.state.ledger.clone(),
             self.sweep_every,
-            stop_rx,
+            stop_rx.clone(),
         ));
+        let keys = tokio::spawn(refresh_keys(self.state.clone(), stop_rx));
         let router = http::router(self.state.clone());
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
+        let _ = keys.await;
         served?;
         Ok(())
     }
 }
+
+/// Picks up signing keys rotated by another node or by `tollgate admin`.
+async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(KEY_REFRESH);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = state.tokens.reload().await {
+            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+        }
+    }
+}
+
+/// How often each node re-reads the signing keys.
+const KEY_REFRESH: Duration = Duration::from_secs(60);
 
 fn random_password() -> String {
     use rand::distributions::{Alphanumeric, DistString};

@@ -120,8 +120,25 @@ async fn malformed_json_gets_a_fastapi_422(app: TestApp) {
     assert_eq!(body["detail"][1]["loc"], json!(["body", "password"]));
 }
 
+async fn responses_are_compressed_for_clients_that_ask(app: TestApp) {
+    let user = app.new_user().await;
+    let resp = app
+        .client
+        .get(format!("{}/credits/history", app.url))
+        .bearer_auth(&user.token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip stream");
+}
+
 crate::on_both_backends!(
     health_answers_ok,
+    responses_are_compressed_for_clients_that_ask,
     every_response_carries_a_request_id,
     unknown_routes_get_a_json_404,
     oversized_bodies_get_413_and_change_nothing,
