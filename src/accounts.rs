@@ -73,6 +73,7 @@ pub async fn create_user(
     email: &Email,
     pw: &str,
     role: Role,
+    enabled_products: Vec<String>,
 ) -> Result<CreatedUser, AccountError> {
     let pw = pw.to_string();
     let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
@@ -85,6 +86,7 @@ pub async fn create_user(
         role: role.as_str().to_string(),
         budget_id: new_id(),
         created_at: chrono::Utc::now().timestamp_millis(),
+        enabled_products,
     };
     store.create_user(&user).await.map_err(|e| match e {
         StoreError::Conflict(_) => AccountError::EmailTaken,

@@ -11,6 +11,8 @@ use tokio::sync::watch;
 use crate::accounts::{self, Email};
 use crate::auth::tokens::TokenService;
 use crate::auth::Role;
+use crate::catalog::Catalog;
+use crate::tools::outbound::{Allowlist, Outbound};
 use crate::clock::Clock;
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::http::{self, AppInner, AppState, HttpSettings};
@@ -56,20 +58,29 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
         let (store, master) = open_store(db).await?;
-        let tokens = TokenService::load(store.clone(), master, public_url.clone()).await?;
+        let tokens = TokenService::load(store.clone(), master.clone(), public_url.clone()).await?;
         let ledger = Ledger::new(store.clone(), clock.clone());
+        let catalog = Catalog::load(store.clone(), crate::tools::builtins()).await?;
+        let outbound = Arc::new(Outbound::new(Allowlist::parse(&serve.outbound_allowlist)?));
         let settings = HttpSettings {
             public_url,
             signup_enabled: !serve.disable_signup,
             token_ttl: Duration::from_secs(serve.token_ttl_secs),
             body_limit: serve.body_limit,
             request_timeout: Duration::from_secs(serve.request_timeout_secs),
+            tool_timeout: Duration::from_millis(serve.tool_timeout_ms.max(1)),
+            tool_max_response_bytes: serve.tool_max_response_bytes,
+            default_builtin_tools: !serve.no_default_builtin_tools,
+            issue_reports_per_hour: serve.issue_reports_per_hour,
         };
         Ok(App {
             state: Arc::new(AppInner {
                 store,
                 ledger,
                 tokens,
+                catalog,
+                outbound,
+                master,
                 clock,
                 settings,
             }),
@@ -90,7 +101,8 @@ impl App {
         }
         let password = random_password();
         let email = Email::parse(DEMO_EMAIL).expect("demo email is valid");
-        let created = accounts::create_user(store, &email, &password, Role::Customer).await?;
+        let created =
+            accounts::create_user(store, &email, &password, Role::Customer, self.state.default_products()).await?;
         let budget = store
             .budget_by_id(&created.budget_id)
             .await?
@@ -139,23 +151,40 @@ impl App {
     }
 }
 
-/// Picks up signing keys rotated by another node or by `tollgate admin`.
+/// Keeps this node in step with the others: picks up catalog changes within
+/// seconds and rotated signing keys within a minute, and forgets
+/// idempotency keys after two days.
 async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(KEY_REFRESH);
+    let mut tick = tokio::time::interval(CATALOG_REFRESH);
     tick.tick().await;
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = state.tokens.reload().await {
-            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+        ticks += 1;
+        if let Err(e) = state.catalog.refresh_if_changed().await {
+            tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
+        }
+        if ticks % (KEY_REFRESH.as_secs() / CATALOG_REFRESH.as_secs()) == 0 {
+            if let Err(e) = state.tokens.reload().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+            }
+            let cutoff = state.clock.now().timestamp_millis() - IDEMPOTENCY_KEEP_MS;
+            if let Err(e) = state.store.purge_idempotency_keys(cutoff).await {
+                tracing::warn!(error = %e, "purging idempotency keys failed; will retry");
+            }
         }
     }
 }
 
+/// How often each node checks the catalog for changes made elsewhere.
+const CATALOG_REFRESH: Duration = Duration::from_secs(5);
 /// How often each node re-reads the signing keys.
 const KEY_REFRESH: Duration = Duration::from_secs(60);
+/// Idempotency keys are kept at least 24 hours; these are purged after 48.
+const IDEMPOTENCY_KEEP_MS: i64 = 48 * 3_600_000;
 
 fn random_password() -> String {
     use rand::distributions::{Alphanumeric, DistString};

@@ -75,6 +75,27 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL_SECS", default_value_t = 30)]
     pub sweep_interval_secs: u64,
 
+    /// Hosts, IPs or CIDRs (comma-separated) that outbound requests (web
+    /// fetch, vendor tools) may reach even though they are not public.
+    #[arg(long, env = "TOLLGATE_OUTBOUND_ALLOWLIST", default_value = "")]
+    pub outbound_allowlist: String,
+
+    /// Time limit of one tool call, in milliseconds (a product may set its own).
+    #[arg(long, env = "TOLLGATE_TOOL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub tool_timeout_ms: u64,
+
+    /// Largest answer accepted from a vendor tool, in bytes.
+    #[arg(long, env = "TOLLGATE_TOOL_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
+    pub tool_max_response_bytes: usize,
+
+    /// Do not enable the builtin tools on new users' default budgets.
+    #[arg(long, env = "TOLLGATE_NO_DEFAULT_BUILTIN_TOOLS")]
+    pub no_default_builtin_tools: bool,
+
+    /// Issue reports one user may file per hour.
+    #[arg(long, env = "TOLLGATE_ISSUE_REPORTS_PER_HOUR", default_value_t = 30)]
+    pub issue_reports_per_hour: i64,
+
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -1,12 +1,17 @@
 //! The HTTP API: routes, shared state and the middleware stack.
 
 pub mod admin;
+pub mod approvals;
 pub mod auth;
 pub mod budgets;
+pub mod credentials;
 pub mod credits;
 pub mod error;
 pub mod extract;
+pub mod issues;
+pub mod products;
 pub mod public;
+pub mod vendor;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +33,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::tokens::TokenService;
+use crate::catalog::Catalog;
+use crate::secret::MasterKey;
+use crate::tools::outbound::Outbound;
 use crate::clock::Clock;
 use crate::ledger::Ledger;
 use crate::store::Store;
@@ -41,6 +49,10 @@ pub struct HttpSettings {
     pub token_ttl: Duration,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    pub tool_timeout: Duration,
+    pub tool_max_response_bytes: usize,
+    pub default_builtin_tools: bool,
+    pub issue_reports_per_hour: i64,
 }
 
 /// What every handler shares.
@@ -48,6 +60,9 @@ pub struct AppInner {
     pub store: Arc<dyn Store>,
     pub ledger: Ledger,
     pub tokens: TokenService,
+    pub catalog: Catalog,
+    pub outbound: Arc<Outbound>,
+    pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub settings: HttpSettings,
 }
@@ -86,6 +101,21 @@ pub fn router(state: AppState) -> Router {
             "/budgets/{budget_id}/api-keys/{key_id}",
             axum::routing::delete(budgets::revoke_api_key),
         )
+        .route("/budgets", get(budgets::list_budgets).post(budgets::create_budget))
+        .route("/budgets/{budget_id}", get(budgets::get_budget).patch(budgets::update_budget))
+        .route("/budgets/{budget_id}/products/{product_id}", axum::routing::put(budgets::enable_product).delete(budgets::disable_product))
+        .route("/products/fetch", get(products::fetch))
+        .route("/products/purchase", post(products::purchase))
+        .route("/issues/report", post(issues::report))
+        .route("/credentials", get(credentials::list))
+        .route("/credentials/{product_id}/{name}", axum::routing::put(credentials::put).delete(credentials::delete))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{approval_id}/approve", post(approvals::approve))
+        .route("/approvals/{approval_id}/deny", post(approvals::deny))
+        .route("/vendor/products", get(vendor::list).post(vendor::create))
+        .route("/vendor/products/{product_id}", axum::routing::patch(vendor::update))
+        .route("/vendor/issues", get(issues::vendor_list))
+        .route("/vendor/issues/{issue_id}", axum::routing::patch(issues::vendor_update))
         .route("/credits/balance", get(credits::balance))
         .route("/credits/history", get(credits::history))
         .route("/admin/grants", post(admin::create_grant))
@@ -168,4 +198,15 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}.", uri.path()),
     )
+}
+
+impl AppInner {
+    /// Products a new user's default budget starts with.
+    pub fn default_products(&self) -> Vec<String> {
+        if self.settings.default_builtin_tools {
+            self.catalog.builtin_ids()
+        } else {
+            Vec::new()
+        }
+    }
 }

@@ -19,13 +19,15 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{from_millis, to_millis, Clock};
 use crate::id::new_id;
-use crate::store::{Allocation, GrantRow, HoldRow, LedgerTx, Store, StoreError, TransactionRow};
+use crate::store::{Allocation, BudgetRow, GrantRow, HoldRow, LedgerTx, Store, StoreError, TransactionRow};
 
 /// What a ledger operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("insufficient credits: {available} available, {requested} requested")]
     InsufficientCredits { available: i64, requested: i64 },
+    #[error("the budget's {window} cap of {cap} credits would be exceeded ({spent} spent, {requested} requested)")]
+    CapReached { window: &'static str, cap: i64, spent: i64, requested: i64 },
     #[error("amount must be a positive number of credits")]
     InvalidAmount,
     #[error("the expiry must be in the future")]
@@ -102,6 +104,40 @@ pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
     (left == 0).then_some(plan)
 }
 
+/// Refuses `amount` if it would take the budget past any of its caps. The
+/// windows are rolling: the last hour, day, 7 days and 30 days.
+async fn check_caps(tx: &mut dyn LedgerTx, budget: &BudgetRow, amount: i64, now: i64) -> LedgerResult<()> {
+    if let Some(cap) = budget.cap_per_call {
+        if amount > cap {
+            return Err(LedgerError::CapReached { window: "per_call", cap, spent: 0, requested: amount });
+        }
+    }
+    let windows = [
+        ("hourly", budget.cap_hourly),
+        ("daily", budget.cap_daily),
+        ("weekly", budget.cap_weekly),
+        ("monthly", budget.cap_monthly),
+        ("total", budget.cap_total),
+    ];
+    if windows.iter().all(|(_, cap)| cap.is_none()) {
+        return Ok(());
+    }
+    const HOUR: i64 = 3_600_000;
+    let spend = tx
+        .budget_spend(&budget.id, [now - HOUR, now - 24 * HOUR, now - 7 * 24 * HOUR, now - 30 * 24 * HOUR])
+        .await?;
+    let spent = [spend.hour, spend.day, spend.week, spend.month, spend.total];
+    for ((window, cap), spent) in windows.into_iter().zip(spent) {
+        if let Some(cap) = cap {
+            let committed = spent + spend.held;
+            if committed + amount > cap {
+                return Err(LedgerError::CapReached { window, cap, spent: committed, requested: amount });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The ledger over a store and a clock.
 #[derive(Clone)]
 pub struct Ledger {
@@ -140,6 +176,7 @@ impl Ledger {
                 grant_id: Some(g.id.clone()),
                 reference: None,
                 date_created: now,
+                budget_id: None,
             };
             tx.insert_transaction(
                 &txn,
@@ -192,6 +229,7 @@ impl Ledger {
             grant_id: Some(grant.id.clone()),
             reference: None,
             date_created: now,
+            budget_id: None,
         };
         tx.insert_transaction(&txn, &[]).await?;
         tx.set_balance(balance, now).await?;
@@ -225,6 +263,7 @@ impl Ledger {
             grant_id: Some(grant.id.clone()),
             reference: None,
             date_created: now,
+            budget_id: None,
         };
         tx.insert_transaction(
             &txn,
@@ -240,13 +279,14 @@ impl Ledger {
     }
 
     /// Reserves credits for a call. The hold counts against the available
-    /// balance until it is captured, released, or swept after `ttl`.
+    /// balance, and against the budget's caps when one is given, until it is
+    /// captured, released, or swept after `ttl`.
     pub async fn reserve(
         &self,
         user_id: &str,
         amount: i64,
         ttl: Duration,
-        budget_id: Option<&str>,
+        budget: Option<&BudgetRow>,
         reference: Option<&str>,
     ) -> LedgerResult<HoldRow> {
         if amount <= 0 {
@@ -254,6 +294,11 @@ impl Ledger {
         }
         let mut tx = self.begin(user_id).await?;
         let now = to_millis(self.clock.now());
+        if let Some(budget) = budget {
+            // Under the wallet's lock, so concurrent calls cannot both fit
+            // under a cap that only one of them fits under.
+            check_caps(tx.as_mut(), budget, amount, now).await?;
+        }
         Self::expire_due(tx.as_mut(), user_id, now).await?;
         let held = tx.held_total().await?;
         let available = (tx.balance() - held).max(0);
@@ -267,7 +312,7 @@ impl Ledger {
         let hold = HoldRow {
             id: new_id(),
             user_id: user_id.to_string(),
-            budget_id: budget_id.map(str::to_string),
+            budget_id: budget.map(|b| b.id.clone()),
             amount_credits: amount,
             reference: reference.map(str::to_string),
             created_at: now,
@@ -315,6 +360,7 @@ impl Ledger {
             grant_id: None,
             reference: hold.reference.clone(),
             date_created: now,
+            budget_id: hold.budget_id.clone(),
         };
         tx.insert_transaction(&txn, &plan).await?;
         tx.set_balance(balance, now).await?;

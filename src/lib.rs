@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,5 +14,7 @@ pub mod http;
 pub mod id;
 pub mod ledger;
 pub mod money;
+pub mod purchase;
 pub mod secret;
 pub mod store;
+pub mod tools;

@@ -5,6 +5,8 @@
 //! `store/common.rs`; only connection set-up, migrations and the wallet lock
 //! differ. The store knows rows, not rules: the money rules live in `ledger`.
 
+mod catalog;
+mod catalog_sql;
 mod common;
 pub mod postgres;
 pub mod sqlite;
@@ -12,6 +14,8 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+pub use catalog::*;
 
 /// What a store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,12 @@ pub struct BudgetRow {
     pub status: String,
     pub is_default: bool,
     pub created_at: i64,
+    pub cap_per_call: Option<i64>,
+    pub cap_hourly: Option<i64>,
+    pub cap_daily: Option<i64>,
+    pub cap_weekly: Option<i64>,
+    pub cap_monthly: Option<i64>,
+    pub cap_total: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -148,6 +158,8 @@ pub struct TransactionRow {
     pub grant_id: Option<String>,
     pub reference: Option<String>,
     pub date_created: i64,
+    /// The budget a purchase was made under.
+    pub budget_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -188,11 +200,25 @@ pub struct NewUser {
     pub role: String,
     pub budget_id: String,
     pub created_at: i64,
+    /// Products enabled on the default budget from the start.
+    pub enabled_products: Vec<String>,
+}
+
+/// What a budget has spent, for its caps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetSpend {
+    pub hour: i64,
+    pub day: i64,
+    pub week: i64,
+    pub month: i64,
+    pub total: i64,
+    /// Reserved by holds in flight.
+    pub held: i64,
 }
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CatalogStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
@@ -265,6 +291,8 @@ pub trait LedgerTx: Send {
     ) -> StoreResult<()>;
     async fn set_balance(&mut self, balance: i64, now: i64) -> StoreResult<()>;
     async fn held_total(&mut self) -> StoreResult<i64>;
+    /// Purchases under a budget since each window's start, and its holds.
+    async fn budget_spend(&mut self, budget_id: &str, since: [i64; 4]) -> StoreResult<BudgetSpend>;
     async fn hold(&mut self, id: &str) -> StoreResult<Option<HoldRow>>;
     async fn insert_hold(&mut self, hold: &HoldRow) -> StoreResult<()>;
     async fn delete_hold(&mut self, id: &str) -> StoreResult<()>;

@@ -54,7 +54,7 @@ pub async fn signup(
         ));
     }
     let created =
-        accounts::create_user(state.store.as_ref(), &c.email, &c.password, Role::Customer)
+        accounts::create_user(state.store.as_ref(), &c.email, &c.password, Role::Customer, state.default_products())
             .await
             .map_err(|e| match e {
                 AccountError::EmailTaken => ApiError::conflict(

@@ -1,4 +1,6 @@
-//! A budget's API keys.
+//! Budgets (agent groups): their policies, tools and API keys. Managing a
+//! budget needs the owner signed in; an agent's API key cannot raise its
+//! own caps or enable tools.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,7 +39,7 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
     if caller.api_key_id.is_some() {
         return Err(ApiError::forbidden(
             "user_token_required",
-            "Manage API keys with an access token from POST /auth/login, not with an API key.",
+            "Manage budgets and API keys with an access token from POST /auth/login, not with an API key.",
         ));
     }
     Ok(())
@@ -127,4 +129,158 @@ pub async fn revoke_api_key(
     Ok(Json(
         json!({"success": true, "data": {"id": key_id, "revoked_at": iso(from_millis(now))}}),
     ))
+}
+
+const CAP_NAMES: [&str; 6] = ["per_call", "hourly", "daily", "weekly", "monthly", "total"];
+
+fn caps_json(b: &BudgetRow) -> Value {
+    json!({
+        "per_call": b.cap_per_call, "hourly": b.cap_hourly, "daily": b.cap_daily,
+        "weekly": b.cap_weekly, "monthly": b.cap_monthly, "total": b.cap_total,
+    })
+}
+
+fn budget_json(b: &BudgetRow, product_ids: &[String]) -> Value {
+    json!({
+        "id": b.id,
+        "name": b.name,
+        "status": b.status,
+        "is_default": b.is_default,
+        "caps": caps_json(b),
+        "product_ids": product_ids,
+        "created_at": iso(from_millis(b.created_at)),
+    })
+}
+
+/// A budget's settings from a body; absent fields are left as they are.
+pub struct BudgetPatch {
+    name: Option<String>,
+    status: Option<String>,
+    caps: Vec<(&'static str, Option<i64>)>,
+}
+
+impl FromBody for BudgetPatch {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let name = f.opt_str("name");
+        let name = match name {
+            Some(n) => Some(f.str_len("name", Some(n), 1, 100)?),
+            None => None,
+        };
+        let status = f.opt_str("status");
+        if let Some(s) = &status {
+            if s != "active" && s != "paused" {
+                f.error("status", "enum", "Input should be 'active' or 'paused'", Value::String(s.clone()), Some(json!({"expected": "'active' or 'paused'"})));
+            }
+        }
+        let mut caps = Vec::new();
+        if let Some(obj) = f.opt_object("caps") {
+            for (k, v) in &obj {
+                let Some(name) = CAP_NAMES.iter().find(|c| *c == k) else {
+                    f.error("caps", "extra_forbidden", format!("Unknown cap {k:?}; caps are {}", CAP_NAMES.join(", ")), v.clone(), None);
+                    continue;
+                };
+                match v {
+                    Value::Null => caps.push((*name, None)),
+                    Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => caps.push((*name, n.as_i64())),
+                    other => f.error("caps", "int_type", format!("Cap {k} should be a whole number of credits, 0 or more, or null"), other.clone(), None),
+                }
+            }
+        }
+        Some(BudgetPatch { name, status, caps })
+    }
+}
+
+impl BudgetPatch {
+    fn apply(&self, b: &mut BudgetRow) {
+        if let Some(n) = &self.name {
+            b.name = n.clone();
+        }
+        if let Some(s) = &self.status {
+            b.status = s.clone();
+        }
+        for (cap, value) in &self.caps {
+            let slot = match *cap {
+                "per_call" => &mut b.cap_per_call,
+                "hourly" => &mut b.cap_hourly,
+                "daily" => &mut b.cap_daily,
+                "weekly" => &mut b.cap_weekly,
+                "monthly" => &mut b.cap_monthly,
+                _ => &mut b.cap_total,
+            };
+            *slot = *value;
+        }
+    }
+}
+
+/// `GET /budgets`: the caller's budgets.
+pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
+    let mut out = Vec::new();
+    for b in state.store.budgets_for_user(&caller.user_id).await? {
+        let ids = state.store.budget_product_ids(&b.id).await?;
+        out.push(budget_json(&b, &ids));
+    }
+    Ok(Json(json!({"success": true, "data": {"budgets": out}})))
+}
+
+/// `POST /budgets`: a new budget with no tools enabled.
+pub async fn create_budget(State(state): State<AppState>, caller: Caller, Body(patch): Body<BudgetPatch>) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_user_token(&caller)?;
+    let mut b = BudgetRow {
+        id: crate::id::new_id(),
+        user_id: caller.user_id.clone(),
+        name: "Budget".into(),
+        status: "active".into(),
+        is_default: false,
+        created_at: to_millis(state.clock.now()),
+        cap_per_call: None,
+        cap_hourly: None,
+        cap_daily: None,
+        cap_weekly: None,
+        cap_monthly: None,
+        cap_total: None,
+    };
+    patch.apply(&mut b);
+    state.store.insert_budget(&b).await?;
+    Ok((StatusCode::CREATED, Json(json!({"success": true, "data": budget_json(&b, &[])}))))
+}
+
+/// `GET /budgets/{budget_id}`.
+pub async fn get_budget(State(state): State<AppState>, caller: Caller, Path(budget_id): Path<String>) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
+    let b = own_budget(&state, &caller, &budget_id).await?;
+    let ids = state.store.budget_product_ids(&b.id).await?;
+    Ok(Json(json!({"success": true, "data": budget_json(&b, &ids)})))
+}
+
+/// `PATCH /budgets/{budget_id}`: rename, pause or resume, set caps (null clears one).
+pub async fn update_budget(State(state): State<AppState>, caller: Caller, Path(budget_id): Path<String>, Body(patch): Body<BudgetPatch>) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
+    let mut b = own_budget(&state, &caller, &budget_id).await?;
+    patch.apply(&mut b);
+    state.store.update_budget(&b).await?;
+    let ids = state.store.budget_product_ids(&b.id).await?;
+    Ok(Json(json!({"success": true, "data": budget_json(&b, &ids)})))
+}
+
+/// `PUT /budgets/{budget_id}/products/{product_id}`: enables a tool.
+pub async fn enable_product(State(state): State<AppState>, caller: Caller, Path((budget_id, product_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
+    let b = own_budget(&state, &caller, &budget_id).await?;
+    let snapshot = state.catalog.snapshot();
+    let (product, _) = snapshot.resolve(&product_id).ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
+    state.store.enable_product(&b.id, product.id(), to_millis(state.clock.now())).await?;
+    Ok(Json(json!({"success": true, "data": {"budget_id": b.id, "product_id": product.id(), "enabled": true}})))
+}
+
+/// `DELETE /budgets/{budget_id}/products/{product_id}`: disables a tool.
+pub async fn disable_product(State(state): State<AppState>, caller: Caller, Path((budget_id, product_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
+    let b = own_budget(&state, &caller, &budget_id).await?;
+    let snapshot = state.catalog.snapshot();
+    let id = snapshot.resolve(&product_id).map(|(p, _)| p.row.id.clone()).unwrap_or(product_id);
+    if !state.store.disable_product(&b.id, &id).await? {
+        return Err(ApiError::not_found("product_not_on_budget", "This tool is not enabled on the budget."));
+    }
+    Ok(Json(json!({"success": true, "data": {"budget_id": b.id, "product_id": id, "enabled": false}})))
 }

@@ -141,6 +141,12 @@ impl From<LedgerError> for ApiError {
                 format!("This call costs {requested} credits but only {available} are available. Ask the account owner to add credits."),
             )
             .with_data(json!({"balance": available, "price": requested})),
+            LedgerError::CapReached { window, cap, spent, requested } => ApiError::coded(
+                StatusCode::TOO_MANY_REQUESTS,
+                "budget_cap_reached",
+                format!("This call costs {requested} credits, which would take the budget past its {window} cap of {cap} credits ({spent} already committed). Wait for the window to pass or ask the owner to raise the cap."),
+            )
+            .with_data(json!({"window": window, "cap": cap, "spent": spent, "price": requested})),
             LedgerError::InvalidAmount => ApiError::field(
                 FieldError::new(vec!["body".into(), "amount_credits".into()], "greater_than", "Input should be greater than 0", Value::Null)
                     .with_ctx(json!({"gt": 0})),

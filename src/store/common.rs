@@ -9,14 +9,15 @@ macro_rules! impl_store {
         use sqlx::Row;
 
         use crate::store::{
-            Allocation, ApiKeyRow, BudgetRow, GrantRow, HoldRow, KeyPrincipal, LedgerTx, NewUser,
+            Allocation, ApiKeyRow, BudgetRow, BudgetSpend, GrantRow, HoldRow, KeyPrincipal, LedgerTx, NewUser,
             SigningKeyRow, Store, StoreError, StoreResult, TransactionRow, UserRow, WalletSnapshot,
         };
 
         const USER_COLS: &str = "id, email, password_hash, role, default_budget_id, created_at";
         const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
-        const TXN_COLS: &str = "id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created";
+        const TXN_COLS: &str = "id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id";
         const HOLD_COLS: &str = "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
+        pub(crate) const BUDGET_COLS: &str = "id, user_id, name, status, is_default, created_at, cap_per_call, cap_hourly, cap_daily, cap_weekly, cap_monthly, cap_total";
         const KEY_COLS: &str = "kid, algorithm, private_key_sealed, public_pem, (slot IS NOT NULL) AS current, created_at";
 
         /// A ledger transaction holding one wallet's lock.
@@ -75,6 +76,14 @@ macro_rules! impl_store {
                     .bind(user.created_at)
                     .execute(&mut *tx)
                     .await?;
+                for product_id in &user.enabled_products {
+                    sqlx::query("INSERT INTO budget_products (budget_id, product_id, created_at) VALUES ($1, $2, $3)")
+                        .bind(&user.budget_id)
+                        .bind(product_id)
+                        .bind(user.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -98,9 +107,7 @@ macro_rules! impl_store {
             }
 
             async fn budget_by_id(&self, id: &str) -> StoreResult<Option<BudgetRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT id, user_id, name, status, is_default, created_at FROM budgets WHERE id = $1",
-                )
+                Ok(sqlx::query_as(&format!("SELECT {BUDGET_COLS} FROM budgets WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?)
@@ -356,7 +363,7 @@ macro_rules! impl_store {
 
             async fn insert_transaction(&mut self, t: &TransactionRow, allocations: &[Allocation]) -> StoreResult<()> {
                 self.entries += 1;
-                sqlx::query(&format!("INSERT INTO credit_transactions ({TXN_COLS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                sqlx::query(&format!("INSERT INTO credit_transactions ({TXN_COLS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
                     .bind(&t.id)
                     .bind(&t.user_id)
                     .bind(&t.transaction_type)
@@ -365,6 +372,7 @@ macro_rules! impl_store {
                     .bind(&t.grant_id)
                     .bind(&t.reference)
                     .bind(t.date_created)
+                    .bind(&t.budget_id)
                     .bind(self.entries)
                     .execute(&mut *self.tx)
                     .await
@@ -399,6 +407,38 @@ macro_rules! impl_store {
                 .bind(&self.user_id)
                 .fetch_one(&mut *self.tx)
                 .await?)
+            }
+
+            async fn budget_spend(&mut self, budget_id: &str, since: [i64; 4]) -> StoreResult<BudgetSpend> {
+                let row = sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(CASE WHEN date_created > $2 THEN -amount_credits ELSE 0 END), 0) AS BIGINT), \
+                            CAST(COALESCE(SUM(CASE WHEN date_created > $3 THEN -amount_credits ELSE 0 END), 0) AS BIGINT), \
+                            CAST(COALESCE(SUM(CASE WHEN date_created > $4 THEN -amount_credits ELSE 0 END), 0) AS BIGINT), \
+                            CAST(COALESCE(SUM(CASE WHEN date_created > $5 THEN -amount_credits ELSE 0 END), 0) AS BIGINT), \
+                            CAST(COALESCE(SUM(-amount_credits), 0) AS BIGINT) \
+                     FROM credit_transactions WHERE budget_id = $1 AND transaction_type = 'purchase'",
+                )
+                .bind(budget_id)
+                .bind(since[0])
+                .bind(since[1])
+                .bind(since[2])
+                .bind(since[3])
+                .fetch_one(&mut *self.tx)
+                .await?;
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(amount_credits), 0) AS BIGINT) FROM holds WHERE budget_id = $1",
+                )
+                .bind(budget_id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(BudgetSpend {
+                    hour: row.try_get(0)?,
+                    day: row.try_get(1)?,
+                    week: row.try_get(2)?,
+                    month: row.try_get(3)?,
+                    total: row.try_get(4)?,
+                    held,
+                })
             }
 
             async fn hold(&mut self, id: &str) -> StoreResult<Option<HoldRow>> {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 
 /// A store on a PostgreSQL database.
@@ -37,3 +38,14 @@ impl PgStore {
 }
 
 impl_store!(PgStore, PgLedgerTx, sqlx::Postgres, "postgres");
+
+/// Names the sqlx database type for the shared SQL.
+pub(crate) trait HasDb {
+    type Db: sqlx::Database;
+}
+
+impl HasDb for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl_catalog_store!(PgStore);

@@ -7,6 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 
 /// A store on a SQLite database file.
@@ -44,3 +45,14 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, SqliteLedgerTx, sqlx::Sqlite, "sqlite");
+
+/// Names the sqlx database type for the shared SQL.
+pub(crate) trait HasDb {
+    type Db: sqlx::Database;
+}
+
+impl HasDb for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl_catalog_store!(SqliteStore);

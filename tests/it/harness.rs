@@ -100,6 +100,11 @@ pub fn serve_args() -> ServeArgs {
         body_limit: 64 * 1024,
         request_timeout_secs: 30,
         sweep_interval_secs: 3600,
+        outbound_allowlist: "127.0.0.1".into(),
+        tool_timeout_ms: 2_000,
+        tool_max_response_bytes: 64 * 1024,
+        no_default_builtin_tools: false,
+        issue_reports_per_hour: 30,
         log_format: LogFormat::Text,
     }
 }
@@ -235,13 +240,23 @@ impl TestApp {
 
     /// An administrator, made the way an operator would (not through signup).
     pub async fn new_admin(&self) -> TestUser {
-        let email = format!("admin-{}@example.com", tollgate::id::new_id());
-        let password = "admin password 1".to_string();
+        self.new_with_role(Role::Admin).await
+    }
+
+    /// A vendor, made by an operator.
+    pub async fn new_vendor(&self) -> TestUser {
+        self.new_with_role(Role::Vendor).await
+    }
+
+    async fn new_with_role(&self, role: Role) -> TestUser {
+        let email = format!("{}-{}@example.com", role.as_str(), tollgate::id::new_id());
+        let password = "role password 1".to_string();
         let created = accounts::create_user(
             self.state.store.as_ref(),
             &Email::parse(&email).unwrap(),
             &password,
-            Role::Admin,
+            role,
+            self.state.default_products(),
         )
         .await
         .unwrap();

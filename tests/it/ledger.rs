@@ -34,6 +34,7 @@ async fn make_user(store: &dyn Store) -> String {
             role: "customer".into(),
             budget_id: new_id(),
             created_at: 0,
+            enabled_products: vec![],
         })
         .await
         .unwrap();

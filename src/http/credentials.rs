@@ -1,0 +1,76 @@
+//! A user's stored credentials for tools: sealed at rest, never shown again.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Fields, FromBody};
+use super::AppState;
+use crate::auth::Caller;
+use crate::clock::{from_millis, iso, to_millis};
+use crate::store::CredentialRow;
+
+pub struct CredentialValue {
+    value: String,
+}
+
+impl FromBody for CredentialValue {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let value = f.req_str("value");
+        let value = f.str_len("value", value, 1, 8192)?;
+        Some(CredentialValue { value })
+    }
+}
+
+fn owner_only(caller: &Caller) -> ApiResult<()> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden("user_token_required", "Manage credentials with an access token from POST /auth/login."));
+    }
+    Ok(())
+}
+
+/// `PUT /credentials/{product_id}/{name}`: stores or replaces a credential.
+pub async fn put(State(state): State<AppState>, caller: Caller, Path((product, name)): Path<(String, String)>, Body(body): Body<CredentialValue>) -> ApiResult<Json<Value>> {
+    owner_only(&caller)?;
+    let snapshot = state.catalog.snapshot();
+    let (p, _) = snapshot.resolve(&product).ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
+    if !p.credentials.iter().any(|c| c.name == name) {
+        return Err(ApiError::not_found("credential_not_declared", format!("The tool declares no credential named {name:?}.")));
+    }
+    let now = to_millis(state.clock.now());
+    state
+        .store
+        .put_credential(&CredentialRow {
+            user_id: caller.user_id.clone(),
+            product_id: p.row.id.clone(),
+            name: name.clone(),
+            value_sealed: state.master.seal(body.value.as_bytes()),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    Ok(Json(json!({"success": true, "data": {"product_id": p.row.id, "name": name, "updated_at": iso(from_millis(now))}})))
+}
+
+/// `GET /credentials`: names only, never values.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    owner_only(&caller)?;
+    let rows = state.store.credentials_of_user(&caller.user_id).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|c| json!({"product_id": c.product_id, "name": c.name, "updated_at": iso(from_millis(c.updated_at))}))
+        .collect();
+    Ok(Json(json!({"success": true, "data": {"credentials": items}})))
+}
+
+/// `DELETE /credentials/{product_id}/{name}`.
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path((product, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    owner_only(&caller)?;
+    let snapshot = state.catalog.snapshot();
+    let id = snapshot.resolve(&product).map(|(p, _)| p.row.id.clone()).unwrap_or(product);
+    if !state.store.delete_credential(&caller.user_id, &id, &name).await? {
+        return Err(ApiError::not_found("credential_not_found", "No stored credential with this name for this tool."));
+    }
+    Ok(Json(json!({"success": true, "data": {"product_id": id, "name": name, "deleted": true}})))
+}

@@ -1,0 +1,141 @@
+//! `POST /issues/report`, and vendors' view of reports about their tools.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{query_int, Body, Fields, FromBody};
+use super::AppState;
+use crate::auth::{Caller, Role};
+use crate::clock::{from_millis, iso, to_millis};
+use crate::id::{new_id, ObjectId};
+use crate::store::IssueRow;
+
+pub struct IssueReport {
+    product_id: String,
+    error_message: String,
+    recommended_improvements: Option<String>,
+}
+
+impl FromBody for IssueReport {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let product_id = f.req_str("product_id");
+        let error_message = f.req_str("error_message");
+        let recommended = f.opt_str("recommended_improvements");
+        let product_id = f.str_len("product_id", product_id, 0, 200);
+        let error_message = f.str_len("error_message", error_message, 0, 10_000);
+        let recommended_improvements = match recommended {
+            Some(r) => Some(f.str_len("recommended_improvements", Some(r), 0, 10_000)?),
+            None => None,
+        };
+        Some(IssueReport { product_id: product_id?, error_message: error_message?, recommended_improvements })
+    }
+}
+
+/// `POST /issues/report`: always recorded, even for an unknown product.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn report(State(state): State<AppState>, caller: Caller, headers: HeaderMap, Body(body): Body<IssueReport>) -> ApiResult<Json<Value>> {
+    let now = to_millis(state.clock.now());
+    let recent = state.store.issues_by_user_since(&caller.user_id, now - 3_600_000).await?;
+    if recent >= state.settings.issue_reports_per_hour {
+        return Err(ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("At most {} issue reports an hour are accepted per account; try again later.", state.settings.issue_reports_per_hour),
+        ));
+    }
+    let snapshot = state.catalog.snapshot();
+    let resolved = snapshot.resolve(&body.product_id);
+    let instance_id = headers
+        .get("x-instance-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| ObjectId::is_valid(s));
+    let issue = IssueRow {
+        id: new_id(),
+        user_id: caller.user_id.clone(),
+        product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
+        product_ref: body.product_id.clone(),
+        product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
+        lookup_method: crate::purchase::lookup_name(resolved.as_ref().map(|(_, l)| *l)).into(),
+        error_message: body.error_message,
+        recommended_improvements: body.recommended_improvements,
+        instance_id,
+        status: "open".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_issue(&issue).await?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Issue report recorded",
+        "data": {
+            "issue_id": issue.id,
+            "product_found": resolved.is_some(),
+            "lookup_method": issue.lookup_method,
+            "product_id": body.product_id,
+            "product_name": issue.product_name,
+            "status": issue.status,
+        },
+    })))
+}
+
+fn issue_json(i: &IssueRow) -> Value {
+    json!({
+        "issue_id": i.id, "product_id": i.product_id, "product_ref": i.product_ref, "product_name": i.product_name,
+        "lookup_method": i.lookup_method, "error_message": i.error_message,
+        "recommended_improvements": i.recommended_improvements, "status": i.status,
+        "created_at": iso(from_millis(i.created_at)), "updated_at": iso(from_millis(i.updated_at)),
+    })
+}
+
+fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
+    match caller.role {
+        Role::Admin => Ok(None),
+        Role::Vendor => Ok(Some(caller.user_id.as_str())),
+        Role::Customer => Err(ApiError::forbidden("vendor_required", "Only vendors and administrators may do this.")),
+    }
+}
+
+/// `GET /vendor/issues`: reports about the vendor's own tools (all, for admins).
+pub async fn vendor_list(State(state): State<AppState>, caller: Caller, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let vendor = vendor_or_admin(&caller)?;
+    let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
+    let issues = state.store.issues_for_vendor(vendor, limit).await?;
+    Ok(Json(json!({"success": true, "data": {"issues": issues.iter().map(issue_json).collect::<Vec<_>>()}})))
+}
+
+pub struct IssueUpdate {
+    status: String,
+}
+
+impl FromBody for IssueUpdate {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let status = f.req_str("status")?;
+        if !matches!(status.as_str(), "open" | "acknowledged" | "resolved" | "wont_fix") {
+            f.error("status", "enum", "Input should be 'open', 'acknowledged', 'resolved' or 'wont_fix'", Value::String(status), None);
+            return None;
+        }
+        Some(IssueUpdate { status })
+    }
+}
+
+/// `PATCH /vendor/issues/{issue_id}`: a vendor updates a report about their tool.
+pub async fn vendor_update(State(state): State<AppState>, caller: Caller, Path(issue_id): Path<String>, Body(body): Body<IssueUpdate>) -> ApiResult<Json<Value>> {
+    let vendor = vendor_or_admin(&caller)?;
+    let not_found = || ApiError::not_found("issue_not_found", "No report with this id about your tools.");
+    let issue = state.store.issue_by_id(&issue_id).await?.ok_or_else(not_found)?;
+    if let Some(vendor) = vendor {
+        let snapshot = state.catalog.snapshot();
+        let owned = issue.product_id.as_deref().and_then(|p| snapshot.by_id(p)).is_some_and(|p| p.row.vendor_id.as_deref() == Some(vendor));
+        if !owned {
+            return Err(not_found());
+        }
+    }
+    let now = to_millis(state.clock.now());
+    state.store.update_issue_status(&issue.id, &body.status, now).await?;
+    let issue = state.store.issue_by_id(&issue.id).await?.ok_or_else(not_found)?;
+    Ok(Json(json!({"success": true, "data": issue_json(&issue)})))
+}

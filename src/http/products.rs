@@ -1,0 +1,387 @@
+//! `GET /products/fetch` and `POST /products/purchase`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{bounded_int, json_body, Fields};
+use super::AppState;
+use crate::auth::Caller;
+use crate::catalog::Product;
+use crate::clock::to_millis;
+use crate::id::{new_id, ObjectId};
+use crate::purchase::{self, PurchaseError, PurchaseRequest};
+use crate::store::{IdempotencyClaim, InstanceRow};
+use crate::tools::ToolError;
+
+/// The connection instance of a request: the one named by `x-instance-id`
+/// (which must be the caller's), or a new one. `x-instance-metadata`, a JSON
+/// object, is stored on it.
+pub async fn resolve_instance(state: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
+    let metadata = match headers.get("x-instance-metadata") {
+        None => None,
+        Some(raw) => {
+            let text = raw.to_str().unwrap_or_default();
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Some(Value::Object(m).to_string()),
+                Ok(other) => {
+                    return Err(ApiError::field(FieldError::new(
+                        vec!["header".into(), "x-instance-metadata".into()],
+                        "dict_type",
+                        "Input should be a valid dictionary",
+                        other,
+                    )))
+                }
+                Err(e) => {
+                    return Err(ApiError::field(
+                        FieldError::new(vec!["header".into(), "x-instance-metadata".into()], "json_invalid", "Invalid JSON", text.into())
+                            .with_ctx(json!({"error": e.to_string()})),
+                    ))
+                }
+            }
+        }
+    };
+    let now = to_millis(state.clock.now());
+    if let Some(raw) = headers.get("x-instance-id") {
+        let id = raw.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+        let not_found = || ApiError::not_found("instance_not_found", "No connection instance with this id belongs to you; omit x-instance-id to start a new one.");
+        if !ObjectId::is_valid(&id) {
+            return Err(not_found());
+        }
+        let instance = state.store.instance_by_id(&id).await?.ok_or_else(not_found)?;
+        if instance.user_id != caller.user_id {
+            return Err(not_found());
+        }
+        if metadata.is_some() {
+            state.store.touch_instance(&id, metadata.as_deref(), now).await?;
+        }
+        return Ok(id);
+    }
+    let id = new_id();
+    state
+        .store
+        .insert_instance(&InstanceRow {
+            id: id.clone(),
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            metadata: metadata.unwrap_or_else(|| "{}".into()),
+            created_at: now,
+            last_seen_at: now,
+        })
+        .await?;
+    Ok(id)
+}
+
+/// A page number or size from the header (which wins) or the query.
+fn page_param(query: Option<&str>, headers: &HeaderMap, query_name: &str, header_name: &str, default: i64, max: i64) -> ApiResult<(i64, &'static str)> {
+    if let Some(raw) = headers.get(header_name) {
+        let text = raw.to_str().unwrap_or_default();
+        return Ok((bounded_int(vec!["header".into(), header_name.into()], text, 1, max)?, "header"));
+    }
+    let raw = query.and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == query_name)
+            .map(|(_, v)| v)
+    });
+    match raw {
+        Some(text) => Ok((bounded_int(vec!["query".into(), query_name.into()], &text, 1, max)?, "query")),
+        None => Ok((default, "query")),
+    }
+}
+
+fn tool_json(p: &Product) -> Value {
+    let cheapest = p.actions.iter().map(|a| a.price_credits).min().unwrap_or(0);
+    json!({
+        "product_id": p.row.id,
+        "name": p.row.name,
+        "display_name": p.row.display_name,
+        "description": p.row.description,
+        "slug": p.row.slug,
+        "category": p.row.category,
+        "kind": p.row.kind,
+        "price_credits": cheapest,
+        "actions": p.actions_json(),
+        "required_credentials": p.credentials.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+        "function": p.function_definition(),
+    })
+}
+
+/// Example parameters for an action: its required properties with placeholders.
+fn example_params(p: &Product) -> Value {
+    let Some(a) = p.actions.first() else { return json!({}) };
+    let mut params = Map::new();
+    params.insert("action".into(), Value::String(a.name.clone()));
+    if let Some(required) = a.parameters["required"].as_array() {
+        for name in required.iter().filter_map(Value::as_str) {
+            let schema = &a.parameters["properties"][name];
+            let example = schema.get("examples").and_then(|e| e.get(0)).cloned().or_else(|| schema.get("default").cloned()).unwrap_or_else(|| {
+                match schema["type"].as_str() {
+                    Some("integer") | Some("number") => json!(1),
+                    Some("boolean") => json!(true),
+                    Some("array") => json!([]),
+                    Some("object") => json!({}),
+                    _ => schema["enum"].get(0).cloned().unwrap_or(json!("value")),
+                }
+            });
+            params.insert(name.into(), example);
+        }
+    }
+    Value::Object(params)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `GET /products/fetch`: the budget's active tools, a page at a time.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn fetch(State(state): State<AppState>, caller: Caller, headers: HeaderMap, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let (page, page_source) = page_param(query.as_deref(), &headers, "page", "x-page", 1, i64::MAX / 1024)?;
+    let (page_size, page_size_source) = page_param(query.as_deref(), &headers, "page_size", "x-page-size", 10, 100)?;
+    let instance_id = resolve_instance(&state, &caller, &headers).await?;
+    let enabled: std::collections::HashSet<String> = state.store.budget_product_ids(&caller.budget_id).await?.into_iter().collect();
+    let snapshot = state.catalog.snapshot();
+    let tools: Vec<&std::sync::Arc<Product>> = snapshot.products.iter().filter(|p| p.is_active() && enabled.contains(p.id())).collect();
+    let total = tools.len() as i64;
+    let total_pages = (total + page_size - 1) / page_size;
+    let start = ((page - 1).saturating_mul(page_size)).min(total) as usize;
+    let end = (start + page_size as usize).min(tools.len());
+    let page_tools = &tools[start..end];
+    let base = &state.settings.public_url;
+    let preprompt = if total == 0 {
+        format!(
+            "No paid tools are enabled on this budget yet, so there is nothing to call. Ask the account owner to enable tools on the budget, or report a problem with POST {base}/issues/report."
+        )
+    } else {
+        let names: Vec<&str> = tools.iter().take(20).map(|p| p.row.name.as_str()).collect();
+        format!(
+            "You can use {total} paid tool(s) through Tollgate: {}{}. Call a tool with POST {base}/products/purchase and a JSON body {{\"product_id\": \"<product_id or name>\", \"parameters\": {{\"action\": \"<action>\", ...}}}}, passing the parameters each action's schema declares. Each call costs the action's price in credits (100 credits = 1 USD) and is charged only if it succeeds. Check your balance with GET {base}/credits/balance, and report a broken tool with POST {base}/issues/report.",
+            names.join(", "),
+            if total > 20 { ", ..." } else { "" }
+        )
+    };
+    let example = page_tools.first().map(|p| {
+        let body = json!({"product_id": p.row.id, "parameters": example_params(p)});
+        format!(
+            "curl -X POST {} -H \"Authorization: Bearer $TOLLGATE_API_KEY\" -H \"Content-Type: application/json\" -H \"x-instance-id: {instance_id}\" -d {}",
+            shell_quote(&format!("{base}/products/purchase")),
+            shell_quote(&body.to_string())
+        )
+    });
+    let body = json!({
+        "success": true,
+        "instance_id": instance_id,
+        "details": {
+            "tools_on_this_page": page_tools.len(),
+            "total_qualified_tools": total,
+            "page_returned": page,
+            "page_size_requested": page_size,
+            "page_source": page_source,
+            "page_size_source": page_size_source,
+            "total_pages": total_pages,
+            "has_next_page": page < total_pages,
+            "has_previous_page": page > 1,
+        },
+        "preprompt": preprompt,
+        "tools": page_tools.iter().map(|p| tool_json(p)).collect::<Vec<_>>(),
+        "pagination": {
+            "page": page,
+            "page_size": page_size,
+            "total_count": total,
+            "total_pages": total_pages,
+            "has_next": page < total_pages,
+            "has_prev": page > 1,
+        },
+        "example_tool_call": example,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// A purchase body: `product_id` (or `name`) and `parameters`.
+struct PurchaseBody {
+    product: String,
+    action: Option<String>,
+    params: Map<String, Value>,
+}
+
+fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
+    let mut f = Fields::body(value)?;
+    let product = if f.has("product_id") { f.req_str("product_id") } else if f.has("name") { f.req_str("name") } else { f.req_str("product_id") };
+    let mut params = f.opt_object("parameters").unwrap_or_default();
+    let action = match params.remove("action") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            f.error("parameters", "string_type", "Input should be a valid string", other, None);
+            None
+        }
+    };
+    let product = product.and_then(|p| f.str_len("product_id", Some(p), 1, 200));
+    f.finish()?;
+    Ok(PurchaseBody { product: product.expect("checked"), action, params })
+}
+
+/// A canonical hash of what a purchase asks for, for idempotency.
+fn request_hash(body: &PurchaseBody) -> String {
+    fn canonical(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    let v = json!({"product": body.product, "action": body.action, "parameters": canonical(&Value::Object(body.params.clone()))});
+    let digest = Sha256::digest(v.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn purchase_error(e: PurchaseError) -> ApiError {
+    match e {
+        PurchaseError::ProductNotFound(p) => ApiError::not_found("product_not_found", format!("No tool matches {p:?}. List the tools you can use with GET /products/fetch.")),
+        PurchaseError::ProductDisabled => ApiError::forbidden("product_disabled", "This tool is disabled by its vendor and cannot be called now."),
+        PurchaseError::BudgetPaused => ApiError::forbidden("budget_paused", "This budget is paused; its owner must resume it before tools can be called."),
+        PurchaseError::NotOnBudget { product_id, approval_request_id } => ApiError::forbidden(
+            "product_not_on_budget",
+            "This tool is not enabled on your budget. An approval request was sent to the budget's owner.",
+        )
+        .with_data(json!({"product_id": product_id, "approval_request_id": approval_request_id})),
+        PurchaseError::UnknownAction { given, available } => {
+            let expected = available.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
+            ApiError::field(
+                FieldError::new(vec!["body".into(), "parameters".into(), "action".into()], "enum", format!("Input should be {expected}"), given)
+                    .with_ctx(json!({"expected": expected})),
+            )
+        }
+        PurchaseError::InvalidParameters(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| {
+                    let mut loc: Vec<Value> = vec!["body".into(), "parameters".into()];
+                    loc.extend(e.path);
+                    FieldError::new(loc, e.kind, e.message, e.input)
+                })
+                .collect(),
+        ),
+        PurchaseError::MissingCredentials { missing, request_ids } => ApiError::conflict(
+            "missing_credentials",
+            "This tool needs credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}; an approval request was sent to the owner.",
+        )
+        .with_data(json!({"missing_credentials": missing, "credential_request_ids": request_ids})),
+        PurchaseError::Ledger(e) => e.into(),
+        PurchaseError::Tool { error, order_id, vendor } => match error {
+            ToolError::InvalidInput { field, message } => {
+                let mut loc: Vec<Value> = vec!["body".into(), "parameters".into()];
+                if let Some(f) = field {
+                    loc.push(f.into());
+                }
+                ApiError::field(FieldError::new(loc, "value_error", format!("Value error, {message}"), Value::Null).with_ctx(json!({"error": message, "order_id": order_id})))
+            }
+            ToolError::Failed(message) => ApiError::coded(
+                StatusCode::BAD_GATEWAY,
+                if vendor { "vendor_error" } else { "tool_failed" },
+                format!("The tool failed and nothing was charged: {message}"),
+            )
+            .with_data(json!({"order_id": order_id})),
+            ToolError::Timeout => ApiError::coded(StatusCode::GATEWAY_TIMEOUT, "tool_timeout", "The tool did not answer in time; nothing was charged.")
+                .with_data(json!({"order_id": order_id})),
+        },
+        PurchaseError::Internal(e) => ApiError::Internal(e),
+    }
+}
+
+/// `POST /products/purchase`: purchase and invoke a tool.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn purchase(State(state): State<AppState>, caller: Caller, headers: HeaderMap, req: axum::extract::Request) -> ApiResult<Response> {
+    let value = json_body(req, &state).await?;
+    let body = parse_purchase(&value)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255) {
+            Some(k) => Some(k.to_string()),
+            None => {
+                return Err(ApiError::field(FieldError::new(
+                    vec!["header".into(), "idempotency-key".into()],
+                    "string_too_long",
+                    "An Idempotency-Key is 1 to 255 visible characters",
+                    Value::Null,
+                )))
+            }
+        },
+    };
+    let Some(key) = idempotency_key else {
+        return run_purchase(&state, &caller, &headers, body).await.map(|(s, v)| (s, Json(v)).into_response());
+    };
+    let hash = request_hash(&body);
+    let now = to_millis(state.clock.now());
+    let stale_before = now - (state.settings.tool_timeout.as_millis() as i64 + 120_000);
+    match state.store.claim_idempotency_key(&caller.user_id, &key, &hash, now, stale_before).await? {
+        IdempotencyClaim::Existing(row) if row.request_hash != hash => Err(ApiError::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request; use a new key for a new request.",
+        )),
+        IdempotencyClaim::Existing(row) if row.status == "done" => {
+            let status = StatusCode::from_u16(row.response_status.unwrap_or(200) as u16).unwrap_or(StatusCode::OK);
+            let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], row.response_body.unwrap_or_default()).into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        IdempotencyClaim::Existing(_) => Err(ApiError::conflict(
+            "idempotency_key_in_progress",
+            "A request with this Idempotency-Key is still running; retry after it finishes to get its result.",
+        )),
+        IdempotencyClaim::Claimed => {
+            let outcome = run_purchase(&state, &caller, &headers, body).await;
+            let (status, body) = match outcome {
+                Ok((status, body)) => (status, body),
+                Err(ApiError::Internal(e)) => {
+                    // Nothing durable to replay; let a retry run again.
+                    state.store.release_idempotency_key(&caller.user_id, &key).await?;
+                    return Err(ApiError::Internal(e));
+                }
+                Err(e) => {
+                    let response = e.into_response();
+                    let status = response.status();
+                    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
+                    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+                }
+            };
+            state.store.finish_idempotency_key(&caller.user_id, &key, status.as_u16() as i64, &body.to_string()).await?;
+            Ok((status, Json(body)).into_response())
+        }
+    }
+}
+
+async fn run_purchase(state: &AppState, caller: &Caller, headers: &HeaderMap, body: PurchaseBody) -> ApiResult<(StatusCode, Value)> {
+    let instance_id = resolve_instance(state, caller, headers).await?;
+    let outcome = purchase::purchase(
+        state,
+        caller,
+        PurchaseRequest { product: body.product, params: body.params, action: body.action, instance_id: instance_id.clone(), run_id: None },
+    )
+    .await
+    .map_err(purchase_error)?;
+    Ok((
+        StatusCode::OK,
+        json!({
+            "success": true,
+            "data": outcome.data,
+            "order_id": outcome.order_id,
+            "instance_id": instance_id,
+            "product_id": outcome.product_id,
+            "action": outcome.action,
+            "price_credits": outcome.price_credits,
+        }),
+    ))
+}

@@ -1,0 +1,351 @@
+//! Purchase-and-invoke: the hot path. Resolve the product, check the budget,
+//! validate the parameters, hold the price, run the tool under a time limit,
+//! then capture on success or release on failure. Every attempt that passes
+//! the checks is an order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::auth::Caller;
+use crate::catalog::{Lookup, Product};
+use crate::clock::to_millis;
+use crate::http::AppInner;
+use crate::id::new_id;
+use crate::ledger::LedgerError;
+use crate::store::{ApprovalRow, OrderRow};
+use crate::tools::{vendor, ToolContext, ToolError};
+
+/// A purchase to make.
+#[derive(Debug, Clone)]
+pub struct PurchaseRequest {
+    pub product: String,
+    /// `parameters` without the `action` key.
+    pub params: Map<String, Value>,
+    pub action: Option<String>,
+    pub instance_id: String,
+    pub run_id: Option<String>,
+}
+
+/// A completed, charged call.
+#[derive(Debug, Clone)]
+pub struct PurchaseOutcome {
+    pub order_id: String,
+    pub data: Value,
+    pub price_credits: i64,
+    pub product_id: String,
+    pub action: String,
+}
+
+/// One parameter problem: where under `parameters`, pydantic-style type, message, input.
+#[derive(Debug, Clone)]
+pub struct ParamError {
+    pub path: Vec<Value>,
+    pub kind: &'static str,
+    pub message: String,
+    pub input: Value,
+}
+
+/// Why a purchase did not happen or was not charged.
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    #[error("no product matches {0:?}")]
+    ProductNotFound(String),
+    #[error("the product is disabled")]
+    ProductDisabled,
+    #[error("the budget is paused")]
+    BudgetPaused,
+    #[error("the product is not enabled on this budget")]
+    NotOnBudget { product_id: String, approval_request_id: String },
+    #[error("unknown action")]
+    UnknownAction { given: Value, available: Vec<String> },
+    #[error("invalid parameters")]
+    InvalidParameters(Vec<ParamError>),
+    #[error("credentials are missing")]
+    MissingCredentials { missing: Vec<Value>, request_ids: Vec<String> },
+    #[error(transparent)]
+    Ledger(LedgerError),
+    #[error("the tool failed: {error}")]
+    Tool { error: ToolError, order_id: String, vendor: bool },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for PurchaseError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PurchaseError::Internal(e.into())
+    }
+}
+
+/// Maps a schema error to pydantic's closest type code.
+fn schema_error_kind(kind: &jsonschema::error::ValidationErrorKind) -> &'static str {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    use jsonschema::JsonType;
+    match kind {
+        K::Required { .. } => "missing",
+        K::AdditionalProperties { .. } => "extra_forbidden",
+        K::Type { kind: TypeKind::Single(t) } => match t {
+            JsonType::String => "string_type",
+            JsonType::Integer => "int_type",
+            JsonType::Number => "float_type",
+            JsonType::Boolean => "bool_type",
+            JsonType::Array => "list_type",
+            JsonType::Object => "dict_type",
+            JsonType::Null => "none_required",
+        },
+        K::Minimum { .. } => "greater_than_equal",
+        K::Maximum { .. } => "less_than_equal",
+        K::ExclusiveMinimum { .. } => "greater_than",
+        K::ExclusiveMaximum { .. } => "less_than",
+        K::MinLength { .. } => "string_too_short",
+        K::MaxLength { .. } => "string_too_long",
+        K::MinItems { .. } => "too_short",
+        K::MaxItems { .. } => "too_long",
+        K::Enum { .. } | K::Constant { .. } => "enum",
+        K::Pattern { .. } => "string_pattern_mismatch",
+        _ => "value_error",
+    }
+}
+
+/// Validates parameters with the action's compiled schema.
+pub fn validate_params(product: &Product, action: &str, params: &Value) -> Result<(), Vec<ParamError>> {
+    let Some(a) = product.action(action) else { return Ok(()) };
+    let errors: Vec<ParamError> = a
+        .validator
+        .iter_errors(params)
+        .take(20)
+        .map(|e| {
+            let pointer = serde_json::to_value(e.instance_path()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let mut path: Vec<Value> = pointer
+                .split('/')
+                .skip(1)
+                .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
+                .map(|seg| seg.parse::<u64>().map(Value::from).unwrap_or(Value::String(seg)))
+                .collect();
+            if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind() {
+                path.push(property.clone());
+            }
+            ParamError { path, kind: schema_error_kind(e.kind()), message: e.to_string(), input: e.instance().clone().into_owned() }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Opens (or finds) the approval request asking the owner to enable a product.
+async fn request_product(app: &AppInner, caller: &Caller, product: &Product) -> Result<String, PurchaseError> {
+    let detail = serde_json::json!({
+        "product_id": product.row.id, "product_name": product.row.name, "display_name": product.row.display_name,
+        "requested_with_api_key": caller.api_key_id,
+    });
+    Ok(app
+        .store
+        .open_approval(&ApprovalRow {
+            id: new_id(),
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            kind: "enable_product".into(),
+            subject_id: product.row.id.clone(),
+            detail: detail.to_string(),
+            status: "open".into(),
+            created_at: to_millis(app.clock.now()),
+            resolved_at: None,
+        })
+        .await?)
+}
+
+/// Runs a purchase for `caller`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
+pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> Result<PurchaseOutcome, PurchaseError> {
+    let snapshot = app.catalog.snapshot();
+    let (product, _) = snapshot.resolve(&req.product).ok_or_else(|| PurchaseError::ProductNotFound(req.product.clone()))?;
+    let product: Arc<Product> = product;
+    drop(snapshot);
+
+    let access = app
+        .store
+        .budget_access(&caller.budget_id, product.id())
+        .await?
+        .ok_or_else(|| PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing")))?;
+    if !access.enabled {
+        let approval_request_id = request_product(app, caller, &product).await?;
+        return Err(PurchaseError::NotOnBudget { product_id: product.row.id.clone(), approval_request_id });
+    }
+    if !product.is_active() {
+        return Err(PurchaseError::ProductDisabled);
+    }
+    if access.budget.status != "active" {
+        return Err(PurchaseError::BudgetPaused);
+    }
+
+    let action = match (&req.action, product.actions.len()) {
+        (Some(a), _) => a.clone(),
+        (None, 1) => product.actions[0].name.clone(),
+        (None, _) => String::new(),
+    };
+    let Some(spec) = product.action(&action) else {
+        return Err(PurchaseError::UnknownAction {
+            given: req.action.map(Value::String).unwrap_or(Value::Null),
+            available: product.actions.iter().map(|a| a.name.clone()).collect(),
+        });
+    };
+    let params = Value::Object(req.params);
+    validate_params(&product, &action, &params).map_err(PurchaseError::InvalidParameters)?;
+    let price = spec.price_credits;
+
+    let credentials = if product.credentials.is_empty() {
+        Vec::new()
+    } else {
+        resolve_credentials(app, caller, &product).await?
+    };
+
+    // From here on the attempt is an order.
+    let started = Instant::now();
+    let now = to_millis(app.clock.now());
+    let order_id = new_id();
+    app.store
+        .insert_order(&OrderRow {
+            id: order_id.clone(),
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            product_id: product.row.id.clone(),
+            action: action.clone(),
+            price_credits: price,
+            status: "pending".into(),
+            error_code: None,
+            instance_id: Some(req.instance_id.clone()),
+            run_id: req.run_id.clone(),
+            transaction_id: None,
+            created_at: now,
+            completed_at: None,
+            duration_ms: None,
+        })
+        .await?;
+    let finish = |status: &'static str, code: Option<&'static str>, txn: Option<String>| {
+        let order_id = order_id.clone();
+        let store = app.store.clone();
+        let ended = to_millis(app.clock.now());
+        let elapsed = started.elapsed().as_millis() as i64;
+        async move { store.finish_order(&order_id, status, code, txn.as_deref(), ended, elapsed).await }
+    };
+
+    let timeout = product.row.timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(app.settings.tool_timeout);
+    let hold = if price > 0 {
+        let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(60)).unwrap_or(chrono::Duration::minutes(5));
+        match app.ledger.reserve(&caller.user_id, price, ttl, Some(&access.budget), Some(&order_id)).await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                let code = match e {
+                    LedgerError::InsufficientCredits { .. } => "insufficient_credits",
+                    LedgerError::CapReached { .. } => "budget_cap_reached",
+                    _ => "ledger_error",
+                };
+                finish("failed", Some(code), None).await?;
+                return Err(PurchaseError::Ledger(e));
+            }
+        }
+    } else {
+        None
+    };
+
+    let ctx = ToolContext {
+        store: app.store.clone(),
+        user_id: caller.user_id.clone(),
+        instance_id: req.instance_id.clone(),
+        outbound: app.outbound.clone(),
+        now: app.clock.now(),
+    };
+    let run = async {
+        match &product.builtin {
+            Some(tool) => tool.call(&action, &params, &ctx).await,
+            None => {
+                vendor::call(app, &product, &action, &params, &order_id, &caller.user_id, &req.instance_id, &credentials, timeout).await
+            }
+        }
+    };
+    let result = match tokio::time::timeout(timeout, run).await {
+        Ok(r) => r,
+        Err(_) => Err(ToolError::Timeout),
+    };
+
+    match result {
+        Ok(data) => {
+            let txn = match &hold {
+                Some(h) => match app.ledger.capture(&caller.user_id, &h.id).await {
+                    Ok(t) => Some(t.id),
+                    Err(e) => {
+                        finish("failed", Some("capture_failed"), None).await?;
+                        return Err(PurchaseError::Ledger(e));
+                    }
+                },
+                None => None,
+            };
+            finish("succeeded", None, txn).await?;
+            Ok(PurchaseOutcome { order_id, data, price_credits: price, product_id: product.row.id.clone(), action })
+        }
+        Err(error) => {
+            if let Some(h) = &hold {
+                if let Err(e) = app.ledger.release(&caller.user_id, &h.id).await {
+                    // The sweeper releases it after its deadline.
+                    tracing::warn!(error = %e, hold_id = %h.id, "releasing a hold failed");
+                }
+            }
+            let code = match &error {
+                ToolError::InvalidInput { .. } => "tool_input_error",
+                ToolError::Failed(_) => "tool_failed",
+                ToolError::Timeout => "tool_timeout",
+            };
+            finish("failed", Some(code), None).await?;
+            Err(PurchaseError::Tool { error, order_id, vendor: product.builtin.is_none() })
+        }
+    }
+}
+
+/// The caller's stored credentials the product needs, opened; or the
+/// approval requests for those missing.
+async fn resolve_credentials(app: &AppInner, caller: &Caller, product: &Product) -> Result<Vec<(crate::catalog::CredentialSpec, String)>, PurchaseError> {
+    let stored = app.store.credentials_for(&caller.user_id, product.id()).await?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    let mut request_ids = Vec::new();
+    for spec in &product.credentials {
+        match stored.iter().find(|c| c.name == spec.name) {
+            Some(c) => {
+                let value = app.master.open(&c.value_sealed).map_err(PurchaseError::Internal)?;
+                found.push((spec.clone(), String::from_utf8_lossy(&value).into_owned()));
+            }
+            None => {
+                missing.push(serde_json::json!({"product_id": product.row.id, "name": spec.name, "location": spec.location, "field": spec.field}));
+                let id = app
+                    .store
+                    .open_approval(&ApprovalRow {
+                        id: new_id(),
+                        user_id: caller.user_id.clone(),
+                        budget_id: caller.budget_id.clone(),
+                        kind: "credential".into(),
+                        subject_id: format!("{}:{}", product.row.id, spec.name),
+                        detail: serde_json::json!({"product_id": product.row.id, "product_name": product.row.name, "credential": spec.name}).to_string(),
+                        status: "open".into(),
+                        created_at: to_millis(app.clock.now()),
+                        resolved_at: None,
+                    })
+                    .await?;
+                request_ids.push(id);
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(PurchaseError::MissingCredentials { missing, request_ids })
+    }
+}
+
+/// Used by callers that want to report how a product was found.
+pub fn lookup_name(l: Option<Lookup>) -> &'static str {
+    l.map(Lookup::as_str).unwrap_or("not_found")
+}

@@ -1,0 +1,105 @@
+//! Calls to vendors' HTTP tools: a POST of the call with a short-lived JWT
+//! the vendor verifies with `GET /public/jwt-public-key`, stored credentials
+//! put where the product declares, no redirects, a time limit and a size
+//! limit on the answer. A call is never retried: it may not be idempotent.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::outbound::OutboundError;
+use super::ToolError;
+use crate::catalog::{CredentialSpec, Product};
+use crate::http::AppInner;
+
+/// The claims of the token on a vendor call.
+#[derive(Debug, Serialize)]
+struct CallClaims<'a> {
+    iss: &'a str,
+    /// The product id: a token for one vendor is useless to another.
+    aud: &'a str,
+    sub: &'a str,
+    /// The order id: vendors can refuse a replayed token.
+    jti: &'a str,
+    iat: i64,
+    exp: i64,
+    action: &'a str,
+}
+
+/// Forwards one paid call to the product's endpoint.
+#[allow(clippy::too_many_arguments)]
+pub async fn call(
+    app: &AppInner,
+    product: &Product,
+    action: &str,
+    params: &Value,
+    order_id: &str,
+    user_id: &str,
+    instance_id: &str,
+    credentials: &[(CredentialSpec, String)],
+    timeout: Duration,
+) -> Result<Value, ToolError> {
+    let endpoint = product.row.endpoint.as_deref().ok_or_else(|| ToolError::Failed("the product has no endpoint".into()))?;
+    let mut url = app.outbound.check_url(endpoint).map_err(|e| ToolError::Failed(format!("the vendor endpoint is not allowed: {e}")))?;
+    let now = chrono::Utc::now().timestamp();
+    let token = app
+        .tokens
+        .sign(&CallClaims {
+            iss: app.tokens.issuer(),
+            aud: &product.row.id,
+            sub: user_id,
+            jti: order_id,
+            iat: now,
+            exp: now + timeout.as_secs() as i64 + 60,
+            action,
+        })
+        .map_err(|e| ToolError::Failed(format!("signing the call failed: {e}")))?;
+    let mut body = json!({
+        "order_id": order_id,
+        "product_id": product.row.id,
+        "action": action,
+        "parameters": params,
+        "instance_id": instance_id,
+    });
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (spec, value) in credentials {
+        match spec.location.as_str() {
+            "header" => {
+                let name = reqwest::header::HeaderName::from_bytes(spec.field.as_bytes());
+                let value = reqwest::header::HeaderValue::from_str(value);
+                if let (Ok(name), Ok(mut value)) = (name, value) {
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+            }
+            "query" => {
+                url.query_pairs_mut().append_pair(&spec.field, value);
+            }
+            _ => {
+                body[spec.field.as_str()] = Value::String(value.clone());
+            }
+        }
+    }
+    let request = app
+        .outbound
+        .direct()
+        .post(url)
+        .headers(headers)
+        .bearer_auth(token)
+        .json(&body)
+        .timeout(timeout);
+    let response = app.outbound.send(request, app.settings.tool_max_response_bytes).await.map_err(|e| match e {
+        OutboundError::Timeout => ToolError::Timeout,
+        OutboundError::TooLarge(n) => ToolError::Failed(format!("the vendor's answer is larger than {n} bytes")),
+        OutboundError::Forbidden(m) => ToolError::Failed(format!("the vendor endpoint is not allowed: {m}")),
+        other => ToolError::Failed(format!("the vendor could not be reached: {other}")),
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(ToolError::Failed(format!("the vendor answered HTTP {}", response.status)));
+    }
+    match serde_json::from_slice::<Value>(&response.body) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(json!({"text": String::from_utf8_lossy(&response.body)})),
+    }
+}
