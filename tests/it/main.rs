@@ -3,8 +3,10 @@
 mod harness;
 
 mod accounts;
+mod catalog;
 mod cli;
 mod credits;
 mod ledger;
 mod public;
+mod purchase;
 mod tokens;
