@@ -12,13 +12,13 @@ use crate::accounts::{self, Email};
 use crate::auth::tokens::TokenService;
 use crate::auth::Role;
 use crate::catalog::Catalog;
-use crate::tools::outbound::{Allowlist, Outbound};
 use crate::clock::Clock;
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::http::{self, AppInner, AppState, HttpSettings};
 use crate::ledger::{self, Ledger, NewGrant};
 use crate::secret::MasterKey;
 use crate::store::{self, Store};
+use crate::tools::outbound::{Allowlist, Outbound};
 
 /// Email of the account made on a server's first start.
 pub const DEMO_EMAIL: &str = "demo@tollgate.local";
@@ -101,8 +101,14 @@ impl App {
         }
         let password = random_password();
         let email = Email::parse(DEMO_EMAIL).expect("demo email is valid");
-        let created =
-            accounts::create_user(store, &email, &password, Role::Customer, self.state.default_products()).await?;
+        let created = accounts::create_user(
+            store,
+            &email,
+            &password,
+            Role::Customer,
+            self.state.default_products(),
+        )
+        .await?;
         let budget = store
             .budget_by_id(&created.budget_id)
             .await?
@@ -167,7 +173,7 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = state.catalog.refresh_if_changed().await {
             tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
         }
-        if ticks % (KEY_REFRESH.as_secs() / CATALOG_REFRESH.as_secs()) == 0 {
+        if ticks.is_multiple_of(KEY_REFRESH.as_secs() / CATALOG_REFRESH.as_secs()) {
             if let Err(e) = state.tokens.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed; will retry");
             }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::id::{new_id, ObjectId};
 use crate::store::{ProductRow, Store, StoreResult};
-use crate::tools::{BuiltinTool, BuiltinSpec};
+use crate::tools::{BuiltinSpec, BuiltinTool};
 
 /// One operation of a product.
 pub struct Action {
@@ -64,7 +64,11 @@ impl Product {
     pub fn function_definition(&self) -> Value {
         let mut properties = serde_json::Map::new();
         let names: Vec<&str> = self.actions.iter().map(|a| a.name.as_str()).collect();
-        let mut lines = vec![self.row.description.clone(), String::new(), "Actions:".to_string()];
+        let mut lines = vec![
+            self.row.description.clone(),
+            String::new(),
+            "Actions:".to_string(),
+        ];
         properties.insert(
             "action".into(),
             json!({"type": "string", "enum": names, "description": "Which action to perform."}),
@@ -72,14 +76,22 @@ impl Product {
         for a in &self.actions {
             let required: Vec<String> = a.parameters["required"]
                 .as_array()
-                .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             lines.push(format!(
                 "- {} ({} credits): {}{}",
                 a.name,
                 a.price_credits,
                 a.description,
-                if required.is_empty() { String::new() } else { format!(" Requires: {}.", required.join(", ")) }
+                if required.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Requires: {}.", required.join(", "))
+                }
             ));
             if let Some(props) = a.parameters["properties"].as_object() {
                 for (k, v) in props {
@@ -168,23 +180,38 @@ pub fn parse_actions(actions: &Value) -> Result<Vec<Action>, DefinitionErrors> {
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     let Some(list) = actions.as_array() else {
-        return Err(vec![(vec!["actions".into()], "actions must be a list".into())]);
+        return Err(vec![(
+            vec!["actions".into()],
+            "actions must be a list".into(),
+        )]);
     };
     if list.is_empty() {
-        errors.push((vec!["actions".into()], "a product needs at least one action".into()));
+        errors.push((
+            vec!["actions".into()],
+            "a product needs at least one action".into(),
+        ));
     }
     for (i, a) in list.iter().enumerate() {
         let loc = |field: &str| vec![Value::from("actions"), Value::from(i), Value::from(field)];
         let name = a["name"].as_str().unwrap_or_default();
         if !is_function_name(name) {
-            errors.push((loc("name"), "an action name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into()));
+            errors.push((
+                loc("name"),
+                "an action name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into(),
+            ));
         }
         if list[..i].iter().any(|b| b["name"] == a["name"]) {
-            errors.push((loc("name"), format!("the action name {name:?} is used twice")));
+            errors.push((
+                loc("name"),
+                format!("the action name {name:?} is used twice"),
+            ));
         }
         let price = a["price_credits"].as_i64();
         if !price.is_some_and(|p| (0..=1_000_000_000).contains(&p)) {
-            errors.push((loc("price_credits"), "price_credits must be a whole number of credits, 0 or more".into()));
+            errors.push((
+                loc("price_credits"),
+                "price_credits must be a whole number of credits, 0 or more".into(),
+            ));
         }
         let parameters = if a.get("parameters").is_none_or(Value::is_null) {
             json!({"type": "object", "properties": {}})
@@ -216,23 +243,52 @@ pub fn parse_credentials(value: &Value) -> Result<Vec<CredentialSpec>, Definitio
     let list = match value {
         Value::Null => return Ok(specs),
         Value::Array(l) => l,
-        _ => return Err(vec![(vec!["required_credentials".into()], "required_credentials must be a list".into())]),
+        _ => {
+            return Err(vec![(
+                vec!["required_credentials".into()],
+                "required_credentials must be a list".into(),
+            )])
+        }
     };
     for (i, c) in list.iter().enumerate() {
-        let loc = |f: &str| vec![Value::from("required_credentials"), Value::from(i), Value::from(f)];
+        let loc = |f: &str| {
+            vec![
+                Value::from("required_credentials"),
+                Value::from(i),
+                Value::from(f),
+            ]
+        };
         let name = c["name"].as_str().unwrap_or_default();
         let location = c["location"].as_str().unwrap_or("header");
         let field = c["field"].as_str().unwrap_or(name);
         if !is_function_name(name) {
-            errors.push((loc("name"), "a credential name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into()));
+            errors.push((
+                loc("name"),
+                "a credential name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into(),
+            ));
         }
         if !matches!(location, "header" | "body" | "query") {
-            errors.push((loc("location"), "location must be header, body or query".into()));
+            errors.push((
+                loc("location"),
+                "location must be header, body or query".into(),
+            ));
         }
-        if field.is_empty() || field.len() > 128 || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            errors.push((loc("field"), "field must be 1-128 characters of a-z, A-Z, 0-9, - or _".into()));
+        if field.is_empty()
+            || field.len() > 128
+            || !field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.push((
+                loc("field"),
+                "field must be 1-128 characters of a-z, A-Z, 0-9, - or _".into(),
+            ));
         }
-        specs.push(CredentialSpec { name: name.into(), location: location.into(), field: field.into() });
+        specs.push(CredentialSpec {
+            name: name.into(),
+            location: location.into(),
+            field: field.into(),
+        });
     }
     if errors.is_empty() {
         Ok(specs)
@@ -243,14 +299,18 @@ pub fn parse_credentials(value: &Value) -> Result<Vec<CredentialSpec>, Definitio
 
 /// Function names as OpenAI accepts them.
 pub fn is_function_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Slugs: lower-case words joined by hyphens.
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -290,15 +350,24 @@ pub struct Catalog {
 impl Catalog {
     /// Seeds the builtin tools (safe from several nodes at once) and loads
     /// the catalog.
-    pub async fn load(store: Arc<dyn Store>, builtins: Vec<Arc<dyn BuiltinTool>>) -> anyhow::Result<Catalog> {
+    pub async fn load(
+        store: Arc<dyn Store>,
+        builtins: Vec<Arc<dyn BuiltinTool>>,
+    ) -> anyhow::Result<Catalog> {
         let now = chrono::Utc::now().timestamp_millis();
         let mut by_slug = HashMap::new();
         for tool in builtins {
             let spec = tool.spec();
-            store.upsert_builtin_product(&builtin_row(&spec, now)).await?;
+            store
+                .upsert_builtin_product(&builtin_row(&spec, now))
+                .await?;
             by_slug.insert(spec.slug.to_string(), tool);
         }
-        let catalog = Catalog { store, builtins: by_slug, snapshot: RwLock::new(Arc::new(Snapshot::default())) };
+        let catalog = Catalog {
+            store,
+            builtins: by_slug,
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        };
         catalog.reload().await?;
         Ok(catalog)
     }
@@ -312,9 +381,15 @@ impl Catalog {
     pub async fn reload(&self) -> StoreResult<()> {
         let version = self.store.catalog_version().await?;
         let rows = self.store.products().await?;
-        let mut snap = Snapshot { version, ..Snapshot::default() };
+        let mut snap = Snapshot {
+            version,
+            ..Snapshot::default()
+        };
         for row in rows {
-            let actions = match serde_json::from_str::<Value>(&row.actions).ok().map(|v| parse_actions(&v)) {
+            let actions = match serde_json::from_str::<Value>(&row.actions)
+                .ok()
+                .map(|v| parse_actions(&v))
+            {
                 Some(Ok(a)) => a,
                 _ => {
                     tracing::error!(product_id = %row.id, "a stored product has unusable actions; it is left out");
@@ -325,15 +400,24 @@ impl Catalog {
                 .ok()
                 .and_then(|v| parse_credentials(&v).ok())
                 .unwrap_or_default();
-            let builtin = (row.kind == "builtin").then(|| self.builtins.get(&row.slug).cloned()).flatten();
+            let builtin = (row.kind == "builtin")
+                .then(|| self.builtins.get(&row.slug).cloned())
+                .flatten();
             if row.kind == "builtin" && builtin.is_none() {
                 // A builtin this binary does not have (an older or newer node's).
                 continue;
             }
-            let product = Arc::new(Product { row, actions, credentials, builtin });
+            let product = Arc::new(Product {
+                row,
+                actions,
+                credentials,
+                builtin,
+            });
             snap.by_id.insert(product.row.id.clone(), product.clone());
-            snap.by_slug.insert(product.row.slug.clone(), product.clone());
-            snap.by_name.insert(product.row.name.clone(), product.clone());
+            snap.by_slug
+                .insert(product.row.slug.clone(), product.clone());
+            snap.by_name
+                .insert(product.row.name.clone(), product.clone());
             snap.products.push(product);
         }
         *self.snapshot.write().expect("catalog lock") = Arc::new(snap);

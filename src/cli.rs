@@ -157,8 +157,11 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 "the password must have at least 8 characters"
             );
             let role = Role::parse(&role).expect("clap checked the role");
-            let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins()).await?.builtin_ids();
-            let created = accounts::create_user(store.as_ref(), &parsed, &password, role, builtins).await?;
+            let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins())
+                .await?
+                .builtin_ids();
+            let created =
+                accounts::create_user(store.as_ref(), &parsed, &password, role, builtins).await?;
             println!(
                 "created {} user {} (id {}, default budget {})",
                 role.as_str(),

@@ -34,11 +34,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::tokens::TokenService;
 use crate::catalog::Catalog;
-use crate::secret::MasterKey;
-use crate::tools::outbound::Outbound;
 use crate::clock::Clock;
 use crate::ledger::Ledger;
+use crate::secret::MasterKey;
 use crate::store::Store;
+use crate::tools::outbound::Outbound;
 use error::{internal_body, ApiError, InternalErrorMarker};
 
 /// Settings the handlers need.
@@ -101,21 +101,39 @@ pub fn router(state: AppState) -> Router {
             "/budgets/{budget_id}/api-keys/{key_id}",
             axum::routing::delete(budgets::revoke_api_key),
         )
-        .route("/budgets", get(budgets::list_budgets).post(budgets::create_budget))
-        .route("/budgets/{budget_id}", get(budgets::get_budget).patch(budgets::update_budget))
-        .route("/budgets/{budget_id}/products/{product_id}", axum::routing::put(budgets::enable_product).delete(budgets::disable_product))
+        .route(
+            "/budgets",
+            get(budgets::list_budgets).post(budgets::create_budget),
+        )
+        .route(
+            "/budgets/{budget_id}",
+            get(budgets::get_budget).patch(budgets::update_budget),
+        )
+        .route(
+            "/budgets/{budget_id}/products/{product_id}",
+            axum::routing::put(budgets::enable_product).delete(budgets::disable_product),
+        )
         .route("/products/fetch", get(products::fetch))
         .route("/products/purchase", post(products::purchase))
         .route("/issues/report", post(issues::report))
         .route("/credentials", get(credentials::list))
-        .route("/credentials/{product_id}/{name}", axum::routing::put(credentials::put).delete(credentials::delete))
+        .route(
+            "/credentials/{product_id}/{name}",
+            axum::routing::put(credentials::put).delete(credentials::delete),
+        )
         .route("/approvals", get(approvals::list))
         .route("/approvals/{approval_id}/approve", post(approvals::approve))
         .route("/approvals/{approval_id}/deny", post(approvals::deny))
         .route("/vendor/products", get(vendor::list).post(vendor::create))
-        .route("/vendor/products/{product_id}", axum::routing::patch(vendor::update))
+        .route(
+            "/vendor/products/{product_id}",
+            axum::routing::patch(vendor::update),
+        )
         .route("/vendor/issues", get(issues::vendor_list))
-        .route("/vendor/issues/{issue_id}", axum::routing::patch(issues::vendor_update))
+        .route(
+            "/vendor/issues/{issue_id}",
+            axum::routing::patch(issues::vendor_update),
+        )
         .route("/credits/balance", get(credits::balance))
         .route("/credits/history", get(credits::history))
         .route("/admin/grants", post(admin::create_grant))

@@ -19,7 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{from_millis, to_millis, Clock};
 use crate::id::new_id;
-use crate::store::{Allocation, BudgetRow, GrantRow, HoldRow, LedgerTx, Store, StoreError, TransactionRow};
+use crate::store::{
+    Allocation, BudgetRow, GrantRow, HoldRow, LedgerTx, OrderRow, Store, StoreError, TransactionRow,
+};
 
 /// What a ledger operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +29,12 @@ pub enum LedgerError {
     #[error("insufficient credits: {available} available, {requested} requested")]
     InsufficientCredits { available: i64, requested: i64 },
     #[error("the budget's {window} cap of {cap} credits would be exceeded ({spent} spent, {requested} requested)")]
-    CapReached { window: &'static str, cap: i64, spent: i64, requested: i64 },
+    CapReached {
+        window: &'static str,
+        cap: i64,
+        spent: i64,
+        requested: i64,
+    },
     #[error("amount must be a positive number of credits")]
     InvalidAmount,
     #[error("the expiry must be in the future")]
@@ -106,10 +113,20 @@ pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
 
 /// Refuses `amount` if it would take the budget past any of its caps. The
 /// windows are rolling: the last hour, day, 7 days and 30 days.
-async fn check_caps(tx: &mut dyn LedgerTx, budget: &BudgetRow, amount: i64, now: i64) -> LedgerResult<()> {
+async fn check_caps(
+    tx: &mut dyn LedgerTx,
+    budget: &BudgetRow,
+    amount: i64,
+    now: i64,
+) -> LedgerResult<()> {
     if let Some(cap) = budget.cap_per_call {
         if amount > cap {
-            return Err(LedgerError::CapReached { window: "per_call", cap, spent: 0, requested: amount });
+            return Err(LedgerError::CapReached {
+                window: "per_call",
+                cap,
+                spent: 0,
+                requested: amount,
+            });
         }
     }
     let windows = [
@@ -124,14 +141,27 @@ async fn check_caps(tx: &mut dyn LedgerTx, budget: &BudgetRow, amount: i64, now:
     }
     const HOUR: i64 = 3_600_000;
     let spend = tx
-        .budget_spend(&budget.id, [now - HOUR, now - 24 * HOUR, now - 7 * 24 * HOUR, now - 30 * 24 * HOUR])
+        .budget_spend(
+            &budget.id,
+            [
+                now - HOUR,
+                now - 24 * HOUR,
+                now - 7 * 24 * HOUR,
+                now - 30 * 24 * HOUR,
+            ],
+        )
         .await?;
     let spent = [spend.hour, spend.day, spend.week, spend.month, spend.total];
     for ((window, cap), spent) in windows.into_iter().zip(spent) {
         if let Some(cap) = cap {
             let committed = spent + spend.held;
             if committed + amount > cap {
-                return Err(LedgerError::CapReached { window, cap, spent: committed, requested: amount });
+                return Err(LedgerError::CapReached {
+                    window,
+                    cap,
+                    spent: committed,
+                    requested: amount,
+                });
             }
         }
     }
@@ -164,7 +194,17 @@ impl Ledger {
     /// Writes the `expiration` of every grant of the wallet that is due.
     async fn expire_due(tx: &mut dyn LedgerTx, user_id: &str, now: i64) -> LedgerResult<usize> {
         let due = tx.due_grants(now).await?;
-        for g in &due {
+        Self::write_expirations(tx, user_id, now, &due).await?;
+        Ok(due.len())
+    }
+
+    async fn write_expirations(
+        tx: &mut dyn LedgerTx,
+        user_id: &str,
+        now: i64,
+        due: &[GrantRow],
+    ) -> LedgerResult<()> {
+        for g in due {
             let balance = tx.balance() - g.remaining_credits;
             tx.close_grant(&g.id, 0, Some(now), Some("expired")).await?;
             let txn = TransactionRow {
@@ -188,7 +228,22 @@ impl Ledger {
             .await?;
             tx.set_balance(balance, now).await?;
         }
-        Ok(due.len())
+        Ok(())
+    }
+
+    /// Writes the expirations due among the wallet's grants with credits
+    /// left, and returns the live ones: one read for capture's two needs.
+    async fn expire_open(
+        tx: &mut dyn LedgerTx,
+        user_id: &str,
+        now: i64,
+    ) -> LedgerResult<Vec<GrantRow>> {
+        let open = tx.open_grants().await?;
+        let (due, live): (Vec<GrantRow>, Vec<GrantRow>) = open
+            .into_iter()
+            .partition(|g| g.expires_at.is_some_and(|e| e <= now));
+        Self::write_expirations(tx, user_id, now, &due).await?;
+        Ok(live)
     }
 
     /// Adds credits to a wallet.
@@ -280,62 +335,103 @@ impl Ledger {
 
     /// Reserves credits for a call. The hold counts against the available
     /// balance, and against the budget's caps when one is given, until it is
-    /// captured, released, or swept after `ttl`.
+    /// captured, released, or swept after `ttl`. When `order` is given it is
+    /// recorded in the same transaction: pending with the hold, or failed
+    /// with the refusal's code.
     pub async fn reserve(
         &self,
         user_id: &str,
         amount: i64,
         ttl: Duration,
         budget: Option<&BudgetRow>,
-        reference: Option<&str>,
+        order: Option<&OrderRow>,
     ) -> LedgerResult<HoldRow> {
         if amount <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
         let mut tx = self.begin(user_id).await?;
         let now = to_millis(self.clock.now());
-        if let Some(budget) = budget {
+        let refusal = match budget {
             // Under the wallet's lock, so concurrent calls cannot both fit
             // under a cap that only one of them fits under.
-            check_caps(tx.as_mut(), budget, amount, now).await?;
-        }
-        Self::expire_due(tx.as_mut(), user_id, now).await?;
-        let held = tx.held_total().await?;
-        let available = (tx.balance() - held).max(0);
-        if available < amount {
-            tx.commit().await?;
-            return Err(LedgerError::InsufficientCredits {
-                available,
-                requested: amount,
-            });
+            Some(budget) => check_caps(tx.as_mut(), budget, amount, now).await.err(),
+            None => None,
+        };
+        let refusal = match refusal {
+            Some(e) => Some(e),
+            None => {
+                // Expired grants stop counting at once; their expiration
+                // entries are written by the next capture or sweep.
+                let (live, held) = tx.live_and_held(now).await?;
+                let available = (live - held).max(0);
+                (available < amount).then_some(LedgerError::InsufficientCredits {
+                    available,
+                    requested: amount,
+                })
+            }
+        };
+        if let Some(e) = refusal {
+            if let Some(order) = order {
+                let code = match e {
+                    LedgerError::CapReached { .. } => "budget_cap_reached",
+                    _ => "insufficient_credits",
+                };
+                let mut failed = order.clone();
+                failed.status = "failed".into();
+                failed.error_code = Some(code.into());
+                failed.completed_at = Some(now);
+                failed.duration_ms = Some(0);
+                tx.insert_order(&failed).await?;
+                tx.commit().await?;
+            }
+            return Err(e);
         }
         let hold = HoldRow {
             id: new_id(),
             user_id: user_id.to_string(),
             budget_id: budget.map(|b| b.id.clone()),
             amount_credits: amount,
-            reference: reference.map(str::to_string),
+            reference: order.map(|o| o.id.clone()),
             created_at: now,
             deadline: now + ttl.num_milliseconds(),
         };
+        if let Some(order) = order {
+            tx.insert_order(order).await?;
+        }
         tx.insert_hold(&hold).await?;
         tx.commit().await?;
         Ok(hold)
     }
 
-    /// Captures a hold: writes the `purchase` and consumes grants in order.
-    /// If grants expired or were revoked under the hold so that it can no
-    /// longer be covered, the hold is released and nothing is charged.
-    pub async fn capture(&self, user_id: &str, hold_id: &str) -> LedgerResult<TransactionRow> {
+    /// Captures a hold: writes the `purchase` and consumes grants in order,
+    /// and marks the hold's order succeeded, in one transaction. If grants
+    /// expired or were revoked under the hold so that it can no longer be
+    /// covered, the hold is released, the order failed, and nothing charged.
+    pub async fn capture(
+        &self,
+        user_id: &str,
+        hold_id: &str,
+        duration_ms: i64,
+    ) -> LedgerResult<TransactionRow> {
         let mut tx = self.begin(user_id).await?;
         let now = to_millis(self.clock.now());
         let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
-        Self::expire_due(tx.as_mut(), user_id, now).await?;
-        let mut grants = tx.live_grants(now).await?;
+        let mut grants = Self::expire_open(tx.as_mut(), user_id, now).await?;
         consumption_order(&mut grants);
         tx.delete_hold(&hold.id).await?;
         let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
             let available = grants.iter().map(|g| g.remaining_credits).sum();
+            if let Some(order_id) = &hold.reference {
+                tx.finish_order(
+                    order_id,
+                    "failed",
+                    Some("insufficient_credits"),
+                    None,
+                    now,
+                    duration_ms,
+                )
+                .await?;
+            }
             tx.commit().await?;
             return Err(LedgerError::InsufficientCredits {
                 available,
@@ -364,15 +460,30 @@ impl Ledger {
         };
         tx.insert_transaction(&txn, &plan).await?;
         tx.set_balance(balance, now).await?;
+        if let Some(order_id) = &hold.reference {
+            tx.finish_order(order_id, "succeeded", None, Some(&txn.id), now, duration_ms)
+                .await?;
+        }
         tx.commit().await?;
         Ok(txn)
     }
 
-    /// Releases a hold without charging.
-    pub async fn release(&self, user_id: &str, hold_id: &str) -> LedgerResult<()> {
+    /// Releases a hold without charging; its order, if any, fails with `code`.
+    pub async fn release(
+        &self,
+        user_id: &str,
+        hold_id: &str,
+        code: &str,
+        duration_ms: i64,
+    ) -> LedgerResult<()> {
         let mut tx = self.begin(user_id).await?;
-        tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
+        let now = to_millis(self.clock.now());
+        let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
         tx.delete_hold(hold_id).await?;
+        if let Some(order_id) = &hold.reference {
+            tx.finish_order(order_id, "failed", Some(code), None, now, duration_ms)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -407,7 +518,10 @@ impl Ledger {
         let now = to_millis(self.clock.now());
         let mut released = 0;
         for hold in self.store.overdue_holds(now, limit).await? {
-            match self.release(&hold.user_id, &hold.id).await {
+            match self
+                .release(&hold.user_id, &hold.id, "abandoned", now - hold.created_at)
+                .await
+            {
                 Ok(()) => released += 1,
                 // Captured or released meanwhile, perhaps by another node.
                 Err(LedgerError::UnknownHold) => {}

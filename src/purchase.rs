@@ -57,17 +57,30 @@ pub enum PurchaseError {
     #[error("the budget is paused")]
     BudgetPaused,
     #[error("the product is not enabled on this budget")]
-    NotOnBudget { product_id: String, approval_request_id: String },
+    NotOnBudget {
+        product_id: String,
+        approval_request_id: String,
+    },
     #[error("unknown action")]
-    UnknownAction { given: Value, available: Vec<String> },
+    UnknownAction {
+        given: Value,
+        available: Vec<String>,
+    },
     #[error("invalid parameters")]
     InvalidParameters(Vec<ParamError>),
     #[error("credentials are missing")]
-    MissingCredentials { missing: Vec<Value>, request_ids: Vec<String> },
+    MissingCredentials {
+        missing: Vec<Value>,
+        request_ids: Vec<String>,
+    },
     #[error(transparent)]
     Ledger(LedgerError),
     #[error("the tool failed: {error}")]
-    Tool { error: ToolError, order_id: String, vendor: bool },
+    Tool {
+        error: ToolError,
+        order_id: String,
+        vendor: bool,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -85,7 +98,9 @@ fn schema_error_kind(kind: &jsonschema::error::ValidationErrorKind) -> &'static 
     match kind {
         K::Required { .. } => "missing",
         K::AdditionalProperties { .. } => "extra_forbidden",
-        K::Type { kind: TypeKind::Single(t) } => match t {
+        K::Type {
+            kind: TypeKind::Single(t),
+        } => match t {
             JsonType::String => "string_type",
             JsonType::Integer => "int_type",
             JsonType::Number => "float_type",
@@ -109,24 +124,42 @@ fn schema_error_kind(kind: &jsonschema::error::ValidationErrorKind) -> &'static 
 }
 
 /// Validates parameters with the action's compiled schema.
-pub fn validate_params(product: &Product, action: &str, params: &Value) -> Result<(), Vec<ParamError>> {
-    let Some(a) = product.action(action) else { return Ok(()) };
+pub fn validate_params(
+    product: &Product,
+    action: &str,
+    params: &Value,
+) -> Result<(), Vec<ParamError>> {
+    let Some(a) = product.action(action) else {
+        return Ok(());
+    };
     let errors: Vec<ParamError> = a
         .validator
         .iter_errors(params)
         .take(20)
         .map(|e| {
-            let pointer = serde_json::to_value(e.instance_path()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let pointer = serde_json::to_value(e.instance_path())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             let mut path: Vec<Value> = pointer
                 .split('/')
                 .skip(1)
                 .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
-                .map(|seg| seg.parse::<u64>().map(Value::from).unwrap_or(Value::String(seg)))
+                .map(|seg| {
+                    seg.parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or(Value::String(seg))
+                })
                 .collect();
             if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind() {
                 path.push(property.clone());
             }
-            ParamError { path, kind: schema_error_kind(e.kind()), message: e.to_string(), input: e.instance().clone().into_owned() }
+            ParamError {
+                path,
+                kind: schema_error_kind(e.kind()),
+                message: e.to_string(),
+                input: e.instance().clone().into_owned(),
+            }
         })
         .collect();
     if errors.is_empty() {
@@ -137,7 +170,11 @@ pub fn validate_params(product: &Product, action: &str, params: &Value) -> Resul
 }
 
 /// Opens (or finds) the approval request asking the owner to enable a product.
-async fn request_product(app: &AppInner, caller: &Caller, product: &Product) -> Result<String, PurchaseError> {
+async fn request_product(
+    app: &AppInner,
+    caller: &Caller,
+    product: &Product,
+) -> Result<String, PurchaseError> {
     let detail = serde_json::json!({
         "product_id": product.row.id, "product_name": product.row.name, "display_name": product.row.display_name,
         "requested_with_api_key": caller.api_key_id,
@@ -160,9 +197,15 @@ async fn request_product(app: &AppInner, caller: &Caller, product: &Product) -> 
 
 /// Runs a purchase for `caller`.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
-pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> Result<PurchaseOutcome, PurchaseError> {
+pub async fn purchase(
+    app: &AppInner,
+    caller: &Caller,
+    req: PurchaseRequest,
+) -> Result<PurchaseOutcome, PurchaseError> {
     let snapshot = app.catalog.snapshot();
-    let (product, _) = snapshot.resolve(&req.product).ok_or_else(|| PurchaseError::ProductNotFound(req.product.clone()))?;
+    let (product, _) = snapshot
+        .resolve(&req.product)
+        .ok_or_else(|| PurchaseError::ProductNotFound(req.product.clone()))?;
     let product: Arc<Product> = product;
     drop(snapshot);
 
@@ -170,10 +213,15 @@ pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> 
         .store
         .budget_access(&caller.budget_id, product.id())
         .await?
-        .ok_or_else(|| PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing")))?;
+        .ok_or_else(|| {
+            PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing"))
+        })?;
     if !access.enabled {
         let approval_request_id = request_product(app, caller, &product).await?;
-        return Err(PurchaseError::NotOnBudget { product_id: product.row.id.clone(), approval_request_id });
+        return Err(PurchaseError::NotOnBudget {
+            product_id: product.row.id.clone(),
+            approval_request_id,
+        });
     }
     if !product.is_active() {
         return Err(PurchaseError::ProductDisabled);
@@ -203,52 +251,51 @@ pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> 
         resolve_credentials(app, caller, &product).await?
     };
 
-    // From here on the attempt is an order.
+    // From here on the attempt is an order, recorded with its hold and
+    // finished with its capture or release, in the same transactions.
     let started = Instant::now();
     let now = to_millis(app.clock.now());
-    let order_id = new_id();
-    app.store
-        .insert_order(&OrderRow {
-            id: order_id.clone(),
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
-            product_id: product.row.id.clone(),
-            action: action.clone(),
-            price_credits: price,
-            status: "pending".into(),
-            error_code: None,
-            instance_id: Some(req.instance_id.clone()),
-            run_id: req.run_id.clone(),
-            transaction_id: None,
-            created_at: now,
-            completed_at: None,
-            duration_ms: None,
-        })
-        .await?;
-    let finish = |status: &'static str, code: Option<&'static str>, txn: Option<String>| {
-        let order_id = order_id.clone();
-        let store = app.store.clone();
-        let ended = to_millis(app.clock.now());
-        let elapsed = started.elapsed().as_millis() as i64;
-        async move { store.finish_order(&order_id, status, code, txn.as_deref(), ended, elapsed).await }
+    let order = OrderRow {
+        id: new_id(),
+        user_id: caller.user_id.clone(),
+        budget_id: caller.budget_id.clone(),
+        product_id: product.row.id.clone(),
+        action: action.clone(),
+        price_credits: price,
+        status: "pending".into(),
+        error_code: None,
+        instance_id: Some(req.instance_id.clone()),
+        run_id: req.run_id.clone(),
+        transaction_id: None,
+        created_at: now,
+        completed_at: None,
+        duration_ms: None,
     };
+    let order_id = order.id.clone();
+    let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
 
-    let timeout = product.row.timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(app.settings.tool_timeout);
+    let timeout = product
+        .row
+        .timeout_ms
+        .map(|ms| Duration::from_millis(ms as u64))
+        .unwrap_or(app.settings.tool_timeout);
     let hold = if price > 0 {
-        let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(60)).unwrap_or(chrono::Duration::minutes(5));
-        match app.ledger.reserve(&caller.user_id, price, ttl, Some(&access.budget), Some(&order_id)).await {
-            Ok(h) => Some(h),
-            Err(e) => {
-                let code = match e {
-                    LedgerError::InsufficientCredits { .. } => "insufficient_credits",
-                    LedgerError::CapReached { .. } => "budget_cap_reached",
-                    _ => "ledger_error",
-                };
-                finish("failed", Some(code), None).await?;
-                return Err(PurchaseError::Ledger(e));
-            }
-        }
+        let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(60))
+            .unwrap_or(chrono::Duration::minutes(5));
+        let hold = app
+            .ledger
+            .reserve(
+                &caller.user_id,
+                price,
+                ttl,
+                Some(&access.budget),
+                Some(&order),
+            )
+            .await
+            .map_err(PurchaseError::Ledger)?;
+        Some(hold)
     } else {
+        app.store.insert_order(&order).await?;
         None
     };
 
@@ -263,7 +310,18 @@ pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> 
         match &product.builtin {
             Some(tool) => tool.call(&action, &params, &ctx).await,
             None => {
-                vendor::call(app, &product, &action, &params, &order_id, &caller.user_id, &req.instance_id, &credentials, timeout).await
+                vendor::call(
+                    app,
+                    &product,
+                    &action,
+                    &params,
+                    &order_id,
+                    &caller.user_id,
+                    &req.instance_id,
+                    &credentials,
+                    timeout,
+                )
+                .await
             }
         }
     };
@@ -274,48 +332,89 @@ pub async fn purchase(app: &AppInner, caller: &Caller, req: PurchaseRequest) -> 
 
     match result {
         Ok(data) => {
-            let txn = match &hold {
-                Some(h) => match app.ledger.capture(&caller.user_id, &h.id).await {
-                    Ok(t) => Some(t.id),
-                    Err(e) => {
-                        finish("failed", Some("capture_failed"), None).await?;
-                        return Err(PurchaseError::Ledger(e));
-                    }
-                },
-                None => None,
-            };
-            finish("succeeded", None, txn).await?;
-            Ok(PurchaseOutcome { order_id, data, price_credits: price, product_id: product.row.id.clone(), action })
-        }
-        Err(error) => {
-            if let Some(h) = &hold {
-                if let Err(e) = app.ledger.release(&caller.user_id, &h.id).await {
-                    // The sweeper releases it after its deadline.
-                    tracing::warn!(error = %e, hold_id = %h.id, "releasing a hold failed");
+            match &hold {
+                Some(h) => {
+                    app.ledger
+                        .capture(&caller.user_id, &h.id, elapsed(started))
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
+                }
+                None => {
+                    let ended = to_millis(app.clock.now());
+                    app.store
+                        .finish_order(&order_id, "succeeded", None, None, ended, elapsed(started))
+                        .await?;
                 }
             }
+            Ok(PurchaseOutcome {
+                order_id,
+                data,
+                price_credits: price,
+                product_id: product.row.id.clone(),
+                action,
+            })
+        }
+        Err(error) => {
             let code = match &error {
                 ToolError::InvalidInput { .. } => "tool_input_error",
                 ToolError::Failed(_) => "tool_failed",
                 ToolError::Timeout => "tool_timeout",
             };
-            finish("failed", Some(code), None).await?;
-            Err(PurchaseError::Tool { error, order_id, vendor: product.builtin.is_none() })
+            match &hold {
+                Some(h) => {
+                    if let Err(e) = app
+                        .ledger
+                        .release(&caller.user_id, &h.id, code, elapsed(started))
+                        .await
+                    {
+                        // The sweeper releases it after its deadline.
+                        tracing::warn!(error = %e, hold_id = %h.id, "releasing a hold failed");
+                    }
+                }
+                None => {
+                    let ended = to_millis(app.clock.now());
+                    app.store
+                        .finish_order(
+                            &order_id,
+                            "failed",
+                            Some(code),
+                            None,
+                            ended,
+                            elapsed(started),
+                        )
+                        .await?;
+                }
+            }
+            Err(PurchaseError::Tool {
+                error,
+                order_id,
+                vendor: product.builtin.is_none(),
+            })
         }
     }
 }
 
 /// The caller's stored credentials the product needs, opened; or the
 /// approval requests for those missing.
-async fn resolve_credentials(app: &AppInner, caller: &Caller, product: &Product) -> Result<Vec<(crate::catalog::CredentialSpec, String)>, PurchaseError> {
-    let stored = app.store.credentials_for(&caller.user_id, product.id()).await?;
+async fn resolve_credentials(
+    app: &AppInner,
+    caller: &Caller,
+    product: &Product,
+) -> Result<Vec<(crate::catalog::CredentialSpec, String)>, PurchaseError> {
+    let stored = app
+        .store
+        .credentials_for(&caller.user_id, product.id())
+        .await?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let mut request_ids = Vec::new();
     for spec in &product.credentials {
         match stored.iter().find(|c| c.name == spec.name) {
             Some(c) => {
-                let value = app.master.open(&c.value_sealed).map_err(PurchaseError::Internal)?;
+                let value = app
+                    .master
+                    .open(&c.value_sealed)
+                    .map_err(PurchaseError::Internal)?;
                 found.push((spec.clone(), String::from_utf8_lossy(&value).into_owned()));
             }
             None => {
@@ -341,7 +440,10 @@ async fn resolve_credentials(app: &AppInner, caller: &Caller, product: &Product)
     if missing.is_empty() {
         Ok(found)
     } else {
-        Err(PurchaseError::MissingCredentials { missing, request_ids })
+        Err(PurchaseError::MissingCredentials {
+            missing,
+            request_ids,
+        })
     }
 }
 

@@ -273,8 +273,20 @@ pub trait LedgerTx: Send {
     fn balance(&self) -> i64;
     /// Grants with credits left whose expiry is at or before `now`.
     async fn due_grants(&mut self, now: i64) -> StoreResult<Vec<GrantRow>>;
-    /// Grants with credits left that have not expired at `now`.
-    async fn live_grants(&mut self, now: i64) -> StoreResult<Vec<GrantRow>>;
+    /// Every grant with credits left, due or not.
+    async fn open_grants(&mut self) -> StoreResult<Vec<GrantRow>>;
+    /// Remaining credits of grants live at `now`, and credits held, in one read.
+    async fn live_and_held(&mut self, now: i64) -> StoreResult<(i64, i64)>;
+    async fn insert_order(&mut self, order: &OrderRow) -> StoreResult<()>;
+    async fn finish_order(
+        &mut self,
+        id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        transaction_id: Option<&str>,
+        completed_at: i64,
+        duration_ms: i64,
+    ) -> StoreResult<()>;
     async fn grant(&mut self, id: &str) -> StoreResult<Option<GrantRow>>;
     async fn insert_grant(&mut self, grant: &GrantRow) -> StoreResult<()>;
     async fn close_grant(

@@ -19,7 +19,10 @@ pub enum ToolError {
     /// (an expression that does not parse, an unknown time zone, ...).
     /// Answered 422, pointing at `field` when given.
     #[error("{message}")]
-    InvalidInput { field: Option<String>, message: String },
+    InvalidInput {
+        field: Option<String>,
+        message: String,
+    },
     /// The tool ran and failed (an upstream error, a refused address, ...). Answered 502.
     #[error("{0}")]
     Failed(String),
@@ -31,7 +34,10 @@ pub enum ToolError {
 impl ToolError {
     /// Bad input, pointing at one parameter.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ToolError::InvalidInput { field: Some(field.to_string()), message: message.into() }
+        ToolError::InvalidInput {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
     }
 }
 
@@ -75,7 +81,12 @@ pub trait BuiltinTool: Send + Sync + 'static {
     fn spec(&self) -> BuiltinSpec;
     /// Runs `action` with `params`, which already passed the action's schema
     /// (minus the `action` key itself).
-    async fn call(&self, action: &str, params: &Value, ctx: &ToolContext) -> Result<Value, ToolError>;
+    async fn call(
+        &self,
+        action: &str,
+        params: &Value,
+        ctx: &ToolContext,
+    ) -> Result<Value, ToolError>;
 }
 
 /// Every builtin tool, in catalog order.

@@ -53,16 +53,21 @@ pub async fn signup(
             "Sign-up is closed on this server; ask an administrator for an account.",
         ));
     }
-    let created =
-        accounts::create_user(state.store.as_ref(), &c.email, &c.password, Role::Customer, state.default_products())
-            .await
-            .map_err(|e| match e {
-                AccountError::EmailTaken => ApiError::conflict(
-                    "email_taken",
-                    "An account with this email already exists; sign in instead.",
-                ),
-                AccountError::Store(e) => e.into(),
-            })?;
+    let created = accounts::create_user(
+        state.store.as_ref(),
+        &c.email,
+        &c.password,
+        Role::Customer,
+        state.default_products(),
+    )
+    .await
+    .map_err(|e| match e {
+        AccountError::EmailTaken => ApiError::conflict(
+            "email_taken",
+            "An account with this email already exists; sign in instead.",
+        ),
+        AccountError::Store(e) => e.into(),
+    })?;
     tracing::info!(user_id = %created.user_id, "account created");
     Ok((
         StatusCode::CREATED,

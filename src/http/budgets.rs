@@ -169,20 +169,40 @@ impl FromBody for BudgetPatch {
         let status = f.opt_str("status");
         if let Some(s) = &status {
             if s != "active" && s != "paused" {
-                f.error("status", "enum", "Input should be 'active' or 'paused'", Value::String(s.clone()), Some(json!({"expected": "'active' or 'paused'"})));
+                f.error(
+                    "status",
+                    "enum",
+                    "Input should be 'active' or 'paused'",
+                    Value::String(s.clone()),
+                    Some(json!({"expected": "'active' or 'paused'"})),
+                );
             }
         }
         let mut caps = Vec::new();
         if let Some(obj) = f.opt_object("caps") {
             for (k, v) in &obj {
                 let Some(name) = CAP_NAMES.iter().find(|c| *c == k) else {
-                    f.error("caps", "extra_forbidden", format!("Unknown cap {k:?}; caps are {}", CAP_NAMES.join(", ")), v.clone(), None);
+                    f.error(
+                        "caps",
+                        "extra_forbidden",
+                        format!("Unknown cap {k:?}; caps are {}", CAP_NAMES.join(", ")),
+                        v.clone(),
+                        None,
+                    );
                     continue;
                 };
                 match v {
                     Value::Null => caps.push((*name, None)),
-                    Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => caps.push((*name, n.as_i64())),
-                    other => f.error("caps", "int_type", format!("Cap {k} should be a whole number of credits, 0 or more, or null"), other.clone(), None),
+                    Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => {
+                        caps.push((*name, n.as_i64()))
+                    }
+                    other => f.error(
+                        "caps",
+                        "int_type",
+                        format!("Cap {k} should be a whole number of credits, 0 or more, or null"),
+                        other.clone(),
+                        None,
+                    ),
                 }
             }
         }
@@ -224,7 +244,11 @@ pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiR
 }
 
 /// `POST /budgets`: a new budget with no tools enabled.
-pub async fn create_budget(State(state): State<AppState>, caller: Caller, Body(patch): Body<BudgetPatch>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_budget(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(patch): Body<BudgetPatch>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     require_user_token(&caller)?;
     let mut b = BudgetRow {
         id: crate::id::new_id(),
@@ -242,45 +266,84 @@ pub async fn create_budget(State(state): State<AppState>, caller: Caller, Body(p
     };
     patch.apply(&mut b);
     state.store.insert_budget(&b).await?;
-    Ok((StatusCode::CREATED, Json(json!({"success": true, "data": budget_json(&b, &[])}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"success": true, "data": budget_json(&b, &[])})),
+    ))
 }
 
 /// `GET /budgets/{budget_id}`.
-pub async fn get_budget(State(state): State<AppState>, caller: Caller, Path(budget_id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_budget(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(budget_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
     let ids = state.store.budget_product_ids(&b.id).await?;
-    Ok(Json(json!({"success": true, "data": budget_json(&b, &ids)})))
+    Ok(Json(
+        json!({"success": true, "data": budget_json(&b, &ids)}),
+    ))
 }
 
 /// `PATCH /budgets/{budget_id}`: rename, pause or resume, set caps (null clears one).
-pub async fn update_budget(State(state): State<AppState>, caller: Caller, Path(budget_id): Path<String>, Body(patch): Body<BudgetPatch>) -> ApiResult<Json<Value>> {
+pub async fn update_budget(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(budget_id): Path<String>,
+    Body(patch): Body<BudgetPatch>,
+) -> ApiResult<Json<Value>> {
     require_user_token(&caller)?;
     let mut b = own_budget(&state, &caller, &budget_id).await?;
     patch.apply(&mut b);
     state.store.update_budget(&b).await?;
     let ids = state.store.budget_product_ids(&b.id).await?;
-    Ok(Json(json!({"success": true, "data": budget_json(&b, &ids)})))
+    Ok(Json(
+        json!({"success": true, "data": budget_json(&b, &ids)}),
+    ))
 }
 
 /// `PUT /budgets/{budget_id}/products/{product_id}`: enables a tool.
-pub async fn enable_product(State(state): State<AppState>, caller: Caller, Path((budget_id, product_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn enable_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((budget_id, product_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
     let snapshot = state.catalog.snapshot();
-    let (product, _) = snapshot.resolve(&product_id).ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
-    state.store.enable_product(&b.id, product.id(), to_millis(state.clock.now())).await?;
-    Ok(Json(json!({"success": true, "data": {"budget_id": b.id, "product_id": product.id(), "enabled": true}})))
+    let (product, _) = snapshot
+        .resolve(&product_id)
+        .ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
+    state
+        .store
+        .enable_product(&b.id, product.id(), to_millis(state.clock.now()))
+        .await?;
+    Ok(Json(
+        json!({"success": true, "data": {"budget_id": b.id, "product_id": product.id(), "enabled": true}}),
+    ))
 }
 
 /// `DELETE /budgets/{budget_id}/products/{product_id}`: disables a tool.
-pub async fn disable_product(State(state): State<AppState>, caller: Caller, Path((budget_id, product_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn disable_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((budget_id, product_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
     let snapshot = state.catalog.snapshot();
-    let id = snapshot.resolve(&product_id).map(|(p, _)| p.row.id.clone()).unwrap_or(product_id);
+    let id = snapshot
+        .resolve(&product_id)
+        .map(|(p, _)| p.row.id.clone())
+        .unwrap_or(product_id);
     if !state.store.disable_product(&b.id, &id).await? {
-        return Err(ApiError::not_found("product_not_on_budget", "This tool is not enabled on the budget."));
+        return Err(ApiError::not_found(
+            "product_not_on_budget",
+            "This tool is not enabled on the budget.",
+        ));
     }
-    Ok(Json(json!({"success": true, "data": {"budget_id": b.id, "product_id": id, "enabled": false}})))
+    Ok(Json(
+        json!({"success": true, "data": {"budget_id": b.id, "product_id": id, "enabled": false}}),
+    ))
 }

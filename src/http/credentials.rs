@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{Body, Fields, FromBody};
 use super::AppState;
 use crate::auth::Caller;
@@ -25,18 +25,46 @@ impl FromBody for CredentialValue {
 
 fn owner_only(caller: &Caller) -> ApiResult<()> {
     if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden("user_token_required", "Manage credentials with an access token from POST /auth/login."));
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Manage credentials with an access token from POST /auth/login.",
+        ));
     }
     Ok(())
 }
 
 /// `PUT /credentials/{product_id}/{name}`: stores or replaces a credential.
-pub async fn put(State(state): State<AppState>, caller: Caller, Path((product, name)): Path<(String, String)>, Body(body): Body<CredentialValue>) -> ApiResult<Json<Value>> {
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((product, name)): Path<(String, String)>,
+    Body(body): Body<CredentialValue>,
+) -> ApiResult<Json<Value>> {
     owner_only(&caller)?;
     let snapshot = state.catalog.snapshot();
-    let (p, _) = snapshot.resolve(&product).ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
-    if !p.credentials.iter().any(|c| c.name == name) {
-        return Err(ApiError::not_found("credential_not_declared", format!("The tool declares no credential named {name:?}.")));
+    let (p, _) = snapshot
+        .resolve(&product)
+        .ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
+    let Some(spec) = p.credentials.iter().find(|c| c.name == name) else {
+        return Err(ApiError::not_found(
+            "credential_not_declared",
+            format!("The tool declares no credential named {name:?}."),
+        ));
+    };
+    // A value that is not a valid header value could never be sent.
+    if spec.location == "header" && axum::http::HeaderValue::from_str(&body.value).is_err() {
+        let msg =
+            "a credential sent in a header cannot contain control characters such as line breaks";
+        return Err(ApiError::field(
+            FieldError::new(
+                vec!["body".into(), "value".into()],
+                "value_error",
+                format!("Value error, {msg}"),
+                // The secret is not echoed back.
+                Value::Null,
+            )
+            .with_ctx(json!({"error": msg})),
+        ));
     }
     let now = to_millis(state.clock.now());
     state
@@ -50,7 +78,15 @@ pub async fn put(State(state): State<AppState>, caller: Caller, Path((product, n
             updated_at: now,
         })
         .await?;
-    Ok(Json(json!({"success": true, "data": {"product_id": p.row.id, "name": name, "updated_at": iso(from_millis(now))}})))
+    // The request an agent opened for this credential is now satisfied.
+    let subject = format!("{}:{}", p.row.id, name);
+    state
+        .store
+        .resolve_approvals_for(&caller.user_id, "credential", &subject, "approved", now)
+        .await?;
+    Ok(Json(
+        json!({"success": true, "data": {"product_id": p.row.id, "name": name, "updated_at": iso(from_millis(now))}}),
+    ))
 }
 
 /// `GET /credentials`: names only, never values.
@@ -61,16 +97,34 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         .iter()
         .map(|c| json!({"product_id": c.product_id, "name": c.name, "updated_at": iso(from_millis(c.updated_at))}))
         .collect();
-    Ok(Json(json!({"success": true, "data": {"credentials": items}})))
+    Ok(Json(
+        json!({"success": true, "data": {"credentials": items}}),
+    ))
 }
 
 /// `DELETE /credentials/{product_id}/{name}`.
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path((product, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((product, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     owner_only(&caller)?;
     let snapshot = state.catalog.snapshot();
-    let id = snapshot.resolve(&product).map(|(p, _)| p.row.id.clone()).unwrap_or(product);
-    if !state.store.delete_credential(&caller.user_id, &id, &name).await? {
-        return Err(ApiError::not_found("credential_not_found", "No stored credential with this name for this tool."));
+    let id = snapshot
+        .resolve(&product)
+        .map(|(p, _)| p.row.id.clone())
+        .unwrap_or(product);
+    if !state
+        .store
+        .delete_credential(&caller.user_id, &id, &name)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "credential_not_found",
+            "No stored credential with this name for this tool.",
+        ));
     }
-    Ok(Json(json!({"success": true, "data": {"product_id": id, "name": name, "deleted": true}})))
+    Ok(Json(
+        json!({"success": true, "data": {"product_id": id, "name": name, "deleted": true}}),
+    ))
 }

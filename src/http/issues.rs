@@ -1,5 +1,7 @@
 //! `POST /issues/report`, and vendors' view of reports about their tools.
 
+use std::sync::OnceLock;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -30,20 +32,49 @@ impl FromBody for IssueReport {
             Some(r) => Some(f.str_len("recommended_improvements", Some(r), 0, 10_000)?),
             None => None,
         };
-        Some(IssueReport { product_id: product_id?, error_message: error_message?, recommended_improvements })
+        Some(IssueReport {
+            product_id: product_id?,
+            error_message: error_message?,
+            recommended_improvements,
+        })
     }
+}
+
+/// The lock that serialises one user's reports on this node: one of a fixed
+/// set, picked by a hash of the user id.
+fn report_lock(user_id: &str) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    user_id.hash(&mut hasher);
+    &locks[(hasher.finish() % locks.len() as u64) as usize]
 }
 
 /// `POST /issues/report`: always recorded, even for an unknown product.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn report(State(state): State<AppState>, caller: Caller, headers: HeaderMap, Body(body): Body<IssueReport>) -> ApiResult<Json<Value>> {
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body<IssueReport>,
+) -> ApiResult<Json<Value>> {
+    // Held until the report is stored, so concurrent reports by one user
+    // cannot all pass the count.
+    let _guard = report_lock(&caller.user_id).lock().await;
     let now = to_millis(state.clock.now());
-    let recent = state.store.issues_by_user_since(&caller.user_id, now - 3_600_000).await?;
+    let recent = state
+        .store
+        .issues_by_user_since(&caller.user_id, now - 3_600_000)
+        .await?;
     if recent >= state.settings.issue_reports_per_hour {
         return Err(ApiError::coded(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("At most {} issue reports an hour are accepted per account; try again later.", state.settings.issue_reports_per_hour),
+            format!(
+                "At most {} issue reports an hour are accepted per account; try again later.",
+                state.settings.issue_reports_per_hour
+            ),
         ));
     }
     let snapshot = state.catalog.snapshot();
@@ -53,6 +84,16 @@ pub async fn report(State(state): State<AppState>, caller: Caller, headers: Head
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| ObjectId::is_valid(s));
+    // Only the caller's own instance is recorded; a report never fails over it.
+    let instance_id = match instance_id {
+        Some(id) => state
+            .store
+            .instance_by_id(&id)
+            .await?
+            .filter(|i| i.user_id == caller.user_id)
+            .map(|i| i.id),
+        None => None,
+    };
     let issue = IssueRow {
         id: new_id(),
         user_id: caller.user_id.clone(),
@@ -95,16 +136,25 @@ fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
     match caller.role {
         Role::Admin => Ok(None),
         Role::Vendor => Ok(Some(caller.user_id.as_str())),
-        Role::Customer => Err(ApiError::forbidden("vendor_required", "Only vendors and administrators may do this.")),
+        Role::Customer => Err(ApiError::forbidden(
+            "vendor_required",
+            "Only vendors and administrators may do this.",
+        )),
     }
 }
 
 /// `GET /vendor/issues`: reports about the vendor's own tools (all, for admins).
-pub async fn vendor_list(State(state): State<AppState>, caller: Caller, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn vendor_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
     let vendor = vendor_or_admin(&caller)?;
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
     let issues = state.store.issues_for_vendor(vendor, limit).await?;
-    Ok(Json(json!({"success": true, "data": {"issues": issues.iter().map(issue_json).collect::<Vec<_>>()}})))
+    Ok(Json(
+        json!({"success": true, "data": {"issues": issues.iter().map(issue_json).collect::<Vec<_>>()}}),
+    ))
 }
 
 pub struct IssueUpdate {
@@ -114,8 +164,17 @@ pub struct IssueUpdate {
 impl FromBody for IssueUpdate {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let status = f.req_str("status")?;
-        if !matches!(status.as_str(), "open" | "acknowledged" | "resolved" | "wont_fix") {
-            f.error("status", "enum", "Input should be 'open', 'acknowledged', 'resolved' or 'wont_fix'", Value::String(status), None);
+        if !matches!(
+            status.as_str(),
+            "open" | "acknowledged" | "resolved" | "wont_fix"
+        ) {
+            f.error(
+                "status",
+                "enum",
+                "Input should be 'open', 'acknowledged', 'resolved' or 'wont_fix'",
+                Value::String(status),
+                None,
+            );
             return None;
         }
         Some(IssueUpdate { status })
@@ -123,19 +182,44 @@ impl FromBody for IssueUpdate {
 }
 
 /// `PATCH /vendor/issues/{issue_id}`: a vendor updates a report about their tool.
-pub async fn vendor_update(State(state): State<AppState>, caller: Caller, Path(issue_id): Path<String>, Body(body): Body<IssueUpdate>) -> ApiResult<Json<Value>> {
+pub async fn vendor_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(issue_id): Path<String>,
+    Body(body): Body<IssueUpdate>,
+) -> ApiResult<Json<Value>> {
     let vendor = vendor_or_admin(&caller)?;
-    let not_found = || ApiError::not_found("issue_not_found", "No report with this id about your tools.");
-    let issue = state.store.issue_by_id(&issue_id).await?.ok_or_else(not_found)?;
+    let not_found = || {
+        ApiError::not_found(
+            "issue_not_found",
+            "No report with this id about your tools.",
+        )
+    };
+    let issue = state
+        .store
+        .issue_by_id(&issue_id)
+        .await?
+        .ok_or_else(not_found)?;
     if let Some(vendor) = vendor {
         let snapshot = state.catalog.snapshot();
-        let owned = issue.product_id.as_deref().and_then(|p| snapshot.by_id(p)).is_some_and(|p| p.row.vendor_id.as_deref() == Some(vendor));
+        let owned = issue
+            .product_id
+            .as_deref()
+            .and_then(|p| snapshot.by_id(p))
+            .is_some_and(|p| p.row.vendor_id.as_deref() == Some(vendor));
         if !owned {
             return Err(not_found());
         }
     }
     let now = to_millis(state.clock.now());
-    state.store.update_issue_status(&issue.id, &body.status, now).await?;
-    let issue = state.store.issue_by_id(&issue.id).await?.ok_or_else(not_found)?;
+    state
+        .store
+        .update_issue_status(&issue.id, &body.status, now)
+        .await?;
+    let issue = state
+        .store
+        .issue_by_id(&issue.id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(Json(json!({"success": true, "data": issue_json(&issue)})))
 }

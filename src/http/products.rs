@@ -21,7 +21,11 @@ use crate::tools::ToolError;
 /// The connection instance of a request: the one named by `x-instance-id`
 /// (which must be the caller's), or a new one. `x-instance-metadata`, a JSON
 /// object, is stored on it.
-pub async fn resolve_instance(state: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
+pub async fn resolve_instance(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> ApiResult<String> {
     let metadata = match headers.get("x-instance-metadata") {
         None => None,
         Some(raw) => {
@@ -38,8 +42,13 @@ pub async fn resolve_instance(state: &AppState, caller: &Caller, headers: &Heade
                 }
                 Err(e) => {
                     return Err(ApiError::field(
-                        FieldError::new(vec!["header".into(), "x-instance-metadata".into()], "json_invalid", "Invalid JSON", text.into())
-                            .with_ctx(json!({"error": e.to_string()})),
+                        FieldError::new(
+                            vec!["header".into(), "x-instance-metadata".into()],
+                            "json_invalid",
+                            "Invalid JSON",
+                            text.into(),
+                        )
+                        .with_ctx(json!({"error": e.to_string()})),
                     ))
                 }
             }
@@ -48,16 +57,25 @@ pub async fn resolve_instance(state: &AppState, caller: &Caller, headers: &Heade
     let now = to_millis(state.clock.now());
     if let Some(raw) = headers.get("x-instance-id") {
         let id = raw.to_str().unwrap_or_default().trim().to_ascii_lowercase();
-        let not_found = || ApiError::not_found("instance_not_found", "No connection instance with this id belongs to you; omit x-instance-id to start a new one.");
+        let not_found = || {
+            ApiError::not_found("instance_not_found", "No connection instance with this id belongs to you; omit x-instance-id to start a new one.")
+        };
         if !ObjectId::is_valid(&id) {
             return Err(not_found());
         }
-        let instance = state.store.instance_by_id(&id).await?.ok_or_else(not_found)?;
+        let instance = state
+            .store
+            .instance_by_id(&id)
+            .await?
+            .ok_or_else(not_found)?;
         if instance.user_id != caller.user_id {
             return Err(not_found());
         }
         if metadata.is_some() {
-            state.store.touch_instance(&id, metadata.as_deref(), now).await?;
+            state
+                .store
+                .touch_instance(&id, metadata.as_deref(), now)
+                .await?;
         }
         return Ok(id);
     }
@@ -77,10 +95,20 @@ pub async fn resolve_instance(state: &AppState, caller: &Caller, headers: &Heade
 }
 
 /// A page number or size from the header (which wins) or the query.
-fn page_param(query: Option<&str>, headers: &HeaderMap, query_name: &str, header_name: &str, default: i64, max: i64) -> ApiResult<(i64, &'static str)> {
+fn page_param(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    query_name: &str,
+    header_name: &str,
+    default: i64,
+    max: i64,
+) -> ApiResult<(i64, &'static str)> {
     if let Some(raw) = headers.get(header_name) {
         let text = raw.to_str().unwrap_or_default();
-        return Ok((bounded_int(vec!["header".into(), header_name.into()], text, 1, max)?, "header"));
+        return Ok((
+            bounded_int(vec!["header".into(), header_name.into()], text, 1, max)?,
+            "header",
+        ));
     }
     let raw = query.and_then(|q| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(q)
@@ -91,7 +119,10 @@ fn page_param(query: Option<&str>, headers: &HeaderMap, query_name: &str, header
             .map(|(_, v)| v)
     });
     match raw {
-        Some(text) => Ok((bounded_int(vec!["query".into(), query_name.into()], &text, 1, max)?, "query")),
+        Some(text) => Ok((
+            bounded_int(vec!["query".into(), query_name.into()], &text, 1, max)?,
+            "query",
+        )),
         None => Ok((default, "query")),
     }
 }
@@ -115,21 +146,26 @@ fn tool_json(p: &Product) -> Value {
 
 /// Example parameters for an action: its required properties with placeholders.
 fn example_params(p: &Product) -> Value {
-    let Some(a) = p.actions.first() else { return json!({}) };
+    let Some(a) = p.actions.first() else {
+        return json!({});
+    };
     let mut params = Map::new();
     params.insert("action".into(), Value::String(a.name.clone()));
     if let Some(required) = a.parameters["required"].as_array() {
         for name in required.iter().filter_map(Value::as_str) {
             let schema = &a.parameters["properties"][name];
-            let example = schema.get("examples").and_then(|e| e.get(0)).cloned().or_else(|| schema.get("default").cloned()).unwrap_or_else(|| {
-                match schema["type"].as_str() {
+            let example = schema
+                .get("examples")
+                .and_then(|e| e.get(0))
+                .cloned()
+                .or_else(|| schema.get("default").cloned())
+                .unwrap_or_else(|| match schema["type"].as_str() {
                     Some("integer") | Some("number") => json!(1),
                     Some("boolean") => json!(true),
                     Some("array") => json!([]),
                     Some("object") => json!({}),
                     _ => schema["enum"].get(0).cloned().unwrap_or(json!("value")),
-                }
-            });
+                });
             params.insert(name.into(), example);
         }
     }
@@ -142,13 +178,41 @@ fn shell_quote(s: &str) -> String {
 
 /// `GET /products/fetch`: the budget's active tools, a page at a time.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn fetch(State(state): State<AppState>, caller: Caller, headers: HeaderMap, RawQuery(query): RawQuery) -> ApiResult<Response> {
-    let (page, page_source) = page_param(query.as_deref(), &headers, "page", "x-page", 1, i64::MAX / 1024)?;
-    let (page_size, page_size_source) = page_param(query.as_deref(), &headers, "page_size", "x-page-size", 10, 100)?;
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let (page, page_source) = page_param(
+        query.as_deref(),
+        &headers,
+        "page",
+        "x-page",
+        1,
+        i64::MAX / 1024,
+    )?;
+    let (page_size, page_size_source) = page_param(
+        query.as_deref(),
+        &headers,
+        "page_size",
+        "x-page-size",
+        10,
+        100,
+    )?;
     let instance_id = resolve_instance(&state, &caller, &headers).await?;
-    let enabled: std::collections::HashSet<String> = state.store.budget_product_ids(&caller.budget_id).await?.into_iter().collect();
+    let enabled: std::collections::HashSet<String> = state
+        .store
+        .budget_product_ids(&caller.budget_id)
+        .await?
+        .into_iter()
+        .collect();
     let snapshot = state.catalog.snapshot();
-    let tools: Vec<&std::sync::Arc<Product>> = snapshot.products.iter().filter(|p| p.is_active() && enabled.contains(p.id())).collect();
+    let tools: Vec<&std::sync::Arc<Product>> = snapshot
+        .products
+        .iter()
+        .filter(|p| p.is_active() && enabled.contains(p.id()))
+        .collect();
     let total = tools.len() as i64;
     let total_pages = (total + page_size - 1) / page_size;
     let start = ((page - 1).saturating_mul(page_size)).min(total) as usize;
@@ -213,19 +277,35 @@ struct PurchaseBody {
 
 fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
     let mut f = Fields::body(value)?;
-    let product = if f.has("product_id") { f.req_str("product_id") } else if f.has("name") { f.req_str("name") } else { f.req_str("product_id") };
+    let product = if f.has("product_id") {
+        f.req_str("product_id")
+    } else if f.has("name") {
+        f.req_str("name")
+    } else {
+        f.req_str("product_id")
+    };
     let mut params = f.opt_object("parameters").unwrap_or_default();
     let action = match params.remove("action") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(other) => {
-            f.error("parameters", "string_type", "Input should be a valid string", other, None);
+            f.error(
+                "parameters",
+                "string_type",
+                "Input should be a valid string",
+                other,
+                None,
+            );
             None
         }
     };
     let product = product.and_then(|p| f.str_len("product_id", Some(p), 1, 200));
     f.finish()?;
-    Ok(PurchaseBody { product: product.expect("checked"), action, params })
+    Ok(PurchaseBody {
+        product: product.expect("checked"),
+        action,
+        params,
+    })
 }
 
 /// A canonical hash of what a purchase asks for, for idempotency.
@@ -235,7 +315,11 @@ fn request_hash(body: &PurchaseBody) -> String {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), canonical(&m[k])))
+                        .collect(),
+                )
             }
             Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
             other => other.clone(),
@@ -302,12 +386,22 @@ fn purchase_error(e: PurchaseError) -> ApiError {
 
 /// `POST /products/purchase`: purchase and invoke a tool.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn purchase(State(state): State<AppState>, caller: Caller, headers: HeaderMap, req: axum::extract::Request) -> ApiResult<Response> {
+pub async fn purchase(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> ApiResult<Response> {
     let value = json_body(req, &state).await?;
     let body = parse_purchase(&value)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => match v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255) {
+        Some(v) => match v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255)
+        {
             Some(k) => Some(k.to_string()),
             None => {
                 return Err(ApiError::field(FieldError::new(
@@ -320,7 +414,9 @@ pub async fn purchase(State(state): State<AppState>, caller: Caller, headers: He
         },
     };
     let Some(key) = idempotency_key else {
-        return run_purchase(&state, &caller, &headers, body).await.map(|(s, v)| (s, Json(v)).into_response());
+        return run_purchase(&state, &caller, &headers, body)
+            .await
+            .map(|(s, v)| (s, Json(v)).into_response());
     };
     let hash = request_hash(&body);
     let now = to_millis(state.clock.now());
@@ -363,12 +459,23 @@ pub async fn purchase(State(state): State<AppState>, caller: Caller, headers: He
     }
 }
 
-async fn run_purchase(state: &AppState, caller: &Caller, headers: &HeaderMap, body: PurchaseBody) -> ApiResult<(StatusCode, Value)> {
+async fn run_purchase(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: PurchaseBody,
+) -> ApiResult<(StatusCode, Value)> {
     let instance_id = resolve_instance(state, caller, headers).await?;
     let outcome = purchase::purchase(
         state,
         caller,
-        PurchaseRequest { product: body.product, params: body.params, action: body.action, instance_id: instance_id.clone(), run_id: None },
+        PurchaseRequest {
+            product: body.product,
+            params: body.params,
+            action: body.action,
+            instance_id: instance_id.clone(),
+            run_id: None,
+        },
     )
     .await
     .map_err(purchase_error)?;

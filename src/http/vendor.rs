@@ -10,7 +10,9 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::json_body;
 use super::AppState;
 use crate::auth::{Caller, Role};
-use crate::catalog::{is_function_name, is_slug, parse_actions, parse_credentials, DefinitionErrors};
+use crate::catalog::{
+    is_function_name, is_slug, parse_actions, parse_credentials, CredentialSpec, DefinitionErrors,
+};
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::new_id;
 use crate::store::{ProductRow, StoreError};
@@ -18,7 +20,10 @@ use crate::store::{ProductRow, StoreError};
 fn vendor_or_admin(caller: &Caller) -> ApiResult<()> {
     match caller.role {
         Role::Admin | Role::Vendor => Ok(()),
-        Role::Customer => Err(ApiError::forbidden("vendor_required", "Only vendors and administrators may publish tools.")),
+        Role::Customer => Err(ApiError::forbidden(
+            "vendor_required",
+            "Only vendors and administrators may publish tools.",
+        )),
     }
 }
 
@@ -42,41 +47,121 @@ fn errors_to_api(errors: DefinitionErrors, body: &Value) -> ApiError {
                 for part in &loc {
                     input = match part {
                         Value::String(k) => input.get(k.as_str()).unwrap_or(&Value::Null),
-                        Value::Number(n) => input.get(n.as_u64().unwrap_or(0) as usize).unwrap_or(&Value::Null),
+                        Value::Number(n) => input
+                            .get(n.as_u64().unwrap_or(0) as usize)
+                            .unwrap_or(&Value::Null),
                         _ => &Value::Null,
                     };
                 }
                 let mut full = vec![Value::from("body")];
                 full.extend(loc);
-                FieldError::new(full, "value_error", format!("Value error, {msg}"), input.clone()).with_ctx(json!({"error": msg}))
+                FieldError::new(
+                    full,
+                    "value_error",
+                    format!("Value error, {msg}"),
+                    input.clone(),
+                )
+                .with_ctx(json!({"error": msg}))
             })
             .collect(),
     )
 }
 
+/// Headers a vendor call carries itself: a credential there would replace
+/// or shadow the call's token, or break the request.
+const RESERVED_HEADERS: [&str; 6] = [
+    "authorization",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+];
+
+/// Fields of the call body a credential would overwrite.
+const RESERVED_BODY_FIELDS: [&str; 5] = [
+    "order_id",
+    "product_id",
+    "action",
+    "parameters",
+    "instance_id",
+];
+
+/// Refuses credentials put where the call already puts something.
+fn reserved_fields(specs: &[CredentialSpec]) -> Result<(), DefinitionErrors> {
+    let errors: DefinitionErrors = specs
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| match c.location.as_str() {
+            "header" => RESERVED_HEADERS.contains(&c.field.to_ascii_lowercase().as_str()),
+            "body" => RESERVED_BODY_FIELDS.contains(&c.field.as_str()),
+            _ => false,
+        })
+        .map(|(i, c)| {
+            (
+                vec!["required_credentials".into(), i.into(), "field".into()],
+                format!(
+                    "the call sets the {} {:?} itself; put the credential elsewhere",
+                    c.location, c.field
+                ),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Applies the fields present in `body` to `row`, checking each.
-fn apply(state: &AppState, row: &mut ProductRow, body: &Value, creating: bool) -> Result<(), DefinitionErrors> {
+fn apply(
+    state: &AppState,
+    row: &mut ProductRow,
+    body: &Value,
+    creating: bool,
+) -> Result<(), DefinitionErrors> {
     let mut errors: DefinitionErrors = Vec::new();
-    let text = |name: &str, min: usize, max: usize, errors: &mut DefinitionErrors| -> Option<String> {
-        match body.get(name) {
-            None | Some(Value::Null) => {
-                if creating && min > 0 {
-                    errors.push((vec![name.into()], "this field is required".into()));
+    let text =
+        |name: &str, min: usize, max: usize, errors: &mut DefinitionErrors| -> Option<String> {
+            match body.get(name) {
+                None | Some(Value::Null) => {
+                    if creating && min > 0 {
+                        errors.push((vec![name.into()], "this field is required".into()));
+                    }
+                    None
                 }
-                None
+                Some(Value::String(s)) if (min..=max).contains(&s.chars().count()) => {
+                    Some(s.clone())
+                }
+                Some(_) => {
+                    errors.push((
+                        vec![name.into()],
+                        format!("must be a string of {min} to {max} characters"),
+                    ));
+                    None
+                }
             }
-            Some(Value::String(s)) if (min..=max).contains(&s.chars().count()) => Some(s.clone()),
-            Some(_) => {
-                errors.push((vec![name.into()], format!("must be a string of {min} to {max} characters")));
-                None
-            }
-        }
-    };
+        };
     if let Some(slug) = text("slug", 1, 64, &mut errors) {
-        if is_slug(&slug) { row.slug = slug } else { errors.push((vec!["slug".into()], "a slug is lower-case letters, digits and single hyphens".into())) }
+        if is_slug(&slug) {
+            row.slug = slug
+        } else {
+            errors.push((
+                vec!["slug".into()],
+                "a slug is lower-case letters, digits and single hyphens".into(),
+            ))
+        }
     }
     if let Some(name) = text("name", 1, 64, &mut errors) {
-        if is_function_name(&name) { row.name = name } else { errors.push((vec!["name".into()], "a name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into())) }
+        if is_function_name(&name) {
+            row.name = name
+        } else {
+            errors.push((
+                vec!["name".into()],
+                "a name is 1-64 characters of a-z, A-Z, 0-9, _ or -".into(),
+            ))
+        }
     }
     if let Some(v) = text("display_name", 1, 200, &mut errors) {
         row.display_name = v;
@@ -89,12 +174,18 @@ fn apply(state: &AppState, row: &mut ProductRow, body: &Value, creating: bool) -
     }
     match body.get("kind").and_then(Value::as_str) {
         None | Some("http") => {}
-        Some(_) => errors.push((vec!["kind".into()], "vendors publish http tools; builtin tools ship in the server".into())),
+        Some(_) => errors.push((
+            vec!["kind".into()],
+            "vendors publish http tools; builtin tools ship in the server".into(),
+        )),
     }
     if let Some(endpoint) = text("endpoint", 1, 2048, &mut errors) {
         match state.outbound.check_url(&endpoint) {
             Ok(_) => row.endpoint = Some(endpoint),
-            Err(e) => errors.push((vec!["endpoint".into()], format!("the endpoint is not allowed: {e}"))),
+            Err(e) => errors.push((
+                vec!["endpoint".into()],
+                format!("the endpoint is not allowed: {e}"),
+            )),
         }
     }
     if let Some(status) = body.get("status").filter(|v| !v.is_null()) {
@@ -107,12 +198,21 @@ fn apply(state: &AppState, row: &mut ProductRow, body: &Value, creating: bool) -
         None | Some(Value::Null) => {}
         Some(v) => match v.as_i64().filter(|ms| (100..=120_000).contains(ms)) {
             Some(ms) => row.timeout_ms = Some(ms),
-            None => errors.push((vec!["timeout_ms".into()], "timeout_ms is 100 to 120000".into())),
+            None => errors.push((
+                vec!["timeout_ms".into()],
+                "timeout_ms is 100 to 120000".into(),
+            )),
         },
     }
     if let Some(creds) = body.get("required_credentials") {
-        match parse_credentials(creds) {
-            Ok(_) => row.required_credentials = if creds.is_null() { "[]".into() } else { creds.to_string() },
+        match parse_credentials(creds).and_then(|specs| reserved_fields(&specs)) {
+            Ok(()) => {
+                row.required_credentials = if creds.is_null() {
+                    "[]".into()
+                } else {
+                    creds.to_string()
+                }
+            }
             Err(e) => errors.extend(e),
         }
     }
@@ -121,7 +221,10 @@ fn apply(state: &AppState, row: &mut ProductRow, body: &Value, creating: bool) -
             Ok(_) => row.actions = actions.to_string(),
             Err(e) => errors.extend(e),
         },
-        None if creating => errors.push((vec!["actions".into()], "a product needs at least one action".into())),
+        None if creating => errors.push((
+            vec!["actions".into()],
+            "a product needs at least one action".into(),
+        )),
         None => {}
     }
     if errors.is_empty() {
@@ -133,18 +236,27 @@ fn apply(state: &AppState, row: &mut ProductRow, body: &Value, creating: bool) -
 
 fn conflict(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => ApiError::conflict("product_exists", "A product with this slug or name already exists."),
+        StoreError::Conflict(_) => ApiError::conflict(
+            "product_exists",
+            "A product with this slug or name already exists.",
+        ),
         e => e.into(),
     }
 }
 
 /// `POST /vendor/products`: publishes an HTTP tool.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn create(State(state): State<AppState>, caller: Caller, req: axum::extract::Request) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: axum::extract::Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     vendor_or_admin(&caller)?;
     let body = json_body(req, &state).await?;
     if !body.is_object() {
-        return Err(super::extract::Fields::body(&body).err().expect("not an object"));
+        return Err(super::extract::Fields::body(&body)
+            .err()
+            .expect("not an object"));
     }
     let now = to_millis(state.clock.now());
     let mut row = ProductRow {
@@ -166,11 +278,20 @@ pub async fn create(State(state): State<AppState>, caller: Caller, req: axum::ex
     };
     apply(&state, &mut row, &body, true).map_err(|e| errors_to_api(e, &body))?;
     if row.endpoint.is_none() {
-        return Err(errors_to_api(vec![(vec!["endpoint".into()], "an http tool needs an endpoint".into())], &body));
+        return Err(errors_to_api(
+            vec![(
+                vec!["endpoint".into()],
+                "an http tool needs an endpoint".into(),
+            )],
+            &body,
+        ));
     }
     state.store.insert_product(&row).await.map_err(conflict)?;
     state.catalog.reload().await?;
-    Ok((StatusCode::CREATED, Json(json!({"success": true, "data": product_json(&row)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"success": true, "data": product_json(&row)})),
+    ))
 }
 
 /// `GET /vendor/products`: the caller's products (every product, for admins).
@@ -187,22 +308,49 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 
 /// `PATCH /vendor/products/{product_id}`: updates, disables or re-enables a product.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product_id = %product_id))]
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(product_id): Path<String>, req: axum::extract::Request) -> ApiResult<Json<Value>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(product_id): Path<String>,
+    req: axum::extract::Request,
+) -> ApiResult<Json<Value>> {
     vendor_or_admin(&caller)?;
     let body = json_body(req, &state).await?;
     if !body.is_object() {
-        return Err(super::extract::Fields::body(&body).err().expect("not an object"));
+        return Err(super::extract::Fields::body(&body)
+            .err()
+            .expect("not an object"));
     }
-    let not_found = || ApiError::not_found("product_not_found", "No product with this id belongs to you.");
-    let mut row = state.store.products().await?.into_iter().find(|p| p.id == product_id).ok_or_else(not_found)?;
+    let not_found = || {
+        ApiError::not_found(
+            "product_not_found",
+            "No product with this id belongs to you.",
+        )
+    };
+    let mut row = state
+        .store
+        .products()
+        .await?
+        .into_iter()
+        .find(|p| p.id == product_id)
+        .ok_or_else(not_found)?;
     if !caller.is_admin() && row.vendor_id.as_deref() != Some(caller.user_id.as_str()) {
         return Err(not_found());
     }
     if row.kind == "builtin" {
         // Only the status of a builtin can change; the rest ships with the server.
-        let keys: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = body
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         if keys.iter().any(|k| *k != "status") {
-            return Err(errors_to_api(vec![(vec![], "only the status of a builtin tool can be changed".into())], &body));
+            return Err(errors_to_api(
+                vec![(
+                    vec![],
+                    "only the status of a builtin tool can be changed".into(),
+                )],
+                &body,
+            ));
         }
     }
     apply(&state, &mut row, &body, false).map_err(|e| errors_to_api(e, &body))?;

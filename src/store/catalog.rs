@@ -136,33 +136,77 @@ pub trait CatalogStore: Send + Sync {
     async fn budget_product_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
     async fn enable_product(&self, budget_id: &str, product_id: &str, now: i64) -> StoreResult<()>;
     async fn disable_product(&self, budget_id: &str, product_id: &str) -> StoreResult<bool>;
-    async fn budget_access(&self, budget_id: &str, product_id: &str) -> StoreResult<Option<BudgetAccess>>;
+    async fn budget_access(
+        &self,
+        budget_id: &str,
+        product_id: &str,
+    ) -> StoreResult<Option<BudgetAccess>>;
 
     async fn insert_instance(&self, i: &InstanceRow) -> StoreResult<()>;
     async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>>;
     async fn touch_instance(&self, id: &str, metadata: Option<&str>, now: i64) -> StoreResult<()>;
     async fn memory_get(&self, instance_id: &str, key: &str) -> StoreResult<Option<String>>;
-    async fn memory_set(&self, instance_id: &str, key: &str, value: &str, now: i64) -> StoreResult<()>;
+    async fn memory_set(
+        &self,
+        instance_id: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn memory_delete(&self, instance_id: &str, key: &str) -> StoreResult<bool>;
-    async fn memory_list(&self, instance_id: &str, limit: i64) -> StoreResult<Vec<(String, String)>>;
+    async fn memory_list(
+        &self,
+        instance_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
     async fn memory_count(&self, instance_id: &str) -> StoreResult<i64>;
 
     async fn insert_order(&self, o: &OrderRow) -> StoreResult<()>;
-    async fn finish_order(&self, id: &str, status: &str, error_code: Option<&str>, transaction_id: Option<&str>, completed_at: i64, duration_ms: i64) -> StoreResult<()>;
+    async fn finish_order(
+        &self,
+        id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        transaction_id: Option<&str>,
+        completed_at: i64,
+        duration_ms: i64,
+    ) -> StoreResult<()>;
     async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
 
     /// Claims `key` for this request; a stale in-progress claim older than
     /// `stale_before` is taken over (its request died).
-    async fn claim_idempotency_key(&self, user_id: &str, key: &str, request_hash: &str, now: i64, stale_before: i64) -> StoreResult<IdempotencyClaim>;
-    async fn finish_idempotency_key(&self, user_id: &str, key: &str, status: i64, body: &str) -> StoreResult<()>;
+    async fn claim_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> StoreResult<IdempotencyClaim>;
+    async fn finish_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        status: i64,
+        body: &str,
+    ) -> StoreResult<()>;
     async fn release_idempotency_key(&self, user_id: &str, key: &str) -> StoreResult<()>;
     async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64>;
 
     async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()>;
-    async fn credentials_for(&self, user_id: &str, product_id: &str) -> StoreResult<Vec<CredentialRow>>;
+    async fn credentials_for(
+        &self,
+        user_id: &str,
+        product_id: &str,
+    ) -> StoreResult<Vec<CredentialRow>>;
     async fn credentials_of_user(&self, user_id: &str) -> StoreResult<Vec<CredentialRow>>;
-    async fn delete_credential(&self, user_id: &str, product_id: &str, name: &str) -> StoreResult<bool>;
+    async fn delete_credential(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        name: &str,
+    ) -> StoreResult<bool>;
 
     /// Opens a request unless an open one for the same budget, kind and
     /// subject exists; returns the open request's id either way.
@@ -170,10 +214,23 @@ pub trait CatalogStore: Send + Sync {
     async fn approvals_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<ApprovalRow>>;
     async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
     async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
+    /// Closes a user's open requests of one kind and subject, on any budget.
+    async fn resolve_approvals_for(
+        &self,
+        user_id: &str,
+        kind: &str,
+        subject_id: &str,
+        status: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
 
     async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()>;
     async fn issues_by_user_since(&self, user_id: &str, since: i64) -> StoreResult<i64>;
-    async fn issues_for_vendor(&self, vendor_id: Option<&str>, limit: i64) -> StoreResult<Vec<IssueRow>>;
+    async fn issues_for_vendor(
+        &self,
+        vendor_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<IssueRow>>;
     async fn issue_by_id(&self, id: &str) -> StoreResult<Option<IssueRow>>;
     async fn update_issue_status(&self, id: &str, status: &str, now: i64) -> StoreResult<()>;
 }

@@ -49,13 +49,13 @@ macro_rules! impl_catalog_store {
                          updated_at = CASE WHEN products.actions = excluded.actions AND products.description = excluded.description \
                                            AND products.display_name = excluded.display_name THEN products.updated_at ELSE excluded.updated_at END"
                     );
-                    product_query(&sql, p).execute(&self.pool).await.map_err(|e| StoreError::on_unique(e, "product name"))?;
+                    product_query(&sql, p).execute(&self.writer).await.map_err(|e| StoreError::on_unique(e, "product name"))?;
                     Ok(sqlx::query_scalar("SELECT id FROM products WHERE slug = $1").bind(&p.slug).fetch_one(&self.pool).await?)
                 }
 
                 async fn insert_product(&self, p: &ProductRow) -> StoreResult<()> {
                     let sql = format!("INSERT INTO products ({PRODUCT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
-                    product_query(&sql, p).execute(&self.pool).await.map_err(|e| StoreError::on_unique(e, "product slug or name"))?;
+                    product_query(&sql, p).execute(&self.writer).await.map_err(|e| StoreError::on_unique(e, "product slug or name"))?;
                     Ok(())
                 }
 
@@ -63,7 +63,7 @@ macro_rules! impl_catalog_store {
                     let sql = "UPDATE products SET slug = $2, name = $3, display_name = $4, description = $5, category = $6, \
                                vendor_id = $7, kind = $8, endpoint = $9, required_credentials = $10, actions = $11, status = $12, \
                                timeout_ms = $13, created_at = $14, updated_at = $15 WHERE id = $1";
-                    product_query(sql, p).execute(&self.pool).await.map_err(|e| StoreError::on_unique(e, "product slug or name"))?;
+                    product_query(sql, p).execute(&self.writer).await.map_err(|e| StoreError::on_unique(e, "product slug or name"))?;
                     Ok(())
                 }
 
@@ -99,7 +99,7 @@ macro_rules! impl_catalog_store {
                         .bind(b.cap_weekly)
                         .bind(b.cap_monthly)
                         .bind(b.cap_total)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -118,7 +118,7 @@ macro_rules! impl_catalog_store {
                     .bind(b.cap_weekly)
                     .bind(b.cap_monthly)
                     .bind(b.cap_total)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -135,7 +135,7 @@ macro_rules! impl_catalog_store {
                         .bind(budget_id)
                         .bind(product_id)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -144,7 +144,7 @@ macro_rules! impl_catalog_store {
                     let done = sqlx::query("DELETE FROM budget_products WHERE budget_id = $1 AND product_id = $2")
                         .bind(budget_id)
                         .bind(product_id)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -170,7 +170,7 @@ macro_rules! impl_catalog_store {
                         .bind(&i.metadata)
                         .bind(i.created_at)
                         .bind(i.last_seen_at)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -187,7 +187,7 @@ macro_rules! impl_catalog_store {
                         .bind(id)
                         .bind(now)
                         .bind(metadata)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -209,7 +209,7 @@ macro_rules! impl_catalog_store {
                     .bind(key)
                     .bind(value)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -218,7 +218,7 @@ macro_rules! impl_catalog_store {
                     let done = sqlx::query("DELETE FROM instance_memory WHERE instance_id = $1 AND key = $2")
                         .bind(instance_id)
                         .bind(key)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -254,7 +254,7 @@ macro_rules! impl_catalog_store {
                         .bind(o.created_at)
                         .bind(o.completed_at)
                         .bind(o.duration_ms)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -267,7 +267,7 @@ macro_rules! impl_catalog_store {
                         .bind(transaction_id)
                         .bind(completed_at)
                         .bind(duration_ms)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -296,7 +296,7 @@ macro_rules! impl_catalog_store {
                     .bind(key)
                     .bind(request_hash)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     if inserted.rows_affected() == 1 {
                         return Ok(IdempotencyClaim::Claimed);
@@ -311,7 +311,7 @@ macro_rules! impl_catalog_store {
                     .bind(request_hash)
                     .bind(now)
                     .bind(stale_before)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     if taken.rows_affected() == 1 {
                         return Ok(IdempotencyClaim::Claimed);
@@ -332,7 +332,7 @@ macro_rules! impl_catalog_store {
                         .bind(key)
                         .bind(status)
                         .bind(body)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -341,7 +341,7 @@ macro_rules! impl_catalog_store {
                     sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'")
                         .bind(user_id)
                         .bind(key)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -349,7 +349,7 @@ macro_rules! impl_catalog_store {
                 async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64> {
                     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                         .bind(before)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected())
                 }
@@ -365,7 +365,7 @@ macro_rules! impl_catalog_store {
                     .bind(&c.value_sealed)
                     .bind(c.created_at)
                     .bind(c.updated_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -390,7 +390,7 @@ macro_rules! impl_catalog_store {
                         .bind(user_id)
                         .bind(product_id)
                         .bind(name)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -409,7 +409,7 @@ macro_rules! impl_catalog_store {
                     .bind(&a.status)
                     .bind(a.created_at)
                     .bind(a.resolved_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(sqlx::query_scalar("SELECT id FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'")
                         .bind(&a.budget_id)
@@ -439,9 +439,23 @@ macro_rules! impl_catalog_store {
                         .bind(id)
                         .bind(status)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn resolve_approvals_for(&self, user_id: &str, kind: &str, subject_id: &str, status: &str, now: i64) -> StoreResult<u64> {
+                    let done = sqlx::query(
+                        "UPDATE approval_requests SET status = $4, resolved_at = $5 WHERE user_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'",
+                    )
+                    .bind(user_id)
+                    .bind(kind)
+                    .bind(subject_id)
+                    .bind(status)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()> {
@@ -458,7 +472,7 @@ macro_rules! impl_catalog_store {
                         .bind(&i.status)
                         .bind(i.created_at)
                         .bind(i.updated_at)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -495,7 +509,7 @@ macro_rules! impl_catalog_store {
                         .bind(id)
                         .bind(status)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }

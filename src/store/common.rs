@@ -9,7 +9,7 @@ macro_rules! impl_store {
         use sqlx::Row;
 
         use crate::store::{
-            Allocation, ApiKeyRow, BudgetRow, BudgetSpend, GrantRow, HoldRow, KeyPrincipal, LedgerTx, NewUser,
+            Allocation, ApiKeyRow, BudgetRow, BudgetSpend, GrantRow, HoldRow, OrderRow, KeyPrincipal, LedgerTx, NewUser,
             SigningKeyRow, Store, StoreError, StoreResult, TransactionRow, UserRow, WalletSnapshot,
         };
 
@@ -18,6 +18,7 @@ macro_rules! impl_store {
         const TXN_COLS: &str = "id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id";
         const HOLD_COLS: &str = "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
         pub(crate) const BUDGET_COLS: &str = "id, user_id, name, status, is_default, created_at, cap_per_call, cap_hourly, cap_daily, cap_weekly, cap_monthly, cap_total";
+        const ORDER_COLS: &str = "id, user_id, budget_id, product_id, action, price_credits, status, error_code, instance_id, run_id, transaction_id, created_at, completed_at, duration_ms";
         const KEY_COLS: &str = "kid, algorithm, private_key_sealed, public_pem, (slot IS NOT NULL) AS current, created_at";
 
         /// A ledger transaction holding one wallet's lock.
@@ -35,7 +36,7 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(&self.writer).await?;
                 Ok(())
             }
 
@@ -46,7 +47,7 @@ macro_rules! impl_store {
                 .bind(key)
                 .bind(value)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -125,7 +126,7 @@ macro_rules! impl_store {
                 .bind(&key.key_hash)
                 .bind(key.created_at)
                 .bind(key.revoked_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "api key"))?;
                 Ok(())
@@ -147,7 +148,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .bind(key_id)
                 .bind(budget_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -176,7 +177,7 @@ macro_rules! impl_store {
                 .bind(&key.private_key_sealed)
                 .bind(&key.public_pem)
                 .bind(key.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(sqlx::query_as(&format!("SELECT {KEY_COLS} FROM signing_keys WHERE slot = 'current'"))
                     .fetch_one(&self.pool)
@@ -309,14 +310,57 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn live_grants(&mut self, now: i64) -> StoreResult<Vec<GrantRow>> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {GRANT_COLS} FROM grants WHERE user_id = $1 AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > $2)"
-                ))
+            async fn open_grants(&mut self) -> StoreResult<Vec<GrantRow>> {
+                Ok(sqlx::query_as(&format!("SELECT {GRANT_COLS} FROM grants WHERE user_id = $1 AND remaining_credits > 0"))
+                    .bind(&self.user_id)
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn live_and_held(&mut self, now: i64) -> StoreResult<(i64, i64)> {
+                Ok(sqlx::query_as(
+                    "SELECT CAST(COALESCE((SELECT SUM(remaining_credits) FROM grants WHERE user_id = $1 AND remaining_credits > 0 \
+                     AND (expires_at IS NULL OR expires_at > $2)), 0) AS BIGINT), \
+                     CAST(COALESCE((SELECT SUM(amount_credits) FROM holds WHERE user_id = $1), 0) AS BIGINT)",
+                )
                 .bind(&self.user_id)
                 .bind(now)
-                .fetch_all(&mut *self.tx)
+                .fetch_one(&mut *self.tx)
                 .await?)
+            }
+
+            async fn insert_order(&mut self, o: &OrderRow) -> StoreResult<()> {
+                sqlx::query(&format!("INSERT INTO orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+                    .bind(&o.id)
+                    .bind(&o.user_id)
+                    .bind(&o.budget_id)
+                    .bind(&o.product_id)
+                    .bind(&o.action)
+                    .bind(o.price_credits)
+                    .bind(&o.status)
+                    .bind(&o.error_code)
+                    .bind(&o.instance_id)
+                    .bind(&o.run_id)
+                    .bind(&o.transaction_id)
+                    .bind(o.created_at)
+                    .bind(o.completed_at)
+                    .bind(o.duration_ms)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn finish_order(&mut self, id: &str, status: &str, error_code: Option<&str>, transaction_id: Option<&str>, completed_at: i64, duration_ms: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE orders SET status = $2, error_code = $3, transaction_id = $4, completed_at = $5, duration_ms = $6 WHERE id = $1")
+                    .bind(id)
+                    .bind(status)
+                    .bind(error_code)
+                    .bind(transaction_id)
+                    .bind(completed_at)
+                    .bind(duration_ms)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
             }
 
             async fn grant(&mut self, id: &str) -> StoreResult<Option<GrantRow>> {

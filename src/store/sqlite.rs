@@ -13,7 +13,12 @@ use super::common::impl_store;
 /// A store on a SQLite database file.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writing connection. SQLite has a single writer anyway;
+    /// queueing writers here, in order, avoids the busy-wait sleeps that
+    /// connections racing for the write lock would take.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -25,18 +30,23 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.read_only(false))
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// A write transaction that takes SQLite's write lock up front, so a
     /// read-then-write never fails with BUSY half-way.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
     // `BEGIN IMMEDIATE` already serialises writers, so reading the row is enough.

@@ -34,7 +34,10 @@ impl Allowlist {
                 list.nets.push(net);
             } else if let Ok(ip) = item.parse::<IpAddr>() {
                 list.nets.push(IpNet::from(ip));
-            } else if item.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            } else if item
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
                 list.hosts.push(item.to_ascii_lowercase());
             } else {
                 anyhow::bail!("not a host, IP or CIDR in the outbound allowlist: {item}");
@@ -45,7 +48,7 @@ impl Allowlist {
 
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
@@ -112,7 +115,8 @@ impl Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let host_allowed = allow.allows_host(&host);
             let permitted: Vec<SocketAddr> = addrs
                 .into_iter()
@@ -154,7 +158,9 @@ impl Outbound {
             reqwest::Client::builder()
                 .no_proxy()
                 .redirect(policy)
-                .dns_resolver(Arc::new(GuardedResolver { allow: allow.clone() }))
+                .dns_resolver(Arc::new(GuardedResolver {
+                    allow: allow.clone(),
+                }))
                 .user_agent(concat!("Tollgate/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("an HTTP client")
@@ -170,7 +176,11 @@ impl Outbound {
             }
         }));
         let direct = build(redirect::Policy::none());
-        Outbound { allow, following, direct }
+        Outbound {
+            allow,
+            following,
+            direct,
+        }
     }
 
     pub fn allowlist(&self) -> &Allowlist {
@@ -182,27 +192,40 @@ impl Outbound {
     pub fn check_url(&self, raw: &str) -> Result<Url, OutboundError> {
         let url = Url::parse(raw).map_err(|e| OutboundError::InvalidUrl(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(OutboundError::InvalidUrl("only http and https URLs are allowed".into()));
+            return Err(OutboundError::InvalidUrl(
+                "only http and https URLs are allowed".into(),
+            ));
         }
         if url.host_str().is_none() {
             return Err(OutboundError::InvalidUrl("the URL has no host".into()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(OutboundError::InvalidUrl("credentials in URLs are not allowed".into()));
+            return Err(OutboundError::InvalidUrl(
+                "credentials in URLs are not allowed".into(),
+            ));
         }
         check_literal(&url, &self.allow)?;
         Ok(url)
     }
 
     /// GET following redirects (each hop re-checked), reading at most `max_bytes`.
-    pub async fn fetch(&self, url: &str, timeout: Duration, max_bytes: usize) -> Result<FetchedResponse, OutboundError> {
+    pub async fn fetch(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, OutboundError> {
         let url = self.check_url(url)?;
         let request = self.following.get(url).timeout(timeout);
         read_limited(request, max_bytes).await
     }
 
     /// A request that follows no redirects: vendor calls.
-    pub async fn send(&self, request: reqwest::RequestBuilder, max_bytes: usize) -> Result<FetchedResponse, OutboundError> {
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, OutboundError> {
         read_limited(request, max_bytes).await
     }
 
@@ -220,7 +243,9 @@ fn check_literal(url: &Url, allow: &Allowlist) -> Result<(), OutboundError> {
             // "localhost" and friends never need DNS to be private.
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if (d == "localhost" || d.ends_with(".localhost")) && !allow.allows_host(&d) {
-                return Err(OutboundError::Forbidden(format!("{d} is not a public address")));
+                return Err(OutboundError::Forbidden(format!(
+                    "{d} is not a public address"
+                )));
             }
             return Ok(());
         }
@@ -229,11 +254,16 @@ fn check_literal(url: &Url, allow: &Allowlist) -> Result<(), OutboundError> {
     if is_public(ip) || allow.allows_ip(ip) || allow.allows_host(&ip.to_string()) {
         Ok(())
     } else {
-        Err(OutboundError::Forbidden(format!("{ip} is not a public address")))
+        Err(OutboundError::Forbidden(format!(
+            "{ip} is not a public address"
+        )))
     }
 }
 
-async fn read_limited(request: reqwest::RequestBuilder, max_bytes: usize) -> Result<FetchedResponse, OutboundError> {
+async fn read_limited(
+    request: reqwest::RequestBuilder,
+    max_bytes: usize,
+) -> Result<FetchedResponse, OutboundError> {
     let response = request.send().await.map_err(classify)?;
     let status = response.status().as_u16();
     let url = response.url().to_string();
@@ -242,7 +272,10 @@ async fn read_limited(request: reqwest::RequestBuilder, max_bytes: usize) -> Res
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if response.content_length().is_some_and(|n| n as usize > max_bytes) {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > max_bytes)
+    {
         return Err(OutboundError::TooLarge(max_bytes));
     }
     let mut body = Vec::new();
@@ -254,7 +287,12 @@ async fn read_limited(request: reqwest::RequestBuilder, max_bytes: usize) -> Res
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(FetchedResponse { status, url, content_type, body })
+    Ok(FetchedResponse {
+        status,
+        url,
+        content_type,
+        body,
+    })
 }
 
 fn classify(e: reqwest::Error) -> OutboundError {
@@ -283,10 +321,31 @@ mod tests {
 
     #[test]
     fn private_and_reserved_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1", "255.255.255.255", "198.18.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111", "93.184.216.34"] {
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "93.184.216.34",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -304,7 +363,17 @@ mod tests {
     #[test]
     fn urls_are_checked_before_any_request() {
         let o = Outbound::new(Allowlist::default());
-        for bad in ["ftp://example.com/", "file:///etc/passwd", "http://127.0.0.1/", "http://[::1]/", "http://169.254.169.254/latest", "http://localhost:8080/", "http://user:pw@example.com/", "not a url", "http://0x7f000001/"] {
+        for bad in [
+            "ftp://example.com/",
+            "file:///etc/passwd",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest",
+            "http://localhost:8080/",
+            "http://user:pw@example.com/",
+            "not a url",
+            "http://0x7f000001/",
+        ] {
             assert!(o.check_url(bad).is_err(), "{bad}");
         }
         assert!(o.check_url("https://example.com/path?q=1").is_ok());

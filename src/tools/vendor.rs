@@ -40,8 +40,15 @@ pub async fn call(
     credentials: &[(CredentialSpec, String)],
     timeout: Duration,
 ) -> Result<Value, ToolError> {
-    let endpoint = product.row.endpoint.as_deref().ok_or_else(|| ToolError::Failed("the product has no endpoint".into()))?;
-    let mut url = app.outbound.check_url(endpoint).map_err(|e| ToolError::Failed(format!("the vendor endpoint is not allowed: {e}")))?;
+    let endpoint = product
+        .row
+        .endpoint
+        .as_deref()
+        .ok_or_else(|| ToolError::Failed("the product has no endpoint".into()))?;
+    let mut url = app
+        .outbound
+        .check_url(endpoint)
+        .map_err(|e| ToolError::Failed(format!("the vendor endpoint is not allowed: {e}")))?;
     let now = chrono::Utc::now().timestamp();
     let token = app
         .tokens
@@ -68,10 +75,15 @@ pub async fn call(
             "header" => {
                 let name = reqwest::header::HeaderName::from_bytes(spec.field.as_bytes());
                 let value = reqwest::header::HeaderValue::from_str(value);
-                if let (Ok(name), Ok(mut value)) = (name, value) {
-                    value.set_sensitive(true);
-                    headers.insert(name, value);
-                }
+                let (Ok(name), Ok(mut value)) = (name, value) else {
+                    // Calling without it would only fail at the vendor.
+                    return Err(ToolError::Failed(format!(
+                        "the stored credential {:?} cannot be sent in a header; store it again",
+                        spec.name
+                    )));
+                };
+                value.set_sensitive(true);
+                headers.insert(name, value);
             }
             "query" => {
                 url.query_pairs_mut().append_pair(&spec.field, value);
@@ -89,14 +101,25 @@ pub async fn call(
         .bearer_auth(token)
         .json(&body)
         .timeout(timeout);
-    let response = app.outbound.send(request, app.settings.tool_max_response_bytes).await.map_err(|e| match e {
-        OutboundError::Timeout => ToolError::Timeout,
-        OutboundError::TooLarge(n) => ToolError::Failed(format!("the vendor's answer is larger than {n} bytes")),
-        OutboundError::Forbidden(m) => ToolError::Failed(format!("the vendor endpoint is not allowed: {m}")),
-        other => ToolError::Failed(format!("the vendor could not be reached: {other}")),
-    })?;
+    let response = app
+        .outbound
+        .send(request, app.settings.tool_max_response_bytes)
+        .await
+        .map_err(|e| match e {
+            OutboundError::Timeout => ToolError::Timeout,
+            OutboundError::TooLarge(n) => {
+                ToolError::Failed(format!("the vendor's answer is larger than {n} bytes"))
+            }
+            OutboundError::Forbidden(m) => {
+                ToolError::Failed(format!("the vendor endpoint is not allowed: {m}"))
+            }
+            other => ToolError::Failed(format!("the vendor could not be reached: {other}")),
+        })?;
     if !(200..300).contains(&response.status) {
-        return Err(ToolError::Failed(format!("the vendor answered HTTP {}", response.status)));
+        return Err(ToolError::Failed(format!(
+            "the vendor answered HTTP {}",
+            response.status
+        )));
     }
     match serde_json::from_slice::<Value>(&response.body) {
         Ok(v) => Ok(v),

@@ -118,6 +118,14 @@ impl Model {
         self.holds.iter().map(|h| h.amount).sum()
     }
 
+    fn live(&self, now: i64) -> i64 {
+        self.grants
+            .iter()
+            .filter(|g| g.expires_at.is_none_or(|e| e > now))
+            .map(|g| g.remaining)
+            .sum()
+    }
+
     fn total(&self) -> i64 {
         self.grants.iter().map(|g| g.remaining).sum()
     }
@@ -179,8 +187,8 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 });
             }
             Op::Reserve { credits } => {
-                model.expire_due(now);
-                let available = model.total() - model.held();
+                // Expired grants do not count, but reserving writes nothing for them.
+                let available = (model.live(now) - model.held()).max(0);
                 let result = ledger
                     .reserve(
                         &user,
@@ -218,14 +226,14 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
             }
             Op::Capture { hold } => {
                 if model.holds.is_empty() {
-                    let r = ledger.capture(&user, &new_id()).await;
+                    let r = ledger.capture(&user, &new_id(), 0).await;
                     prop_assert!(matches!(r, Err(LedgerError::UnknownHold)));
                     continue;
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 model.expire_due(now);
                 let covered = model.consume(h.amount);
-                let result = ledger.capture(&user, &h.id).await;
+                let result = ledger.capture(&user, &h.id, 0).await;
                 match result {
                     Ok(txn) => {
                         prop_assert!(
@@ -246,7 +254,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 ledger
-                    .release(&user, &h.id)
+                    .release(&user, &h.id, "released", 0)
                     .await
                     .map_err(|e| TestCaseError::fail(format!("release: {e}")))?;
             }
@@ -458,7 +466,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
             let hold = ledger
                 .reserve(&user, PRICE, Duration::minutes(5), None, None)
                 .await?;
-            ledger.capture(&user, &hold.id).await
+            ledger.capture(&user, &hold.id, 0).await
         }));
     }
     let mut ok = 0;
@@ -571,7 +579,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
         .await
         .unwrap();
     let hold = ledger
-        .reserve(&user, 60, Duration::minutes(2), None, Some("order-1"))
+        .reserve(&user, 60, Duration::minutes(2), None, None)
         .await
         .unwrap();
     assert_eq!(ledger.balance(&user).await.unwrap().available, 40);
@@ -593,7 +601,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     assert_eq!(ledger.sweep_holds(100).await.unwrap(), 1);
     assert_eq!(ledger.balance(&user).await.unwrap().available, 100);
     assert!(matches!(
-        ledger.capture(&user, &hold.id).await,
+        ledger.capture(&user, &hold.id, 0).await,
         Err(LedgerError::UnknownHold)
     ));
     assert!(store
@@ -636,7 +644,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
         .reserve(&user, 60, Duration::minutes(1), None, None)
         .await
         .unwrap();
-    let txn = ledger.capture(&user, &hold.id).await.unwrap();
+    let txn = ledger.capture(&user, &hold.id, 0).await.unwrap();
     let mut alloc = store.allocations_for_transaction(&txn.id).await.unwrap();
     alloc.sort_by_key(|a| a.amount_credits);
     let got: Vec<(String, i64)> = alloc

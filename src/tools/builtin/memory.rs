@@ -56,41 +56,85 @@ impl BuiltinTool for Tool {
         }
     }
 
-    async fn call(&self, action: &str, params: &Value, ctx: &ToolContext) -> Result<Value, ToolError> {
-        let failed = |e: crate::store::StoreError| ToolError::Failed(format!("memory is unavailable: {e}"));
+    async fn call(
+        &self,
+        action: &str,
+        params: &Value,
+        ctx: &ToolContext,
+    ) -> Result<Value, ToolError> {
+        let failed =
+            |e: crate::store::StoreError| ToolError::Failed(format!("memory is unavailable: {e}"));
         let key = params["key"].as_str().unwrap_or_default();
         match action {
             "set" => {
                 let value = params["value"].to_string();
                 if value.len() > MAX_VALUE_BYTES {
-                    return Err(ToolError::invalid("value", format!("the value is larger than {MAX_VALUE_BYTES} bytes")));
+                    return Err(ToolError::invalid(
+                        "value",
+                        format!("the value is larger than {MAX_VALUE_BYTES} bytes"),
+                    ));
                 }
-                let exists = ctx.store.memory_get(&ctx.instance_id, key).await.map_err(failed)?.is_some();
-                if !exists && ctx.store.memory_count(&ctx.instance_id).await.map_err(failed)? >= MAX_KEYS {
-                    return Err(ToolError::invalid("key", format!("this instance already holds {MAX_KEYS} keys; delete some first")));
+                let exists = ctx
+                    .store
+                    .memory_get(&ctx.instance_id, key)
+                    .await
+                    .map_err(failed)?
+                    .is_some();
+                if !exists
+                    && ctx
+                        .store
+                        .memory_count(&ctx.instance_id)
+                        .await
+                        .map_err(failed)?
+                        >= MAX_KEYS
+                {
+                    return Err(ToolError::invalid(
+                        "key",
+                        format!("this instance already holds {MAX_KEYS} keys; delete some first"),
+                    ));
                 }
-                ctx.store.memory_set(&ctx.instance_id, key, &value, to_millis(ctx.now)).await.map_err(failed)?;
+                ctx.store
+                    .memory_set(&ctx.instance_id, key, &value, to_millis(ctx.now))
+                    .await
+                    .map_err(failed)?;
                 Ok(json!({"key": key, "stored": true, "replaced": exists}))
             }
             "get" => {
-                let stored = ctx.store.memory_get(&ctx.instance_id, key).await.map_err(failed)?;
-                let value = stored.as_deref().map(|s| serde_json::from_str(s).unwrap_or(Value::Null));
+                let stored = ctx
+                    .store
+                    .memory_get(&ctx.instance_id, key)
+                    .await
+                    .map_err(failed)?;
+                let value = stored
+                    .as_deref()
+                    .map(|s| serde_json::from_str(s).unwrap_or(Value::Null));
                 Ok(json!({"key": key, "found": value.is_some(), "value": value}))
             }
             "delete" => {
-                let deleted = ctx.store.memory_delete(&ctx.instance_id, key).await.map_err(failed)?;
+                let deleted = ctx
+                    .store
+                    .memory_delete(&ctx.instance_id, key)
+                    .await
+                    .map_err(failed)?;
                 Ok(json!({"key": key, "deleted": deleted}))
             }
             "list" => {
                 let limit = params["limit"].as_i64().unwrap_or(100);
-                let entries = ctx.store.memory_list(&ctx.instance_id, limit).await.map_err(failed)?;
+                let entries = ctx
+                    .store
+                    .memory_list(&ctx.instance_id, limit)
+                    .await
+                    .map_err(failed)?;
                 let items: Vec<Value> = entries
                     .into_iter()
                     .map(|(k, v)| json!({"key": k, "value": serde_json::from_str::<Value>(&v).unwrap_or(Value::Null)}))
                     .collect();
                 Ok(json!({"count": items.len(), "entries": items}))
             }
-            other => Err(ToolError::invalid("action", format!("unknown action {other:?}"))),
+            other => Err(ToolError::invalid(
+                "action",
+                format!("unknown action {other:?}"),
+            )),
         }
     }
 }

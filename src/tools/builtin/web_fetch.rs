@@ -92,21 +92,44 @@ impl BuiltinTool for Tool {
         }
     }
 
-    async fn call(&self, action: &str, params: &Value, ctx: &ToolContext) -> Result<Value, ToolError> {
+    async fn call(
+        &self,
+        action: &str,
+        params: &Value,
+        ctx: &ToolContext,
+    ) -> Result<Value, ToolError> {
         if action != "get" && action != "extract_text" {
-            return Err(ToolError::invalid("action", format!("unknown action {action:?}")));
+            return Err(ToolError::invalid(
+                "action",
+                format!("unknown action {action:?}"),
+            ));
         }
         let url = params["url"].as_str().unwrap_or_default();
-        let max = params["max_bytes"].as_u64().map(|n| n as usize).unwrap_or(DEFAULT_MAX_BYTES).min(LIMIT_MAX_BYTES);
-        let fetched = ctx.outbound.fetch(url, TIMEOUT, max).await.map_err(|e| match e {
-            OutboundError::InvalidUrl(m) => ToolError::invalid("url", m),
-            OutboundError::Forbidden(m) => ToolError::invalid("url", format!("this address may not be fetched: {m}")),
-            OutboundError::Timeout => ToolError::Timeout,
-            OutboundError::TooLarge(n) => ToolError::Failed(format!("the response is larger than {n} bytes; raise max_bytes")),
-            OutboundError::Failed(m) => ToolError::Failed(m),
-        })?;
+        let max = params["max_bytes"]
+            .as_u64()
+            .map(|n| n as usize)
+            .unwrap_or(DEFAULT_MAX_BYTES)
+            .min(LIMIT_MAX_BYTES);
+        let fetched = ctx
+            .outbound
+            .fetch(url, TIMEOUT, max)
+            .await
+            .map_err(|e| match e {
+                OutboundError::InvalidUrl(m) => ToolError::invalid("url", m),
+                OutboundError::Forbidden(m) => {
+                    ToolError::invalid("url", format!("this address may not be fetched: {m}"))
+                }
+                OutboundError::Timeout => ToolError::Timeout,
+                OutboundError::TooLarge(n) => ToolError::Failed(format!(
+                    "the response is larger than {n} bytes; raise max_bytes"
+                )),
+                OutboundError::Failed(m) => ToolError::Failed(m),
+            })?;
         let text = String::from_utf8_lossy(&fetched.body).into_owned();
-        let is_json = fetched.content_type.as_deref().is_some_and(|c| c.contains("json"));
+        let is_json = fetched
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.contains("json"));
         let mut out = json!({"url": fetched.url, "status": fetched.status, "content_type": fetched.content_type, "bytes": fetched.body.len()});
         if action == "extract_text" {
             out["text"] = Value::String(html_to_text(&text));
