@@ -97,6 +97,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Prints a line of the server's banner. A closed or broken stdout must not
+/// stop a running server, so write errors are ignored (`println!` panics).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 async fn serve_command(db: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(serve.bind)
         .await
@@ -107,27 +116,27 @@ async fn serve_command(db: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<()>
         None => format!("http://{addr}"),
     };
     let app = App::new(&db, &serve, public_url.clone(), Arc::new(SystemClock)).await?;
-    println!(
+    say!(
         "Tollgate is listening on http://{addr} (public URL {public_url}, database {})",
         redact_url(&db.database_url)
     );
     if !serve.no_demo {
         if let Some(demo) = app.ensure_demo().await? {
-            println!();
-            println!(
+            say!();
+            say!(
                 "A demo account was created with {} credits:",
                 app::DEMO_CREDITS
             );
-            println!("  email:    {}", demo.email);
-            println!("  password: {}", demo.password);
-            println!("  API key:  {}", demo.api_key);
-            println!();
-            println!("Try it:");
-            println!(
+            say!("  email:    {}", demo.email);
+            say!("  password: {}", demo.password);
+            say!("  API key:  {}", demo.api_key);
+            say!();
+            say!("Try it:");
+            say!(
                 "  curl -H \"Authorization: Bearer {}\" {public_url}/credits/balance",
                 demo.api_key
             );
-            println!();
+            say!();
         }
     }
     app.run(listener, app::shutdown_signal()).await

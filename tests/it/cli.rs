@@ -186,21 +186,24 @@ fn serve_works_on_a_fresh_directory_and_prints_a_working_curl_line() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
+    // Read the banner as the server prints it, and keep draining stdout
+    // afterwards as a terminal would.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
         use std::io::BufRead;
-        let mut seen = Vec::new();
         for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let done = line.trim_start().starts_with("curl ");
-            seen.push(line);
-            if done {
-                break;
-            }
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
         }
-        seen
-    })
-    .join()
-    .unwrap();
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let done = line.trim_start().starts_with("curl ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
     let curl = lines
         .iter()
         .find(|l| l.trim_start().starts_with("curl "))
