@@ -42,15 +42,28 @@ macro_rules! impl_catalog_store {
             #[async_trait]
             impl CatalogStore for $store {
                 async fn upsert_builtin_product(&self, p: &ProductRow) -> StoreResult<String> {
+                    // Several nodes may seed at once: an insert that loses the
+                    // race on any unique column does nothing, and the update
+                    // below refreshes the row only when its definition changed.
                     let sql = format!(
-                        "INSERT INTO products ({PRODUCT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                         ON CONFLICT (slug) DO UPDATE SET name = excluded.name, display_name = excluded.display_name, \
-                         description = excluded.description, category = excluded.category, actions = excluded.actions, \
-                         updated_at = CASE WHEN products.actions = excluded.actions AND products.description = excluded.description \
-                                           AND products.display_name = excluded.display_name THEN products.updated_at ELSE excluded.updated_at END"
+                        "INSERT INTO products ({PRODUCT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING"
                     );
-                    product_query(&sql, p).execute(&self.writer).await.map_err(|e| StoreError::on_unique(e, "product name"))?;
-                    Ok(sqlx::query_scalar("SELECT id FROM products WHERE slug = $1").bind(&p.slug).fetch_one(&self.pool).await?)
+                    product_query(&sql, p).execute(&self.writer).await?;
+                    sqlx::query(
+                        "UPDATE products SET name = $2, display_name = $3, description = $4, category = $5, actions = $6, updated_at = $7 \
+                         WHERE slug = $1 AND kind = 'builtin' AND (name <> $2 OR display_name <> $3 OR description <> $4 OR category <> $5 OR actions <> $6)",
+                    )
+                    .bind(&p.slug)
+                    .bind(&p.name)
+                    .bind(&p.display_name)
+                    .bind(&p.description)
+                    .bind(&p.category)
+                    .bind(&p.actions)
+                    .bind(p.updated_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| StoreError::on_unique(e, "product name"))?;
+                    Ok(sqlx::query_scalar("SELECT id FROM products WHERE slug = $1").bind(&p.slug).fetch_one(&self.writer).await?)
                 }
 
                 async fn insert_product(&self, p: &ProductRow) -> StoreResult<()> {
