@@ -102,6 +102,13 @@ async fn main() -> anyhow::Result<()> {
         tool_max_response_bytes: 1 << 20,
         no_default_builtin_tools: false,
         issue_reports_per_hour: 30,
+        llm_base_url: None,
+        llm_api_key: None,
+        llm_model: "test-model".into(),
+        workers: 2,
+        run_lease_secs: 30,
+        callback_max_attempts: 5,
+        callback_backoff_ms: 50,
         log_format: LogFormat::Text,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

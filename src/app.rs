@@ -72,6 +72,13 @@ impl App {
             tool_max_response_bytes: serve.tool_max_response_bytes,
             default_builtin_tools: !serve.no_default_builtin_tools,
             issue_reports_per_hour: serve.issue_reports_per_hour,
+            llm_base_url: serve.llm_base_url.clone(),
+            llm_api_key: serve.llm_api_key.clone(),
+            llm_model: serve.llm_model.clone(),
+            workers: serve.workers,
+            run_lease: Duration::from_secs(serve.run_lease_secs.max(1)),
+            callback_max_attempts: serve.callback_max_attempts.max(1),
+            callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
         };
         Ok(App {
             state: Arc::new(AppInner {

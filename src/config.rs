@@ -96,6 +96,37 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_ISSUE_REPORTS_PER_HOUR", default_value_t = 30)]
     pub issue_reports_per_hour: i64,
 
+    /// Base URL of an OpenAI-compatible chat-completions API for LLM
+    /// workflows (OpenAI, vLLM, Ollama, llama.cpp), e.g. http://127.0.0.1:11434/v1.
+    #[arg(long, env = "TOLLGATE_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    /// API key sent to the LLM endpoint as a bearer token.
+    #[arg(long, env = "TOLLGATE_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+
+    /// Model used by LLM workflows that name none.
+    #[arg(long, env = "TOLLGATE_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+
+    /// Runs one node executes at once.
+    #[arg(long, env = "TOLLGATE_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+
+    /// How long a worker's claim on a run lasts without a heartbeat, in
+    /// seconds; a run whose worker died is taken over after this.
+    #[arg(long, env = "TOLLGATE_RUN_LEASE_SECS", default_value_t = 30)]
+    pub run_lease_secs: u64,
+
+    /// Delivery attempts of a run's callback before it is marked failed.
+    #[arg(long, env = "TOLLGATE_CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub callback_max_attempts: i64,
+
+    /// First retry delay of a callback, in milliseconds; each retry doubles
+    /// it (with full jitter), up to an hour.
+    #[arg(long, env = "TOLLGATE_CALLBACK_BACKOFF_MS", default_value_t = 2_000)]
+    pub callback_backoff_ms: u64,
+
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -53,6 +53,13 @@ pub struct HttpSettings {
     pub tool_max_response_bytes: usize,
     pub default_builtin_tools: bool,
     pub issue_reports_per_hour: i64,
+    pub llm_base_url: Option<String>,
+    pub llm_api_key: Option<crate::secret::Secret>,
+    pub llm_model: String,
+    pub workers: usize,
+    pub run_lease: Duration,
+    pub callback_max_attempts: i64,
+    pub callback_backoff: Duration,
 }
 
 /// What every handler shares.

@@ -18,3 +18,4 @@ pub mod purchase;
 pub mod secret;
 pub mod store;
 pub mod tools;
+pub mod workflows;

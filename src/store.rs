@@ -8,6 +8,8 @@
 mod catalog;
 mod catalog_sql;
 mod common;
+mod workflows;
+mod workflows_sql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use catalog::*;
+pub use workflows::*;
 
 /// What a store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +221,7 @@ pub struct BudgetSpend {
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: CatalogStore + Send + Sync + 'static {
+pub trait Store: CatalogStore + WorkflowStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
+use super::workflows_sql::impl_workflow_store;
 
 /// A store on a PostgreSQL database.
 #[derive(Clone)]
@@ -33,6 +34,9 @@ impl PgStore {
         })
     }
 
+    // Nodes claiming at once skip each other's rows.
+    pub(crate) const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
@@ -54,3 +58,5 @@ impl HasDb for PgStore {
 }
 
 impl_catalog_store!(PgStore);
+
+impl_workflow_store!(PgStore);

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
 
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
+use super::workflows_sql::impl_workflow_store;
 
 /// A store on a SQLite database file.
 #[derive(Clone)]
@@ -45,6 +46,9 @@ impl SqliteStore {
 
     /// A write transaction that takes SQLite's write lock up front, so a
     /// read-then-write never fails with BUSY half-way.
+    // One writer: a claim is already exclusive.
+    pub(crate) const SKIP_LOCKED: &'static str = "";
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
@@ -66,3 +70,5 @@ impl HasDb for SqliteStore {
 }
 
 impl_catalog_store!(SqliteStore);
+
+impl_workflow_store!(SqliteStore);

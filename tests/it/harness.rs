@@ -105,6 +105,13 @@ pub fn serve_args() -> ServeArgs {
         tool_max_response_bytes: 64 * 1024,
         no_default_builtin_tools: false,
         issue_reports_per_hour: 30,
+        llm_base_url: None,
+        llm_api_key: None,
+        llm_model: "test-model".into(),
+        workers: 2,
+        run_lease_secs: 30,
+        callback_max_attempts: 5,
+        callback_backoff_ms: 50,
         log_format: LogFormat::Text,
     }
 }

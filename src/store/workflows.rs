@@ -1,0 +1,154 @@
+//! Rows and storage of workflows, runs, step results, chat sessions,
+//! webhook secrets and callback deliveries.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkflowRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    /// `private` or `public`.
+    pub visibility: String,
+    /// `graph` or `llm`.
+    pub engine: String,
+    /// The engine's definition, JSON.
+    pub definition: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: String,
+    pub workflow_id: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub request_id: Option<String>,
+    pub prompt: String,
+    pub status: String,
+    pub response_text: Option<String>,
+    pub session_id: Option<String>,
+    pub model: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub callback_url: Option<String>,
+    pub callback_status: String,
+    pub callback_last_status: Option<i64>,
+    pub callback_last_error: Option<String>,
+    pub callback_attempted_at: Option<i64>,
+    pub callback_delivered_at: Option<i64>,
+    pub callback_attempts: i64,
+    pub request_metadata: String,
+    pub run_metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub attempts: i64,
+    pub cancel_requested: bool,
+}
+
+/// How a run ended, written by the worker that holds its lease.
+#[derive(Debug, Clone)]
+pub struct RunFinish {
+    pub run_id: String,
+    pub lease_owner: String,
+    /// `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub response_text: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub model: Option<String>,
+    pub session_id: Option<String>,
+    pub run_metadata: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunStepRow {
+    pub run_id: String,
+    pub step_key: String,
+    /// The step's output, JSON.
+    pub output: String,
+    pub order_id: Option<String>,
+    pub credits: i64,
+    pub started_at: i64,
+    pub completed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub run_id: String,
+    pub user_id: String,
+    pub url: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The result of one delivery attempt, written to the delivery and its run.
+#[derive(Debug, Clone)]
+pub struct DeliveryAttempt {
+    pub delivery_id: String,
+    pub run_id: String,
+    /// `delivered`, `pending` (will retry) or `failed` (gave up).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub attempted_at: i64,
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    async fn insert_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
+    async fn update_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
+    async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>>;
+    /// The user's own workflows and every public one.
+    async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>>;
+    async fn enable_workflow(&self, budget_id: &str, workflow_id: &str, now: i64) -> StoreResult<()>;
+    async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool>;
+    async fn budget_workflow_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Inserts a queued run; `Conflict` when its request id was used.
+    async fn insert_run(&self, r: &RunRow) -> StoreResult<()>;
+    async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>>;
+    async fn run_by_request(&self, user_id: &str, workflow_id: &str, request_id: &str) -> StoreResult<Option<RunRow>>;
+    /// Takes the oldest queued run, or a running one whose lease expired
+    /// (its worker died), under a lease until `lease_until`.
+    async fn claim_run(&self, owner: &str, now: i64, lease_until: i64) -> StoreResult<Option<RunRow>>;
+    /// Extends a lease still held by `owner`; false when it was lost.
+    async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool>;
+    async fn save_run_progress(&self, run_id: &str, owner: &str, run_metadata: &str, session_id: Option<&str>, now: i64) -> StoreResult<()>;
+    /// Ends a run held by `f.lease_owner`, queueing `delivery` with it in
+    /// the same transaction; false when the lease was lost.
+    async fn finish_run(&self, f: &RunFinish, delivery: Option<&DeliveryRow>) -> StoreResult<bool>;
+    /// Cancels a queued run at once (queueing `delivery`), or asks a running
+    /// one to stop at its next step. Returns the run afterwards.
+    async fn cancel_run(&self, run_id: &str, now: i64, delivery: Option<&DeliveryRow>) -> StoreResult<Option<RunRow>>;
+
+    async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>>;
+    async fn record_step(&self, s: &RunStepRow) -> StoreResult<()>;
+
+    async fn session_messages(&self, session_id: &str, user_id: &str) -> StoreResult<Vec<String>>;
+    async fn append_session_messages(&self, session_id: &str, user_id: &str, messages: &[String], now: i64) -> StoreResult<()>;
+
+    async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>>;
+    async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;
+
+    /// Takes a due pending delivery under a lease.
+    async fn claim_delivery(&self, now: i64, lease_until: i64) -> StoreResult<Option<DeliveryRow>>;
+    async fn record_delivery_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()>;
+}

@@ -1,0 +1,198 @@
+//! What an engine is given while it runs a workflow, and what it returns.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use crate::auth::{Caller, Role};
+use crate::clock::to_millis;
+use crate::http::AppState;
+use crate::purchase::{self, PurchaseError, PurchaseRequest};
+use crate::store::{RunRow, RunStepRow, WorkflowRow};
+use crate::tools::ToolError;
+
+/// How a run ended, as an engine reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineOutcome {
+    Succeeded { response_text: Option<String>, model: Option<String>, session_id: Option<String> },
+    Failed { code: String, message: String },
+    Cancelled,
+}
+
+/// Why a step could not complete.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct StepError {
+    /// A stable code, used as the run's `error_code` when the step ends the run.
+    pub code: String,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        StepError { code: code.into(), message: message.into() }
+    }
+}
+
+/// The run being executed and the services a step may use. Tool calls are
+/// purchases by the run's owner under the run's budget.
+pub struct RunCtx {
+    pub app: AppState,
+    pub run: RunRow,
+    pub workflow: WorkflowRow,
+    pub caller: Caller,
+    /// The connection instance the run's tool calls share.
+    pub instance_id: String,
+    pub lease_owner: String,
+    started: Instant,
+    metadata: Mutex<Value>,
+}
+
+impl RunCtx {
+    pub fn new(app: AppState, run: RunRow, workflow: WorkflowRow, lease_owner: String) -> Arc<RunCtx> {
+        let mut metadata: Value = serde_json::from_str(&run.run_metadata).unwrap_or_else(|_| json!({}));
+        if !metadata.is_object() {
+            metadata = json!({});
+        }
+        let instance_id = metadata["instance_id"].as_str().map(str::to_string).unwrap_or_else(|| run.id.clone());
+        metadata["instance_id"] = Value::String(instance_id.clone());
+        metadata["engine"] = Value::String(workflow.engine.clone());
+        if !metadata["steps"].is_array() {
+            metadata["steps"] = json!([]);
+        }
+        let caller = Caller { user_id: run.user_id.clone(), budget_id: run.budget_id.clone(), role: Role::Customer, api_key_id: None };
+        Arc::new(RunCtx { app, run, workflow, caller, instance_id, lease_owner, started: Instant::now(), metadata: Mutex::new(metadata) })
+    }
+
+    /// The run's metadata so far: `steps` (one record per step), credits spent, timings.
+    pub fn metadata(&self) -> Value {
+        let mut m = self.metadata.lock().expect("metadata lock").clone();
+        m["elapsed_ms"] = json!(self.started.elapsed().as_millis() as i64);
+        m
+    }
+
+    /// Sets a top-level metadata field.
+    pub fn set_metadata(&self, key: &str, value: Value) {
+        self.metadata.lock().expect("metadata lock")[key] = value;
+    }
+
+    /// Credits spent by the run's tool calls so far.
+    pub fn credits_spent(&self) -> i64 {
+        self.metadata.lock().expect("metadata lock")["credits_spent"].as_i64().unwrap_or(0)
+    }
+
+    /// Appends a step record (`{step, type, status, order_id?, credits, started_at, duration_ms, ...}`).
+    pub fn record(&self, record: Value) {
+        let mut m = self.metadata.lock().expect("metadata lock");
+        if let Some(credits) = record["credits"].as_i64() {
+            let spent = m["credits_spent"].as_i64().unwrap_or(0) + credits;
+            m["credits_spent"] = json!(spent);
+        }
+        if let Some(steps) = m["steps"].as_array_mut() {
+            steps.push(record);
+        }
+    }
+
+    /// Writes the metadata so far, so pollers see progress.
+    pub async fn save_progress(&self, session_id: Option<&str>) {
+        let now = to_millis(self.app.clock.now());
+        let meta = self.metadata().to_string();
+        if let Err(e) = self.app.store.save_run_progress(&self.run.id, &self.lease_owner, &meta, session_id, now).await {
+            tracing::warn!(run_id = %self.run.id, error = %e, "saving run progress failed");
+        }
+    }
+
+    /// True when someone asked to cancel the run; engines check between steps.
+    pub async fn cancelled(&self) -> bool {
+        matches!(self.app.store.run_by_id(&self.run.id).await, Ok(Some(r)) if r.cancel_requested)
+    }
+
+    /// Calls a tool as a purchase under the run's budget. `step_key` names the
+    /// call uniquely within the run: a step that already completed (before a
+    /// crash and a takeover) returns its recorded output without running or
+    /// charging again.
+    pub async fn call_tool(&self, step_key: &str, product: &str, action: &str, params: Map<String, Value>) -> Result<Value, StepError> {
+        let store = &self.app.store;
+        let internal = |e: crate::store::StoreError| StepError::new("internal_error", format!("storage failed: {e}"));
+        if let Some(done) = store.step_result(&self.run.id, step_key).await.map_err(internal)? {
+            self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
+                               "order_id": done.order_id, "credits": 0, "replayed": true}));
+            return Ok(serde_json::from_str(&done.output).unwrap_or(Value::Null));
+        }
+        let started = Instant::now();
+        let started_at = to_millis(self.app.clock.now());
+        let request = PurchaseRequest {
+            product: product.to_string(),
+            params,
+            action: Some(action.to_string()),
+            instance_id: self.instance_id.clone(),
+            run_id: Some(self.run.id.clone()),
+        };
+        match purchase::purchase(&self.app, &self.caller, request).await {
+            Ok(outcome) => {
+                let completed_at = to_millis(self.app.clock.now());
+                store
+                    .record_step(&RunStepRow {
+                        run_id: self.run.id.clone(),
+                        step_key: step_key.to_string(),
+                        output: outcome.data.to_string(),
+                        order_id: Some(outcome.order_id.clone()),
+                        credits: outcome.price_credits,
+                        started_at,
+                        completed_at,
+                    })
+                    .await
+                    .map_err(internal)?;
+                self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
+                                   "order_id": outcome.order_id, "credits": outcome.price_credits,
+                                   "started_at": crate::clock::iso(crate::clock::from_millis(started_at)),
+                                   "duration_ms": started.elapsed().as_millis() as i64}));
+                Ok(outcome.data)
+            }
+            Err(e) => {
+                let err = step_error(e);
+                self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "failed",
+                                   "error_code": err.code, "error_message": err.message, "credits": 0,
+                                   "duration_ms": started.elapsed().as_millis() as i64}));
+                Err(err)
+            }
+        }
+    }
+}
+
+/// A purchase failure in words a run's caller understands.
+pub fn step_error(e: PurchaseError) -> StepError {
+    match e {
+        PurchaseError::ProductNotFound(p) => StepError::new("tool_not_found", format!("no tool {p:?}")),
+        PurchaseError::ProductDisabled => StepError::new("tool_disabled", "the tool is disabled"),
+        PurchaseError::BudgetPaused => StepError::new("budget_paused", "the budget is paused"),
+        PurchaseError::NotOnBudget { .. } => StepError::new("tool_not_on_budget", "the tool is not enabled on the budget"),
+        PurchaseError::UnknownAction { available, .. } => StepError::new("invalid_parameters", format!("unknown action; use one of {}", available.join(", "))),
+        PurchaseError::InvalidParameters(errors) => StepError::new(
+            "invalid_parameters",
+            errors.iter().map(|e| format!("{}: {}", e.path.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("."), e.message)).collect::<Vec<_>>().join("; "),
+        ),
+        PurchaseError::MissingCredentials { .. } => StepError::new("missing_credentials", "the tool needs credentials that are not stored"),
+        PurchaseError::Ledger(crate::ledger::LedgerError::InsufficientCredits { available, requested }) => {
+            StepError::new("insufficient_credits", format!("the call costs {requested} credits and {available} are available"))
+        }
+        PurchaseError::Ledger(crate::ledger::LedgerError::CapReached { window, cap, .. }) => {
+            StepError::new("budget_cap_reached", format!("the budget's {window} cap of {cap} credits would be passed"))
+        }
+        PurchaseError::Ledger(e) => StepError::new("internal_error", e.to_string()),
+        PurchaseError::Tool { error, .. } => match error {
+            ToolError::InvalidInput { message, .. } => StepError::new("invalid_parameters", message),
+            ToolError::Failed(m) => StepError::new("tool_failed", m),
+            ToolError::Timeout => StepError::new("tool_timeout", "the tool did not answer in time"),
+        },
+        PurchaseError::Internal(e) => StepError::new("internal_error", e.to_string()),
+    }
+}
+
+/// An engine runs one workflow run to its end.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    async fn run(&self, ctx: &RunCtx) -> EngineOutcome;
+}
