@@ -90,6 +90,7 @@ impl App {
                 master,
                 clock,
                 settings,
+                run_queued: tokio::sync::Notify::new(),
             }),
             sweep_every: Duration::from_secs(serve.sweep_interval_secs.max(1)),
         })
@@ -124,13 +125,17 @@ impl App {
         self.state
             .ledger
             .grant(NewGrant {
-                user_id: created.user_id,
+                user_id: created.user_id.clone(),
                 amount_credits: DEMO_CREDITS,
                 credit_type: "signup_bonus".into(),
                 expires_at: None,
                 source_metadata: Some(serde_json::json!({"reason": "demo account"})),
             })
             .await?;
+        let workflows =
+            crate::workflows::demo::create(&self.state, &created.user_id, &created.budget_id)
+                .await?;
+        tracing::info!(count = workflows.len(), "demo workflows created");
         Ok(Some(DemoAccount {
             email: DEMO_EMAIL.into(),
             password,
@@ -151,7 +156,9 @@ impl App {
             self.sweep_every,
             stop_rx.clone(),
         ));
-        let keys = tokio::spawn(refresh_keys(self.state.clone(), stop_rx));
+        let keys = tokio::spawn(refresh_keys(self.state.clone(), stop_rx.clone()));
+        let workers =
+            crate::workflows::worker::spawn(&self.state, self.state.settings.workers, &stop_rx);
         let router = http::router(self.state.clone());
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
@@ -159,6 +166,11 @@ impl App {
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = keys.await;
+        // Runs still in flight are left to their leases: another node, or
+        // this one after a restart, takes them over.
+        for w in workers {
+            w.abort();
+        }
         served?;
         Ok(())
     }

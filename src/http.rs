@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state and the middleware stack.
 
 pub mod admin;
+pub mod agent_webhooks;
 pub mod approvals;
 pub mod auth;
 pub mod budgets;
@@ -12,6 +13,8 @@ pub mod issues;
 pub mod products;
 pub mod public;
 pub mod vendor;
+pub mod workflows;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +74,8 @@ pub struct AppInner {
     pub outbound: Arc<Outbound>,
     pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
+    /// Wakes this node's workers when a run is queued here.
+    pub run_queued: tokio::sync::Notify,
     pub settings: HttpSettings,
 }
 
@@ -141,8 +146,25 @@ pub fn router(state: AppState) -> Router {
             "/vendor/issues/{issue_id}",
             axum::routing::patch(issues::vendor_update),
         )
+        .route(
+            "/api/agent-webhooks/{workflow_id}/trigger",
+            post(agent_webhooks::trigger),
+        )
+        .route(
+            "/api/agent-webhooks/runs/{run_id}",
+            get(agent_webhooks::get_run),
+        )
+        .route(
+            "/api/agent-webhooks/runs/{run_id}/cancel",
+            post(agent_webhooks::cancel_run),
+        )
+        .route("/workflows", get(workflows::list).post(workflows::create))
+        .route("/workflows/{workflow_id}", get(workflows::get).patch(workflows::update))
+        .route("/budgets/{budget_id}/workflows/{workflow_id}", axum::routing::put(workflows::enable).delete(workflows::disable))
         .route("/credits/balance", get(credits::balance))
         .route("/credits/history", get(credits::history))
+        .route("/webhooks/secret", get(webhooks::get_secret))
+        .route("/webhooks/secret/rotate", post(webhooks::rotate_secret))
         .route("/admin/grants", post(admin::create_grant))
         .route("/admin/grants/{grant_id}/revoke", post(admin::revoke_grant))
         .fallback(not_found)

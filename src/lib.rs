@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod http;
 pub mod id;
 pub mod ledger;

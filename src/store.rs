@@ -8,10 +8,10 @@
 mod catalog;
 mod catalog_sql;
 mod common;
-mod workflows;
-mod workflows_sql;
 pub mod postgres;
 pub mod sqlite;
+mod workflows;
+mod workflows_sql;
 
 use std::sync::Arc;
 

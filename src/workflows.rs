@@ -3,6 +3,7 @@
 //! leases, and what a step may do (call a tool as a purchase).
 
 pub mod definition;
+pub mod demo;
 pub mod engine;
 pub mod graph;
 pub mod llm;

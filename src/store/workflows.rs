@@ -118,32 +118,65 @@ pub trait WorkflowStore: Send + Sync {
     async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>>;
     /// The user's own workflows and every public one.
     async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>>;
-    async fn enable_workflow(&self, budget_id: &str, workflow_id: &str, now: i64) -> StoreResult<()>;
+    async fn enable_workflow(
+        &self,
+        budget_id: &str,
+        workflow_id: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool>;
     async fn budget_workflow_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
 
     /// Inserts a queued run; `Conflict` when its request id was used.
     async fn insert_run(&self, r: &RunRow) -> StoreResult<()>;
     async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>>;
-    async fn run_by_request(&self, user_id: &str, workflow_id: &str, request_id: &str) -> StoreResult<Option<RunRow>>;
+    async fn run_by_request(
+        &self,
+        user_id: &str,
+        workflow_id: &str,
+        request_id: &str,
+    ) -> StoreResult<Option<RunRow>>;
     /// Takes the oldest queued run, or a running one whose lease expired
     /// (its worker died), under a lease until `lease_until`.
-    async fn claim_run(&self, owner: &str, now: i64, lease_until: i64) -> StoreResult<Option<RunRow>>;
+    async fn claim_run(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<RunRow>>;
     /// Extends a lease still held by `owner`; false when it was lost.
     async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool>;
-    async fn save_run_progress(&self, run_id: &str, owner: &str, run_metadata: &str, session_id: Option<&str>, now: i64) -> StoreResult<()>;
+    async fn save_run_progress(
+        &self,
+        run_id: &str,
+        owner: &str,
+        run_metadata: &str,
+        session_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Ends a run held by `f.lease_owner`, queueing `delivery` with it in
     /// the same transaction; false when the lease was lost.
     async fn finish_run(&self, f: &RunFinish, delivery: Option<&DeliveryRow>) -> StoreResult<bool>;
     /// Cancels a queued run at once (queueing `delivery`), or asks a running
     /// one to stop at its next step. Returns the run afterwards.
-    async fn cancel_run(&self, run_id: &str, now: i64, delivery: Option<&DeliveryRow>) -> StoreResult<Option<RunRow>>;
+    async fn cancel_run(
+        &self,
+        run_id: &str,
+        now: i64,
+        delivery: Option<&DeliveryRow>,
+    ) -> StoreResult<Option<RunRow>>;
 
     async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>>;
     async fn record_step(&self, s: &RunStepRow) -> StoreResult<()>;
 
     async fn session_messages(&self, session_id: &str, user_id: &str) -> StoreResult<Vec<String>>;
-    async fn append_session_messages(&self, session_id: &str, user_id: &str, messages: &[String], now: i64) -> StoreResult<()>;
+    async fn append_session_messages(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        messages: &[String],
+        now: i64,
+    ) -> StoreResult<()>;
 
     async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>>;
     async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;

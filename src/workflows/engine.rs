@@ -16,8 +16,15 @@ use crate::tools::ToolError;
 /// How a run ended, as an engine reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineOutcome {
-    Succeeded { response_text: Option<String>, model: Option<String>, session_id: Option<String> },
-    Failed { code: String, message: String },
+    Succeeded {
+        response_text: Option<String>,
+        model: Option<String>,
+        session_id: Option<String>,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
     Cancelled,
 }
 
@@ -32,7 +39,10 @@ pub struct StepError {
 
 impl StepError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        StepError { code: code.into(), message: message.into() }
+        StepError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -51,19 +61,42 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    pub fn new(app: AppState, run: RunRow, workflow: WorkflowRow, lease_owner: String) -> Arc<RunCtx> {
-        let mut metadata: Value = serde_json::from_str(&run.run_metadata).unwrap_or_else(|_| json!({}));
+    pub fn new(
+        app: AppState,
+        run: RunRow,
+        workflow: WorkflowRow,
+        lease_owner: String,
+    ) -> Arc<RunCtx> {
+        let mut metadata: Value =
+            serde_json::from_str(&run.run_metadata).unwrap_or_else(|_| json!({}));
         if !metadata.is_object() {
             metadata = json!({});
         }
-        let instance_id = metadata["instance_id"].as_str().map(str::to_string).unwrap_or_else(|| run.id.clone());
+        let instance_id = metadata["instance_id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| run.id.clone());
         metadata["instance_id"] = Value::String(instance_id.clone());
         metadata["engine"] = Value::String(workflow.engine.clone());
         if !metadata["steps"].is_array() {
             metadata["steps"] = json!([]);
         }
-        let caller = Caller { user_id: run.user_id.clone(), budget_id: run.budget_id.clone(), role: Role::Customer, api_key_id: None };
-        Arc::new(RunCtx { app, run, workflow, caller, instance_id, lease_owner, started: Instant::now(), metadata: Mutex::new(metadata) })
+        let caller = Caller {
+            user_id: run.user_id.clone(),
+            budget_id: run.budget_id.clone(),
+            role: Role::Customer,
+            api_key_id: None,
+        };
+        Arc::new(RunCtx {
+            app,
+            run,
+            workflow,
+            caller,
+            instance_id,
+            lease_owner,
+            started: Instant::now(),
+            metadata: Mutex::new(metadata),
+        })
     }
 
     /// The run's metadata so far: `steps` (one record per step), credits spent, timings.
@@ -80,7 +113,9 @@ impl RunCtx {
 
     /// Credits spent by the run's tool calls so far.
     pub fn credits_spent(&self) -> i64 {
-        self.metadata.lock().expect("metadata lock")["credits_spent"].as_i64().unwrap_or(0)
+        self.metadata.lock().expect("metadata lock")["credits_spent"]
+            .as_i64()
+            .unwrap_or(0)
     }
 
     /// Appends a step record (`{step, type, status, order_id?, credits, started_at, duration_ms, ...}`).
@@ -99,7 +134,12 @@ impl RunCtx {
     pub async fn save_progress(&self, session_id: Option<&str>) {
         let now = to_millis(self.app.clock.now());
         let meta = self.metadata().to_string();
-        if let Err(e) = self.app.store.save_run_progress(&self.run.id, &self.lease_owner, &meta, session_id, now).await {
+        if let Err(e) = self
+            .app
+            .store
+            .save_run_progress(&self.run.id, &self.lease_owner, &meta, session_id, now)
+            .await
+        {
             tracing::warn!(run_id = %self.run.id, error = %e, "saving run progress failed");
         }
     }
@@ -113,10 +153,22 @@ impl RunCtx {
     /// call uniquely within the run: a step that already completed (before a
     /// crash and a takeover) returns its recorded output without running or
     /// charging again.
-    pub async fn call_tool(&self, step_key: &str, product: &str, action: &str, params: Map<String, Value>) -> Result<Value, StepError> {
+    pub async fn call_tool(
+        &self,
+        step_key: &str,
+        product: &str,
+        action: &str,
+        params: Map<String, Value>,
+    ) -> Result<Value, StepError> {
         let store = &self.app.store;
-        let internal = |e: crate::store::StoreError| StepError::new("internal_error", format!("storage failed: {e}"));
-        if let Some(done) = store.step_result(&self.run.id, step_key).await.map_err(internal)? {
+        let internal = |e: crate::store::StoreError| {
+            StepError::new("internal_error", format!("storage failed: {e}"))
+        };
+        if let Some(done) = store
+            .step_result(&self.run.id, step_key)
+            .await
+            .map_err(internal)?
+        {
             self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
                                "order_id": done.order_id, "credits": 0, "replayed": true}));
             return Ok(serde_json::from_str(&done.output).unwrap_or(Value::Null));
@@ -165,25 +217,59 @@ impl RunCtx {
 /// A purchase failure in words a run's caller understands.
 pub fn step_error(e: PurchaseError) -> StepError {
     match e {
-        PurchaseError::ProductNotFound(p) => StepError::new("tool_not_found", format!("no tool {p:?}")),
+        PurchaseError::ProductNotFound(p) => {
+            StepError::new("tool_not_found", format!("no tool {p:?}"))
+        }
         PurchaseError::ProductDisabled => StepError::new("tool_disabled", "the tool is disabled"),
         PurchaseError::BudgetPaused => StepError::new("budget_paused", "the budget is paused"),
-        PurchaseError::NotOnBudget { .. } => StepError::new("tool_not_on_budget", "the tool is not enabled on the budget"),
-        PurchaseError::UnknownAction { available, .. } => StepError::new("invalid_parameters", format!("unknown action; use one of {}", available.join(", "))),
+        PurchaseError::NotOnBudget { .. } => StepError::new(
+            "tool_not_on_budget",
+            "the tool is not enabled on the budget",
+        ),
+        PurchaseError::UnknownAction { available, .. } => StepError::new(
+            "invalid_parameters",
+            format!("unknown action; use one of {}", available.join(", ")),
+        ),
         PurchaseError::InvalidParameters(errors) => StepError::new(
             "invalid_parameters",
-            errors.iter().map(|e| format!("{}: {}", e.path.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("."), e.message)).collect::<Vec<_>>().join("; "),
+            errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.path
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join("."),
+                        e.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
-        PurchaseError::MissingCredentials { .. } => StepError::new("missing_credentials", "the tool needs credentials that are not stored"),
-        PurchaseError::Ledger(crate::ledger::LedgerError::InsufficientCredits { available, requested }) => {
-            StepError::new("insufficient_credits", format!("the call costs {requested} credits and {available} are available"))
-        }
+        PurchaseError::MissingCredentials { .. } => StepError::new(
+            "missing_credentials",
+            "the tool needs credentials that are not stored",
+        ),
+        PurchaseError::Ledger(crate::ledger::LedgerError::InsufficientCredits {
+            available,
+            requested,
+        }) => StepError::new(
+            "insufficient_credits",
+            format!("the call costs {requested} credits and {available} are available"),
+        ),
         PurchaseError::Ledger(crate::ledger::LedgerError::CapReached { window, cap, .. }) => {
-            StepError::new("budget_cap_reached", format!("the budget's {window} cap of {cap} credits would be passed"))
+            StepError::new(
+                "budget_cap_reached",
+                format!("the budget's {window} cap of {cap} credits would be passed"),
+            )
         }
         PurchaseError::Ledger(e) => StepError::new("internal_error", e.to_string()),
         PurchaseError::Tool { error, .. } => match error {
-            ToolError::InvalidInput { message, .. } => StepError::new("invalid_parameters", message),
+            ToolError::InvalidInput { message, .. } => {
+                StepError::new("invalid_parameters", message)
+            }
             ToolError::Failed(m) => StepError::new("tool_failed", m),
             ToolError::Timeout => StepError::new("tool_timeout", "the tool did not answer in time"),
         },

@@ -7,7 +7,8 @@ use crate::clock::{from_millis, iso};
 use crate::store::RunRow;
 
 fn time(t: Option<i64>) -> Value {
-    t.map(|t| Value::String(iso(from_millis(t)))).unwrap_or(Value::Null)
+    t.map(|t| Value::String(iso(from_millis(t))))
+        .unwrap_or(Value::Null)
 }
 
 fn object(text: &str) -> Value {

@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod callbacks;
 mod catalog;
 mod cli;
 mod credits;

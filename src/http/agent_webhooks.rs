@@ -1,0 +1,469 @@
+//! Triggering workflows and reading runs:
+//! `POST /api/agent-webhooks/{workflowId}/trigger`,
+//! `GET /api/agent-webhooks/runs/{runId}` and `POST .../runs/{runId}/cancel`.
+//! Errors here use the spec's `{"success":false,"error","message"}` shape.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::auth::Caller;
+use crate::catalog::Product;
+use crate::clock::to_millis;
+use crate::id::{new_id, ObjectId};
+use crate::store::{ApprovalRow, RunRow, StoreError, WorkflowRow};
+use crate::tools::outbound::is_public;
+use crate::workflows::definition::{graph_tools, parse_graph};
+use crate::workflows::view::{run_json, run_summary};
+use crate::workflows::worker::delivery_for;
+
+/// Longest prompt accepted, in characters.
+pub const MAX_PROMPT_CHARS: usize = 32_000;
+
+struct Trigger {
+    prompt: String,
+    request_id: Option<String>,
+    callback_url: Option<String>,
+    request_metadata: Map<String, Value>,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+fn parse_trigger(bytes: &[u8]) -> ApiResult<Trigger> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| bad("invalid_json", format!("The body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(bad("invalid_payload", "The body must be a JSON object."));
+    };
+    let prompt = match obj.get("prompt") {
+        None | Some(Value::Null) => {
+            return Err(bad("missing_prompt", "Send a non-empty \"prompt\"."))
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            return Err(bad("missing_prompt", "Send a non-empty \"prompt\"."))
+        }
+        Some(Value::String(s)) if s.chars().count() > MAX_PROMPT_CHARS => {
+            return Err(bad(
+                "prompt_too_long",
+                format!("The prompt is longer than {MAX_PROMPT_CHARS} characters."),
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(bad("invalid_prompt", "\"prompt\" must be a string.")),
+    };
+    let request_id = match obj.get("request_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => Some(s.clone()),
+        Some(_) => {
+            return Err(bad(
+                "invalid_request_id",
+                "\"request_id\" must be a string of 1 to 200 characters.",
+            ))
+        }
+    };
+    let callback_url = match obj.get("callback_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= 2048 => Some(s.clone()),
+        Some(_) => {
+            return Err(bad(
+                "invalid_callback_url",
+                "\"callback_url\" must be an HTTPS URL.",
+            ))
+        }
+    };
+    let request_metadata = match obj.get("request_metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) if Value::Object(m.clone()).to_string().len() <= 16 * 1024 => {
+            m.clone()
+        }
+        Some(Value::Object(_)) => {
+            return Err(bad(
+                "invalid_request_metadata",
+                "\"request_metadata\" is larger than 16 KiB.",
+            ))
+        }
+        Some(_) => {
+            return Err(bad(
+                "invalid_request_metadata",
+                "\"request_metadata\" must be an object.",
+            ))
+        }
+    };
+    Ok(Trigger {
+        prompt,
+        request_id,
+        callback_url,
+        request_metadata,
+    })
+}
+
+/// A callback URL must be HTTPS on a public address, unless the operator's
+/// allowlist names its host (then plain HTTP is fine too).
+pub async fn check_callback_url(state: &AppState, raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are not allowed".into());
+    }
+    let allow = state.outbound.allowlist();
+    let (host, literal) = match url.host() {
+        Some(url::Host::Domain(d)) => (d.to_ascii_lowercase(), None),
+        Some(url::Host::Ipv4(ip)) => (ip.to_string(), Some(std::net::IpAddr::V4(ip))),
+        Some(url::Host::Ipv6(ip)) => (ip.to_string(), Some(std::net::IpAddr::V6(ip))),
+        None => return Err("the URL has no host".into()),
+    };
+    let allowlisted = allow.allows_host(&host) || literal.is_some_and(|ip| allow.allows_ip(ip));
+    if allowlisted {
+        return if matches!(url.scheme(), "http" | "https") {
+            Ok(())
+        } else {
+            Err("only http(s) URLs are allowed".into())
+        };
+    }
+    if url.scheme() != "https" {
+        return Err("the callback URL must use https".into());
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::IpAddr> = match literal {
+        Some(ip) => vec![ip],
+        None => tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| "the host did not resolve in time".to_string())?
+        .map_err(|e| format!("the host does not resolve: {e}"))?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    if addrs.is_empty()
+        || addrs
+            .iter()
+            .any(|ip| !is_public(*ip) && !allow.allows_ip(*ip))
+    {
+        return Err(
+            "the callback URL must not point at a private, loopback or link-local address".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The tools a workflow calls.
+fn workflow_tools(state: &AppState, w: &WorkflowRow) -> Vec<Arc<Product>> {
+    let def: Value = serde_json::from_str(&w.definition).unwrap_or(Value::Null);
+    let snapshot = state.catalog.snapshot();
+    let names: Vec<String> = match w.engine.as_str() {
+        "graph" => parse_graph(&def, &snapshot)
+            .map(|g| graph_tools(&g))
+            .unwrap_or_default(),
+        _ => def["tools"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    names
+        .iter()
+        .filter_map(|n| snapshot.resolve(n).map(|(p, _)| p))
+        .collect()
+}
+
+async fn open(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    subject: String,
+    detail: Value,
+) -> Result<String, StoreError> {
+    state
+        .store
+        .open_approval(&ApprovalRow {
+            id: new_id(),
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            kind: kind.into(),
+            subject_id: subject,
+            detail: detail.to_string(),
+            status: "open".into(),
+            created_at: to_millis(state.clock.now()),
+            resolved_at: None,
+        })
+        .await
+}
+
+/// What blocks `caller` from running `w`, as the spec's 409.
+async fn blockers(
+    state: &AppState,
+    caller: &Caller,
+    w: &WorkflowRow,
+) -> ApiResult<Option<ApiError>> {
+    let enabled = state.store.budget_workflow_ids(&caller.budget_id).await?;
+    let add_workflow = json!({"workflow_id": w.id, "name": w.name, "description": w.description, "budget_id": caller.budget_id});
+    if !enabled.contains(&w.id) {
+        let id = open(
+            state,
+            caller,
+            "enable_workflow",
+            w.id.clone(),
+            add_workflow.clone(),
+        )
+        .await?;
+        return Ok(Some(
+            ApiError::conflict("workflow_not_on_budget", "This workflow is not enabled on your budget. An approval request was sent to the budget's owner.")
+                .with_data(json!({"workflow_request_id": id, "credential_request_ids": [], "add_workflow": add_workflow, "missing_credentials": []})),
+        ));
+    }
+    let tools = workflow_tools(state, w);
+    let products = state.store.budget_product_ids(&caller.budget_id).await?;
+    let mut product_requests = Vec::new();
+    let mut missing_products = Vec::new();
+    let mut credential_requests = Vec::new();
+    let mut missing_credentials = Vec::new();
+    for p in &tools {
+        if !products.contains(&p.row.id) {
+            let detail = json!({"product_id": p.row.id, "product_name": p.row.name, "display_name": p.row.display_name, "workflow_id": w.id});
+            product_requests
+                .push(open(state, caller, "enable_product", p.row.id.clone(), detail).await?);
+            missing_products.push(json!({"product_id": p.row.id, "name": p.row.name}));
+        }
+        if p.credentials.is_empty() {
+            continue;
+        }
+        let stored = state
+            .store
+            .credentials_for(&caller.user_id, &p.row.id)
+            .await?;
+        for c in &p.credentials {
+            if !stored.iter().any(|s| s.name == c.name) {
+                let detail = json!({"product_id": p.row.id, "product_name": p.row.name, "credential": c.name});
+                credential_requests.push(
+                    open(
+                        state,
+                        caller,
+                        "credential",
+                        format!("{}:{}", p.row.id, c.name),
+                        detail,
+                    )
+                    .await?,
+                );
+                missing_credentials.push(json!({"product_id": p.row.id, "name": c.name, "location": c.location, "field": c.field}));
+            }
+        }
+    }
+    if !missing_credentials.is_empty() {
+        return Ok(Some(
+            ApiError::conflict("missing_credentials", "The workflow's tools need credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}.")
+                .with_data(json!({"workflow_request_id": null, "credential_request_ids": credential_requests, "add_workflow": null,
+                                  "missing_credentials": missing_credentials, "product_request_ids": product_requests, "missing_products": missing_products})),
+        ));
+    }
+    if !missing_products.is_empty() {
+        return Ok(Some(
+            ApiError::conflict("setup_required", "The workflow uses tools that are not enabled on your budget. Approval requests were sent to the budget's owner.")
+                .with_data(json!({"workflow_request_id": null, "credential_request_ids": [], "add_workflow": null, "missing_credentials": [],
+                                  "product_request_ids": product_requests, "missing_products": missing_products})),
+        ));
+    }
+    Ok(None)
+}
+
+fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, Json<Value>) {
+    let status_url = format!(
+        "{}/api/agent-webhooks/runs/{}",
+        state.settings.public_url, run.id
+    );
+    (
+        status,
+        Json(
+            json!({"success": true, "data": {"run": run_summary(run), "status_url": status_url}, "message": "Workflow trigger accepted"}),
+        ),
+    )
+}
+
+/// `POST /api/agent-webhooks/{workflowId}/trigger`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, workflow_id = %workflow_id))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(workflow_id): Path<String>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !ObjectId::is_valid(&workflow_id) {
+        return Err(bad(
+            "invalid_workflow_id",
+            "The workflow id must be a 24-character hex ObjectId.",
+        ));
+    }
+    let bytes = Bytes::from_request(req, &state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::coded(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than this server accepts.",
+            )
+        } else {
+            bad("invalid_payload", "The request body could not be read.")
+        }
+    })?;
+    let t = parse_trigger(&bytes)?;
+    if let Some(url) = &t.callback_url {
+        check_callback_url(&state, url).await.map_err(|e| {
+            bad(
+                "invalid_callback_url",
+                format!("The callback URL is not allowed: {e}."),
+            )
+        })?;
+    }
+    let not_found = || {
+        ApiError::not_found(
+            "workflow_not_found",
+            "No workflow with this id is available to you.",
+        )
+    };
+    let workflow = state
+        .store
+        .workflow_by_id(&workflow_id.to_ascii_lowercase())
+        .await?
+        .ok_or_else(not_found)?;
+    if workflow.owner_id != caller.user_id && workflow.visibility != "public" {
+        return Err(not_found());
+    }
+    if workflow.status != "active" {
+        return Err(not_found());
+    }
+    if let Some(rid) = &t.request_id {
+        if let Some(existing) = state
+            .store
+            .run_by_request(&caller.user_id, &workflow.id, rid)
+            .await?
+        {
+            return Ok(accepted(&state, &existing, StatusCode::ACCEPTED));
+        }
+    }
+    if let Some(block) = blockers(&state, &caller, &workflow).await? {
+        return Err(block);
+    }
+    let now = to_millis(state.clock.now());
+    let session_id = t
+        .request_metadata
+        .get("session_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let run = RunRow {
+        id: new_id(),
+        workflow_id: workflow.id.clone(),
+        user_id: caller.user_id.clone(),
+        budget_id: caller.budget_id.clone(),
+        request_id: t.request_id.clone(),
+        prompt: t.prompt,
+        status: "queued".into(),
+        response_text: None,
+        session_id,
+        model: None,
+        error_code: None,
+        error_message: None,
+        callback_status: if t.callback_url.is_some() {
+            "pending".into()
+        } else {
+            "skipped".into()
+        },
+        callback_url: t.callback_url,
+        callback_last_status: None,
+        callback_last_error: None,
+        callback_attempted_at: None,
+        callback_delivered_at: None,
+        callback_attempts: 0,
+        request_metadata: Value::Object(t.request_metadata).to_string(),
+        run_metadata: "{}".into(),
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        completed_at: None,
+        lease_owner: None,
+        lease_expires_at: None,
+        attempts: 0,
+        cancel_requested: false,
+    };
+    match state.store.insert_run(&run).await {
+        Ok(()) => {
+            state.run_queued.notify_waiters();
+            Ok(accepted(&state, &run, StatusCode::OK))
+        }
+        Err(StoreError::Conflict(_)) => {
+            // A concurrent trigger with the same request_id won the race.
+            let rid = run.request_id.as_deref().unwrap_or_default();
+            let existing = state
+                .store
+                .run_by_request(&caller.user_id, &workflow.id, rid)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
+            Ok(accepted(&state, &existing, StatusCode::ACCEPTED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn own_run(state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<RunRow> {
+    if !ObjectId::is_valid(run_id) {
+        return Err(bad(
+            "invalid_run_id",
+            "The run id must be a 24-character hex ObjectId.",
+        ));
+    }
+    let run = state.store.run_by_id(&run_id.to_ascii_lowercase()).await?;
+    match run {
+        Some(r) if r.user_id == caller.user_id => Ok(r),
+        // Another user's run answers exactly like a missing one.
+        _ => Err(ApiError::not_found(
+            "run_not_found",
+            "No run with this id belongs to you.",
+        )),
+    }
+}
+
+/// `GET /api/agent-webhooks/runs/{runId}`.
+pub async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let run = own_run(&state, &caller, &run_id).await?;
+    Ok(Json(
+        json!({"success": true, "data": {"run": run_json(&run)}}),
+    ))
+}
+
+/// `POST /api/agent-webhooks/runs/{runId}/cancel`: a queued run is cancelled
+/// at once; a running one stops at its next step.
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let run = own_run(&state, &caller, &run_id).await?;
+    if !matches!(run.status.as_str(), "queued" | "running") {
+        return Err(ApiError::conflict(
+            "run_finished",
+            format!("The run already ended ({}).", run.status),
+        ));
+    }
+    let now = to_millis(state.clock.now());
+    let run = state
+        .store
+        .cancel_run(&run.id, now, delivery_for(&run, now).as_ref())
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
+    Ok(Json(
+        json!({"success": true, "data": {"run": run_json(&run)}, "message": if run.status == "cancelled" { "Run cancelled" } else { "Cancellation requested; the run stops at its next step" }}),
+    ))
+}

@@ -1,0 +1,63 @@
+//! `GET /webhooks/secret` and `POST /webhooks/secret/rotate`: the secret
+//! that signs a user's run callbacks (see [`crate::delivery`]). Both need
+//! the user signed in; an agent's API key cannot read or replace it.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::auth::Caller;
+use crate::delivery;
+
+fn require_user_token(caller: &Caller) -> ApiResult<()> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Manage the webhook signing secret with an access token from POST /auth/login, not with an API key.",
+        ));
+    }
+    Ok(())
+}
+
+/// The answer both routes give; never cached, since it holds the secret.
+fn secret_response(secret: String, message: &str) -> Response {
+    let mut response = Json(json!({
+        "success": true,
+        "message": message,
+        "data": {
+            "secret": secret,
+            "algorithm": "HMAC-SHA256",
+            "scheme": "Standard Webhooks",
+        },
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /webhooks/secret`: the caller's signing secret, made on first use.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    require_user_token(&caller)?;
+    let secret = delivery::secret_for(&state, &caller.user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(secret_response(secret, "Webhook signing secret retrieved"))
+}
+
+/// `POST /webhooks/secret/rotate`: replaces the secret; callbacks from now
+/// on are signed with the new one only.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn rotate_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    require_user_token(&caller)?;
+    let secret = delivery::rotate_secret(&state, &caller.user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(secret_response(secret, "Webhook signing secret rotated"))
+}

@@ -1,0 +1,212 @@
+//! Workflow definitions: create, update, list; enabling them on budgets.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{json_body, Fields};
+use super::AppState;
+use crate::auth::Caller;
+use crate::clock::{from_millis, iso, to_millis};
+use crate::id::{new_id, ObjectId};
+use crate::store::WorkflowRow;
+use crate::workflows::definition::{parse_graph, DefinitionError};
+
+/// Checks a definition for its engine; errors are located under `definition`.
+pub fn validate_definition(state: &AppState, engine: &str, def: &Value) -> Result<(), Vec<DefinitionError>> {
+    let snapshot = state.catalog.snapshot();
+    match engine {
+        "graph" => parse_graph(def, &snapshot).map(|_| ()),
+        "llm" => crate::workflows::llm::parse_definition(def, &snapshot).map(|_| ()),
+        other => Err(vec![(vec![], format!("unknown engine {other:?}; use graph or llm"))]),
+    }
+}
+
+fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError {
+    ApiError::Validation(
+        errors
+            .into_iter()
+            .map(|(loc, msg)| {
+                let mut full: Vec<Value> = vec!["body".into(), if engine_loc { "engine".into() } else { "definition".into() }];
+                if !engine_loc {
+                    full.extend(loc);
+                }
+                FieldError::new(full, "value_error", format!("Value error, {msg}"), Value::Null).with_ctx(json!({"error": msg}))
+            })
+            .collect(),
+    )
+}
+
+pub fn workflow_json(w: &WorkflowRow) -> Value {
+    json!({
+        "workflow_id": w.id, "owner_id": w.owner_id, "name": w.name, "description": w.description,
+        "visibility": w.visibility, "engine": w.engine,
+        "definition": serde_json::from_str::<Value>(&w.definition).unwrap_or(Value::Null),
+        "status": w.status, "created_at": iso(from_millis(w.created_at)), "updated_at": iso(from_millis(w.updated_at)),
+        "trigger_url": Value::Null,
+    })
+}
+
+fn with_trigger(state: &AppState, w: &WorkflowRow) -> Value {
+    let mut v = workflow_json(w);
+    v["trigger_url"] = json!(format!("{}/api/agent-webhooks/{}/trigger", state.settings.public_url, w.id));
+    v
+}
+
+/// Applies the body's fields to `w`.
+fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) -> ApiResult<()> {
+    let mut f = Fields::body(body)?;
+    if creating || f.has("name") {
+        let name = f.req_str("name");
+        if let Some(n) = f.str_len("name", name, 1, 200) {
+            w.name = n;
+        }
+    }
+    if let Some(d) = f.opt_str("description") {
+        if let Some(d) = f.str_len("description", Some(d), 0, 4000) {
+            w.description = d;
+        }
+    }
+    if let Some(v) = f.opt_str("visibility") {
+        if v == "private" || v == "public" {
+            w.visibility = v;
+        } else {
+            f.error("visibility", "enum", "Input should be 'private' or 'public'", Value::String(v), None);
+        }
+    }
+    if let Some(s) = f.opt_str("status") {
+        if s == "active" || s == "disabled" {
+            w.status = s;
+        } else {
+            f.error("status", "enum", "Input should be 'active' or 'disabled'", Value::String(s), None);
+        }
+    }
+    if creating || f.has("engine") {
+        if let Some(e) = f.req_str("engine") {
+            w.engine = e;
+        }
+    }
+    let definition = if creating || f.has("definition") {
+        match body.get("definition") {
+            Some(d @ Value::Object(_)) => Some(d.clone()),
+            Some(other) => {
+                f.error("definition", "dict_type", "Input should be a valid dictionary", other.clone(), None);
+                None
+            }
+            None => {
+                f.error("definition", "missing", "Field required", body.clone(), None);
+                None
+            }
+        }
+    } else {
+        serde_json::from_str(&w.definition).ok()
+    };
+    f.finish()?;
+    let definition = definition.unwrap_or(Value::Null);
+    if w.engine != "graph" && w.engine != "llm" {
+        return Err(definition_errors(vec![(vec![], format!("unknown engine {:?}; use graph or llm", w.engine))], true));
+    }
+    validate_definition(state, &w.engine, &definition).map_err(|e| definition_errors(e, false))?;
+    w.definition = definition.to_string();
+    Ok(())
+}
+
+/// `POST /workflows`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn create(State(state): State<AppState>, caller: Caller, req: axum::extract::Request) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = json_body(req, &state).await?;
+    let now = to_millis(state.clock.now());
+    let mut w = WorkflowRow {
+        id: new_id(),
+        owner_id: caller.user_id.clone(),
+        name: String::new(),
+        description: String::new(),
+        visibility: "private".into(),
+        engine: String::new(),
+        definition: "{}".into(),
+        status: "active".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&state, &mut w, &body, true)?;
+    state.store.insert_workflow(&w).await?;
+    Ok((StatusCode::CREATED, Json(json!({"success": true, "data": with_trigger(&state, &w)}))))
+}
+
+/// `GET /workflows`: the workflows the caller can trigger (their own and public ones).
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let enabled = state.store.budget_workflow_ids(&caller.budget_id).await?;
+    let rows = state.store.workflows_visible_to(&caller.user_id).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .filter(|w| w.status == "active" || w.owner_id == caller.user_id)
+        .map(|w| {
+            let mut v = with_trigger(&state, w);
+            v["enabled_on_budget"] = json!(enabled.contains(&w.id));
+            v
+        })
+        .collect();
+    Ok(Json(json!({"success": true, "data": {"workflows": items}})))
+}
+
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<WorkflowRow> {
+    let not_found = || ApiError::not_found("workflow_not_found", "No workflow with this id is visible to you.");
+    if !ObjectId::is_valid(id) {
+        return Err(not_found());
+    }
+    let w = state.store.workflow_by_id(id).await?.ok_or_else(not_found)?;
+    if w.owner_id != caller.user_id && w.visibility != "public" && !caller.is_admin() {
+        return Err(not_found());
+    }
+    Ok(w)
+}
+
+/// `GET /workflows/{id}`.
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let w = visible(&state, &caller, &id).await?;
+    Ok(Json(json!({"success": true, "data": with_trigger(&state, &w)})))
+}
+
+/// `PATCH /workflows/{id}`: owners and admins.
+pub async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, req: axum::extract::Request) -> ApiResult<Json<Value>> {
+    let mut w = visible(&state, &caller, &id).await?;
+    if w.owner_id != caller.user_id && !caller.is_admin() {
+        return Err(ApiError::not_found("workflow_not_found", "No workflow with this id belongs to you."));
+    }
+    let body = json_body(req, &state).await?;
+    apply(&state, &mut w, &body, false)?;
+    w.updated_at = to_millis(state.clock.now());
+    state.store.update_workflow(&w).await?;
+    Ok(Json(json!({"success": true, "data": with_trigger(&state, &w)})))
+}
+
+async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<()> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden("user_token_required", "Manage budgets with an access token from POST /auth/login, not with an API key."));
+    }
+    let not_found = || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
+    let b = state.store.budget_by_id(budget_id).await?.ok_or_else(not_found)?;
+    if b.user_id != caller.user_id {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.
+pub async fn enable(State(state): State<AppState>, caller: Caller, Path((budget_id, workflow_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    own_budget(&state, &caller, &budget_id).await?;
+    let w = visible(&state, &caller, &workflow_id).await?;
+    state.store.enable_workflow(&budget_id, &w.id, to_millis(state.clock.now())).await?;
+    Ok(Json(json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true}})))
+}
+
+/// `DELETE /budgets/{budget_id}/workflows/{workflow_id}`.
+pub async fn disable(State(state): State<AppState>, caller: Caller, Path((budget_id, workflow_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    own_budget(&state, &caller, &budget_id).await?;
+    if !state.store.disable_workflow(&budget_id, &workflow_id).await? {
+        return Err(ApiError::not_found("workflow_not_on_budget", "This workflow is not enabled on the budget."));
+    }
+    Ok(Json(json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": workflow_id, "enabled": false}})))
+}
