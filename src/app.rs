@@ -159,6 +159,7 @@ impl App {
         let keys = tokio::spawn(refresh_keys(self.state.clone(), stop_rx.clone()));
         let workers =
             crate::workflows::worker::spawn(&self.state, self.state.settings.workers, &stop_rx);
+        let deliveries = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let router = http::router(self.state.clone());
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
@@ -171,6 +172,7 @@ impl App {
         for w in workers {
             w.abort();
         }
+        let _ = deliveries.await;
         served?;
         Ok(())
     }

@@ -167,7 +167,8 @@ pub fn payload(run: &RunRow) -> Value {
 
 /// The wait before retrying after `attempts` attempts, without jitter:
 /// `base * 2^(attempts-1)`, at most [`MAX_BACKOFF`]. With the default base of
-/// 10 s that is 10 s, 20 s, 40 s, ... up to an hour.
+/// 2 s (`TOLLGATE_CALLBACK_BACKOFF_MS`) that is 2 s, 4 s, 8 s, ... up to an
+/// hour.
 pub fn backoff(base: Duration, attempts: i64) -> Duration {
     let exponent = attempts.saturating_sub(1).clamp(0, 62) as u32;
     let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX).max(1);

@@ -13,8 +13,8 @@ pub mod issues;
 pub mod products;
 pub mod public;
 pub mod vendor;
-pub mod workflows;
 pub mod webhooks;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,8 +159,14 @@ pub fn router(state: AppState) -> Router {
             post(agent_webhooks::cancel_run),
         )
         .route("/workflows", get(workflows::list).post(workflows::create))
-        .route("/workflows/{workflow_id}", get(workflows::get).patch(workflows::update))
-        .route("/budgets/{budget_id}/workflows/{workflow_id}", axum::routing::put(workflows::enable).delete(workflows::disable))
+        .route(
+            "/workflows/{workflow_id}",
+            get(workflows::get).patch(workflows::update),
+        )
+        .route(
+            "/budgets/{budget_id}/workflows/{workflow_id}",
+            axum::routing::put(workflows::enable).delete(workflows::disable),
+        )
         .route("/credits/balance", get(credits::balance))
         .route("/credits/history", get(credits::history))
         .route("/webhooks/secret", get(webhooks::get_secret))

@@ -57,8 +57,8 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
     Ok(a)
 }
 
-/// `POST /approvals/{id}/approve`: does what was asked (enabling a tool on
-/// the budget) and closes the request.
+/// `POST /approvals/{id}/approve`: does what was asked (enabling a tool or a
+/// workflow on the budget) and closes the request.
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,11 +66,20 @@ pub async fn approve(
 ) -> ApiResult<Json<Value>> {
     let a = own_open(&state, &caller, &id).await?;
     let now = to_millis(state.clock.now());
-    if a.kind == "enable_product" {
-        state
-            .store
-            .enable_product(&a.budget_id, &a.subject_id, now)
-            .await?;
+    match a.kind.as_str() {
+        "enable_product" => {
+            state
+                .store
+                .enable_product(&a.budget_id, &a.subject_id, now)
+                .await?
+        }
+        "enable_workflow" => {
+            state
+                .store
+                .enable_workflow(&a.budget_id, &a.subject_id, now)
+                .await?
+        }
+        _ => {}
     }
     state.store.resolve_approval(&a.id, "approved", now).await?;
     let a = state

@@ -15,12 +15,19 @@ use crate::store::WorkflowRow;
 use crate::workflows::definition::{parse_graph, DefinitionError};
 
 /// Checks a definition for its engine; errors are located under `definition`.
-pub fn validate_definition(state: &AppState, engine: &str, def: &Value) -> Result<(), Vec<DefinitionError>> {
+pub fn validate_definition(
+    state: &AppState,
+    engine: &str,
+    def: &Value,
+) -> Result<(), Vec<DefinitionError>> {
     let snapshot = state.catalog.snapshot();
     match engine {
         "graph" => parse_graph(def, &snapshot).map(|_| ()),
         "llm" => crate::workflows::llm::parse_definition(def, &snapshot).map(|_| ()),
-        other => Err(vec![(vec![], format!("unknown engine {other:?}; use graph or llm"))]),
+        other => Err(vec![(
+            vec![],
+            format!("unknown engine {other:?}; use graph or llm"),
+        )]),
     }
 }
 
@@ -29,11 +36,24 @@ fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError
         errors
             .into_iter()
             .map(|(loc, msg)| {
-                let mut full: Vec<Value> = vec!["body".into(), if engine_loc { "engine".into() } else { "definition".into() }];
+                let mut full: Vec<Value> = vec![
+                    "body".into(),
+                    if engine_loc {
+                        "engine".into()
+                    } else {
+                        "definition".into()
+                    },
+                ];
                 if !engine_loc {
                     full.extend(loc);
                 }
-                FieldError::new(full, "value_error", format!("Value error, {msg}"), Value::Null).with_ctx(json!({"error": msg}))
+                FieldError::new(
+                    full,
+                    "value_error",
+                    format!("Value error, {msg}"),
+                    Value::Null,
+                )
+                .with_ctx(json!({"error": msg}))
             })
             .collect(),
     )
@@ -51,7 +71,10 @@ pub fn workflow_json(w: &WorkflowRow) -> Value {
 
 fn with_trigger(state: &AppState, w: &WorkflowRow) -> Value {
     let mut v = workflow_json(w);
-    v["trigger_url"] = json!(format!("{}/api/agent-webhooks/{}/trigger", state.settings.public_url, w.id));
+    v["trigger_url"] = json!(format!(
+        "{}/api/agent-webhooks/{}/trigger",
+        state.settings.public_url, w.id
+    ));
     v
 }
 
@@ -73,14 +96,26 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
         if v == "private" || v == "public" {
             w.visibility = v;
         } else {
-            f.error("visibility", "enum", "Input should be 'private' or 'public'", Value::String(v), None);
+            f.error(
+                "visibility",
+                "enum",
+                "Input should be 'private' or 'public'",
+                Value::String(v),
+                None,
+            );
         }
     }
     if let Some(s) = f.opt_str("status") {
         if s == "active" || s == "disabled" {
             w.status = s;
         } else {
-            f.error("status", "enum", "Input should be 'active' or 'disabled'", Value::String(s), None);
+            f.error(
+                "status",
+                "enum",
+                "Input should be 'active' or 'disabled'",
+                Value::String(s),
+                None,
+            );
         }
     }
     if creating || f.has("engine") {
@@ -92,11 +127,23 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
         match body.get("definition") {
             Some(d @ Value::Object(_)) => Some(d.clone()),
             Some(other) => {
-                f.error("definition", "dict_type", "Input should be a valid dictionary", other.clone(), None);
+                f.error(
+                    "definition",
+                    "dict_type",
+                    "Input should be a valid dictionary",
+                    other.clone(),
+                    None,
+                );
                 None
             }
             None => {
-                f.error("definition", "missing", "Field required", body.clone(), None);
+                f.error(
+                    "definition",
+                    "missing",
+                    "Field required",
+                    body.clone(),
+                    None,
+                );
                 None
             }
         }
@@ -106,7 +153,13 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
     f.finish()?;
     let definition = definition.unwrap_or(Value::Null);
     if w.engine != "graph" && w.engine != "llm" {
-        return Err(definition_errors(vec![(vec![], format!("unknown engine {:?}; use graph or llm", w.engine))], true));
+        return Err(definition_errors(
+            vec![(
+                vec![],
+                format!("unknown engine {:?}; use graph or llm", w.engine),
+            )],
+            true,
+        ));
     }
     validate_definition(state, &w.engine, &definition).map_err(|e| definition_errors(e, false))?;
     w.definition = definition.to_string();
@@ -115,7 +168,11 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
 
 /// `POST /workflows`.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn create(State(state): State<AppState>, caller: Caller, req: axum::extract::Request) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: axum::extract::Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
@@ -132,7 +189,10 @@ pub async fn create(State(state): State<AppState>, caller: Caller, req: axum::ex
     };
     apply(&state, &mut w, &body, true)?;
     state.store.insert_workflow(&w).await?;
-    Ok((StatusCode::CREATED, Json(json!({"success": true, "data": with_trigger(&state, &w)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"success": true, "data": with_trigger(&state, &w)})),
+    ))
 }
 
 /// `GET /workflows`: the workflows the caller can trigger (their own and public ones).
@@ -152,11 +212,20 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<WorkflowRow> {
-    let not_found = || ApiError::not_found("workflow_not_found", "No workflow with this id is visible to you.");
+    let not_found = || {
+        ApiError::not_found(
+            "workflow_not_found",
+            "No workflow with this id is visible to you.",
+        )
+    };
     if !ObjectId::is_valid(id) {
         return Err(not_found());
     }
-    let w = state.store.workflow_by_id(id).await?.ok_or_else(not_found)?;
+    let w = state
+        .store
+        .workflow_by_id(id)
+        .await?
+        .ok_or_else(not_found)?;
     if w.owner_id != caller.user_id && w.visibility != "public" && !caller.is_admin() {
         return Err(not_found());
     }
@@ -164,30 +233,54 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
 }
 
 /// `GET /workflows/{id}`.
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let w = visible(&state, &caller, &id).await?;
-    Ok(Json(json!({"success": true, "data": with_trigger(&state, &w)})))
+    Ok(Json(
+        json!({"success": true, "data": with_trigger(&state, &w)}),
+    ))
 }
 
 /// `PATCH /workflows/{id}`: owners and admins.
-pub async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, req: axum::extract::Request) -> ApiResult<Json<Value>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: axum::extract::Request,
+) -> ApiResult<Json<Value>> {
     let mut w = visible(&state, &caller, &id).await?;
     if w.owner_id != caller.user_id && !caller.is_admin() {
-        return Err(ApiError::not_found("workflow_not_found", "No workflow with this id belongs to you."));
+        return Err(ApiError::not_found(
+            "workflow_not_found",
+            "No workflow with this id belongs to you.",
+        ));
     }
     let body = json_body(req, &state).await?;
     apply(&state, &mut w, &body, false)?;
     w.updated_at = to_millis(state.clock.now());
     state.store.update_workflow(&w).await?;
-    Ok(Json(json!({"success": true, "data": with_trigger(&state, &w)})))
+    Ok(Json(
+        json!({"success": true, "data": with_trigger(&state, &w)}),
+    ))
 }
 
 async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<()> {
     if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden("user_token_required", "Manage budgets with an access token from POST /auth/login, not with an API key."));
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Manage budgets with an access token from POST /auth/login, not with an API key.",
+        ));
     }
-    let not_found = || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
-    let b = state.store.budget_by_id(budget_id).await?.ok_or_else(not_found)?;
+    let not_found =
+        || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
+    let b = state
+        .store
+        .budget_by_id(budget_id)
+        .await?
+        .ok_or_else(not_found)?;
     if b.user_id != caller.user_id {
         return Err(not_found());
     }
@@ -195,18 +288,40 @@ async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiRe
 }
 
 /// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.
-pub async fn enable(State(state): State<AppState>, caller: Caller, Path((budget_id, workflow_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((budget_id, workflow_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     own_budget(&state, &caller, &budget_id).await?;
     let w = visible(&state, &caller, &workflow_id).await?;
-    state.store.enable_workflow(&budget_id, &w.id, to_millis(state.clock.now())).await?;
-    Ok(Json(json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true}})))
+    state
+        .store
+        .enable_workflow(&budget_id, &w.id, to_millis(state.clock.now()))
+        .await?;
+    Ok(Json(
+        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true}}),
+    ))
 }
 
 /// `DELETE /budgets/{budget_id}/workflows/{workflow_id}`.
-pub async fn disable(State(state): State<AppState>, caller: Caller, Path((budget_id, workflow_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((budget_id, workflow_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     own_budget(&state, &caller, &budget_id).await?;
-    if !state.store.disable_workflow(&budget_id, &workflow_id).await? {
-        return Err(ApiError::not_found("workflow_not_on_budget", "This workflow is not enabled on the budget."));
+    if !state
+        .store
+        .disable_workflow(&budget_id, &workflow_id)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "workflow_not_on_budget",
+            "This workflow is not enabled on the budget.",
+        ));
     }
-    Ok(Json(json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": workflow_id, "enabled": false}})))
+    Ok(Json(
+        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": workflow_id, "enabled": false}}),
+    ))
 }

@@ -130,6 +130,16 @@ impl RunCtx {
         }
     }
 
+    /// True when a succeeded step with this key is already recorded.
+    fn has_record(&self, step_key: &str) -> bool {
+        let m = self.metadata.lock().expect("metadata lock");
+        m["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|s| s["step"] == step_key && s["status"] == "succeeded")
+        })
+    }
+
     /// Writes the metadata so far, so pollers see progress.
     pub async fn save_progress(&self, session_id: Option<&str>) {
         let now = to_millis(self.app.clock.now());
@@ -169,8 +179,12 @@ impl RunCtx {
             .await
             .map_err(internal)?
         {
-            self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
-                               "order_id": done.order_id, "credits": 0, "replayed": true}));
+            // Finished before a takeover: its record is kept from the saved
+            // metadata, or written now if the crash came before that save.
+            if !self.has_record(step_key) {
+                self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
+                                   "order_id": done.order_id, "credits": done.credits, "replayed": true}));
+            }
             return Ok(serde_json::from_str(&done.output).unwrap_or(Value::Null));
         }
         let started = Instant::now();

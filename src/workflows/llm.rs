@@ -8,143 +8,34 @@
 //! run taken over after a crash replays what already happened instead of
 //! asking the model again, paying twice or writing the session twice.
 
-use std::collections::{HashMap, HashSet};
-use std::error::Error as _;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+mod chat;
+mod definition;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::engine::{Engine, EngineOutcome, RunCtx, StepError};
-use crate::catalog::{DefinitionErrors, Product, Snapshot};
+use crate::catalog::{Product, Snapshot};
 use crate::clock::to_millis;
-use crate::secret::Secret;
 use crate::store::{RunRow, RunStepRow};
+use chat::{chat_request, parse_completion, parse_message, Answer, Endpoint, ToolCall};
+pub use definition::{parse_definition, LlmDefinition};
 
-const DEFAULT_MAX_STEPS: u32 = 8;
-const MAX_STEPS: u32 = 50;
-const DEFAULT_MAX_CREDITS: i64 = 100;
-const MAX_CREDITS: i64 = 1_000_000;
-const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
-const MAX_MODEL_CHARS: usize = 200;
-/// OpenAI accepts at most 128 functions per request.
-const MAX_TOOLS: usize = 128;
 const MAX_SESSION_ID_CHARS: usize = 200;
 /// Earlier turns sent to the model; older ones are left out.
 const MAX_HISTORY_MESSAGES: usize = 200;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// A tool result longer than this is cut before it reaches the model.
 const MAX_TOOL_RESULT_CHARS: usize = 64 * 1024;
 /// Tool errors after which no further call could be paid for.
-const FATAL_TOOL_ERRORS: &[&str] = &["insufficient_credits", "budget_cap_reached", "budget_paused"];
-const FIELDS: &[&str] = &["model", "system_prompt", "tools", "max_steps", "max_credits", "temperature"];
-
-/// An LLM workflow's definition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlmDefinition {
-    /// The model to ask; the operator's default when `None`.
-    pub model: Option<String>,
-    pub system_prompt: Option<String>,
-    /// Product ids of the tools offered, resolved from ids, slugs or names, without repeats.
-    pub tools: Vec<String>,
-    /// Most model calls one run makes.
-    pub max_steps: u32,
-    /// Most credits one run's tool calls may spend.
-    pub max_credits: i64,
-    pub temperature: Option<f64>,
-}
-
-/// Validates an LLM workflow's definition against the catalog. Errors give a
-/// location under the definition and a message.
-pub fn parse_definition(def: &Value, catalog: &Snapshot) -> Result<LlmDefinition, DefinitionErrors> {
-    let Some(obj) = def.as_object() else {
-        return Err(vec![(Vec::new(), "an LLM workflow's definition must be a JSON object".into())]);
-    };
-    let mut errors: DefinitionErrors = Vec::new();
-    let at = |field: &str| vec![Value::from(field)];
-    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        errors.push((at(key), format!("unknown field {key:?}; the fields are {}", FIELDS.join(", "))));
-    }
-    let given = |k: &str| obj.get(k).filter(|v| !v.is_null());
-
-    let model = match given("model") {
-        None => None,
-        Some(Value::String(m)) if !m.trim().is_empty() && m.chars().count() <= MAX_MODEL_CHARS => Some(m.clone()),
-        Some(_) => {
-            errors.push((at("model"), format!("model must be a model name of 1 to {MAX_MODEL_CHARS} characters")));
-            None
-        }
-    };
-    let system_prompt = match given("system_prompt") {
-        None => None,
-        Some(Value::String(s)) if s.chars().count() <= MAX_SYSTEM_PROMPT_CHARS => Some(s.clone()),
-        Some(_) => {
-            errors.push((at("system_prompt"), format!("system_prompt must be a string of at most {MAX_SYSTEM_PROMPT_CHARS} characters")));
-            None
-        }
-    };
-    let mut tools = Vec::new();
-    match given("tools") {
-        None => {}
-        Some(Value::Array(list)) => {
-            if list.len() > MAX_TOOLS {
-                errors.push((at("tools"), format!("a workflow offers at most {MAX_TOOLS} tools")));
-            }
-            for (i, t) in list.iter().enumerate() {
-                let loc = vec![Value::from("tools"), Value::from(i)];
-                match t.as_str() {
-                    None => errors.push((loc, "each tool is a product id, slug or name (a string)".into())),
-                    Some(ident) => match catalog.resolve(ident) {
-                        None => errors.push((loc, format!("no tool {ident:?} in the catalog"))),
-                        Some((product, _)) => {
-                            if !tools.contains(&product.row.id) {
-                                tools.push(product.row.id.clone());
-                            }
-                        }
-                    },
-                }
-            }
-        }
-        Some(_) => errors.push((at("tools"), "tools must be a list of product ids, slugs or names".into())),
-    }
-    let max_steps = match given("max_steps") {
-        None => DEFAULT_MAX_STEPS,
-        Some(v) => match v.as_u64().filter(|n| (1..=u64::from(MAX_STEPS)).contains(n)) {
-            Some(n) => n as u32,
-            None => {
-                errors.push((at("max_steps"), format!("max_steps must be a whole number from 1 to {MAX_STEPS}")));
-                DEFAULT_MAX_STEPS
-            }
-        },
-    };
-    let max_credits = match given("max_credits") {
-        None => DEFAULT_MAX_CREDITS,
-        Some(v) => match v.as_i64().filter(|n| (0..=MAX_CREDITS).contains(n)) {
-            Some(n) => n,
-            None => {
-                errors.push((at("max_credits"), format!("max_credits must be a whole number of credits from 0 to {MAX_CREDITS}")));
-                DEFAULT_MAX_CREDITS
-            }
-        },
-    };
-    let temperature = match given("temperature") {
-        None => None,
-        Some(v) => match v.as_f64().filter(|t| (0.0..=2.0).contains(t)) {
-            Some(t) => Some(t),
-            None => {
-                errors.push((at("temperature"), "temperature must be a number from 0 to 2".into()));
-                None
-            }
-        },
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(LlmDefinition { model, system_prompt, tools, max_steps, max_credits, temperature })
-}
+const FATAL_TOOL_ERRORS: &[&str] = &[
+    "insufficient_credits",
+    "budget_cap_reached",
+    "budget_paused",
+];
 
 /// Runs LLM workflows.
 pub struct LlmEngine;
@@ -155,7 +46,10 @@ impl Engine for LlmEngine {
     async fn run(&self, ctx: &RunCtx) -> EngineOutcome {
         match agent_loop(ctx).await {
             Ok(outcome) => outcome,
-            Err(e) => EngineOutcome::Failed { code: e.code, message: e.message },
+            Err(e) => EngineOutcome::Failed {
+                code: e.code,
+                message: e.message,
+            },
         }
     }
 }
@@ -170,13 +64,19 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
     };
     let endpoint = Endpoint {
         url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-        api_key: settings.llm_api_key.as_ref().filter(|k| !k.expose().is_empty()),
+        api_key: settings
+            .llm_api_key
+            .as_ref()
+            .filter(|k| !k.expose().is_empty()),
     };
     let snapshot = ctx.app.catalog.snapshot();
     let definition = load_definition(ctx, &snapshot)?;
     let tools = Toolbox::new(&snapshot, &definition.tools);
     drop(snapshot);
-    let requested_model = definition.model.clone().unwrap_or_else(|| settings.llm_model.clone());
+    let requested_model = definition
+        .model
+        .clone()
+        .unwrap_or_else(|| settings.llm_model.clone());
     let session_id = session_id(&ctx.run)?;
     ctx.set_metadata("model", json!(requested_model));
     ctx.set_metadata("session_id", json!(session_id));
@@ -195,7 +95,12 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
             return Ok(EngineOutcome::Cancelled);
         }
         let messages: Vec<&Value> = earlier.iter().chain(&turn).collect();
-        let body = chat_request(&requested_model, &messages, &tools, definition.temperature);
+        let body = chat_request(
+            &requested_model,
+            &messages,
+            &tools.functions,
+            definition.temperature,
+        );
         let answer = model_step(ctx, &endpoint, step, &body, &requested_model, &mut usage).await;
         let answer = match answer {
             Ok(a) => a,
@@ -234,7 +139,10 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
     ctx.save_progress(Some(&session_id)).await;
     Err(StepError::new(
         "step_limit_reached",
-        format!("the model did not finish within the workflow's limit of {} model calls", definition.max_steps),
+        format!(
+            "the model did not finish within the workflow's limit of {} model calls",
+            definition.max_steps
+        ),
     ))
 }
 
@@ -242,18 +150,21 @@ fn storage(e: crate::store::StoreError) -> StepError {
     StepError::new("internal_error", format!("storage failed: {e}"))
 }
 
-fn llm_error(message: impl Into<String>) -> StepError {
-    StepError::new("llm_error", message)
-}
-
 fn load_definition(ctx: &RunCtx, snapshot: &Snapshot) -> Result<LlmDefinition, StepError> {
-    let value: Value = serde_json::from_str(&ctx.workflow.definition)
-        .map_err(|e| StepError::new("invalid_definition", format!("the workflow's definition is not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(&ctx.workflow.definition).map_err(|e| {
+        StepError::new(
+            "invalid_definition",
+            format!("the workflow's definition is not JSON: {e}"),
+        )
+    })?;
     parse_definition(&value, snapshot).map_err(|errors| {
         let described: Vec<String> = errors
             .iter()
             .map(|(loc, msg)| {
-                let path: Vec<String> = loc.iter().map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).collect();
+                let path: Vec<String> = loc
+                    .iter()
+                    .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                    .collect();
                 if path.is_empty() {
                     msg.clone()
                 } else {
@@ -261,7 +172,13 @@ fn load_definition(ctx: &RunCtx, snapshot: &Snapshot) -> Result<LlmDefinition, S
                 }
             })
             .collect();
-        StepError::new("invalid_definition", format!("the workflow's definition is not usable: {}", described.join("; ")))
+        StepError::new(
+            "invalid_definition",
+            format!(
+                "the workflow's definition is not usable: {}",
+                described.join("; ")
+            ),
+        )
     })
 }
 
@@ -280,11 +197,21 @@ fn session_id(run: &RunRow) -> Result<String, StepError> {
 }
 
 async fn step_output(ctx: &RunCtx, key: &str) -> Result<Option<Value>, StepError> {
-    let done = ctx.app.store.step_result(&ctx.run.id, key).await.map_err(storage)?;
+    let done = ctx
+        .app
+        .store
+        .step_result(&ctx.run.id, key)
+        .await
+        .map_err(storage)?;
     Ok(done.map(|d| serde_json::from_str(&d.output).unwrap_or(Value::Null)))
 }
 
-async fn save_step(ctx: &RunCtx, key: &str, output: &Value, started_at: i64) -> Result<(), StepError> {
+async fn save_step(
+    ctx: &RunCtx,
+    key: &str,
+    output: &Value,
+    started_at: i64,
+) -> Result<(), StepError> {
     let row = RunStepRow {
         run_id: ctx.run.id.clone(),
         step_key: key.to_string(),
@@ -301,16 +228,27 @@ async fn save_step(ctx: &RunCtx, key: &str, output: &Value, started_at: i64) -> 
 /// after it wrote its own turn to the session does not read that turn back.
 async fn history(ctx: &RunCtx, session_id: &str) -> Result<Vec<Value>, StepError> {
     const KEY: &str = "llm:history";
-    let stored = ctx.app.store.session_messages(session_id, &ctx.run.user_id).await.map_err(storage)?;
+    let stored = ctx
+        .app
+        .store
+        .session_messages(session_id, &ctx.run.user_id)
+        .await
+        .map_err(storage)?;
     let count = match step_output(ctx, KEY).await? {
-        Some(saved) => saved["messages"].as_u64().map_or(stored.len(), |n| n as usize),
+        Some(saved) => saved["messages"]
+            .as_u64()
+            .map_or(stored.len(), |n| n as usize),
         None => {
             let now = to_millis(ctx.app.clock.now());
             save_step(ctx, KEY, &json!({"messages": stored.len()}), now).await?;
             stored.len()
         }
     };
-    let messages: Vec<Value> = stored.iter().take(count).filter_map(|m| serde_json::from_str(m).ok()).collect();
+    let messages: Vec<Value> = stored
+        .iter()
+        .take(count)
+        .filter_map(|m| serde_json::from_str(m).ok())
+        .collect();
     // Keep the most recent turns, starting at a user message so that no tool
     // result is sent without the assistant message that asked for it.
     let mut start = messages.len().saturating_sub(MAX_HISTORY_MESSAGES);
@@ -331,7 +269,11 @@ async fn save_session(ctx: &RunCtx, session_id: &str, turn: &[Value]) {
         }
         let now = to_millis(ctx.app.clock.now());
         let encoded: Vec<String> = turn.iter().map(Value::to_string).collect();
-        ctx.app.store.append_session_messages(session_id, &ctx.run.user_id, &encoded, now).await.map_err(storage)?;
+        ctx.app
+            .store
+            .append_session_messages(session_id, &ctx.run.user_id, &encoded, now)
+            .await
+            .map_err(storage)?;
         save_step(ctx, KEY, &json!({"messages": encoded.len()}), now).await
     };
     if let Err(e) = result.await {
@@ -351,8 +293,15 @@ impl Toolbox {
     fn new(snapshot: &Snapshot, ids: &[String]) -> Toolbox {
         let mut by_name = HashMap::new();
         let mut functions = Vec::new();
-        for product in ids.iter().filter_map(|id| snapshot.by_id(id)).filter(|p| p.is_active()) {
-            if by_name.insert(product.row.name.clone(), product.clone()).is_none() {
+        for product in ids
+            .iter()
+            .filter_map(|id| snapshot.by_id(id))
+            .filter(|p| p.is_active())
+        {
+            if by_name
+                .insert(product.row.name.clone(), product.clone())
+                .is_none()
+            {
                 functions.push(product.function_definition());
             }
         }
@@ -370,38 +319,10 @@ impl Toolbox {
     }
 }
 
-/// Only the standard fields, so every OpenAI-compatible server accepts it.
-fn chat_request(model: &str, messages: &[&Value], tools: &Toolbox, temperature: Option<f64>) -> Value {
-    let mut body = json!({"model": model, "messages": messages});
-    if !tools.functions.is_empty() {
-        body["tools"] = json!(tools.functions);
-        body["tool_choice"] = json!("auto");
-    }
-    if let Some(t) = temperature {
-        body["temperature"] = json!(t);
-    }
-    body
-}
-
 #[derive(Default)]
 struct Usage {
     prompt_tokens: i64,
     completion_tokens: i64,
-}
-
-/// A function call the model asked for.
-struct ToolCall {
-    id: String,
-    name: String,
-    arguments: String,
-}
-
-/// One model answer, with its message in the form it is sent back in.
-struct Answer {
-    message: Value,
-    content: String,
-    tool_calls: Vec<ToolCall>,
-    model: String,
 }
 
 /// Asks the model for its next message, or replays the stored answer of a
@@ -421,7 +342,10 @@ async fn model_step(
     let mut replayed = None;
     if let Some(saved) = step_output(ctx, &key).await? {
         if let Ok(mut answer) = parse_message(&saved["message"], step) {
-            answer.model = saved["model"].as_str().unwrap_or(requested_model).to_string();
+            answer.model = saved["model"]
+                .as_str()
+                .unwrap_or(requested_model)
+                .to_string();
             replayed = Some((answer, saved["usage"].clone()));
         }
     }
@@ -446,7 +370,10 @@ async fn model_step(
             if was_replayed {
                 record["replayed"] = json!(true);
             }
-            for (field, total) in [("prompt_tokens", &mut usage.prompt_tokens), ("completion_tokens", &mut usage.completion_tokens)] {
+            for (field, total) in [
+                ("prompt_tokens", &mut usage.prompt_tokens),
+                ("completion_tokens", &mut usage.completion_tokens),
+            ] {
                 if let Some(n) = answer_usage[field].as_i64() {
                     record[field] = json!(n);
                     *total += n;
@@ -466,64 +393,6 @@ async fn model_step(
     }
 }
 
-/// Reads a chat completion: the first choice's message, the model that
-/// answered and the token usage.
-fn parse_completion(response: &Value, step: u32, requested_model: &str) -> Result<(Answer, Value), StepError> {
-    let message = &response["choices"][0]["message"];
-    if !message.is_object() {
-        if let Some(reported) = response["error"]["message"].as_str().or(response["error"].as_str()) {
-            return Err(llm_error(format!("the model endpoint reported an error: {}", excerpt(reported))));
-        }
-        return Err(llm_error("the model endpoint's answer is not a chat completion (it has no choices[0].message)"));
-    }
-    let mut answer = parse_message(message, step)?;
-    answer.model = response["model"].as_str().filter(|m| !m.is_empty()).unwrap_or(requested_model).to_string();
-    Ok((answer, response["usage"].clone()))
-}
-
-/// Reads an assistant message, giving tool calls without an id (or with a
-/// repeated one) an id of their own so their results can be told apart.
-fn parse_message(message: &Value, step: u32) -> Result<Answer, StepError> {
-    let content = match &message["content"] {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().concat(),
-        _ => return Err(llm_error("the model's message has content that is neither text nor a list of parts")),
-    };
-    let calls: &[Value] = match &message["tool_calls"] {
-        Value::Null => &[],
-        Value::Array(calls) => calls,
-        _ => return Err(llm_error("the model's tool_calls is not a list")),
-    };
-    let mut seen = HashSet::new();
-    let mut tool_calls = Vec::new();
-    for (i, call) in calls.iter().enumerate() {
-        let function = &call["function"];
-        let Some(name) = function["name"].as_str() else {
-            return Err(llm_error("the model asked for a tool call without a function name"));
-        };
-        let arguments = match &function["arguments"] {
-            Value::String(s) => s.clone(),
-            Value::Null => "{}".to_string(),
-            other => other.to_string(),
-        };
-        let id = match call["id"].as_str() {
-            Some(id) if !id.is_empty() && id.len() <= 200 && !seen.contains(id) => id.to_string(),
-            _ => format!("call_{step}_{i}"),
-        };
-        seen.insert(id.clone());
-        tool_calls.push(ToolCall { id, name: name.to_string(), arguments });
-    }
-    let mut normalized = json!({"role": "assistant", "content": content});
-    if !tool_calls.is_empty() {
-        normalized["tool_calls"] = tool_calls
-            .iter()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-    }
-    Ok(Answer { message: normalized, content, tool_calls, model: String::new() })
-}
-
 fn tool_error(code: &str, message: &str) -> String {
     json!({"error": code, "message": message}).to_string()
 }
@@ -531,20 +400,41 @@ fn tool_error(code: &str, message: &str) -> String {
 /// Runs one tool call and answers with what the model is told. Errors the
 /// model can act on are told to it; the run ends only when no further call
 /// could be paid for.
-async fn tool_step(ctx: &RunCtx, definition: &LlmDefinition, tools: &Toolbox, step: u32, call: &ToolCall) -> Result<String, StepError> {
+async fn tool_step(
+    ctx: &RunCtx,
+    definition: &LlmDefinition,
+    tools: &Toolbox,
+    step: u32,
+    call: &ToolCall,
+) -> Result<String, StepError> {
     let Some(product) = tools.by_name.get(&call.name) else {
-        return Ok(tool_error("unknown_tool", &format!("there is no tool named {:?}; the tools are: {}", call.name, tools.names())));
+        return Ok(tool_error(
+            "unknown_tool",
+            &format!(
+                "there is no tool named {:?}; the tools are: {}",
+                call.name,
+                tools.names()
+            ),
+        ));
     };
     let mut params: Map<String, Value> = match serde_json::from_str(&call.arguments) {
         Ok(Value::Object(params)) => params,
-        _ => return Ok(tool_error("invalid_arguments", "the arguments must be a JSON object")),
+        _ => {
+            return Ok(tool_error(
+                "invalid_arguments",
+                "the arguments must be a JSON object",
+            ))
+        }
     };
     let action = match params.remove("action") {
         Some(Value::String(a)) => a,
         None | Some(Value::Null) if product.actions.len() == 1 => product.actions[0].name.clone(),
         _ => {
             let names: Vec<&str> = product.actions.iter().map(|a| a.name.as_str()).collect();
-            return Ok(tool_error("invalid_parameters", &format!("\"action\" must name one of: {}", names.join(", "))));
+            return Ok(tool_error(
+                "invalid_parameters",
+                &format!("\"action\" must name one of: {}", names.join(", ")),
+            ));
         }
     };
     let key = format!("llm:{step}:{}", call.id);
@@ -577,82 +467,4 @@ fn truncate(text: String) -> String {
         Some((cut, _)) => format!("{} [truncated]", &text[..cut]),
         None => text,
     }
-}
-
-fn excerpt(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the LLM HTTP client builds")
-    })
-}
-
-/// The operator's chat-completions endpoint.
-struct Endpoint<'a> {
-    url: String,
-    api_key: Option<&'a Secret>,
-}
-
-impl Endpoint<'_> {
-    async fn complete(&self, body: &Value) -> Result<Value, StepError> {
-        let mut request = client().post(&self.url).json(body);
-        if let Some(key) = self.api_key {
-            request = request.bearer_auth(key.expose());
-        }
-        let mut response = request.send().await.map_err(|e| self.failure(describe(e)))?;
-        let status = response.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.failure(describe(e)))? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(self.failure(format!("the model endpoint's answer is larger than {MAX_RESPONSE_BYTES} bytes")));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_string))
-                .unwrap_or_else(|| text.into_owned());
-            return Err(self.failure(format!("the model endpoint answered HTTP {status}: {}", excerpt(&detail))));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| self.failure(format!("the model endpoint's answer is not JSON: {e}")))
-    }
-
-    /// An `llm_error` whose message never carries the API key, even when the
-    /// endpoint echoes it.
-    fn failure(&self, message: String) -> StepError {
-        match self.api_key {
-            Some(key) => llm_error(message.replace(key.expose(), "***")),
-            None => llm_error(message),
-        }
-    }
-}
-
-/// A transport error with its causes, without the URL (which may carry credentials).
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("the model endpoint did not answer within {} s", REQUEST_TIMEOUT.as_secs());
-    }
-    let e = e.without_url();
-    let mut text = format!("the model endpoint could not be reached: {e}");
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }

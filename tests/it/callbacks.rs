@@ -498,6 +498,37 @@ async fn a_private_address_is_refused_without_a_request(app: TestApp) {
     assert!(receiver.requests().is_empty());
 }
 
+async fn the_delivery_loop_delivers_and_stops_on_shutdown(app: TestApp) {
+    let user = app.new_user().await;
+    let receiver = Receiver::start(&[Reply::Status(502)], Reply::Status(200)).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(tollgate::delivery::run(app.state.clone(), stopped));
+    let (run_id, _) = finished_run(&app, &user, &receiver.url, Duration::ZERO).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = run_row(&app, &run_id).await;
+        if run.callback_status == "delivered" {
+            assert_eq!(run.callback_attempts, 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the loop did not deliver: {run:?}"
+        );
+        // Only the clock brings the retry due; the loop does the rest.
+        app.clock.advance(chrono::Duration::seconds(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(receiver.requests().len(), 2);
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+}
+
 crate::on_both_backends!(
     a_callback_is_retried_until_accepted_and_every_attempt_is_signed,
     too_many_requests_and_time_outs_are_retried,
@@ -507,4 +538,5 @@ crate::on_both_backends!(
     a_rotated_secret_signs_new_deliveries_and_only_users_manage_it,
     concurrent_first_uses_make_one_secret,
     a_private_address_is_refused_without_a_request,
+    the_delivery_loop_delivers_and_stops_on_shutdown,
 );

@@ -11,6 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use tollgate::clock::Clock;
 use tollgate::store::{InstanceRow, RunRow, WorkflowRow};
 use tollgate::workflows::llm::{parse_definition, LlmEngine};
 use tollgate::workflows::{Engine, EngineOutcome, RunCtx};
@@ -35,9 +36,16 @@ struct FakeModel {
 
 impl FakeModel {
     /// Starts a model server on 127.0.0.1 that answers from `script`.
-    async fn start(script: impl Fn(usize) -> (StatusCode, Value) + Send + Sync + 'static) -> (FakeModel, SocketAddr) {
-        let fake = FakeModel { seen: Arc::default(), script: Arc::new(script) };
-        let router = Router::new().route("/v1/chat/completions", post(completions)).with_state(fake.clone());
+    async fn start(
+        script: impl Fn(usize) -> (StatusCode, Value) + Send + Sync + 'static,
+    ) -> (FakeModel, SocketAddr) {
+        let fake = FakeModel {
+            seen: Arc::default(),
+            script: Arc::new(script),
+        };
+        let router = Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -49,11 +57,18 @@ impl FakeModel {
     }
 }
 
-async fn completions(State(fake): State<FakeModel>, headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn completions(
+    State(fake): State<FakeModel>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     let n = {
         let mut seen = fake.seen.lock().unwrap();
         seen.push(Seen {
-            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             body,
         });
         seen.len() - 1
@@ -89,12 +104,20 @@ fn text(content: &str) -> (StatusCode, Value) {
 
 fn six_times_seven(n: usize) -> (StatusCode, Value) {
     match n {
-        0 => tool_call("call_0", "calculator", json!({"action": "evaluate", "expression": "6*7"})),
+        0 => tool_call(
+            "call_0",
+            "calculator",
+            json!({"action": "evaluate", "expression": "6*7"}),
+        ),
         _ => text("6 times 7 is 42."),
     }
 }
 
-async fn app_with_model(backend: Backend, addr: SocketAddr, api_key: Option<&str>) -> Option<TestApp> {
+async fn app_with_model(
+    backend: Backend,
+    addr: SocketAddr,
+    api_key: Option<&str>,
+) -> Option<TestApp> {
     TestApp::spawn_with(backend, |a| {
         a.llm_base_url = Some(format!("http://{addr}/v1"));
         a.llm_api_key = api_key.map(tollgate::secret::Secret::new);
@@ -133,7 +156,13 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
 }
 
 /// A run as a worker holds it: running, leased far ahead, with its instance.
-async fn new_run(app: &TestApp, workflow: &WorkflowRow, user: &TestUser, prompt: &str, request_metadata: Value) -> RunRow {
+async fn new_run(
+    app: &TestApp,
+    workflow: &WorkflowRow,
+    user: &TestUser,
+    prompt: &str,
+    request_metadata: Value,
+) -> RunRow {
     let now = tollgate::clock::to_millis(app.clock.now());
     let run = RunRow {
         id: tollgate::id::new_id(),
@@ -185,7 +214,12 @@ async fn new_run(app: &TestApp, workflow: &WorkflowRow, user: &TestUser, prompt:
 /// Runs the engine on a run as a worker would; returns the outcome and the
 /// run's metadata.
 async fn execute(app: &TestApp, run: &RunRow, workflow: &WorkflowRow) -> (EngineOutcome, Value) {
-    let ctx = RunCtx::new(app.state.clone(), run.clone(), workflow.clone(), "test".into());
+    let ctx = RunCtx::new(
+        app.state.clone(),
+        run.clone(),
+        workflow.clone(),
+        "test".into(),
+    );
     let outcome = LlmEngine.run(&ctx).await;
     (outcome, ctx.metadata())
 }
@@ -200,16 +234,27 @@ fn failure_code(outcome: &EngineOutcome) -> &str {
 fn offered_functions(request: &Seen) -> Vec<String> {
     request.body["tools"]
         .as_array()
-        .map(|t| t.iter().map(|f| f["function"]["name"].as_str().unwrap().to_string()).collect())
+        .map(|t| {
+            t.iter()
+                .map(|f| f["function"]["name"].as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Backend) {
     let (model, addr) = FakeModel::start(six_times_seven).await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let user = funded_user(&app, 100).await;
     let price = calculator_price(&app);
-    let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"], "system_prompt": "Answer briefly.", "temperature": 0.2})).await;
+    let workflow = new_workflow(
+        &app,
+        &user,
+        json!({"tools": ["calculator"], "system_prompt": "Answer briefly.", "temperature": 0.2}),
+    )
+    .await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
 
     let (outcome, metadata) = execute(&app, &run, &workflow).await;
@@ -230,7 +275,10 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
     assert_eq!(first["temperature"], 0.2);
     assert_eq!(offered_functions(&requests[0]), vec!["calculator"]);
     let calculator = &first["tools"][0]["function"];
-    assert!(calculator["parameters"]["properties"]["action"]["enum"].as_array().unwrap().contains(&json!("evaluate")));
+    assert!(calculator["parameters"]["properties"]["action"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("evaluate")));
     assert_eq!(
         first["messages"],
         json!([{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 6 times 7?"}])
@@ -241,14 +289,24 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
     assert_eq!(second[2]["tool_calls"][0]["id"], "call_0");
     assert_eq!(second[3]["role"], "tool");
     assert_eq!(second[3]["tool_call_id"], "call_0");
-    assert!(second[3]["content"].as_str().unwrap().contains("42"), "{}", second[3]);
+    assert!(
+        second[3]["content"].as_str().unwrap().contains("42"),
+        "{}",
+        second[3]
+    );
     assert!(requests[0].authorization.is_none());
 
     assert_eq!(app.balance(&user).await["balance"], 100 - price);
 
     let steps = metadata["steps"].as_array().unwrap();
-    let kinds: Vec<(&str, &str)> = steps.iter().map(|s| (s["step"].as_str().unwrap(), s["type"].as_str().unwrap())).collect();
-    assert_eq!(kinds, vec![("llm:1", "llm"), ("llm:1:call_0", "tool"), ("llm:2", "llm")]);
+    let kinds: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("llm:1", "llm"), ("llm:1:call_0", "tool"), ("llm:2", "llm")]
+    );
     assert_eq!(steps[0]["status"], "succeeded");
     assert_eq!(steps[0]["model"], "fake-model-1");
     assert_eq!(steps[0]["prompt_tokens"], 20);
@@ -257,7 +315,10 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
     assert_eq!(steps[1]["credits"], price);
     assert!(steps[1]["order_id"].is_string());
     assert_eq!(metadata["credits_spent"], price);
-    assert_eq!(metadata["usage"], json!({"prompt_tokens": 50, "completion_tokens": 12}));
+    assert_eq!(
+        metadata["usage"],
+        json!({"prompt_tokens": 50, "completion_tokens": 12})
+    );
 
     // Progress was saved where pollers read it.
     let stored = app.state.store.run_by_id(&run.id).await.unwrap().unwrap();
@@ -268,7 +329,9 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
 
 async fn a_session_carries_earlier_turns_for_its_user_only(backend: Backend) {
     let (model, addr) = FakeModel::start(|n| text(&format!("answer {n}"))).await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let ada = funded_user(&app, 10).await;
     let bob = funded_user(&app, 10).await;
     let workflow = new_workflow(&app, &ada, json!({})).await;
@@ -276,19 +339,30 @@ async fn a_session_carries_earlier_turns_for_its_user_only(backend: Backend) {
 
     let first = new_run(&app, &workflow, &ada, "My name is Ada.", session.clone()).await;
     let (outcome, _) = execute(&app, &first, &workflow).await;
-    assert!(matches!(&outcome, EngineOutcome::Succeeded { session_id: Some(s), .. } if s == "chat-1"), "{outcome:?}");
+    assert!(
+        matches!(&outcome, EngineOutcome::Succeeded { session_id: Some(s), .. } if s == "chat-1"),
+        "{outcome:?}"
+    );
 
     let second = new_run(&app, &workflow, &ada, "What is my name?", session.clone()).await;
     let (outcome, _) = execute(&app, &second, &workflow).await;
-    assert!(matches!(&outcome, EngineOutcome::Succeeded { response_text: Some(t), .. } if t == "answer 1"), "{outcome:?}");
+    assert!(
+        matches!(&outcome, EngineOutcome::Succeeded { response_text: Some(t), .. } if t == "answer 1"),
+        "{outcome:?}"
+    );
 
     let other = new_run(&app, &workflow, &bob, "Who am I?", session).await;
     let (outcome, _) = execute(&app, &other, &workflow).await;
-    assert!(matches!(outcome, EngineOutcome::Succeeded { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, EngineOutcome::Succeeded { .. }),
+        "{outcome:?}"
+    );
 
     let requests = model.requests();
     assert_eq!(requests.len(), 3);
-    assert!(requests[0].body.get("tools").is_none() && requests[0].body.get("tool_choice").is_none());
+    assert!(
+        requests[0].body.get("tools").is_none() && requests[0].body.get("tool_choice").is_none()
+    );
     assert_eq!(
         requests[1].body["messages"],
         json!([
@@ -297,15 +371,32 @@ async fn a_session_carries_earlier_turns_for_its_user_only(backend: Backend) {
             {"role": "user", "content": "What is my name?"},
         ])
     );
-    assert_eq!(requests[2].body["messages"], json!([{"role": "user", "content": "Who am I?"}]));
+    assert_eq!(
+        requests[2].body["messages"],
+        json!([{"role": "user", "content": "Who am I?"}])
+    );
 }
 
 async fn a_model_that_keeps_calling_tools_stops_at_the_step_limit(backend: Backend) {
-    let (model, addr) = FakeModel::start(|n| tool_call(&format!("call_{n}"), "calculator", json!({"action": "evaluate", "expression": "1+1"}))).await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let (model, addr) = FakeModel::start(|n| {
+        tool_call(
+            &format!("call_{n}"),
+            "calculator",
+            json!({"action": "evaluate", "expression": "1+1"}),
+        )
+    })
+    .await;
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let user = funded_user(&app, 100).await;
     let price = calculator_price(&app);
-    let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"], "max_steps": 3})).await;
+    let workflow = new_workflow(
+        &app,
+        &user,
+        json!({"tools": ["calculator"], "max_steps": 3}),
+    )
+    .await;
     let run = new_run(&app, &workflow, &user, "Loop forever.", json!({})).await;
 
     let (outcome, _) = execute(&app, &run, &workflow).await;
@@ -317,10 +408,17 @@ async fn a_model_that_keeps_calling_tools_stops_at_the_step_limit(backend: Backe
 
 async fn a_tool_call_over_the_credit_limit_ends_the_run_and_costs_nothing(backend: Backend) {
     let (model, addr) = FakeModel::start(six_times_seven).await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let user = funded_user(&app, 100).await;
     assert!(calculator_price(&app) > 0);
-    let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"], "max_credits": 0})).await;
+    let workflow = new_workflow(
+        &app,
+        &user,
+        json!({"tools": ["calculator"], "max_credits": 0}),
+    )
+    .await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
 
     let (outcome, metadata) = execute(&app, &run, &workflow).await;
@@ -330,15 +428,23 @@ async fn a_tool_call_over_the_credit_limit_ends_the_run_and_costs_nothing(backen
     assert_eq!(metadata["credits_spent"].as_i64().unwrap_or(0), 0);
 }
 
-async fn tool_errors_are_told_to_the_model_and_running_out_of_credits_ends_the_run(backend: Backend) {
+async fn tool_errors_are_told_to_the_model_and_running_out_of_credits_ends_the_run(
+    backend: Backend,
+) {
     let (model, addr) = FakeModel::start(|n| match n {
         0 => tool_call("c1", "no_such_tool", json!({})),
         1 => tool_call("c2", "calculator", json!({"action": "evaluate"})),
-        2 => tool_call("c3", "calculator", json!({"action": "evaluate", "expression": "2+2"})),
+        2 => tool_call(
+            "c3",
+            "calculator",
+            json!({"action": "evaluate", "expression": "2+2"}),
+        ),
         _ => text("done"),
     })
     .await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     // A user with no credits: the first paid call cannot happen.
     let user = app.new_user().await;
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
@@ -353,29 +459,42 @@ async fn tool_errors_are_told_to_the_model_and_running_out_of_credits_ends_the_r
         serde_json::from_str(messages.last().unwrap()["content"].as_str().unwrap()).unwrap()
     };
     assert_eq!(told(1)["error"], "unknown_tool");
-    assert!(told(1)["message"].as_str().unwrap().contains("no_such_tool"));
+    assert!(told(1)["message"]
+        .as_str()
+        .unwrap()
+        .contains("no_such_tool"));
     assert_eq!(told(2)["error"], "invalid_parameters");
     assert_eq!(app.balance(&user).await["balance"], 0);
 }
 
 async fn model_server_failures_end_the_run_with_llm_error_and_never_show_the_key(backend: Backend) {
     let (model, addr) = FakeModel::start(|n| match n {
-        0 => (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": {"message": "overloaded (key sk-secret-test-key)"}})),
+        0 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": {"message": "overloaded (key sk-secret-test-key)"}}),
+        ),
         _ => (StatusCode::OK, json!({"object": "not.a.completion"})),
     })
     .await;
-    let Some(app) = app_with_model(backend, addr, Some("sk-secret-test-key")).await else { return };
+    let Some(app) = app_with_model(backend, addr, Some("sk-secret-test-key")).await else {
+        return;
+    };
     let user = funded_user(&app, 10).await;
     let workflow = new_workflow(&app, &user, json!({})).await;
 
     let run = new_run(&app, &workflow, &user, "Hello?", json!({})).await;
     let (outcome, metadata) = execute(&app, &run, &workflow).await;
-    let EngineOutcome::Failed { code, message } = &outcome else { panic!("{outcome:?}") };
+    let EngineOutcome::Failed { code, message } = &outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(code, "llm_error");
     assert!(message.contains("500"), "{message}");
     assert!(!message.contains("sk-secret-test-key"), "{message}");
     assert!(!metadata.to_string().contains("sk-secret-test-key"));
-    assert_eq!(model.requests()[0].authorization.as_deref(), Some("Bearer sk-secret-test-key"));
+    assert_eq!(
+        model.requests()[0].authorization.as_deref(),
+        Some("Bearer sk-secret-test-key")
+    );
 
     let run = new_run(&app, &workflow, &user, "Hello again?", json!({})).await;
     let (outcome, _) = execute(&app, &run, &workflow).await;
@@ -383,7 +502,9 @@ async fn model_server_failures_end_the_run_with_llm_error_and_never_show_the_key
 }
 
 async fn without_a_model_endpoint_runs_fail_as_not_configured(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let user = funded_user(&app, 10).await;
     let workflow = new_workflow(&app, &user, json!({})).await;
     let run = new_run(&app, &workflow, &user, "Hello?", json!({})).await;
@@ -393,12 +514,18 @@ async fn without_a_model_endpoint_runs_fail_as_not_configured(backend: Backend) 
 
 async fn a_cancelled_run_stops_before_asking_the_model(backend: Backend) {
     let (model, addr) = FakeModel::start(six_times_seven).await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let user = funded_user(&app, 10).await;
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
     let now = tollgate::clock::to_millis(app.clock.now());
-    app.state.store.cancel_run(&run.id, now, None).await.unwrap();
+    app.state
+        .store
+        .cancel_run(&run.id, now, None)
+        .await
+        .unwrap();
 
     let (outcome, _) = execute(&app, &run, &workflow).await;
     assert_eq!(outcome, EngineOutcome::Cancelled);
@@ -409,27 +536,51 @@ async fn a_run_taken_over_after_a_crash_replays_instead_of_paying_again(backend:
     // The first attempt pays for the tool, then loses the model; the second
     // attempt replays the model's first answer and the tool's result.
     let (model, addr) = FakeModel::start(|n| match n {
-        0 => tool_call("call_0", "calculator", json!({"action": "evaluate", "expression": "6*7"})),
-        1 => (StatusCode::BAD_GATEWAY, json!({"error": "upstream went away"})),
+        0 => tool_call(
+            "call_0",
+            "calculator",
+            json!({"action": "evaluate", "expression": "6*7"}),
+        ),
+        1 => (
+            StatusCode::BAD_GATEWAY,
+            json!({"error": "upstream went away"}),
+        ),
         _ => text("6 times 7 is 42."),
     })
     .await;
-    let Some(app) = app_with_model(backend, addr, None).await else { return };
+    let Some(app) = app_with_model(backend, addr, None).await else {
+        return;
+    };
     let user = funded_user(&app, 100).await;
     let price = calculator_price(&app);
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
-    let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({"session_id": "replayed"})).await;
+    let run = new_run(
+        &app,
+        &workflow,
+        &user,
+        "What is 6 times 7?",
+        json!({"session_id": "replayed"}),
+    )
+    .await;
 
     let (outcome, _) = execute(&app, &run, &workflow).await;
     assert_eq!(failure_code(&outcome), "llm_error");
     assert_eq!(app.balance(&user).await["balance"], 100 - price);
 
     let (outcome, metadata) = execute(&app, &run, &workflow).await;
-    assert!(matches!(&outcome, EngineOutcome::Succeeded { response_text: Some(t), .. } if t == "6 times 7 is 42."), "{outcome:?}");
+    assert!(
+        matches!(&outcome, EngineOutcome::Succeeded { response_text: Some(t), .. } if t == "6 times 7 is 42."),
+        "{outcome:?}"
+    );
     assert_eq!(model.requests().len(), 3);
     assert_eq!(app.balance(&user).await["balance"], 100 - price);
-    let replayed: Vec<&str> =
-        metadata["steps"].as_array().unwrap().iter().filter(|s| s["replayed"] == true).map(|s| s["step"].as_str().unwrap()).collect();
+    let replayed: Vec<&str> = metadata["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["replayed"] == true)
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
     assert_eq!(replayed, vec!["llm:1", "llm:1:call_0"]);
 
     // Once more, as if the worker died after the run succeeded: nothing is
@@ -438,24 +589,49 @@ async fn a_run_taken_over_after_a_crash_replays_instead_of_paying_again(backend:
     assert_eq!(again, outcome);
     assert_eq!(model.requests().len(), 3);
     assert_eq!(app.balance(&user).await["balance"], 100 - price);
-    let session = app.state.store.session_messages("replayed", &user.user_id).await.unwrap();
+    let session = app
+        .state
+        .store
+        .session_messages("replayed", &user.user_id)
+        .await
+        .unwrap();
     assert_eq!(session.len(), 4, "{session:?}");
 }
 
 async fn definitions_are_checked_against_the_catalog(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let catalog = app.state.catalog.snapshot();
     let memory_id = catalog.resolve("instance_memory").unwrap().0.row.id.clone();
 
     let defaults = parse_definition(&json!({}), &catalog).unwrap();
-    assert_eq!((defaults.max_steps, defaults.max_credits, defaults.tools.len()), (8, 100, 0));
-    assert_eq!((defaults.model, defaults.system_prompt, defaults.temperature), (None, None, None));
+    assert_eq!(
+        (
+            defaults.max_steps,
+            defaults.max_credits,
+            defaults.tools.len()
+        ),
+        (8, 100, 0)
+    );
+    assert_eq!(
+        (defaults.model, defaults.system_prompt, defaults.temperature),
+        (None, None, None)
+    );
 
-    let parsed = parse_definition(&json!({"tools": ["instance-memory", "instance_memory", memory_id], "model": "llama3.2"}), &catalog).unwrap();
+    let parsed = parse_definition(
+        &json!({"tools": ["instance-memory", "instance_memory", memory_id], "model": "llama3.2"}),
+        &catalog,
+    )
+    .unwrap();
     assert_eq!(parsed.tools, vec![memory_id]);
     assert_eq!(parsed.model.as_deref(), Some("llama3.2"));
 
-    let errors = parse_definition(&json!({"tools": ["calculator", 7, "no_such_tool"]}), &catalog).unwrap_err();
+    let errors = parse_definition(
+        &json!({"tools": ["calculator", 7, "no_such_tool"]}),
+        &catalog,
+    )
+    .unwrap_err();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(errors[0].0, vec![json!("tools"), json!(1)]);
     assert_eq!(errors[1].0, vec![json!("tools"), json!(2)]);
@@ -467,8 +643,14 @@ async fn definitions_are_checked_against_the_catalog(backend: Backend) {
         assert_eq!(errors[0].0, vec![json!("max_steps")]);
     }
     let errors = parse_definition(&json!({"max_credits": -1, "prompt": "x", "system_prompt": "y".repeat(20_001), "model": ""}), &catalog).unwrap_err();
-    let locations: Vec<&Value> = errors.iter().map(|(loc, _)| &loc[0]).collect();
-    assert_eq!(locations, vec!["prompt", "model", "system_prompt", "max_credits"]);
+    let locations: Vec<&str> = errors
+        .iter()
+        .map(|(loc, _)| loc[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locations,
+        vec!["prompt", "model", "system_prompt", "max_credits"]
+    );
     assert!(errors[0].1.contains("unknown field"));
     assert!(parse_definition(&json!([]), &catalog).is_err());
 }
