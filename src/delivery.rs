@@ -89,8 +89,11 @@ pub async fn secret_for(app: &AppInner, user_id: &str) -> anyhow::Result<String>
     if let Some(secret) = load_secret(app, user_id).await? {
         return Ok(secret);
     }
-    write_secret(app, user_id, &new_secret()).await?;
-    // Read back what is stored, in case another node wrote at the same time.
+    let now = to_millis(app.clock.now());
+    app.store
+        .insert_webhook_secret(user_id, &app.master.seal(new_secret().as_bytes()), now)
+        .await?;
+    // Read back what is stored: another node may have created it first.
     load_secret(app, user_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the webhook secret was not stored"))

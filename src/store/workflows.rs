@@ -179,6 +179,9 @@ pub trait WorkflowStore: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>>;
+    /// Stores a first secret unless the user already has one (another node's).
+    async fn insert_webhook_secret(&self, user_id: &str, sealed: &str, now: i64)
+        -> StoreResult<()>;
     async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;
 
     /// Takes a due pending delivery under a lease.

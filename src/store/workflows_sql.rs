@@ -320,6 +320,18 @@ macro_rules! impl_workflow_store {
                         .await?)
                 }
 
+                async fn insert_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO webhook_secrets (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .bind(sealed)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?;
+                    Ok(())
+                }
+
                 async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()> {
                     sqlx::query(
                         "INSERT INTO webhook_secrets (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
