@@ -29,6 +29,15 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The same database for a second node (its own data directory).
+    pub fn share(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            master_key: self.master_key.clone(),
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub fn args(&self) -> DatabaseArgs {
         DatabaseArgs {
             database_url: self.url.clone(),

@@ -2,7 +2,7 @@
 
 use axum::routing::get;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{fresh_db, serve_args, Backend, TestApp};
 
@@ -228,6 +228,51 @@ async fn the_demo_account_has_credits_and_a_working_key_once() {
     let (status, body) = app.get("/credits/balance", Some(&demo.api_key)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["balance"], 10_000);
+    // The demo workflows are ready to trigger with the demo key.
+    let (_, list) = app.get("/workflows", Some(&demo.api_key)).await;
+    let workflows = list["data"]["workflows"].as_array().unwrap();
+    assert!(workflows.len() >= 2);
+    assert!(workflows
+        .iter()
+        .all(|w| w["visibility"] == "public" && w["enabled_on_budget"] == true));
+    let calc = workflows
+        .iter()
+        .find(|w| w["name"] == "Calculator")
+        .unwrap();
+    let trigger = format!(
+        "/api/agent-webhooks/{}/trigger",
+        calc["workflow_id"].as_str().unwrap()
+    );
+    let (status, body) = app
+        .post(
+            &trigger,
+            Some(&demo.api_key),
+            json!({"prompt": "2 * (3 + 4)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let status_url = body["data"]["status_url"].as_str().unwrap().to_string();
+    let mut run = Value::Null;
+    for _ in 0..200 {
+        run = app
+            .client
+            .get(&status_url)
+            .bearer_auth(&demo.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        if run["data"]["run"]["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        run["data"]["run"]["response_text"], "2 * (3 + 4) = 14",
+        "{run}"
+    );
     let token = app.login(&demo.email, &demo.password).await;
     assert_eq!(
         app.get("/credits/balance", Some(&token)).await.0,

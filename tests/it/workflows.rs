@@ -570,6 +570,7 @@ async fn branches_merges_loops_and_a_human_step_run_as_drawn(app: TestApp) {
 }
 
 crate::on_both_backends!(
+    a_running_run_stops_at_its_next_step_when_cancelled,
     a_graph_workflow_runs_and_reports_every_spec_field,
     the_trigger_refuses_bad_requests_with_the_spec_statuses,
     blocked_triggers_answer_409_and_ask_the_owner_once,
@@ -764,4 +765,123 @@ async fn a_run_survives_a_restart_and_its_callback_lands_once_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_survives_a_restart_and_its_callback_lands_once_on_postgres() {
     a_run_survives_a_restart_and_its_callback_lands_once(Backend::Postgres).await;
+}
+
+async fn two_nodes_share_the_queue_and_no_run_executes_twice(backend: Backend) {
+    let Some(a) = TestApp::spawn_with(backend, |args| args.workers = 3).await else {
+        return;
+    };
+    let mut args = crate::harness::serve_args();
+    args.workers = 3;
+    let b = TestApp::start(a.db.share(), args, backend).await;
+    let user = funded(&a, 1000).await;
+    let id = workflow(&a, &user, calculator_graph()).await;
+    let mut runs = Vec::new();
+    for i in 0..20 {
+        let (status, body) =
+            trigger(&a, &user.token, &id, json!({"prompt": format!("{i} + 1")})).await;
+        assert_eq!(status, StatusCode::OK);
+        runs.push(body["data"]["run"]["run_id"].as_str().unwrap().to_string());
+        b.state.run_queued.notify_waiters();
+    }
+    for run_id in &runs {
+        let run = finished(&a, &user.token, run_id).await;
+        assert_eq!(run["status"], "succeeded");
+        let row = a.state.store.run_by_id(run_id).await.unwrap().unwrap();
+        assert_eq!(row.attempts, 1, "claimed once");
+    }
+    let orders = a
+        .state
+        .store
+        .orders_for_user(&user.user_id, 100)
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 20, "each run's tool call ran once");
+    assert_eq!(a.balance(&user).await["balance"], 1000 - 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_queue_and_no_run_executes_twice_on_sqlite() {
+    two_nodes_share_the_queue_and_no_run_executes_twice(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_queue_and_no_run_executes_twice_on_postgres() {
+    two_nodes_share_the_queue_and_no_run_executes_twice(Backend::Postgres).await;
+}
+
+async fn a_running_run_stops_at_its_next_step_when_cancelled(app: TestApp) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let vendor_app = axum::Router::new().route(
+        "/slow",
+        axum::routing::post(move || {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                axum::Json(json!({"ok": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, vendor_app).await });
+    let vendor = app.new_vendor().await;
+    let (_, body) = app
+        .post("/vendor/products", Some(&vendor.token), json!({"slug": "slowpoke", "name": "slowpoke", "display_name": "Slow", "description": "Slow.",
+            "endpoint": url, "timeout_ms": 5000,
+            "actions": [{"name": "go", "description": "Go.", "price_credits": 2, "parameters": {"type": "object", "properties": {"n": {}}}}]}))
+        .await;
+    let product = body["data"]["product_id"].as_str().unwrap().to_string();
+    let user = funded(&app, 100).await;
+    app.request(
+        Method::PUT,
+        &format!("/budgets/{}/products/{product}", user.budget_id),
+        Some(&user.token),
+        None,
+    )
+    .await;
+    let id = workflow(&app, &user, json!({"name": "loop", "engine": "graph", "definition": {"steps": [
+        {"id": "each", "type": "for_each", "items": "{{metadata.items}}", "do": {"type": "tool", "tool": "slowpoke", "action": "go", "parameters": {"n": "{{item}}"}}}
+    ]}})).await;
+    let (_, body) = trigger(
+        &app,
+        &user.token,
+        &id,
+        json!({"prompt": "go", "request_metadata": {"items": [1, 2, 3, 4]}}),
+    )
+    .await;
+    let run_id = body["data"]["run"]["run_id"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        if calls.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/agent-webhooks/runs/{run_id}/cancel"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"]["run"]["status"], "running",
+        "a running run finishes its current step"
+    );
+    let run = finished(&app, &user.token, &run_id).await;
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert_eq!(run["error_code"], "cancelled");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no step started after the cancellation"
+    );
+    assert_eq!(
+        app.balance(&user).await["balance"],
+        98,
+        "the finished call is paid, nothing more"
+    );
 }
