@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         run_lease_secs: 30,
         callback_max_attempts: 5,
         callback_backoff_ms: 50,
+        embed_frame_ancestors: "*".into(),
         log_format: LogFormat::Text,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -79,6 +79,7 @@ impl App {
             run_lease: Duration::from_secs(serve.run_lease_secs.max(1)),
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
+            embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
         };
         Ok(App {
             state: Arc::new(AppInner {

@@ -127,6 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_CALLBACK_BACKOFF_MS", default_value_t = 2_000)]
     pub callback_backoff_ms: u64,
 
+    /// Origins allowed to frame the embed pages (CSP `frame-ancestors`),
+    /// space-separated; `*` allows any site.
+    #[arg(long, env = "TOLLGATE_EMBED_FRAME_ANCESTORS", default_value = "*")]
+    pub embed_frame_ancestors: String,
+
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

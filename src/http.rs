@@ -63,6 +63,7 @@ pub struct HttpSettings {
     pub run_lease: Duration,
     pub callback_max_attempts: i64,
     pub callback_backoff: Duration,
+    pub embed_frame_ancestors: String,
 }
 
 /// What every handler shares.

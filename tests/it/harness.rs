@@ -121,6 +121,7 @@ pub fn serve_args() -> ServeArgs {
         run_lease_secs: 30,
         callback_max_attempts: 5,
         callback_backoff_ms: 50,
+        embed_frame_ancestors: "*".into(),
         log_format: LogFormat::Text,
     }
 }
