@@ -58,6 +58,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
         let (store, master) = open_store(db).await?;
+        crate::telemetry::handle();
         let tokens = TokenService::load(store.clone(), master.clone(), public_url.clone()).await?;
         let ledger = Ledger::new(store.clone(), clock.clone());
         let catalog = Catalog::load(store.clone(), crate::tools::builtins()).await?;

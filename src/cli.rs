@@ -74,10 +74,12 @@ fn init_logging(format: LogFormat, default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
+        // Each line carries its spans, so every line of a request has its request id.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(true)
             .init(),
         LogFormat::Text => builder.init(),
     }

@@ -235,6 +235,7 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
         outcome = status,
         "callback attempt"
     );
+    crate::telemetry::delivery(status);
     app.store
         .record_delivery_attempt(&DeliveryAttempt {
             delivery_id: delivery.id.clone(),

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(public::health))
         .route("/ready", get(public::ready))
+        .route("/metrics", get(crate::telemetry::render))
         .route("/public/jwt-public-key", get(public::jwt_public_key))
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/auth/signup", post(auth::signup))
@@ -198,6 +199,7 @@ pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Router {
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeObjectId))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(trace)
+            .layer(middleware::from_fn(crate::telemetry::track_requests))
             .layer(middleware::from_fn(name_request_in_internal_errors))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {

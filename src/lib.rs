@@ -18,5 +18,6 @@ pub mod money;
 pub mod purchase;
 pub mod secret;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod workflows;

@@ -85,6 +85,40 @@ pub enum PurchaseError {
     Internal(#[from] anyhow::Error),
 }
 
+impl PurchaseError {
+    /// A short stable code for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PurchaseError::ProductNotFound(_) => "product_not_found",
+            PurchaseError::ProductDisabled => "product_disabled",
+            PurchaseError::BudgetPaused => "budget_paused",
+            PurchaseError::NotOnBudget { .. } => "product_not_on_budget",
+            PurchaseError::UnknownAction { .. } | PurchaseError::InvalidParameters(_) => {
+                "invalid_parameters"
+            }
+            PurchaseError::MissingCredentials { .. } => "missing_credentials",
+            PurchaseError::Ledger(LedgerError::InsufficientCredits { .. }) => {
+                "insufficient_credits"
+            }
+            PurchaseError::Ledger(LedgerError::CapReached { .. }) => "budget_cap_reached",
+            PurchaseError::Ledger(_) => "ledger_error",
+            PurchaseError::Tool {
+                error: ToolError::InvalidInput { .. },
+                ..
+            } => "tool_input_error",
+            PurchaseError::Tool {
+                error: ToolError::Failed(_),
+                ..
+            } => "tool_failed",
+            PurchaseError::Tool {
+                error: ToolError::Timeout,
+                ..
+            } => "tool_timeout",
+            PurchaseError::Internal(_) => "internal_error",
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for PurchaseError {
     fn from(e: crate::store::StoreError) -> Self {
         PurchaseError::Internal(e.into())
@@ -195,9 +229,29 @@ async fn request_product(
         .await?)
 }
 
-/// Runs a purchase for `caller`.
+/// Runs a purchase for `caller`, counting its outcome in the metrics.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
 pub async fn purchase(
+    app: &AppInner,
+    caller: &Caller,
+    req: PurchaseRequest,
+) -> Result<PurchaseOutcome, PurchaseError> {
+    // Labelled by catalog name only, so caller-supplied strings never become labels.
+    let product = app
+        .catalog
+        .snapshot()
+        .resolve(&req.product)
+        .map(|(p, _)| p.row.name.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let result = purchase_unmetered(app, caller, req).await;
+    match &result {
+        Ok(o) => crate::telemetry::purchase(&product, "succeeded", o.price_credits),
+        Err(e) => crate::telemetry::purchase(&product, e.code(), 0),
+    }
+    result
+}
+
+async fn purchase_unmetered(
     app: &AppInner,
     caller: &Caller,
     req: PurchaseRequest,

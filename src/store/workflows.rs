@@ -184,6 +184,8 @@ pub trait WorkflowStore: Send + Sync {
         -> StoreResult<()>;
     async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;
 
+    /// Runs waiting in the queue, and callbacks not yet delivered or given up.
+    async fn queue_depths(&self) -> StoreResult<(i64, i64)>;
     /// Takes a due pending delivery under a lease.
     async fn claim_delivery(&self, now: i64, lease_until: i64) -> StoreResult<Option<DeliveryRow>>;
     async fn record_delivery_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()>;

@@ -345,6 +345,14 @@ macro_rules! impl_workflow_store {
                     Ok(())
                 }
 
+                async fn queue_depths(&self) -> StoreResult<(i64, i64)> {
+                    Ok(sqlx::query_as(
+                        "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'), (SELECT COUNT(*) FROM deliveries WHERE status = 'pending')",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?)
+                }
+
                 async fn claim_delivery(&self, now: i64, lease_until: i64) -> StoreResult<Option<DeliveryRow>> {
                     Ok(sqlx::query_as(&format!(
                         "UPDATE deliveries SET lease_expires_at = $2 \

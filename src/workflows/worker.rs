@@ -151,6 +151,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
     }
     let delivery = delivery_for(&run, now);
     if app.store.finish_run(&finish, delivery.as_ref()).await? {
+        crate::telemetry::run_finished(&finish.status);
         tracing::info!(status = %finish.status, "run finished");
     } else {
         tracing::warn!("the run's lease was lost before it finished; another worker owns it");

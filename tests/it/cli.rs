@@ -246,3 +246,62 @@ fn serve_works_on_a_fresh_directory_and_prints_a_working_curl_line() {
     let status = child.wait().unwrap();
     assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
 }
+
+#[test]
+fn json_logs_carry_the_request_id_on_every_request_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "serve",
+            "--no-demo",
+            "--log-format",
+            "json",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let request_id = rt.block_on(async {
+        for _ in 0..100 {
+            if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{port}/health")).await {
+                return resp.headers()["x-request-id"].to_str().unwrap().to_string();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start");
+    });
+    let mut found = None;
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        if line.contains(&request_id) {
+            found = Some(line);
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let line = found.expect("a log line naming the request id");
+    let parsed: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert!(line.contains("\"route\":\"/health\""), "{parsed}");
+}

@@ -279,3 +279,65 @@ async fn the_demo_account_has_credits_and_a_working_key_once() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_purchases_and_the_queue() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let admin = app.new_admin().await;
+    let user = app.new_user().await;
+    app.grant(&admin, &user, 50, None).await;
+    let scrape = || async {
+        let resp = app
+            .client
+            .get(format!("{}/metrics", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        resp.text().await.unwrap()
+    };
+    // The recorder is shared by every server in this process: compare deltas.
+    let value = |text: &str, name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|lab| l.contains(lab)))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    };
+    let before = scrape().await;
+    let (status, _) = app
+        .post("/products/purchase", Some(&user.token), json!({"product_id": "calculator", "parameters": {"action": "evaluate", "expression": "1+1"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = scrape().await;
+    let purchases = |t: &str| {
+        value(
+            t,
+            "tollgate_purchases_total",
+            &["product=\"calculator\"", "outcome=\"succeeded\""],
+        )
+    };
+    assert_eq!(purchases(&after) - purchases(&before), 1.0, "{after}");
+    let spent = |t: &str| {
+        value(
+            t,
+            "tollgate_credits_spent_total",
+            &["product=\"calculator\""],
+        )
+    };
+    assert!(spent(&after) - spent(&before) >= 1.0);
+    let requests = |t: &str| {
+        value(
+            t,
+            "tollgate_http_requests_total",
+            &["route=\"/products/purchase\"", "status=\"200\""],
+        )
+    };
+    assert!(requests(&after) - requests(&before) >= 1.0);
+    assert!(after.contains("tollgate_http_request_duration_seconds_bucket"));
+    assert!(after.contains("tollgate_runs_queued"));
+    assert!(after.contains("tollgate_callbacks_pending"));
+}
