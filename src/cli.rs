@@ -31,6 +31,8 @@ pub enum Command {
     /// server running or stopped.
     #[command(subcommand)]
     Admin(AdminCommand),
+    #[command(flatten)]
+    Client(crate::client_cli::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(serve.log_format, "info,sqlx=warn,tower_http=info");
             serve_command(cli.db, serve).await
         }
+        Command::Client(cmd) => crate::client_cli::run(cmd).await,
         Command::Admin(cmd) => {
             init_logging(LogFormat::Text, "warn");
             admin_command(cli.db, cmd).await

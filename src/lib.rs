@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod client_cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;

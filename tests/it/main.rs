@@ -6,6 +6,7 @@ mod accounts;
 mod callbacks;
 mod catalog;
 mod cli;
+mod client;
 mod credits;
 mod issues;
 mod ledger;
