@@ -413,6 +413,19 @@ impl Ledger {
         hold_id: &str,
         duration_ms: i64,
     ) -> LedgerResult<TransactionRow> {
+        self.capture_with(user_id, hold_id, duration_ms, None).await
+    }
+
+    /// [`Ledger::capture`], also recording `(key, body)` as the finished
+    /// response of the caller's idempotency key in the same transaction, so a
+    /// retry after a crash replays the charge instead of repeating it.
+    pub async fn capture_with(
+        &self,
+        user_id: &str,
+        hold_id: &str,
+        duration_ms: i64,
+        idempotent: Option<(&str, &str)>,
+    ) -> LedgerResult<TransactionRow> {
         let mut tx = self.begin(user_id).await?;
         let now = to_millis(self.clock.now());
         let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
@@ -463,6 +476,9 @@ impl Ledger {
         if let Some(order_id) = &hold.reference {
             tx.finish_order(order_id, "succeeded", None, Some(&txn.id), now, duration_ms)
                 .await?;
+        }
+        if let Some((key, body)) = idempotent {
+            tx.finish_idempotency_key(key, 200, body).await?;
         }
         tx.commit().await?;
         Ok(txn)

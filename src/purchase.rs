@@ -229,12 +229,37 @@ async fn request_product(
         .await?)
 }
 
+/// The body of a successful `POST /products/purchase`.
+pub fn response_body(outcome: &PurchaseOutcome, instance_id: &str) -> Value {
+    serde_json::json!({
+        "success": true,
+        "data": outcome.data,
+        "order_id": outcome.order_id,
+        "instance_id": instance_id,
+        "product_id": outcome.product_id,
+        "action": outcome.action,
+        "price_credits": outcome.price_credits,
+    })
+}
+
 /// Runs a purchase for `caller`, counting its outcome in the metrics.
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
 pub async fn purchase(
     app: &AppInner,
     caller: &Caller,
     req: PurchaseRequest,
+) -> Result<PurchaseOutcome, PurchaseError> {
+    purchase_with_key(app, caller, req, None).await
+}
+
+/// [`purchase`] under a claimed `Idempotency-Key`: a charged success records
+/// its response for the key in the capture's own transaction, so a retry
+/// after a crash replays the charge instead of repeating it.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
+pub async fn purchase_with_key(
+    app: &AppInner,
+    caller: &Caller,
+    req: PurchaseRequest,
+    idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
     // Labelled by catalog name only, so caller-supplied strings never become labels.
     let product = app
@@ -243,7 +268,7 @@ pub async fn purchase(
         .resolve(&req.product)
         .map(|(p, _)| p.row.name.clone())
         .unwrap_or_else(|| "unknown".into());
-    let result = purchase_unmetered(app, caller, req).await;
+    let result = purchase_unmetered(app, caller, req, idempotency_key).await;
     match &result {
         Ok(o) => crate::telemetry::purchase(&product, "succeeded", o.price_credits),
         Err(e) => crate::telemetry::purchase(&product, e.code(), 0),
@@ -255,6 +280,7 @@ async fn purchase_unmetered(
     app: &AppInner,
     caller: &Caller,
     req: PurchaseRequest,
+    idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
     let snapshot = app.catalog.snapshot();
     let (product, _) = snapshot
@@ -386,10 +412,24 @@ async fn purchase_unmetered(
 
     match result {
         Ok(data) => {
+            let outcome = PurchaseOutcome {
+                order_id: order_id.clone(),
+                data,
+                price_credits: price,
+                product_id: product.row.id.clone(),
+                action: action.clone(),
+            };
             match &hold {
                 Some(h) => {
+                    let body = idempotency_key
+                        .map(|k| (k, response_body(&outcome, &req.instance_id).to_string()));
                     app.ledger
-                        .capture(&caller.user_id, &h.id, elapsed(started))
+                        .capture_with(
+                            &caller.user_id,
+                            &h.id,
+                            elapsed(started),
+                            body.as_ref().map(|(k, b)| (*k, b.as_str())),
+                        )
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 }
@@ -400,13 +440,7 @@ async fn purchase_unmetered(
                         .await?;
                 }
             }
-            Ok(PurchaseOutcome {
-                order_id,
-                data,
-                price_credits: price,
-                product_id: product.row.id.clone(),
-                action,
-            })
+            Ok(outcome)
         }
         Err(error) => {
             let code = match &error {

@@ -281,6 +281,13 @@ pub trait LedgerTx: Send {
     /// Remaining credits of grants live at `now`, and credits held, in one read.
     async fn live_and_held(&mut self, now: i64) -> StoreResult<(i64, i64)>;
     async fn insert_order(&mut self, order: &OrderRow) -> StoreResult<()>;
+    /// Records the finished response of the wallet owner's idempotency key.
+    async fn finish_idempotency_key(
+        &mut self,
+        key: &str,
+        status: i64,
+        body: &str,
+    ) -> StoreResult<()>;
     async fn finish_order(
         &mut self,
         id: &str,

@@ -414,7 +414,7 @@ pub async fn purchase(
         },
     };
     let Some(key) = idempotency_key else {
-        return run_purchase(&state, &caller, &headers, body)
+        return run_purchase(&state, &caller, &headers, body, None)
             .await
             .map(|(s, v)| (s, Json(v)).into_response());
     };
@@ -438,7 +438,7 @@ pub async fn purchase(
             "A request with this Idempotency-Key is still running; retry after it finishes to get its result.",
         )),
         IdempotencyClaim::Claimed => {
-            let outcome = run_purchase(&state, &caller, &headers, body).await;
+            let outcome = run_purchase(&state, &caller, &headers, body, Some(&key)).await;
             let (status, body) = match outcome {
                 Ok((status, body)) => (status, body),
                 Err(ApiError::Internal(e)) => {
@@ -464,31 +464,21 @@ async fn run_purchase(
     caller: &Caller,
     headers: &HeaderMap,
     body: PurchaseBody,
+    idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, Value)> {
     let instance_id = resolve_instance(state, caller, headers).await?;
-    let outcome = purchase::purchase(
-        state,
-        caller,
-        PurchaseRequest {
-            product: body.product,
-            params: body.params,
-            action: body.action,
-            instance_id: instance_id.clone(),
-            run_id: None,
-        },
-    )
-    .await
-    .map_err(purchase_error)?;
+    let request = PurchaseRequest {
+        product: body.product,
+        params: body.params,
+        action: body.action,
+        instance_id: instance_id.clone(),
+        run_id: None,
+    };
+    let outcome = purchase::purchase_with_key(state, caller, request, idempotency_key)
+        .await
+        .map_err(purchase_error)?;
     Ok((
         StatusCode::OK,
-        json!({
-            "success": true,
-            "data": outcome.data,
-            "order_id": outcome.order_id,
-            "instance_id": instance_id,
-            "product_id": outcome.product_id,
-            "action": outcome.action,
-            "price_credits": outcome.price_credits,
-        }),
+        purchase::response_body(&outcome, &instance_id),
     ))
 }

@@ -329,6 +329,17 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn finish_idempotency_key(&mut self, key: &str, status: i64, body: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2")
+                    .bind(&self.user_id)
+                    .bind(key)
+                    .bind(status)
+                    .bind(body)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
             async fn insert_order(&mut self, o: &OrderRow) -> StoreResult<()> {
                 sqlx::query(&format!("INSERT INTO orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
                     .bind(&o.id)

@@ -666,3 +666,66 @@ async fn without_an_allowlist_loopback_is_refused_even_through_redirects() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.balance(&user).await["balance"], 100);
 }
+
+/// The charge and the idempotent response are written in one transaction:
+/// even if the server died right after the charge, a retry replays it.
+async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: TestApp) {
+    let user = funded_user(&app, 10).await;
+    let caller = tollgate::auth::Caller {
+        user_id: user.user_id.clone(),
+        budget_id: user.budget_id.clone(),
+        role: tollgate::auth::Role::Customer,
+        api_key_id: None,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let claim = app
+        .state
+        .store
+        .claim_idempotency_key(&user.user_id, "crash-1", "h", now, now - 1)
+        .await
+        .unwrap();
+    assert_eq!(claim, tollgate::store::IdempotencyClaim::Claimed);
+    let instance = app
+        .post(
+            "/products/purchase",
+            Some(&user.token),
+            json!({"product_id": "instance_memory", "parameters": {"action": "list"}}),
+        )
+        .await
+        .1["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = tollgate::purchase::PurchaseRequest {
+        product: "calculator".into(),
+        params: serde_json::from_value(json!({"expression": "2+2"})).unwrap(),
+        action: Some("evaluate".into()),
+        instance_id: instance,
+        run_id: None,
+    };
+    // The handler's own finishing step never runs here, as if the process died.
+    let outcome =
+        tollgate::purchase::purchase_with_key(&app.state, &caller, request, Some("crash-1"))
+            .await
+            .unwrap();
+    match app
+        .state
+        .store
+        .claim_idempotency_key(&user.user_id, "crash-1", "h", now + 1, 0)
+        .await
+        .unwrap()
+    {
+        tollgate::store::IdempotencyClaim::Existing(row) => {
+            assert_eq!(row.status, "done");
+            let body: Value = serde_json::from_str(row.response_body.as_deref().unwrap()).unwrap();
+            assert_eq!(body["order_id"], outcome.order_id.as_str());
+            assert_eq!(body["data"]["result"], 4);
+        }
+        other => panic!("expected the recorded response, got {other:?}"),
+    }
+}
+
+mod crash {
+    use super::*;
+    crate::on_both_backends!(a_charge_records_its_idempotent_response_in_the_same_transaction);
+}
