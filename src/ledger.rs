@@ -504,6 +504,36 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records an order that needs no hold (a free call), on the wallet's
+    /// ledger like every other order.
+    pub async fn record_order(&self, order: &OrderRow) -> LedgerResult<()> {
+        let mut tx = self.begin(&order.user_id).await?;
+        tx.insert_order(order).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Finishes a free call's order: succeeded, or failed with `code`.
+    pub async fn finish_order(
+        &self,
+        user_id: &str,
+        order_id: &str,
+        code: Option<&str>,
+        duration_ms: i64,
+    ) -> LedgerResult<()> {
+        let mut tx = self.begin(user_id).await?;
+        let now = to_millis(self.clock.now());
+        let status = if code.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        tx.finish_order(order_id, status, code, None, now, duration_ms)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The wallet as the caller sees it now; needs no lock.
     pub async fn balance(&self, user_id: &str) -> LedgerResult<Balance> {
         let now = self.clock.now();

@@ -375,7 +375,10 @@ async fn purchase_unmetered(
             .map_err(PurchaseError::Ledger)?;
         Some(hold)
     } else {
-        app.store.insert_order(&order).await?;
+        app.ledger
+            .record_order(&order)
+            .await
+            .map_err(PurchaseError::Ledger)?;
         None
     };
 
@@ -434,10 +437,10 @@ async fn purchase_unmetered(
                         .map_err(PurchaseError::Ledger)?;
                 }
                 None => {
-                    let ended = to_millis(app.clock.now());
-                    app.store
-                        .finish_order(&order_id, "succeeded", None, None, ended, elapsed(started))
-                        .await?;
+                    app.ledger
+                        .finish_order(&caller.user_id, &order_id, None, elapsed(started))
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
                 }
             }
             Ok(outcome)
@@ -460,17 +463,10 @@ async fn purchase_unmetered(
                     }
                 }
                 None => {
-                    let ended = to_millis(app.clock.now());
-                    app.store
-                        .finish_order(
-                            &order_id,
-                            "failed",
-                            Some(code),
-                            None,
-                            ended,
-                            elapsed(started),
-                        )
-                        .await?;
+                    app.ledger
+                        .finish_order(&caller.user_id, &order_id, Some(code), elapsed(started))
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
                 }
             }
             Err(PurchaseError::Tool {

@@ -161,16 +161,6 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     async fn memory_count(&self, instance_id: &str) -> StoreResult<i64>;
 
-    async fn insert_order(&self, o: &OrderRow) -> StoreResult<()>;
-    async fn finish_order(
-        &self,
-        id: &str,
-        status: &str,
-        error_code: Option<&str>,
-        transaction_id: Option<&str>,
-        completed_at: i64,
-        duration_ms: i64,
-    ) -> StoreResult<()>;
     async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
 

@@ -251,40 +251,6 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
-                async fn insert_order(&self, o: &OrderRow) -> StoreResult<()> {
-                    sqlx::query(&format!("INSERT INTO orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
-                        .bind(&o.id)
-                        .bind(&o.user_id)
-                        .bind(&o.budget_id)
-                        .bind(&o.product_id)
-                        .bind(&o.action)
-                        .bind(o.price_credits)
-                        .bind(&o.status)
-                        .bind(&o.error_code)
-                        .bind(&o.instance_id)
-                        .bind(&o.run_id)
-                        .bind(&o.transaction_id)
-                        .bind(o.created_at)
-                        .bind(o.completed_at)
-                        .bind(o.duration_ms)
-                        .execute(&self.writer)
-                        .await?;
-                    Ok(())
-                }
-
-                async fn finish_order(&self, id: &str, status: &str, error_code: Option<&str>, transaction_id: Option<&str>, completed_at: i64, duration_ms: i64) -> StoreResult<()> {
-                    sqlx::query("UPDATE orders SET status = $2, error_code = $3, transaction_id = $4, completed_at = $5, duration_ms = $6 WHERE id = $1")
-                        .bind(id)
-                        .bind(status)
-                        .bind(error_code)
-                        .bind(transaction_id)
-                        .bind(completed_at)
-                        .bind(duration_ms)
-                        .execute(&self.writer)
-                        .await?;
-                    Ok(())
-                }
-
                 async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>> {
                     Ok(sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = $1"))
                         .bind(id)

@@ -729,3 +729,36 @@ mod crash {
     use super::*;
     crate::on_both_backends!(a_charge_records_its_idempotent_response_in_the_same_transaction);
 }
+
+/// Free tools need no hold but are still orders.
+async fn a_free_tool_call_is_an_order_too(app: TestApp) {
+    let vendor = app.new_vendor().await;
+    let user = funded_user(&app, 5).await;
+    let products = publish_products(&app, &vendor, 1, 0).await;
+    let (_, key) = budget_with(&app, &user, &products, json!({})).await;
+    // Nothing listens on port 9: the call fails and the failure is recorded.
+    let (status, body) = app
+        .post(
+            "/products/purchase",
+            Some(&key),
+            json!({"product_id": products[0], "parameters": {"action": "run", "q": "x"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let orders = app
+        .state
+        .store
+        .orders_for_user(&user.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].status, "failed");
+    assert_eq!(orders[0].price_credits, 0);
+    assert_eq!(orders[0].error_code.as_deref(), Some("tool_failed"));
+    assert_eq!(app.balance(&user).await["balance"], 5);
+}
+
+mod free {
+    use super::*;
+    crate::on_both_backends!(a_free_tool_call_is_an_order_too);
+}
