@@ -93,6 +93,7 @@ impl App {
                 clock,
                 settings,
                 run_queued: tokio::sync::Notify::new(),
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
             sweep_every: Duration::from_secs(serve.sweep_interval_secs.max(1)),
         })
@@ -163,8 +164,13 @@ impl App {
             crate::workflows::worker::spawn(&self.state, self.state.settings.workers, &stop_rx);
         let deliveries = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let router = http::router(self.state.clone());
+        let cancel = self.state.shutdown.clone();
         let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Open streams end now, or the drain below would wait on them.
+                cancel.cancel();
+            })
             .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;

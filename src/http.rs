@@ -77,6 +77,9 @@ pub struct AppInner {
     pub clock: Arc<dyn Clock>,
     /// Wakes this node's workers when a run is queued here.
     pub run_queued: tokio::sync::Notify,
+    /// Cancelled when the server shuts down, so long-lived streams (MCP
+    /// sessions) end and the shutdown can finish.
+    pub shutdown: tokio_util::sync::CancellationToken,
     pub settings: HttpSettings,
 }
 
@@ -102,6 +105,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(public::health))
         .route("/ready", get(public::ready))
+        .merge(crate::mcp::routes(state.clone()))
         .route("/metrics", get(crate::telemetry::render))
         .route("/public/jwt-public-key", get(public::jwt_public_key))
         .route("/.well-known/jwks.json", get(public::jwks))

@@ -551,10 +551,20 @@ impl Ledger {
         let due_at = to_millis(self.clock.now());
         let mut expired = 0;
         for user_id in self.store.users_with_due_expirations(due_at, limit).await? {
-            let mut tx = self.begin(&user_id).await?;
-            let now = to_millis(self.clock.now());
-            expired += Self::expire_due(tx.as_mut(), &user_id, now).await?;
-            tx.commit().await?;
+            // One wallet's failure is logged and the others still expire.
+            let one = async {
+                let mut tx = self.begin(&user_id).await?;
+                let now = to_millis(self.clock.now());
+                let n = Self::expire_due(tx.as_mut(), &user_id, now).await?;
+                tx.commit().await?;
+                Ok::<usize, LedgerError>(n)
+            };
+            match one.await {
+                Ok(n) => expired += n,
+                Err(e) => {
+                    tracing::warn!(user_id = %user_id, error = %e, "expiring a wallet's grants failed")
+                }
+            }
         }
         Ok(expired)
     }

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod http;
 pub mod id;
 pub mod ledger;
+pub mod mcp;
 pub mod money;
 pub mod purchase;
 pub mod secret;

@@ -354,11 +354,18 @@ async fn purchase_unmetered(
     let order_id = order.id.clone();
     let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
 
+    // A call must end, and be captured, within the request's own time limit.
+    let ceiling = app
+        .settings
+        .request_timeout
+        .saturating_sub(Duration::from_secs(2))
+        .max(Duration::from_secs(1));
     let timeout = product
         .row
         .timeout_ms
         .map(|ms| Duration::from_millis(ms as u64))
-        .unwrap_or(app.settings.tool_timeout);
+        .unwrap_or(app.settings.tool_timeout)
+        .min(ceiling);
     let hold = if price > 0 {
         let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(60))
             .unwrap_or(chrono::Duration::minutes(5));
@@ -434,7 +441,15 @@ async fn purchase_unmetered(
                             body.as_ref().map(|(k, b)| (*k, b.as_str())),
                         )
                         .await
-                        .map_err(PurchaseError::Ledger)?;
+                        .map_err(|e| match e {
+                            // The sweeper released the hold: the call outlived its deadline.
+                            LedgerError::UnknownHold => PurchaseError::Tool {
+                                error: ToolError::Timeout,
+                                order_id: order_id.clone(),
+                                vendor: product.builtin.is_none(),
+                            },
+                            e => PurchaseError::Ledger(e),
+                        })?;
                 }
                 None => {
                     app.ledger

@@ -15,6 +15,13 @@ use crate::id::ObjectId;
 use crate::ledger::NewGrant;
 
 fn require_admin(caller: &Caller) -> ApiResult<()> {
+    // An agent holding an admin's budget key is not the admin.
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Administrative calls need an access token from POST /auth/login, not an API key.",
+        ));
+    }
     if !caller.is_admin() {
         return Err(ApiError::forbidden(
             "admin_required",

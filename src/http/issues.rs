@@ -59,6 +59,33 @@ pub async fn report(
     headers: HeaderMap,
     Body(body): Body<IssueReport>,
 ) -> ApiResult<Json<Value>> {
+    let instance_id = headers
+        .get("x-instance-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase());
+    record_report(
+        &state,
+        &caller,
+        body.product_id,
+        body.error_message,
+        body.recommended_improvements,
+        instance_id,
+    )
+    .await
+    .map(Json)
+}
+
+/// Records an issue report by `caller`, under the per-user hourly limit,
+/// and answers the body of `POST /issues/report`. `instance_id` is kept only
+/// when it names one of the caller's own connection instances.
+pub async fn record_report(
+    state: &AppState,
+    caller: &Caller,
+    product_id: String,
+    error_message: String,
+    recommended_improvements: Option<String>,
+    instance_id: Option<String>,
+) -> Result<Value, ApiError> {
     // Held until the report is stored, so concurrent reports by one user
     // cannot all pass the count.
     let _guard = report_lock(&caller.user_id).lock().await;
@@ -78,12 +105,8 @@ pub async fn report(
         ));
     }
     let snapshot = state.catalog.snapshot();
-    let resolved = snapshot.resolve(&body.product_id);
-    let instance_id = headers
-        .get("x-instance-id")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| ObjectId::is_valid(s));
+    let resolved = snapshot.resolve(&product_id);
+    let instance_id = instance_id.filter(|s| ObjectId::is_valid(s));
     // Only the caller's own instance is recorded; a report never fails over it.
     let instance_id = match instance_id {
         Some(id) => state
@@ -98,29 +121,29 @@ pub async fn report(
         id: new_id(),
         user_id: caller.user_id.clone(),
         product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
-        product_ref: body.product_id.clone(),
+        product_ref: product_id.clone(),
         product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
         lookup_method: crate::purchase::lookup_name(resolved.as_ref().map(|(_, l)| *l)).into(),
-        error_message: body.error_message,
-        recommended_improvements: body.recommended_improvements,
+        error_message,
+        recommended_improvements,
         instance_id,
         status: "open".into(),
         created_at: now,
         updated_at: now,
     };
     state.store.insert_issue(&issue).await?;
-    Ok(Json(json!({
+    Ok(json!({
         "success": true,
         "message": "Issue report recorded",
         "data": {
             "issue_id": issue.id,
             "product_found": resolved.is_some(),
             "lookup_method": issue.lookup_method,
-            "product_id": body.product_id,
+            "product_id": product_id,
             "product_name": issue.product_name,
             "status": issue.status,
         },
-    })))
+    }))
 }
 
 fn issue_json(i: &IssueRow) -> Value {
@@ -133,6 +156,13 @@ fn issue_json(i: &IssueRow) -> Value {
 }
 
 fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
+    // An agent holding a vendor's budget key is not the vendor.
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Managing reports needs an access token from POST /auth/login, not an API key.",
+        ));
+    }
     match caller.role {
         Role::Admin => Ok(None),
         Role::Vendor => Ok(Some(caller.user_id.as_str())),

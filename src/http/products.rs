@@ -420,7 +420,9 @@ pub async fn purchase(
     };
     let hash = request_hash(&body);
     let now = to_millis(state.clock.now());
-    let stale_before = now - (state.settings.tool_timeout.as_millis() as i64 + 120_000);
+    // No request outlives the request time limit, so an older claim is one
+    // whose request died.
+    let stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 60_000);
     match state.store.claim_idempotency_key(&caller.user_id, &key, &hash, now, stale_before).await? {
         IdempotencyClaim::Existing(row) if row.request_hash != hash => Err(ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -18,6 +18,13 @@ use crate::id::new_id;
 use crate::store::{ProductRow, StoreError};
 
 fn vendor_or_admin(caller: &Caller) -> ApiResult<()> {
+    // An agent holding a vendor's budget key is not the vendor.
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Publishing tools needs an access token from POST /auth/login, not an API key.",
+        ));
+    }
     match caller.role {
         Role::Admin | Role::Vendor => Ok(()),
         Role::Customer => Err(ApiError::forbidden(
@@ -234,6 +241,30 @@ fn apply(
     }
 }
 
+/// Slugs and names share one lookup (`product_id` may be either), so neither
+/// may equal another product's slug or name, nor look like an id.
+fn check_identifiers(state: &AppState, row: &ProductRow) -> ApiResult<()> {
+    let snapshot = state.catalog.snapshot();
+    for ident in [&row.slug, &row.name] {
+        if crate::id::ObjectId::is_valid(ident) {
+            return Err(ApiError::conflict(
+                "product_exists",
+                "A slug or name may not look like a product id.",
+            ));
+        }
+        if snapshot
+            .resolve(ident)
+            .is_some_and(|(p, _)| p.row.id != row.id)
+        {
+            return Err(ApiError::conflict(
+                "product_exists",
+                format!("Another product already answers to {ident:?}."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn conflict(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(_) => ApiError::conflict(
@@ -286,6 +317,7 @@ pub async fn create(
             &body,
         ));
     }
+    check_identifiers(&state, &row)?;
     state.store.insert_product(&row).await.map_err(conflict)?;
     state.catalog.reload().await?;
     Ok((
@@ -355,6 +387,7 @@ pub async fn update(
     }
     apply(&state, &mut row, &body, false).map_err(|e| errors_to_api(e, &body))?;
     row.updated_at = to_millis(state.clock.now()).max(row.updated_at + 1);
+    check_identifiers(&state, &row)?;
     state.store.update_product(&row).await.map_err(conflict)?;
     state.catalog.reload().await?;
     Ok(Json(json!({"success": true, "data": product_json(&row)})))

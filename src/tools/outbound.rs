@@ -75,8 +75,12 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240) // reserved
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible
+            // (::a.b.c.d) forms are judged as the IPv4 address they carry.
+            if let Some(v4) = v6.to_ipv4() {
+                if !v6.is_loopback() && !v6.is_unspecified() {
+                    return is_public(IpAddr::V4(v4));
+                }
             }
             let s = v6.segments();
             !(v6.is_loopback()
@@ -85,7 +89,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x64 && s[1] == 0xff9b)) // NAT64 can reach private IPv4
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 can reach private IPv4
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || s[0] == 0x2002) // 6to4 embeds an IPv4 address
         }
     }
 }
@@ -312,7 +318,8 @@ fn classify(e: reqwest::Error) -> OutboundError {
     if e.is_redirect() {
         return OutboundError::Forbidden(format!("redirect refused: {e}"));
     }
-    OutboundError::Failed(format!("{e}"))
+    // Without the URL: a query-string credential must never reach a caller or a log.
+    OutboundError::Failed(format!("{}", e.without_url()))
 }
 
 #[cfg(test)]
@@ -333,6 +340,10 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "fec0::1",
+            "2002:7f00:1::1",
             "::ffff:10.0.0.1",
             "224.0.0.1",
             "255.255.255.255",

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::auth::{Caller, Role};
 use crate::clock::to_millis;
 use crate::http::AppState;
-use crate::purchase::{self, PurchaseError, PurchaseRequest};
+use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
+use crate::store::IdempotencyClaim;
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
 use crate::tools::ToolError;
 
@@ -58,6 +59,8 @@ pub struct RunCtx {
     pub lease_owner: String,
     started: Instant,
     metadata: Mutex<Value>,
+    /// Set when another worker took the run over; the engine then stops.
+    lease_lost: std::sync::atomic::AtomicBool,
 }
 
 impl RunCtx {
@@ -96,6 +99,7 @@ impl RunCtx {
             lease_owner,
             started: Instant::now(),
             metadata: Mutex::new(metadata),
+            lease_lost: Default::default(),
         })
     }
 
@@ -154,8 +158,18 @@ impl RunCtx {
         }
     }
 
-    /// True when someone asked to cancel the run; engines check between steps.
+    /// Marks the run as taken over by another worker.
+    pub fn mark_lease_lost(&self) {
+        self.lease_lost
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True when someone asked to cancel the run, or the lease was lost;
+    /// engines check between steps.
     pub async fn cancelled(&self) -> bool {
+        if self.lease_lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
         matches!(self.app.store.run_by_id(&self.run.id).await, Ok(Some(r)) if r.cancel_requested)
     }
 
@@ -189,6 +203,47 @@ impl RunCtx {
         }
         let started = Instant::now();
         let started_at = to_millis(self.app.clock.now());
+        // The charge and the step's result are tied by an idempotency key:
+        // the capture records the response under it in its own transaction,
+        // so a worker that dies (or loses its lease) after paying cannot make
+        // a second worker pay again.
+        let key = format!("run:{}:{}", self.run.id, step_key);
+        let stale_before = started_at - (120_000 + 120_000);
+        let claim = store
+            .claim_idempotency_key(
+                &self.run.user_id,
+                &key,
+                "run-step",
+                started_at,
+                stale_before,
+            )
+            .await
+            .map_err(internal)?;
+        if let IdempotencyClaim::Existing(row) = claim {
+            let body: Value = row
+                .response_body
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or(Value::Null);
+            if row.status != "done" || body["success"] != true {
+                return Err(StepError::new(
+                    "step_in_progress",
+                    format!("step {step_key} is being run by another worker"),
+                ));
+            }
+            let outcome = PurchaseOutcome {
+                order_id: body["order_id"].as_str().unwrap_or_default().to_string(),
+                data: body["data"].clone(),
+                price_credits: body["price_credits"].as_i64().unwrap_or(0),
+                product_id: body["product_id"].as_str().unwrap_or_default().to_string(),
+                action: action.to_string(),
+            };
+            self.finish_step(
+                step_key, product, action, &outcome, started_at, started, true,
+            )
+            .await?;
+            return Ok(outcome.data);
+        }
         let request = PurchaseRequest {
             product: product.to_string(),
             params,
@@ -196,28 +251,28 @@ impl RunCtx {
             instance_id: self.instance_id.clone(),
             run_id: Some(self.run.id.clone()),
         };
-        match purchase::purchase(&self.app, &self.caller, request).await {
+        match purchase::purchase_with_key(&self.app, &self.caller, request, Some(&key)).await {
             Ok(outcome) => {
-                let completed_at = to_millis(self.app.clock.now());
-                store
-                    .record_step(&RunStepRow {
-                        run_id: self.run.id.clone(),
-                        step_key: step_key.to_string(),
-                        output: outcome.data.to_string(),
-                        order_id: Some(outcome.order_id.clone()),
-                        credits: outcome.price_credits,
-                        started_at,
-                        completed_at,
-                    })
-                    .await
-                    .map_err(internal)?;
-                self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
-                                   "order_id": outcome.order_id, "credits": outcome.price_credits,
-                                   "started_at": crate::clock::iso(crate::clock::from_millis(started_at)),
-                                   "duration_ms": started.elapsed().as_millis() as i64}));
+                if outcome.price_credits == 0 {
+                    // No capture recorded the response: record it here.
+                    let body = purchase::response_body(&outcome, &self.instance_id).to_string();
+                    store
+                        .finish_idempotency_key(&self.run.user_id, &key, 200, &body)
+                        .await
+                        .map_err(internal)?;
+                }
+                self.finish_step(
+                    step_key, product, action, &outcome, started_at, started, false,
+                )
+                .await?;
                 Ok(outcome.data)
             }
             Err(e) => {
+                // Nothing was charged: a later attempt may run the step again.
+                store
+                    .release_idempotency_key(&self.run.user_id, &key)
+                    .await
+                    .map_err(internal)?;
                 let err = step_error(e);
                 self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "failed",
                                    "error_code": err.code, "error_message": err.message, "credits": 0,
@@ -225,6 +280,41 @@ impl RunCtx {
                 Err(err)
             }
         }
+    }
+
+    /// Records a paid step's result for takeovers and in the run's metadata.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_step(
+        &self,
+        step_key: &str,
+        product: &str,
+        action: &str,
+        outcome: &PurchaseOutcome,
+        started_at: i64,
+        started: Instant,
+        replayed: bool,
+    ) -> Result<(), StepError> {
+        let completed_at = to_millis(self.app.clock.now());
+        self.app
+            .store
+            .record_step(&RunStepRow {
+                run_id: self.run.id.clone(),
+                step_key: step_key.to_string(),
+                output: outcome.data.to_string(),
+                order_id: Some(outcome.order_id.clone()),
+                credits: outcome.price_credits,
+                started_at,
+                completed_at,
+            })
+            .await
+            .map_err(|e| StepError::new("internal_error", format!("storage failed: {e}")))?;
+        if !self.has_record(step_key) {
+            self.record(json!({"step": step_key, "type": "tool", "tool": product, "action": action, "status": "succeeded",
+                               "order_id": outcome.order_id, "credits": outcome.price_credits, "replayed": replayed,
+                               "started_at": crate::clock::iso(crate::clock::from_millis(started_at)),
+                               "duration_ms": started.elapsed().as_millis() as i64}));
+        }
+        Ok(())
     }
 }
 

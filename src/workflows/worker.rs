@@ -95,11 +95,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
                         message: format!("no engine {:?}", w.engine),
                     },
                     Some(engine) => {
-                        let heartbeat = tokio::spawn(keep_lease(
-                            app.clone(),
-                            run.id.clone(),
-                            owner.to_string(),
-                        ));
+                        let heartbeat = tokio::spawn(keep_lease(app.clone(), ctx.clone()));
                         let outcome = engine.run(&ctx).await;
                         heartbeat.abort();
                         outcome
@@ -159,8 +155,10 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Extends the lease at a third of its length until aborted.
-async fn keep_lease(app: AppState, run_id: String, owner: String) {
+/// Extends the lease at a third of its length until aborted; when the lease
+/// is lost (another worker took the run), tells the engine to stop.
+async fn keep_lease(app: AppState, ctx: Arc<RunCtx>) {
+    let (run_id, owner) = (ctx.run.id.clone(), ctx.lease_owner.clone());
     let lease = app.settings.run_lease;
     let every = (lease / 3).max(Duration::from_millis(100));
     loop {
@@ -168,7 +166,11 @@ async fn keep_lease(app: AppState, run_id: String, owner: String) {
         let until = to_millis(app.clock.now()) + lease.as_millis() as i64;
         match app.store.extend_lease(&run_id, &owner, until).await {
             Ok(true) => {}
-            Ok(false) => return,
+            Ok(false) => {
+                tracing::warn!(run_id = %run_id, "the run's lease was lost; stopping at the next step");
+                ctx.mark_lease_lost();
+                return;
+            }
             Err(e) => tracing::warn!(error = %e, "extending a run lease failed; will retry"),
         }
     }

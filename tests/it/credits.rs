@@ -335,3 +335,30 @@ crate::on_both_backends!(
     only_admins_grant_and_revoke,
     bad_grant_requests_get_422_and_grant_nothing,
 );
+
+async fn an_admins_api_key_cannot_grant_credits(app: TestApp) {
+    let admin = app.new_admin().await;
+    let (_, body) = app
+        .post(
+            &format!("/budgets/{}/api-keys", admin.budget_id),
+            Some(&admin.token),
+            json!({"name": "agent"}),
+        )
+        .await;
+    let key = body["data"]["key"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post(
+            "/admin/grants",
+            Some(&key),
+            json!({"user_id": admin.user_id, "amount_credits": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "user_token_required");
+    assert_eq!(app.balance(&admin).await["balance"], 0);
+}
+
+mod keys {
+    use super::*;
+    crate::on_both_backends!(an_admins_api_key_cannot_grant_credits);
+}

@@ -11,6 +11,7 @@ mod credits;
 mod issues;
 mod ledger;
 mod llm;
+mod mcp;
 mod public;
 mod purchase;
 mod tokens;

@@ -1,0 +1,156 @@
+//! The MCP server at `/mcp`: the Model Context Protocol over Streamable
+//! HTTP, served by the `rmcp` SDK.
+//!
+//! Every request is authenticated with the same bearer token as the REST
+//! API before the SDK sees it, and the caller rides to the handler in the
+//! request's extensions. A session belongs to the user and budget that
+//! opened it: a request on it with anyone else's token is refused, so a
+//! leaked session id is useless without the owner's credentials.
+
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tower::Service;
+
+use crate::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use session::McpSession;
+
+/// The header that carries a session's id, on requests and on the
+/// `initialize` response.
+const SESSION_ID: &str = "mcp-session-id";
+
+/// The `/mcp` route.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let gate = Arc::new(Gate::new(state));
+    Router::new().route(
+        "/mcp",
+        any(move |req: Request| {
+            let gate = gate.clone();
+            async move { gate.handle(req).await }
+        }),
+    )
+}
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    user_id: String,
+    budget_id: String,
+}
+
+impl Owner {
+    fn of(caller: &Caller) -> Owner {
+        Owner {
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+        }
+    }
+}
+
+/// Authenticates requests and keeps sessions with their owners, in front of
+/// the SDK's service.
+struct Gate {
+    state: AppState,
+    sessions: Arc<LocalSessionManager>,
+    service: StreamableHttpService<McpSession, LocalSessionManager>,
+    owners: Mutex<HashMap<String, Owner>>,
+}
+
+impl Gate {
+    fn new(state: AppState) -> Gate {
+        let sessions = Arc::new(LocalSessionManager::default());
+        // Host checks guard unauthenticated local servers against DNS
+        // rebinding; here every request needs a bearer token a rebinding
+        // page cannot have, and Tollgate is served under any host name.
+        let config = StreamableHttpServerConfig::default()
+            .disable_allowed_hosts()
+            .with_cancellation_token(state.shutdown.child_token())
+            .with_max_request_body_bytes(state.settings.body_limit);
+        let app = state.clone();
+        let service = StreamableHttpService::new(
+            move || Ok(McpSession::new(app.clone())),
+            sessions.clone(),
+            config,
+        );
+        Gate {
+            state,
+            sessions,
+            service,
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Response {
+        let (mut parts, body) = req.into_parts();
+        let caller = match Caller::from_request_parts(&mut parts, &self.state).await {
+            Ok(caller) => caller,
+            Err(e) => return e.into_response(),
+        };
+        let owner = Owner::of(&caller);
+        let session = parts
+            .headers
+            .get(SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(id) = &session {
+            let known = self.owners.lock().expect("owners lock").get(id).cloned();
+            match known {
+                Some(o) if o == owner => {}
+                Some(_) => {
+                    return ApiError::forbidden(
+                        "session_forbidden",
+                        "This MCP session was opened with another account's credentials; initialize a session of your own.",
+                    )
+                    .into_response()
+                }
+                None => {
+                    return ApiError::not_found(
+                        "session_not_found",
+                        "No MCP session with this id; it ended or never existed. Initialize a new session.",
+                    )
+                    .into_response()
+                }
+            }
+        }
+        let ends_session = parts.method == Method::DELETE;
+        parts.extensions.insert(caller);
+        let req = Request::from_parts(parts, body);
+        let response = match self.service.clone().call(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        match session {
+            None => {
+                if let Some(id) = response.headers().get(SESSION_ID) {
+                    self.bind(id, owner).await;
+                }
+            }
+            Some(id) if ends_session && response.status().is_success() => {
+                self.owners.lock().expect("owners lock").remove(&id);
+            }
+            Some(_) => {}
+        }
+        response.map(axum::body::Body::new)
+    }
+
+    /// Records a new session's owner, and forgets the owners of sessions the
+    /// SDK has since dropped (idle or closed).
+    async fn bind(&self, id: &HeaderValue, owner: Owner) {
+        let Ok(id) = id.to_str() else { return };
+        let live = self.sessions.sessions.read().await;
+        let mut owners = self.owners.lock().expect("owners lock");
+        owners.retain(|k, _| live.contains_key(k.as_str()));
+        owners.insert(id.to_owned(), owner);
+    }
+}
