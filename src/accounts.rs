@@ -75,10 +75,7 @@ pub async fn create_user(
     role: Role,
     enabled_products: Vec<String>,
 ) -> Result<CreatedUser, AccountError> {
-    let pw = pw.to_string();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .expect("password hashing task");
+    let hash = password::hash_async(pw.to_string()).await;
     let user = NewUser {
         id: new_id(),
         email: email.as_str().to_string(),

@@ -38,6 +38,49 @@ pub fn verify_dummy(password: &str) {
     let _ = verify(password, phc);
 }
 
+/// Hashes at once at most one per core: each takes 19 MiB and a core for a
+/// few milliseconds, so a flood of sign-ins queues here instead of
+/// exhausting memory and the blocking thread pool.
+fn gate() -> &'static tokio::sync::Semaphore {
+    static GATE: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    GATE.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+    })
+}
+
+/// [`hash`] off the async threads, under the gate.
+pub async fn hash_async(password: String) -> String {
+    let _permit = gate()
+        .acquire()
+        .await
+        .expect("the hashing gate is never closed");
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .expect("password hashing task")
+}
+
+/// [`verify`] off the async threads, under the gate; with no hash it spends
+/// the same time and answers false.
+pub async fn verify_async(password: String, phc: Option<String>) -> bool {
+    let _permit = gate()
+        .acquire()
+        .await
+        .expect("the hashing gate is never closed");
+    tokio::task::spawn_blocking(move || match phc {
+        Some(h) => verify(&password, &h),
+        None => {
+            verify_dummy(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

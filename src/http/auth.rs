@@ -84,19 +84,11 @@ pub async fn login(
     Body(c): Body<Credentials>,
 ) -> ApiResult<Json<Value>> {
     let user = state.store.user_by_email(c.email.as_str()).await?;
-    let ok = {
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let password = c.password.clone();
-        tokio::task::spawn_blocking(move || match hash {
-            Some(h) => password::verify(&password, &h),
-            None => {
-                password::verify_dummy(&password);
-                false
-            }
-        })
-        .await
-        .map_err(ApiError::internal)?
-    };
+    let ok = password::verify_async(
+        c.password.clone(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
