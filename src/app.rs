@@ -162,7 +162,11 @@ impl App {
         let keys = tokio::spawn(refresh_keys(self.state.clone(), stop_rx.clone()));
         let workers =
             crate::workflows::worker::spawn(&self.state, self.state.settings.workers, &stop_rx);
-        let deliveries = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
+        // Several delivery loops, so one slow receiver cannot hold up the
+        // others' callbacks; each delivery is claimed under a lease.
+        let deliveries: Vec<_> = (0..DELIVERY_LOOPS)
+            .map(|_| tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone())))
+            .collect();
         let router = http::router(self.state.clone());
         let cancel = self.state.shutdown.clone();
         let served = axum::serve(listener, router)
@@ -180,7 +184,9 @@ impl App {
         for w in workers {
             w.abort();
         }
-        let _ = deliveries.await;
+        for d in deliveries {
+            let _ = d.await;
+        }
         served?;
         Ok(())
     }
@@ -214,6 +220,8 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Callback deliveries one node makes at once.
+const DELIVERY_LOOPS: usize = 4;
 /// How often each node checks the catalog for changes made elsewhere.
 const CATALOG_REFRESH: Duration = Duration::from_secs(5);
 /// How often each node re-reads the signing keys.
