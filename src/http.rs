@@ -5,8 +5,10 @@ pub mod agent_webhooks;
 pub mod approvals;
 pub mod auth;
 pub mod budgets;
+pub mod bundles;
 pub mod credentials;
 pub mod credits;
+pub mod embed;
 pub mod error;
 pub mod extract;
 pub mod issues;
@@ -104,6 +106,7 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let api = Router::new()
         .route("/health", get(public::health))
+        .merge(embed::routes())
         .route("/ready", get(public::ready))
         .merge(crate::mcp::routes(state.clone()))
         .route("/metrics", get(crate::telemetry::render))

@@ -12,6 +12,7 @@ pub mod client_cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod embed;
 pub mod http;
 pub mod id;
 pub mod ledger;

@@ -5,6 +5,8 @@
 //! `store/common.rs`; only connection set-up, migrations and the wallet lock
 //! differ. The store knows rows, not rules: the money rules live in `ledger`.
 
+mod bundles;
+mod bundles_sql;
 mod catalog;
 mod catalog_sql;
 mod common;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use bundles::*;
 pub use catalog::*;
 pub use workflows::*;
 
@@ -221,7 +224,7 @@ pub struct BudgetSpend {
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: CatalogStore + WorkflowStore + Send + Sync + 'static {
+pub trait Store: CatalogStore + WorkflowStore + BundleStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

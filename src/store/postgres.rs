@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::workflows_sql::impl_workflow_store;
@@ -60,3 +61,5 @@ impl HasDb for PgStore {
 impl_catalog_store!(PgStore);
 
 impl_workflow_store!(PgStore);
+
+impl_bundle_store!(PgStore);

@@ -7,6 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::workflows_sql::impl_workflow_store;
@@ -30,7 +31,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(30));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -72,3 +73,5 @@ impl HasDb for SqliteStore {
 impl_catalog_store!(SqliteStore);
 
 impl_workflow_store!(SqliteStore);
+
+impl_bundle_store!(SqliteStore);

@@ -3,11 +3,13 @@
 mod harness;
 
 mod accounts;
+mod browser;
 mod callbacks;
 mod catalog;
 mod cli;
 mod client;
 mod credits;
+mod embed;
 mod issues;
 mod ledger;
 mod llm;

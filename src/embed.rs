@@ -1,0 +1,17 @@
+//! The embed widget: the `embed.js` loader and the pages it frames.
+//!
+//! The pages are server-rendered shells. Everything they show is either
+//! escaped here (titles) or handed to `page.js` as JSON in a `data-config`
+//! attribute, which the script renders with DOM text APIs only. Scripts and
+//! styles are static assets compiled into the binary, so the pages run under
+//! a Content-Security-Policy with no inline script or style at all.
+
+pub mod assets;
+pub mod bundle;
+pub mod page;
+pub mod view;
+
+pub use assets::{asset, Asset};
+pub use bundle::{resolve_members, BundleError};
+pub use page::{content_security_policy, escape_html, render_error, render_page, Page};
+pub use view::{EmbedView, ViewError};

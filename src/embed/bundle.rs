@@ -1,0 +1,74 @@
+//! Which products and workflows a bundle may hold.
+
+use crate::http::AppInner;
+use crate::id::ObjectId;
+use crate::store::StoreError;
+
+use super::view::product_ident;
+
+/// Most members of each kind one bundle holds.
+pub const MAX_MEMBERS: usize = 100;
+
+/// Why a bundle's members were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// `(field, index, message)` for each member that cannot be added.
+    #[error("invalid bundle members")]
+    Invalid(Vec<(&'static str, usize, String)>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Resolves the members an owner asks for to canonical ids, in order and
+/// without repeats: products by id, slug or name (active ones); workflows by
+/// id, the owner's own or public ones.
+pub async fn resolve_members(
+    state: &AppInner,
+    owner_id: &str,
+    product_idents: &[String],
+    workflow_ids: &[String],
+) -> Result<(Vec<String>, Vec<String>), BundleError> {
+    let mut errors = Vec::new();
+    let snapshot = state.catalog.snapshot();
+    let mut products: Vec<String> = Vec::new();
+    for (i, raw) in product_idents.iter().enumerate() {
+        match product_ident(raw).and_then(|id| snapshot.resolve(&id)) {
+            Some((p, _)) if p.is_active() => {
+                if !products.contains(&p.row.id) {
+                    products.push(p.row.id.clone());
+                }
+            }
+            _ => errors.push(("product_ids", i, format!("no active product {raw:?}"))),
+        }
+    }
+    let mut workflows: Vec<String> = Vec::new();
+    for (i, raw) in workflow_ids.iter().enumerate() {
+        let id = raw.to_ascii_lowercase();
+        let found = if ObjectId::is_valid(&id) {
+            state
+                .store
+                .workflow_by_id(&id)
+                .await?
+                .filter(|w| w.owner_id == owner_id || w.visibility == "public")
+        } else {
+            None
+        };
+        match found {
+            Some(w) => {
+                if !workflows.contains(&w.id) {
+                    workflows.push(w.id);
+                }
+            }
+            None => errors.push((
+                "workflow_ids",
+                i,
+                format!("no workflow {raw:?} is visible to you"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok((products, workflows))
+    } else {
+        Err(BundleError::Invalid(errors))
+    }
+}

@@ -1,0 +1,42 @@
+//! Rows and storage of bundles: named sets of products and workflows.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct BundleRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    /// `private` or `public`.
+    pub visibility: String,
+    /// JSON array of product ids, in the owner's order.
+    pub product_ids: String,
+    /// JSON array of workflow ids, in the owner's order.
+    pub workflow_ids: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl BundleRow {
+    /// The product ids as a list.
+    pub fn products(&self) -> Vec<String> {
+        serde_json::from_str(&self.product_ids).unwrap_or_default()
+    }
+
+    /// The workflow ids as a list.
+    pub fn workflows(&self) -> Vec<String> {
+        serde_json::from_str(&self.workflow_ids).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+pub trait BundleStore: Send + Sync {
+    async fn insert_bundle(&self, b: &BundleRow) -> StoreResult<()>;
+    async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()>;
+    async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>>;
+    /// The user's own bundles and every public one.
+    async fn bundles_visible_to(&self, user_id: &str) -> StoreResult<Vec<BundleRow>>;
+}

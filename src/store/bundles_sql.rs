@@ -1,0 +1,58 @@
+//! The bundle SQL both backends share; see `common.rs`.
+
+macro_rules! impl_bundle_store {
+    ($store:ident) => {
+        mod bundle_impl {
+            use async_trait::async_trait;
+
+            use super::$store;
+            use crate::store::{BundleRow, BundleStore, StoreResult};
+
+            const BUNDLE_COLS: &str = "id, owner_id, name, description, visibility, product_ids, workflow_ids, created_at, updated_at";
+
+            fn bundle_query<'q>(sql: &'q str, b: &'q BundleRow) -> sqlx::query::Query<'q, <$store as super::HasDb>::Db, <<$store as super::HasDb>::Db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query(sql)
+                    .bind(&b.id)
+                    .bind(&b.owner_id)
+                    .bind(&b.name)
+                    .bind(&b.description)
+                    .bind(&b.visibility)
+                    .bind(&b.product_ids)
+                    .bind(&b.workflow_ids)
+                    .bind(b.created_at)
+                    .bind(b.updated_at)
+            }
+
+            #[async_trait]
+            impl BundleStore for $store {
+                async fn insert_bundle(&self, b: &BundleRow) -> StoreResult<()> {
+                    let sql = format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+                    bundle_query(&sql, b).execute(&self.writer).await?;
+                    Ok(())
+                }
+
+                async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()> {
+                    let sql = "UPDATE bundles SET owner_id = $2, name = $3, description = $4, visibility = $5, product_ids = $6, \
+                               workflow_ids = $7, created_at = $8, updated_at = $9 WHERE id = $1";
+                    bundle_query(sql, b).execute(&self.writer).await?;
+                    Ok(())
+                }
+
+                async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>> {
+                    Ok(sqlx::query_as(&format!("SELECT {BUNDLE_COLS} FROM bundles WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?)
+                }
+
+                async fn bundles_visible_to(&self, user_id: &str) -> StoreResult<Vec<BundleRow>> {
+                    Ok(sqlx::query_as(&format!(
+                        "SELECT {BUNDLE_COLS} FROM bundles WHERE owner_id = $1 OR visibility = 'public' ORDER BY created_at, id"
+                    ))
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_bundle_store;
