@@ -36,6 +36,26 @@ pub fn all() -> Vec<Arc<dyn BuiltinTool>> {
     ]
 }
 
+/// Runs one action of `tool` in a fresh test context.
+#[cfg(test)]
+pub(crate) async fn run_tool(
+    tool: &dyn BuiltinTool,
+    action: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, super::ToolError> {
+    let (ctx, _dir) = test_context().await;
+    tool.call(action, &params, &ctx).await
+}
+
+/// The field an invalid-input error points at; panics on any other error.
+#[cfg(test)]
+pub(crate) fn field_of(err: super::ToolError) -> Option<String> {
+    match err {
+        super::ToolError::InvalidInput { field, .. } => field,
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+}
+
 /// A context for tool tests, on a fresh SQLite store in a temporary directory
 /// (kept alive by the returned guard).
 #[cfg(test)]

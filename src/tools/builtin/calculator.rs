@@ -783,11 +783,10 @@ fn convert_units(value: f64, from: &str, to: &str) -> Result<Value, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::builtin::test_context;
+    use crate::tools::builtin::run_tool;
 
     async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
-        let (ctx, _dir) = test_context().await;
-        Tool.call(action, &params, &ctx).await
+        run_tool(&Tool, action, params).await
     }
 
     async fn eval(expr: &str) -> Result<Value, ToolError> {

@@ -782,18 +782,10 @@ fn describe(params: &Value) -> Result<Value, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::builtin::test_context;
+    use crate::tools::builtin::{field_of, run_tool};
 
     async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
-        let (ctx, _dir) = test_context().await;
-        Tool.call(action, &params, &ctx).await
-    }
-
-    fn field_of(err: ToolError) -> Option<String> {
-        match err {
-            ToolError::InvalidInput { field, .. } => field,
-            other => panic!("expected invalid input, got {other:?}"),
-        }
+        run_tool(&Tool, action, params).await
     }
 
     const PEOPLE: &str =

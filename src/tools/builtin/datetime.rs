@@ -536,7 +536,7 @@ fn format_datetime(params: &Value, ctx: &ToolContext) -> Result<Value, ToolError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::builtin::test_context;
+    use crate::tools::builtin::{field_of, test_context};
 
     async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
         let (mut ctx, _dir) = test_context().await;
@@ -544,13 +544,6 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         Tool.call(action, &params, &ctx).await
-    }
-
-    fn field_of(err: ToolError) -> Option<String> {
-        match err {
-            ToolError::InvalidInput { field, .. } => field,
-            other => panic!("expected invalid input, got {other:?}"),
-        }
     }
 
     #[tokio::test]

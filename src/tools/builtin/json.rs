@@ -466,18 +466,10 @@ fn parse(text: &str, format: Option<&str>) -> Result<Value, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::builtin::test_context;
+    use crate::tools::builtin::{field_of, run_tool};
 
     async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
-        let (ctx, _dir) = test_context().await;
-        Tool.call(action, &params, &ctx).await
-    }
-
-    fn field_of(err: ToolError) -> Option<String> {
-        match err {
-            ToolError::InvalidInput { field, .. } => field,
-            other => panic!("expected invalid input, got {other:?}"),
-        }
+        run_tool(&Tool, action, params).await
     }
 
     fn store() -> Value {
