@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod extract;
 pub mod issues;
+pub mod openapi;
 pub mod products;
 pub mod public;
 pub mod vendor;
@@ -106,6 +107,9 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let api = Router::new()
         .route("/health", get(public::health))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/assets/{file}", get(openapi::docs_asset))
         .merge(embed::routes())
         .route("/ready", get(public::ready))
         .merge(crate::mcp::routes(state.clone()))

@@ -9,6 +9,7 @@
 //! - gauges `tollgate_runs_queued` and `tollgate_callbacks_pending`, read from
 //!   the database at scrape time (the queue is shared by every node).
 
+use crate::http::openapi::schemas as oa;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -82,6 +83,18 @@ pub fn delivery(outcome: &str) {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Interfaces",
+    operation_id = "telemetry_render",
+    summary = "Prometheus metrics",
+    description = "Request counts and latency histograms by route and status, purchases and credits spent by product, runs by status, callback deliveries by outcome, and queue depths, in the Prometheus text format.",
+    responses(
+        (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+)]
 pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {
     let (queued, pending) = state.store.queue_depths().await?;
     metrics::gauge!("tollgate_runs_queued").set(queued as f64);

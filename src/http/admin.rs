@@ -1,5 +1,6 @@
 //! Operator endpoints: credit grants and revocations.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -73,6 +74,26 @@ impl FromBody for GrantRequest {
 }
 
 /// `POST /admin/grants`.
+#[utoipa::path(
+    post,
+    path = "/admin/grants",
+    tag = "Admin",
+    operation_id = "admin_create_grant",
+    summary = "Grant credits",
+    description = "Credits for a user named by `user_id` or `email`.",
+    request_body(content = oa::GrantRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The grant and its transaction.", body = oa::GrantCreatedResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such user (`user_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create_grant(
     State(state): State<AppState>,
@@ -110,6 +131,26 @@ pub async fn create_grant(
 }
 
 /// `POST /admin/grants/{grant_id}/revoke`: takes back what is left.
+#[utoipa::path(
+    post,
+    path = "/admin/grants/{grant_id}/revoke",
+    tag = "Admin",
+    operation_id = "admin_revoke_grant",
+    summary = "Revoke a grant",
+    description = "Takes back what is left of the grant.",
+    params(
+        ("grant_id" = String, Path, description = "The grant's id."),
+    ),
+    responses(
+        (status = 200, description = "The revocation transaction.", body = oa::GrantRevokedResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such grant (`grant_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The grant has no credits left (`nothing_to_revoke`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(grant_id = %grant_id))]
 pub async fn revoke_grant(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 //! `GET /api/agent-webhooks/runs/{runId}` and `POST .../runs/{runId}/cancel`.
 //! Errors here use the spec's `{"success":false,"error","message"}` shape.
 
+use super::openapi::schemas as oa;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Path, Request, State};
@@ -291,6 +292,29 @@ fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, 
 }
 
 /// `POST /api/agent-webhooks/{workflowId}/trigger`.
+#[utoipa::path(
+    post,
+    path = "/api/agent-webhooks/{workflow_id}/trigger",
+    tag = "Trigger Autonomous Workflows Via Webhooks",
+    operation_id = "agent_webhooks_trigger",
+    summary = "Trigger a workflow run",
+    description = "Queues a run of the workflow with the prompt. With `request_id`, a retry returns the existing run (202). With `callback_url`, the final run status is POSTed there, signed with the caller's webhook secret.",
+    params(
+        ("workflow_id" = String, Path, description = "The workflow's id (24 hex characters); `workflowId` in the spec."),
+    ),
+    request_body(content = oa::TriggerRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Run created or existing run returned by idempotency key.", body = oa::TriggerResponse),
+        (status = 202, description = "Idempotent replay - the existing run matching `request_id` is returned.", body = oa::TriggerResponse),
+        (status = 400, description = "Invalid workflow ID, invalid payload, or malformed request (`invalid_workflow_id`, `invalid_json`, `invalid_payload`, `missing_prompt`, `prompt_too_long`, `invalid_prompt`, `invalid_request_id`, `invalid_callback_url`, `invalid_request_metadata`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token.", body = oa::ErrorResponse),
+        (status = 404, description = "No workflow with this id is available to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "Workflow is not enabled on the caller's budget and/or required credentials are missing. The response enumerates the approval request IDs created to clear the block.", body = oa::TriggerConflict),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, workflow_id = %workflow_id))]
 pub async fn trigger(
     State(state): State<AppState>,
@@ -432,6 +456,24 @@ async fn own_run(state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<R
 }
 
 /// `GET /api/agent-webhooks/runs/{runId}`.
+#[utoipa::path(
+    get,
+    path = "/api/agent-webhooks/runs/{run_id}",
+    tag = "Trigger Autonomous Workflows Via Webhooks",
+    operation_id = "agent_webhooks_get_run",
+    summary = "Get workflow run status",
+    params(
+        ("run_id" = String, Path, description = "The run's id (24 hex characters)."),
+    ),
+    responses(
+        (status = 200, description = "Current status and payload of the workflow run.", body = oa::RunResponse),
+        (status = 400, description = "Invalid run ID.", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token.", body = oa::ErrorResponse),
+        (status = 404, description = "Run not found for the caller.", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -445,6 +487,26 @@ pub async fn get_run(
 
 /// `POST /api/agent-webhooks/runs/{runId}/cancel`: a queued run is cancelled
 /// at once; a running one stops at its next step.
+#[utoipa::path(
+    post,
+    path = "/api/agent-webhooks/runs/{run_id}/cancel",
+    tag = "Trigger Autonomous Workflows Via Webhooks",
+    operation_id = "agent_webhooks_cancel_run",
+    summary = "Cancel a workflow run",
+    description = "A queued run is cancelled at once; a running one stops at its next step.",
+    params(
+        ("run_id" = String, Path, description = "The run's id (24 hex characters)."),
+    ),
+    responses(
+        (status = 200, description = "The run after the cancellation.", body = oa::RunCancelResponse),
+        (status = 400, description = "Invalid run ID (`invalid_run_id`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "Run not found for the caller (`run_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The run already ended (`run_finished`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn cancel_run(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,5 +1,6 @@
 //! Approval requests: what blocked agents ask their owner for.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -20,6 +21,20 @@ fn approval_json(a: &ApprovalRow) -> Value {
 }
 
 /// `GET /approvals`: the owner's requests, newest first.
+#[utoipa::path(
+    get,
+    path = "/approvals",
+    tag = "Approvals",
+    operation_id = "approvals_list",
+    summary = "List approval requests",
+    description = "The caller's approval requests, newest first.",
+    responses(
+        (status = 200, description = "The requests.", body = oa::ApprovalListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let rows = state.store.approvals_for_user(&caller.user_id, 200).await?;
     Ok(Json(
@@ -59,6 +74,26 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
 
 /// `POST /approvals/{id}/approve`: does what was asked (enabling a tool or a
 /// workflow on the budget) and closes the request.
+#[utoipa::path(
+    post,
+    path = "/approvals/{approval_id}/approve",
+    tag = "Approvals",
+    operation_id = "approvals_approve",
+    summary = "Approve a request",
+    description = "Does what was asked (enabling a tool or a workflow on the budget) and closes the request.",
+    params(
+        ("approval_id" = String, Path, description = "The approval request's id."),
+    ),
+    responses(
+        (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No approval request with this id belongs to the caller (`approval_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +126,25 @@ pub async fn approve(
 }
 
 /// `POST /approvals/{id}/deny`.
+#[utoipa::path(
+    post,
+    path = "/approvals/{approval_id}/deny",
+    tag = "Approvals",
+    operation_id = "approvals_deny",
+    summary = "Deny a request",
+    params(
+        ("approval_id" = String, Path, description = "The approval request's id."),
+    ),
+    responses(
+        (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No approval request with this id belongs to the caller (`approval_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn deny(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,5 +1,6 @@
 //! Sign-up and sign-in.
 
+use super::openapi::schemas as oa;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -42,6 +43,24 @@ impl FromBody for Credentials {
 }
 
 /// `POST /auth/signup`: a customer account with its default budget.
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    tag = "Auth",
+    operation_id = "auth_signup",
+    summary = "Create an account",
+    description = "A customer account with its default budget. Refused when sign-up is closed.",
+    request_body(content = oa::CredentialsRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The account was created.", body = oa::SignupResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 403, description = "Sign-up is closed on this server (`signup_disabled`).", body = oa::ErrorResponse),
+        (status = 409, description = "An account with this email exists (`email_taken`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,
@@ -78,6 +97,23 @@ pub async fn signup(
 }
 
 /// `POST /auth/login`: an access token acting in the user's default budget.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "Auth",
+    operation_id = "auth_login",
+    summary = "Sign in",
+    description = "An access token acting in the user's default budget.",
+    request_body(content = oa::CredentialsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in.", body = oa::LoginResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "The email or password is incorrect (`invalid_credentials`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,

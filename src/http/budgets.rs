@@ -2,6 +2,7 @@
 //! budget needs the owner signed in; an agent's API key cannot raise its
 //! own caps or enable tools.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -71,6 +72,29 @@ impl FromBody for NewKey {
 }
 
 /// `POST /budgets/{budget_id}/api-keys`: the key is in this response only.
+#[utoipa::path(
+    post,
+    path = "/budgets/{budget_id}/api-keys",
+    tag = "Budgets",
+    operation_id = "budgets_create_api_key",
+    summary = "Create an API key",
+    description = "A key that acts in this budget. The key is in this response only.",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+    ),
+    request_body(content = oa::ApiKeyRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The key, shown once.", body = oa::ApiKeyCreatedResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(budget_id = %budget_id))]
 pub async fn create_api_key(
     State(state): State<AppState>,
@@ -98,6 +122,25 @@ pub async fn create_api_key(
 }
 
 /// `GET /budgets/{budget_id}/api-keys`: never shows the keys themselves.
+#[utoipa::path(
+    get,
+    path = "/budgets/{budget_id}/api-keys",
+    tag = "Budgets",
+    operation_id = "budgets_list_api_keys",
+    summary = "List API keys",
+    description = "The budget's keys, without their secrets.",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+    ),
+    responses(
+        (status = 200, description = "The keys.", body = oa::ApiKeyListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,6 +155,26 @@ pub async fn list_api_keys(
 }
 
 /// `DELETE /budgets/{budget_id}/api-keys/{key_id}`: the key stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/budgets/{budget_id}/api-keys/{key_id}",
+    tag = "Budgets",
+    operation_id = "budgets_revoke_api_key",
+    summary = "Revoke an API key",
+    description = "The key stops working at once.",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+        ("key_id" = String, Path, description = "The key's id."),
+    ),
+    responses(
+        (status = 200, description = "Revoked.", body = oa::ApiKeyRevokedResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such budget (`budget_not_found`) or no live key with this id on it (`api_key_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,6 +296,20 @@ impl BudgetPatch {
 }
 
 /// `GET /budgets`: the caller's budgets.
+#[utoipa::path(
+    get,
+    path = "/budgets",
+    tag = "Budgets",
+    operation_id = "budgets_list_budgets",
+    summary = "List my budgets",
+    responses(
+        (status = 200, description = "The caller's budgets.", body = oa::BudgetListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     require_user_token(&caller)?;
     let mut out = Vec::new();
@@ -244,6 +321,25 @@ pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiR
 }
 
 /// `POST /budgets`: a new budget with no tools enabled.
+#[utoipa::path(
+    post,
+    path = "/budgets",
+    tag = "Budgets",
+    operation_id = "budgets_create_budget",
+    summary = "Create a budget",
+    description = "A new budget with no tools enabled.",
+    request_body(content = oa::BudgetRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The budget.", body = oa::BudgetResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_budget(
     State(state): State<AppState>,
     caller: Caller,
@@ -273,6 +369,24 @@ pub async fn create_budget(
 }
 
 /// `GET /budgets/{budget_id}`.
+#[utoipa::path(
+    get,
+    path = "/budgets/{budget_id}",
+    tag = "Budgets",
+    operation_id = "budgets_get_budget",
+    summary = "Get a budget",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+    ),
+    responses(
+        (status = 200, description = "The budget.", body = oa::BudgetResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_budget(
     State(state): State<AppState>,
     caller: Caller,
@@ -287,6 +401,29 @@ pub async fn get_budget(
 }
 
 /// `PATCH /budgets/{budget_id}`: rename, pause or resume, set caps (null clears one).
+#[utoipa::path(
+    patch,
+    path = "/budgets/{budget_id}",
+    tag = "Budgets",
+    operation_id = "budgets_update_budget",
+    summary = "Update a budget",
+    description = "Rename, pause or resume, set caps (null clears one).",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+    ),
+    request_body(content = oa::BudgetRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The budget.", body = oa::BudgetResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update_budget(
     State(state): State<AppState>,
     caller: Caller,
@@ -304,6 +441,25 @@ pub async fn update_budget(
 }
 
 /// `PUT /budgets/{budget_id}/products/{product_id}`: enables a tool.
+#[utoipa::path(
+    put,
+    path = "/budgets/{budget_id}/products/{product_id}",
+    tag = "Budgets",
+    operation_id = "budgets_enable_product",
+    summary = "Enable a tool on a budget",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+        ("product_id" = String, Path, description = "The tool's id, slug or name."),
+    ),
+    responses(
+        (status = 200, description = "Enabled.", body = oa::BudgetProductResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such budget (`budget_not_found`) or tool (`product_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn enable_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -325,6 +481,25 @@ pub async fn enable_product(
 }
 
 /// `DELETE /budgets/{budget_id}/products/{product_id}`: disables a tool.
+#[utoipa::path(
+    delete,
+    path = "/budgets/{budget_id}/products/{product_id}",
+    tag = "Budgets",
+    operation_id = "budgets_disable_product",
+    summary = "Disable a tool on a budget",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+        ("product_id" = String, Path, description = "The tool's id, slug or name."),
+    ),
+    responses(
+        (status = 200, description = "Disabled.", body = oa::BudgetProductResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such budget (`budget_not_found`), or the tool is not enabled on it (`product_not_on_budget`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn disable_product(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,6 +4,7 @@
 //! `PATCH /bundles/{id}`. A private bundle answers 404 to everyone but its
 //! owner (and admins), as if it did not exist.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -153,6 +154,23 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
 }
 
 /// `POST /bundles`.
+#[utoipa::path(
+    post,
+    path = "/bundles",
+    tag = "Bundles",
+    operation_id = "bundles_create",
+    summary = "Create a bundle",
+    request_body(content = oa::BundleRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The bundle, with its embed URL.", body = oa::BundleResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create(
     State(state): State<AppState>,
@@ -181,6 +199,20 @@ pub async fn create(
 }
 
 /// `GET /bundles`: the caller's own bundles and every public one.
+#[utoipa::path(
+    get,
+    path = "/bundles",
+    tag = "Bundles",
+    operation_id = "bundles_list",
+    summary = "List bundles",
+    description = "The caller's bundles and public ones.",
+    responses(
+        (status = 200, description = "The bundles.", body = oa::BundleListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let rows = state.store.bundles_visible_to(&caller.user_id).await?;
     let items: Vec<Value> = rows.iter().map(|b| bundle_json(&state, b)).collect();
@@ -210,6 +242,23 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Bundl
 }
 
 /// `GET /bundles/{id}`.
+#[utoipa::path(
+    get,
+    path = "/bundles/{bundle_id}",
+    tag = "Bundles",
+    operation_id = "bundles_get",
+    summary = "Get a bundle",
+    params(
+        ("bundle_id" = String, Path, description = "The bundle's id."),
+    ),
+    responses(
+        (status = 200, description = "The bundle.", body = oa::BundleResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "No bundle with this id is visible to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -222,6 +271,28 @@ pub async fn get(
 }
 
 /// `PATCH /bundles/{id}`: owners and admins.
+#[utoipa::path(
+    patch,
+    path = "/bundles/{bundle_id}",
+    tag = "Bundles",
+    operation_id = "bundles_update",
+    summary = "Update a bundle",
+    description = "Absent fields are left as they are.",
+    params(
+        ("bundle_id" = String, Path, description = "The bundle's id."),
+    ),
+    request_body(content = oa::BundleRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The bundle.", body = oa::BundleResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "No bundle with this id belongs to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, bundle_id = %id))]
 pub async fn update(
     State(state): State<AppState>,

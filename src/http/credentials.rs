@@ -1,5 +1,6 @@
 //! A user's stored credentials for tools: sealed at rest, never shown again.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -34,6 +35,30 @@ fn owner_only(caller: &Caller) -> ApiResult<()> {
 }
 
 /// `PUT /credentials/{product_id}/{name}`: stores or replaces a credential.
+#[utoipa::path(
+    put,
+    path = "/credentials/{product_id}/{name}",
+    tag = "Credentials",
+    operation_id = "credentials_put",
+    summary = "Store a credential",
+    description = "Stores or replaces a credential a tool declares. It is sealed at rest and never shown again; open approval requests for it are resolved.",
+    params(
+        ("product_id" = String, Path, description = "The tool's id, slug or name."),
+        ("name" = String, Path, description = "The credential's name, as the tool declares it."),
+    ),
+    request_body(content = oa::CredentialValueRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored.", body = oa::StoredCredentialResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such tool (`product_not_found`), or it declares no credential with this name (`credential_not_declared`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,6 +115,21 @@ pub async fn put(
 }
 
 /// `GET /credentials`: names only, never values.
+#[utoipa::path(
+    get,
+    path = "/credentials",
+    tag = "Credentials",
+    operation_id = "credentials_list",
+    summary = "List my stored credentials",
+    description = "Names only, never values.",
+    responses(
+        (status = 200, description = "The credentials.", body = oa::CredentialListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     owner_only(&caller)?;
     let rows = state.store.credentials_of_user(&caller.user_id).await?;
@@ -103,6 +143,25 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// `DELETE /credentials/{product_id}/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/credentials/{product_id}/{name}",
+    tag = "Credentials",
+    operation_id = "credentials_delete",
+    summary = "Delete a credential",
+    params(
+        ("product_id" = String, Path, description = "The tool's id, slug or name."),
+        ("name" = String, Path, description = "The credential's name, as the tool declares it."),
+    ),
+    responses(
+        (status = 200, description = "Deleted.", body = oa::DeletedCredentialResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No stored credential with this name for this tool (`credential_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

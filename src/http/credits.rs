@@ -1,5 +1,6 @@
 //! `GET /credits/balance` and `GET /credits/history`.
 
+use super::openapi::schemas as oa;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,6 +14,21 @@ use crate::money::usd;
 use crate::store::{GrantRow, TransactionRow};
 
 /// `GET /credits/balance`.
+#[utoipa::path(
+    get,
+    path = "/credits/balance",
+    tag = "Tool Calls Via REST API",
+    operation_id = "credits_balance",
+    summary = "Get My Credit Balance",
+    description = "Check credit balance.",
+    responses(
+        (status = 200, description = "Current available credit balance and next expiration.", body = oa::CustomerCreditBalanceResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn balance(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
@@ -59,6 +75,24 @@ pub fn transaction_json(t: &TransactionRow) -> Value {
 }
 
 /// `GET /credits/history?limit=N`: grants and transactions, newest first.
+#[utoipa::path(
+    get,
+    path = "/credits/history",
+    tag = "Tool Calls Via REST API",
+    operation_id = "credits_history",
+    summary = "Get My Credit History",
+    description = "View credit transaction history.",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "How many grants and how many transactions to return, 1 to 500 (default 50)."),
+    ),
+    responses(
+        (status = 200, description = "Credit grants and transaction audit trail for the caller.", body = oa::CustomerCreditHistoryResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn history(
     State(state): State<AppState>,

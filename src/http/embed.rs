@@ -3,6 +3,7 @@
 //! `/embed/product/{productId}`. Pages and their errors are HTML, never
 //! JSON: a person sees them inside a frame.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,6 +74,18 @@ fn serve_asset(
 
 /// `GET /embed.js`: the loader. Its URL never changes, so caches revalidate
 /// it every few minutes.
+#[utoipa::path(
+    get,
+    path = "/embed.js",
+    tag = "Embedding",
+    operation_id = "embed_loader",
+    summary = "Load the chat widget loader script",
+    description = "Include with a standard `<script src=\"/embed.js\" async></script>` tag. Needs no token.",
+    responses(
+        (status = 200, description = "Loader script that appends the chat widget to the host page.", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+    ),
+)]
 pub async fn loader(headers: HeaderMap) -> Response {
     let asset = embed::asset("embed.js").expect("the loader is compiled in");
     serve_asset(asset, &headers, "public, max-age=300")
@@ -80,6 +93,21 @@ pub async fn loader(headers: HeaderMap) -> Response {
 
 /// `GET /embed/assets/{file}`: the pages' script and stylesheet. The pages
 /// link them with a version query, so they may be cached for a day.
+#[utoipa::path(
+    get,
+    path = "/embed/assets/{file}",
+    tag = "Embedding",
+    operation_id = "embed_page_asset",
+    summary = "A script or stylesheet of the widget pages",
+    params(
+        ("file" = String, Path, description = "The asset's name, such as `page.js` or `page.css`."),
+    ),
+    responses(
+        (status = 200, description = "The file.", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+        (status = 404, description = "No such asset (`asset_not_found`).", body = oa::ErrorResponse),
+    ),
+)]
 pub async fn page_asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     match embed::asset(&file).filter(|a| a.name != "embed.js") {
         Some(asset) => serve_asset(asset, &headers, "public, max-age=86400"),
@@ -158,6 +186,23 @@ fn view<'a>(state: &'a AppState, caller: &'a Result<Caller, ApiError>) -> EmbedV
 }
 
 /// `GET /embed/{workflowId}`: a chat with a workflow.
+#[utoipa::path(
+    get,
+    path = "/embed/{workflow_id}",
+    tag = "Embedding",
+    operation_id = "embed_workflow_page",
+    summary = "Embed the chat widget scoped to a workflow",
+    description = "An optional bearer token shows the caller's private items too.",
+    params(
+        ("workflow_id" = String, Path, description = "The workflow's id; `workflowId` in the spec."),
+    ),
+    responses(
+        (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),
+        (status = 400, description = "The address does not hold a valid id (HTML).", content_type = "text/html", body = String),
+        (status = 404, description = "The referenced tool, bundle, or workflow was not found (HTML).", content_type = "text/html", body = String),
+        (status = 500, description = "Internal server error (HTML).", content_type = "text/html", body = String),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(workflow_id = %id))]
 pub async fn workflow_page(
     State(state): State<AppState>,
@@ -169,6 +214,23 @@ pub async fn workflow_page(
 }
 
 /// `GET /embed/bundle/{bundleId}`: a bundle's tools and workflows.
+#[utoipa::path(
+    get,
+    path = "/embed/bundle/{bundle_id}",
+    tag = "Embedding",
+    operation_id = "embed_bundle_page",
+    summary = "Embed the chat widget scoped to a bundle of tools and workflows",
+    description = "An optional bearer token shows the caller's private items too.",
+    params(
+        ("bundle_id" = String, Path, description = "The bundle's id; `bundleId` in the spec."),
+    ),
+    responses(
+        (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),
+        (status = 400, description = "The address does not hold a valid id (HTML).", content_type = "text/html", body = String),
+        (status = 404, description = "The referenced tool, bundle, or workflow was not found (HTML).", content_type = "text/html", body = String),
+        (status = 500, description = "Internal server error (HTML).", content_type = "text/html", body = String),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(bundle_id = %id))]
 pub async fn bundle_page(
     State(state): State<AppState>,
@@ -180,6 +242,23 @@ pub async fn bundle_page(
 }
 
 /// `GET /embed/product/{productId}`: a form for one tool.
+#[utoipa::path(
+    get,
+    path = "/embed/product/{product_id}",
+    tag = "Embedding",
+    operation_id = "embed_product_page",
+    summary = "Embed the chat widget scoped to a single product tool",
+    description = "An optional bearer token shows the caller's private items too.",
+    params(
+        ("product_id" = String, Path, description = "The tool's id; `productId` in the spec."),
+    ),
+    responses(
+        (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),
+        (status = 400, description = "The address does not hold a valid id (HTML).", content_type = "text/html", body = String),
+        (status = 404, description = "The referenced tool, bundle, or workflow was not found (HTML).", content_type = "text/html", body = String),
+        (status = 500, description = "Internal server error (HTML).", content_type = "text/html", body = String),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 pub async fn product_page(
     State(state): State<AppState>,

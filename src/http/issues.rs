@@ -1,5 +1,6 @@
 //! `POST /issues/report`, and vendors' view of reports about their tools.
 
+use super::openapi::schemas as oa;
 use std::sync::OnceLock;
 
 use axum::extract::{Path, RawQuery, State};
@@ -52,6 +53,28 @@ fn report_lock(user_id: &str) -> &'static tokio::sync::Mutex<()> {
 }
 
 /// `POST /issues/report`: always recorded, even for an unknown product.
+#[utoipa::path(
+    post,
+    path = "/issues/report",
+    tag = "Tool Calls Via REST API",
+    operation_id = "issues_report",
+    summary = "Report an issue with a tool call",
+    description = "Report an issue with a tool call. The report is recorded even when the product identifier does not resolve. At most a configured number of reports an hour are accepted per account.",
+    params(
+        ("x-instance-id" = Option<String>, Header, description = "Connection instance ID for persistent storage"),
+    ),
+    request_body(content = oa::IssueReportRequest, content_type = "application/json", description = "Request model for reporting tool usage errors"),
+    responses(
+        (status = 200, description = "The issue report was recorded. The endpoint always reports success (even when the product identifier could not be resolved) to avoid blocking agent flows.", body = oa::IssueReportResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 429, description = "Too many reports this hour (`rate_limited`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn report(
     State(state): State<AppState>,
@@ -174,6 +197,25 @@ fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
 }
 
 /// `GET /vendor/issues`: reports about the vendor's own tools (all, for admins).
+#[utoipa::path(
+    get,
+    path = "/vendor/issues",
+    tag = "Vendor",
+    operation_id = "issues_vendor_list",
+    summary = "Reports about my tools",
+    description = "Issue reports about the vendor's own tools, newest first (all reports, for administrators).",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many, 1 to 500 (default 50)."),
+    ),
+    responses(
+        (status = 200, description = "The reports.", body = oa::IssueListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn vendor_list(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,6 +254,28 @@ impl FromBody for IssueUpdate {
 }
 
 /// `PATCH /vendor/issues/{issue_id}`: a vendor updates a report about their tool.
+#[utoipa::path(
+    patch,
+    path = "/vendor/issues/{issue_id}",
+    tag = "Vendor",
+    operation_id = "issues_vendor_update",
+    summary = "Update a report's status",
+    params(
+        ("issue_id" = String, Path, description = "The report's id."),
+    ),
+    request_body(content = oa::IssueUpdateRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated report.", body = oa::IssueResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No report with this id about the vendor's tools (`issue_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn vendor_update(
     State(state): State<AppState>,
     caller: Caller,

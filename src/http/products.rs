@@ -1,5 +1,6 @@
 //! `GET /products/fetch` and `POST /products/purchase`.
 
+use super::openapi::schemas as oa;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -177,6 +178,30 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// `GET /products/fetch`: the budget's active tools, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/products/fetch",
+    tag = "Tool Calls Via REST API",
+    operation_id = "products_fetch",
+    summary = "List tools available in your budget",
+    description = "List tools available in your budget.",
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, description = "Page number (1-based)"),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page (max 100)"),
+        ("X-Page" = Option<i64>, Header, description = "Page number from header (alternative to query param)"),
+        ("X-Page-Size" = Option<i64>, Header, description = "Page size from header (alternative to query param)"),
+        ("x-instance-id" = Option<String>, Header, description = "Connection instance ID for persistent storage"),
+        ("x-instance-metadata" = Option<String>, Header, description = "Instance metadata as JSON string"),
+    ),
+    responses(
+        (status = 200, description = "Paginated list of tools available to the caller, plus a pre-prompt and a sample tool-call curl.", body = oa::ProductsFetchResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "`x-instance-id` names no connection instance of the caller (`instance_not_found`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn fetch(
     State(state): State<AppState>,
@@ -385,6 +410,36 @@ fn purchase_error(e: PurchaseError) -> ApiError {
 }
 
 /// `POST /products/purchase`: purchase and invoke a tool.
+#[utoipa::path(
+    post,
+    path = "/products/purchase",
+    tag = "Tool Calls Via REST API",
+    operation_id = "products_purchase",
+    summary = "Purchase Products Endpoint",
+    description = "Purchase and invoke a tool. Returns the tool's response with the order id and the instance_id for connection tracking. A call is charged only when it succeeds. With an `Idempotency-Key` header a retry replays the first answer (header `Idempotent-Replayed: true`) instead of charging again.",
+    params(
+        ("x-instance-id" = Option<String>, Header, description = "Connection instance ID for persistent storage"),
+        ("x-instance-metadata" = Option<String>, Header, description = "Instance metadata as JSON string (AI agent info)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and request replays the first answer instead of charging again."),
+    ),
+    request_body(content = oa::PurchaseRequest, content_type = "application/json", description = "Purchase-and-invoke request envelope. The `parameters` field is tool-specific; retrieve the declared action schema from `GET /products/fetch` or the product's marketplace page."),
+    responses(
+        (status = 200, description = "Tool invocation result along with an `instance_id` that the caller can persist for follow-up calls to the same connection.", body = oa::PurchaseResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 402, description = "Not enough credits (`insufficient_credits`); `data` has `balance` and `price`.", body = oa::ErrorResponse),
+        (status = 403, description = "The tool is disabled (`product_disabled`), the budget is paused (`budget_paused`), or the tool is not enabled on the budget (`product_not_on_budget`; an approval request was opened, `data.approval_request_id`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such tool (`product_not_found`), or `x-instance-id` names no instance of the caller (`instance_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The tool needs credentials the caller has not stored (`missing_credentials`; `data.missing_credentials`, `data.credential_request_ids`), or a request with this Idempotency-Key is still running (`idempotency_key_in_progress`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error: the body, the action or its parameters are invalid (HTTPValidationError), or the Idempotency-Key was used with a different request (ErrorResponse `idempotency_key_reused`).", body = oa::HTTPValidationError),
+        (status = 429, description = "The call would pass one of the budget's caps (`budget_cap_reached`); `data` has `window`, `cap`, `spent`, `price`.", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        (status = 502, description = "The tool failed and nothing was charged (`tool_failed`, `vendor_error`); `data.order_id`.", body = oa::ErrorResponse),
+        (status = 504, description = "The tool did not answer in time and nothing was charged (`tool_timeout`); `data.order_id`.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn purchase(
     State(state): State<AppState>,

@@ -1,6 +1,7 @@
 //! The vendor side: publishing and updating products. Vendors touch only
 //! their own products; administrators touch any.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -276,6 +277,26 @@ fn conflict(e: StoreError) -> ApiError {
 }
 
 /// `POST /vendor/products`: publishes an HTTP tool.
+#[utoipa::path(
+    post,
+    path = "/vendor/products",
+    tag = "Vendor",
+    operation_id = "vendor_create",
+    summary = "Publish a tool",
+    description = "An `http` tool: its endpoint, actions (with JSON Schemas of their parameters and prices) and required credentials.",
+    request_body(content = oa::VendorProductRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The tool.", body = oa::VendorProductResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create(
     State(state): State<AppState>,
@@ -327,6 +348,21 @@ pub async fn create(
 }
 
 /// `GET /vendor/products`: the caller's products (every product, for admins).
+#[utoipa::path(
+    get,
+    path = "/vendor/products",
+    tag = "Vendor",
+    operation_id = "vendor_list",
+    summary = "List my tools",
+    description = "The vendor's tools (every tool, for administrators).",
+    responses(
+        (status = 200, description = "The tools.", body = oa::VendorProductListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     vendor_or_admin(&caller)?;
     let rows = state.store.products().await?;
@@ -339,6 +375,30 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// `PATCH /vendor/products/{product_id}`: updates, disables or re-enables a product.
+#[utoipa::path(
+    patch,
+    path = "/vendor/products/{product_id}",
+    tag = "Vendor",
+    operation_id = "vendor_update",
+    summary = "Update a tool",
+    description = "Absent fields are left as they are; only the status of a builtin tool may change.",
+    params(
+        ("product_id" = String, Path, description = "The tool's id."),
+    ),
+    request_body(content = oa::VendorProductRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The tool.", body = oa::VendorProductResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No tool with this id belongs to the caller (`product_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product_id = %product_id))]
 pub async fn update(
     State(state): State<AppState>,

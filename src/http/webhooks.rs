@@ -2,6 +2,7 @@
 //! that signs a user's run callbacks (see [`crate::delivery`]). Both need
 //! the user signed in; an agent's API key cannot read or replace it.
 
+use super::openapi::schemas as oa;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,21 @@ fn secret_response(secret: String, message: &str) -> Response {
 }
 
 /// `GET /webhooks/secret`: the caller's signing secret, made on first use.
+#[utoipa::path(
+    get,
+    path = "/webhooks/secret",
+    tag = "Webhooks",
+    operation_id = "webhooks_get_secret",
+    summary = "Get my webhook signing secret",
+    description = "The secret that signs the caller's run callbacks (Standard Webhooks), made on first use. Not cached.",
+    responses(
+        (status = 200, description = "The secret.", body = oa::WebhookSecretResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     require_user_token(&caller)?;
@@ -53,6 +69,21 @@ pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiRes
 
 /// `POST /webhooks/secret/rotate`: replaces the secret; callbacks from now
 /// on are signed with the new one only.
+#[utoipa::path(
+    post,
+    path = "/webhooks/secret/rotate",
+    tag = "Webhooks",
+    operation_id = "webhooks_rotate_secret",
+    summary = "Rotate my webhook signing secret",
+    description = "Callbacks from now on are signed with the new secret only.",
+    responses(
+        (status = 200, description = "The new secret.", body = oa::WebhookSecretResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn rotate_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     require_user_token(&caller)?;

@@ -1,5 +1,6 @@
 //! Workflow definitions: create, update, list; enabling them on budgets.
 
+use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -167,6 +168,24 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
 }
 
 /// `POST /workflows`.
+#[utoipa::path(
+    post,
+    path = "/workflows",
+    tag = "Workflows",
+    operation_id = "workflows_create",
+    summary = "Create a workflow",
+    description = "A `graph` or `llm` workflow; the definition is validated against the catalog.",
+    request_body(content = oa::WorkflowRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The workflow, with its trigger URL.", body = oa::WorkflowResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn create(
     State(state): State<AppState>,
@@ -196,6 +215,20 @@ pub async fn create(
 }
 
 /// `GET /workflows`: the workflows the caller can trigger (their own and public ones).
+#[utoipa::path(
+    get,
+    path = "/workflows",
+    tag = "Workflows",
+    operation_id = "workflows_list",
+    summary = "List workflows",
+    description = "The caller's workflows and public ones, with whether each is enabled on the caller's budget.",
+    responses(
+        (status = 200, description = "The workflows.", body = oa::WorkflowListResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let enabled = state.store.budget_workflow_ids(&caller.budget_id).await?;
     let rows = state.store.workflows_visible_to(&caller.user_id).await?;
@@ -233,6 +266,23 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
 }
 
 /// `GET /workflows/{id}`.
+#[utoipa::path(
+    get,
+    path = "/workflows/{workflow_id}",
+    tag = "Workflows",
+    operation_id = "workflows_get",
+    summary = "Get a workflow",
+    params(
+        ("workflow_id" = String, Path, description = "The workflow's id."),
+    ),
+    responses(
+        (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "No workflow with this id is visible to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,6 +295,28 @@ pub async fn get(
 }
 
 /// `PATCH /workflows/{id}`: owners and admins.
+#[utoipa::path(
+    patch,
+    path = "/workflows/{workflow_id}",
+    tag = "Workflows",
+    operation_id = "workflows_update",
+    summary = "Update a workflow",
+    description = "Absent fields are left as they are.",
+    params(
+        ("workflow_id" = String, Path, description = "The workflow's id."),
+    ),
+    request_body(content = oa::WorkflowRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -288,6 +360,25 @@ async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiRe
 }
 
 /// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.
+#[utoipa::path(
+    put,
+    path = "/budgets/{budget_id}/workflows/{workflow_id}",
+    tag = "Budgets",
+    operation_id = "workflows_enable",
+    summary = "Enable a workflow on a budget",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+        ("workflow_id" = String, Path, description = "The workflow's id."),
+    ),
+    responses(
+        (status = 200, description = "Enabled.", body = oa::BudgetWorkflowResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such budget (`budget_not_found`) or visible workflow (`workflow_not_found`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
@@ -305,6 +396,25 @@ pub async fn enable(
 }
 
 /// `DELETE /budgets/{budget_id}/workflows/{workflow_id}`.
+#[utoipa::path(
+    delete,
+    path = "/budgets/{budget_id}/workflows/{workflow_id}",
+    tag = "Budgets",
+    operation_id = "workflows_disable",
+    summary = "Disable a workflow on a budget",
+    params(
+        ("budget_id" = String, Path, description = "The budget's id."),
+        ("workflow_id" = String, Path, description = "The workflow's id."),
+    ),
+    responses(
+        (status = 200, description = "Disabled.", body = oa::BudgetWorkflowResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such budget (`budget_not_found`), or the workflow is not enabled on it (`workflow_not_on_budget`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,

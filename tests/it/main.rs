@@ -14,6 +14,7 @@ mod issues;
 mod ledger;
 mod llm;
 mod mcp;
+mod openapi;
 mod public;
 mod purchase;
 mod tokens;

@@ -1,0 +1,320 @@
+//! `GET /openapi.json`, an OpenAPI 3.1 document generated from the handlers'
+//! annotations, and `GET /docs`, a page that renders it. The page's script
+//! and stylesheet are compiled into the binary and served from
+//! `/docs/assets/{file}`, so the docs work with no network.
+
+pub mod schemas;
+
+use std::sync::OnceLock;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::ApiError;
+use super::{
+    admin, agent_webhooks, approvals, auth, budgets, bundles, credentials, credits, embed, issues,
+    products, public, vendor, webhooks, workflows,
+};
+use schemas::*;
+
+/// The name of the bearer security scheme in the document.
+pub const BEARER: &str = "bearer";
+
+/// The document: every route the router serves.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tollgate",
+        description = "A self-hostable implementation of the AgentPMT Programmatic Access API: agents pay for and use tools with credits, trigger workflows, and report issues.\n\nAuthenticate with `Authorization: Bearer <token>`, where the token is an access token from `POST /auth/login` or a budget API key (`tg_...`).\n\nErrors: request validation on the spec's endpoints answers 422 in FastAPI's shape (`HTTPValidationError`); every other refusal is `ErrorResponse`, `{success:false, error, message, detail, data?}`, with a stable `error` code.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&BearerAuth),
+    paths(
+        public::health,
+        openapi_json,
+        docs_page,
+        docs_asset,
+        embed::loader,
+        embed::page_asset,
+        embed::workflow_page,
+        embed::bundle_page,
+        embed::product_page,
+        bundles::list,
+        bundles::create,
+        bundles::get,
+        bundles::update,
+        public::ready,
+        mcp_post,
+        mcp_get,
+        mcp_delete,
+        crate::telemetry::render,
+        public::jwt_public_key,
+        public::jwks,
+        auth::signup,
+        auth::login,
+        budgets::create_api_key,
+        budgets::list_api_keys,
+        budgets::revoke_api_key,
+        budgets::list_budgets,
+        budgets::create_budget,
+        budgets::get_budget,
+        budgets::update_budget,
+        budgets::enable_product,
+        budgets::disable_product,
+        products::fetch,
+        products::purchase,
+        issues::report,
+        credentials::list,
+        credentials::put,
+        credentials::delete,
+        approvals::list,
+        approvals::approve,
+        approvals::deny,
+        vendor::list,
+        vendor::create,
+        vendor::update,
+        issues::vendor_list,
+        issues::vendor_update,
+        agent_webhooks::trigger,
+        agent_webhooks::get_run,
+        agent_webhooks::cancel_run,
+        workflows::list,
+        workflows::create,
+        workflows::get,
+        workflows::update,
+        workflows::enable,
+        workflows::disable,
+        credits::balance,
+        credits::history,
+        webhooks::get_secret,
+        webhooks::rotate_secret,
+        admin::create_grant,
+        admin::revoke_grant,
+    ),
+    components(schemas(HTTPValidationError, ValidationError, ErrorResponse)),
+    tags(
+        (name = "Tool Calls Via REST API", description = "Credits, tools, purchases and issue reports: the spec's endpoints for agents."),
+        (name = "Trigger Autonomous Workflows Via Webhooks", description = "Workflow runs: trigger, poll, cancel."),
+        (name = "Public", description = "Endpoints that need no token."),
+        (name = "Embedding", description = "The chat widget and its pages (HTML)."),
+        (name = "Auth", description = "Accounts and access tokens."),
+        (name = "Budgets", description = "Budgets (agent groups), their caps, tools, workflows and API keys."),
+        (name = "Credentials", description = "Credentials stored for tools."),
+        (name = "Approvals", description = "Requests blocked agents send their owner."),
+        (name = "Vendor", description = "Publishing tools and reading reports about them."),
+        (name = "Workflows", description = "Defining workflows."),
+        (name = "Bundles", description = "Sets of tools and workflows for the widget."),
+        (name = "Webhooks", description = "The secret that signs run callbacks."),
+        (name = "Admin", description = "Operator endpoints."),
+        (name = "Interfaces", description = "Metrics, MCP and this documentation."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme every authenticated operation names.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from POST /auth/login, or a budget API key (tg_...).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON, without a server: built once.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        serde_json::to_value(&doc).expect("the document serializes")
+    })
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "Interfaces",
+    operation_id = "openapi_json",
+    summary = "This OpenAPI 3.1 document",
+    description = "The OpenAPI 3.1 document of every route, with this server's public URL as its server.",
+    responses((status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object)),
+)]
+pub async fn openapi_json(State(state): State<super::AppState>) -> Response {
+    let mut doc = document().clone();
+    doc["servers"] = json!([{"url": state.settings.public_url}]);
+    Json(doc).into_response()
+}
+
+const DOCS_HTML: &str = include_str!("../../assets/docs/index.html");
+
+/// One compiled-in file of the docs page.
+struct DocsAsset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const DOCS_ASSETS: [DocsAsset; 2] = [
+    DocsAsset {
+        name: "docs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/docs/docs.js"),
+    },
+    DocsAsset {
+        name: "docs.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../assets/docs/docs.css"),
+    },
+];
+
+/// The docs page's policy: its own script, style and document fetch only.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const NOSNIFF: (HeaderName, HeaderValue) = (
+    header::X_CONTENT_TYPE_OPTIONS,
+    HeaderValue::from_static("nosniff"),
+);
+
+/// `GET /docs`.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "Interfaces",
+    operation_id = "docs_page",
+    summary = "API documentation page",
+    description = "A page that renders /openapi.json for people. Its script and stylesheet are served from /docs/assets, under a strict Content-Security-Policy.",
+    responses((status = 200, description = "The docs page.", content_type = "text/html", body = String)),
+)]
+pub async fn docs_page() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DOCS_CSP),
+            ),
+            NOSNIFF,
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        DOCS_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /docs/assets/{file}`.
+#[utoipa::path(
+    get,
+    path = "/docs/assets/{file}",
+    tag = "Interfaces",
+    operation_id = "docs_asset",
+    summary = "A script or stylesheet of the docs page",
+    params(("file" = String, Path, description = "`docs.js` or `docs.css`.")),
+    responses(
+        (status = 200, description = "The file.", content_type = "text/javascript", body = String),
+        (status = 404, description = "No such file (`asset_not_found`).", body = ErrorResponse),
+    ),
+)]
+pub async fn docs_asset(Path(file): Path<String>) -> Response {
+    match DOCS_ASSETS.iter().find(|a| a.name == file) {
+        Some(asset) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                NOSNIFF,
+            ],
+            asset.body,
+        )
+            .into_response(),
+        None => ApiError::not_found(
+            "asset_not_found",
+            format!("There is no docs asset {file:?}."),
+        )
+        .into_response(),
+    }
+}
+
+/// Documents `POST /mcp`; `/mcp` is served by the MCP transport in
+/// [`crate::mcp`], not by a handler of its own.
+#[utoipa::path(
+    post,
+    path = "/mcp",
+    tag = "Interfaces",
+    operation_id = "mcp_post",
+    summary = "Model Context Protocol server: send messages",
+    description = "The MCP server, JSON-RPC over Streamable HTTP. POST sends messages (`initialize`, `tools/list`, `tools/call`, ...). `initialize` answers with an `Mcp-Session-Id` header that later requests must send. `tools/list` gives the budget's tools plus tools to report an issue and to refresh the list; `tools/call` is a purchase with the same charging, caps and errors. A session belongs to the account that opened it.",
+    params(("Mcp-Session-Id" = Option<String>, Header, description = "The session, on every request after `initialize`.")),
+    request_body(content = Object, description = "A JSON-RPC message.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "A JSON-RPC response, as JSON or as an event stream (`text/event-stream`)."),
+        (status = 202, description = "A notification or response was accepted."),
+        (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
+        (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
+        (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+pub fn mcp_post() {}
+
+/// Documents `GET /mcp`.
+#[utoipa::path(
+    get,
+    path = "/mcp",
+    tag = "Interfaces",
+    operation_id = "mcp_get",
+    summary = "Model Context Protocol server: open the session's event stream",
+    description = "Opens the session's server-sent event stream, for messages the server sends on its own.",
+    params(("Mcp-Session-Id" = String, Header, description = "The session.")),
+    responses(
+        (status = 200, description = "The event stream (`text/event-stream`)."),
+        (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
+        (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
+        (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+pub fn mcp_get() {}
+
+/// Documents `DELETE /mcp`.
+#[utoipa::path(
+    delete,
+    path = "/mcp",
+    tag = "Interfaces",
+    operation_id = "mcp_delete",
+    summary = "Model Context Protocol server: end the session",
+    params(("Mcp-Session-Id" = String, Header, description = "The session.")),
+    responses(
+        (status = 200, description = "The session ended."),
+        (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
+        (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
+        (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+pub fn mcp_delete() {}
