@@ -18,7 +18,11 @@ use crate::id::ObjectId;
 use crate::store::{ApiKeyRow, BudgetRow};
 
 /// The caller's own budget, or 404 for anyone else's, so ids do not leak.
-async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<BudgetRow> {
+pub(crate) async fn own_budget(
+    state: &AppState,
+    caller: &Caller,
+    budget_id: &str,
+) -> ApiResult<BudgetRow> {
     let not_found =
         || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
     if !ObjectId::is_valid(budget_id) {
@@ -36,7 +40,7 @@ async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiRe
 }
 
 /// Key management needs the owner signed in, not an agent holding a key.
-fn require_user_token(caller: &Caller) -> ApiResult<()> {
+pub(crate) fn require_user_token(caller: &Caller) -> ApiResult<()> {
     if caller.api_key_id.is_some() {
         return Err(ApiError::forbidden(
             "user_token_required",

@@ -339,24 +339,12 @@ pub async fn update(
     ))
 }
 
+/// The caller's own budget, managed with an access token (see `budgets`).
 async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Manage budgets with an access token from POST /auth/login, not with an API key.",
-        ));
-    }
-    let not_found =
-        || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
-    let b = state
-        .store
-        .budget_by_id(budget_id)
-        .await?
-        .ok_or_else(not_found)?;
-    if b.user_id != caller.user_id {
-        return Err(not_found());
-    }
-    Ok(())
+    super::budgets::require_user_token(caller)?;
+    super::budgets::own_budget(state, caller, budget_id)
+        .await
+        .map(|_| ())
 }
 
 /// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.
