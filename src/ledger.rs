@@ -9,8 +9,13 @@
 //!   `expiration` transaction is written once, by whichever ledger operation
 //!   or sweeper touches the wallet first.
 //!
-//! Every operation is one store transaction holding the wallet's lock.
+//! Every change goes through the [`engine`]: commands applied in batches,
+//! each batch one transaction holding its wallets' locks. Balances, held
+//! credits and budget spend are counters kept in the same transactions, so
+//! nothing here sums history.
 
+mod batch;
+pub mod engine;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -18,10 +23,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{from_millis, to_millis, Clock};
-use crate::id::new_id;
 use crate::store::{
-    Allocation, BudgetRow, GrantRow, HoldRow, LedgerTx, OrderRow, Store, StoreError, TransactionRow,
+    Allocation, BudgetRow, GrantRow, HoldRow, OrderRow, Store, StoreError, TransactionRow,
 };
+use engine::Engine;
 
 /// What a ledger operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +52,20 @@ pub enum LedgerError {
     UnknownHold,
     #[error("the grant has no credits left to revoke")]
     NothingToRevoke,
+    #[error("the ledger is shutting down")]
+    Stopped,
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl LedgerError {
+    /// The code a refused order is recorded with.
+    pub fn order_code(&self) -> &'static str {
+        match self {
+            LedgerError::CapReached { .. } => "budget_cap_reached",
+            _ => "insufficient_credits",
+        }
+    }
 }
 
 impl From<StoreError> for LedgerError {
@@ -111,61 +128,62 @@ pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
     (left == 0).then_some(plan)
 }
 
-/// Refuses `amount` if it would take the budget past any of its caps. The
-/// windows are rolling: the last hour, day, 7 days and 30 days.
-async fn check_caps(
-    tx: &mut dyn LedgerTx,
-    budget: &BudgetRow,
-    amount: i64,
-    now: i64,
-) -> LedgerResult<()> {
-    if let Some(cap) = budget.cap_per_call {
-        if amount > cap {
-            return Err(LedgerError::CapReached {
-                window: "per_call",
-                cap,
-                spent: 0,
-                requested: amount,
-            });
-        }
-    }
-    let windows = [
-        ("hourly", budget.cap_hourly),
-        ("daily", budget.cap_daily),
-        ("weekly", budget.cap_weekly),
-        ("monthly", budget.cap_monthly),
-        ("total", budget.cap_total),
-    ];
-    if windows.iter().all(|(_, cap)| cap.is_none()) {
-        return Ok(());
-    }
-    const HOUR: i64 = 3_600_000;
-    let spend = tx
-        .budget_spend(
-            &budget.id,
-            [
-                now - HOUR,
-                now - 24 * HOUR,
-                now - 7 * 24 * HOUR,
-                now - 30 * 24 * HOUR,
-            ],
-        )
-        .await?;
-    let spent = [spend.hour, spend.day, spend.week, spend.month, spend.total];
-    for ((window, cap), spent) in windows.into_iter().zip(spent) {
-        if let Some(cap) = cap {
-            let committed = spent + spend.held;
-            if committed + amount > cap {
-                return Err(LedgerError::CapReached {
-                    window,
-                    cap,
-                    spent: committed,
-                    requested: amount,
-                });
-            }
-        }
-    }
-    Ok(())
+/// A change to the ledger, applied by the engine in a batch.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Grant(NewGrant),
+    Revoke {
+        user_id: String,
+        grant_id: String,
+    },
+    Reserve {
+        user_id: String,
+        amount: i64,
+        ttl_ms: i64,
+        budget: Option<BudgetRow>,
+        order: Option<OrderRow>,
+    },
+    Capture {
+        user_id: String,
+        hold_id: String,
+        duration_ms: i64,
+        /// (key, response body) to record as the idempotency key's answer.
+        idempotent: Option<(String, String)>,
+    },
+    Release {
+        user_id: String,
+        hold_id: String,
+        code: String,
+        duration_ms: i64,
+    },
+    /// Charges a call that already ran, in one write; `order` (pending, with
+    /// its duration) is recorded succeeded or failed.
+    Charge {
+        amount: i64,
+        budget: Option<BudgetRow>,
+        order: OrderRow,
+        idempotent: Option<(String, String)>,
+    },
+    RecordOrder(OrderRow),
+    FinishOrder {
+        user_id: String,
+        order_id: String,
+        code: Option<String>,
+        duration_ms: i64,
+    },
+    ExpireDue {
+        user_id: String,
+    },
+}
+
+/// What a command answers.
+#[derive(Debug)]
+pub enum Reply {
+    Granted(GrantRow, TransactionRow),
+    Transaction(TransactionRow),
+    Hold(HoldRow),
+    Count(usize),
+    Done,
 }
 
 /// The ledger over a store and a clock.
@@ -173,77 +191,46 @@ async fn check_caps(
 pub struct Ledger {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    engine: Arc<Engine>,
+}
+
+fn unexpected(r: Reply) -> LedgerError {
+    LedgerError::Store(StoreError::Conflict(match r {
+        Reply::Granted(..) => "unexpected grant reply",
+        Reply::Transaction(_) => "unexpected transaction reply",
+        Reply::Hold(_) => "unexpected hold reply",
+        Reply::Count(_) => "unexpected count reply",
+        Reply::Done => "unexpected empty reply",
+    }))
 }
 
 impl Ledger {
+    /// A ledger whose engine runs on the current Tokio runtime.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Ledger { store, clock }
+        let engine = Arc::new(Engine::start(store.clone(), clock.clone()));
+        Ledger {
+            store,
+            clock,
+            engine,
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    async fn begin(&self, user_id: &str) -> LedgerResult<Box<dyn LedgerTx>> {
-        self.store.begin_ledger(user_id).await.map_err(|e| match e {
-            StoreError::NotFound => LedgerError::UnknownWallet,
-            e => LedgerError::Store(e),
-        })
-    }
-
-    /// Writes the `expiration` of every grant of the wallet that is due.
-    async fn expire_due(tx: &mut dyn LedgerTx, user_id: &str, now: i64) -> LedgerResult<usize> {
-        let due = tx.due_grants(now).await?;
-        Self::write_expirations(tx, user_id, now, &due).await?;
-        Ok(due.len())
-    }
-
-    async fn write_expirations(
-        tx: &mut dyn LedgerTx,
-        user_id: &str,
-        now: i64,
-        due: &[GrantRow],
-    ) -> LedgerResult<()> {
-        for g in due {
-            let balance = tx.balance() - g.remaining_credits;
-            tx.close_grant(&g.id, 0, Some(now), Some("expired")).await?;
-            let txn = TransactionRow {
-                id: new_id(),
-                user_id: user_id.to_string(),
-                transaction_type: "expiration".into(),
-                amount_credits: -g.remaining_credits,
-                balance_after_credits: balance,
-                grant_id: Some(g.id.clone()),
-                reference: None,
-                date_created: now,
-                budget_id: None,
-            };
-            tx.insert_transaction(
-                &txn,
-                &[Allocation {
-                    grant_id: g.id.clone(),
-                    amount_credits: g.remaining_credits,
-                }],
-            )
-            .await?;
-            tx.set_balance(balance, now).await?;
+    async fn transaction(&self, c: Command) -> LedgerResult<TransactionRow> {
+        match self.engine.run(c).await? {
+            Reply::Transaction(t) => Ok(t),
+            r => Err(unexpected(r)),
         }
-        Ok(())
     }
 
-    /// Writes the expirations due among the wallet's grants with credits
-    /// left, and returns the live ones: one read for capture's two needs.
-    async fn expire_open(
-        tx: &mut dyn LedgerTx,
-        user_id: &str,
-        now: i64,
-    ) -> LedgerResult<Vec<GrantRow>> {
-        let open = tx.open_grants().await?;
-        let (due, live): (Vec<GrantRow>, Vec<GrantRow>) = open
-            .into_iter()
-            .partition(|g| g.expires_at.is_some_and(|e| e <= now));
-        Self::write_expirations(tx, user_id, now, &due).await?;
-        Ok(live)
+    async fn done(&self, c: Command) -> LedgerResult<()> {
+        match self.engine.run(c).await? {
+            Reply::Done => Ok(()),
+            r => Err(unexpected(r)),
+        }
     }
 
     /// Adds credits to a wallet.
@@ -251,45 +238,13 @@ impl Ledger {
         if new.amount_credits <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
-        let expires_at = new.expires_at.map(to_millis);
-        if expires_at.is_some_and(|e| e <= to_millis(self.clock.now())) {
+        if new.expires_at.is_some_and(|e| e <= self.clock.now()) {
             return Err(LedgerError::ExpiryInPast);
         }
-        let mut tx = self.begin(&new.user_id).await?;
-        // Time is read under the wallet's lock, so each wallet's entries are
-        // dated in the order they were written.
-        let now = to_millis(self.clock.now());
-        Self::expire_due(tx.as_mut(), &new.user_id, now).await?;
-        let grant = GrantRow {
-            id: new_id(),
-            user_id: new.user_id.clone(),
-            amount_credits: new.amount_credits,
-            remaining_credits: new.amount_credits,
-            credit_type: new.credit_type,
-            source_metadata: new.source_metadata.map(|m| m.to_string()),
-            date_created: now,
-            pooled_at: Some(now),
-            expires_at,
-            closed_at: None,
-            closed_reason: None,
-        };
-        tx.insert_grant(&grant).await?;
-        let balance = tx.balance() + new.amount_credits;
-        let txn = TransactionRow {
-            id: new_id(),
-            user_id: new.user_id.clone(),
-            transaction_type: "grant".into(),
-            amount_credits: new.amount_credits,
-            balance_after_credits: balance,
-            grant_id: Some(grant.id.clone()),
-            reference: None,
-            date_created: now,
-            budget_id: None,
-        };
-        tx.insert_transaction(&txn, &[]).await?;
-        tx.set_balance(balance, now).await?;
-        tx.commit().await?;
-        Ok((grant, txn))
+        match self.engine.run(Command::Grant(new)).await? {
+            Reply::Granted(g, t) => Ok((g, t)),
+            r => Err(unexpected(r)),
+        }
     }
 
     /// Revokes what is left of a grant.
@@ -299,38 +254,11 @@ impl Ledger {
             .grant_by_id(grant_id)
             .await?
             .ok_or(LedgerError::UnknownGrant)?;
-        let mut tx = self.begin(&grant.user_id).await?;
-        let now = to_millis(self.clock.now());
-        Self::expire_due(tx.as_mut(), &grant.user_id, now).await?;
-        let grant = tx.grant(grant_id).await?.ok_or(LedgerError::UnknownGrant)?;
-        if grant.remaining_credits == 0 || grant.closed_at.is_some() {
-            return Err(LedgerError::NothingToRevoke);
-        }
-        let balance = tx.balance() - grant.remaining_credits;
-        tx.close_grant(&grant.id, 0, Some(now), Some("revoked"))
-            .await?;
-        let txn = TransactionRow {
-            id: new_id(),
-            user_id: grant.user_id.clone(),
-            transaction_type: "revocation".into(),
-            amount_credits: -grant.remaining_credits,
-            balance_after_credits: balance,
-            grant_id: Some(grant.id.clone()),
-            reference: None,
-            date_created: now,
-            budget_id: None,
-        };
-        tx.insert_transaction(
-            &txn,
-            &[Allocation {
-                grant_id: grant.id.clone(),
-                amount_credits: grant.remaining_credits,
-            }],
-        )
-        .await?;
-        tx.set_balance(balance, now).await?;
-        tx.commit().await?;
-        Ok(txn)
+        self.transaction(Command::Revoke {
+            user_id: grant.user_id,
+            grant_id: grant_id.to_string(),
+        })
+        .await
     }
 
     /// Reserves credits for a call. The hold counts against the available
@@ -349,58 +277,17 @@ impl Ledger {
         if amount <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
-        let mut tx = self.begin(user_id).await?;
-        let now = to_millis(self.clock.now());
-        let refusal = match budget {
-            // Under the wallet's lock, so concurrent calls cannot both fit
-            // under a cap that only one of them fits under.
-            Some(budget) => check_caps(tx.as_mut(), budget, amount, now).await.err(),
-            None => None,
-        };
-        let refusal = match refusal {
-            Some(e) => Some(e),
-            None => {
-                // Expired grants stop counting at once; their expiration
-                // entries are written by the next capture or sweep.
-                let (live, held) = tx.live_and_held(now).await?;
-                let available = (live - held).max(0);
-                (available < amount).then_some(LedgerError::InsufficientCredits {
-                    available,
-                    requested: amount,
-                })
-            }
-        };
-        if let Some(e) = refusal {
-            if let Some(order) = order {
-                let code = match e {
-                    LedgerError::CapReached { .. } => "budget_cap_reached",
-                    _ => "insufficient_credits",
-                };
-                let mut failed = order.clone();
-                failed.status = "failed".into();
-                failed.error_code = Some(code.into());
-                failed.completed_at = Some(now);
-                failed.duration_ms = Some(0);
-                tx.insert_order(&failed).await?;
-                tx.commit().await?;
-            }
-            return Err(e);
-        }
-        let hold = HoldRow {
-            id: new_id(),
+        let c = Command::Reserve {
             user_id: user_id.to_string(),
-            budget_id: budget.map(|b| b.id.clone()),
-            amount_credits: amount,
-            reference: order.map(|o| o.id.clone()),
-            created_at: now,
-            deadline: now + ttl.num_milliseconds(),
+            amount,
+            ttl_ms: ttl.num_milliseconds(),
+            budget: budget.cloned(),
+            order: order.cloned(),
         };
-        if let Some(order) = order {
-            tx.insert_order(order).await?;
+        match self.engine.run(c).await? {
+            Reply::Hold(h) => Ok(h),
+            r => Err(unexpected(r)),
         }
-        tx.insert_hold(&hold).await?;
-        tx.commit().await?;
-        Ok(hold)
     }
 
     /// Captures a hold: writes the `purchase` and consumes grants in order,
@@ -426,62 +313,36 @@ impl Ledger {
         duration_ms: i64,
         idempotent: Option<(&str, &str)>,
     ) -> LedgerResult<TransactionRow> {
-        let mut tx = self.begin(user_id).await?;
-        let now = to_millis(self.clock.now());
-        let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
-        let mut grants = Self::expire_open(tx.as_mut(), user_id, now).await?;
-        consumption_order(&mut grants);
-        tx.delete_hold(&hold.id).await?;
-        let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
-            let available = grants.iter().map(|g| g.remaining_credits).sum();
-            if let Some(order_id) = &hold.reference {
-                tx.finish_order(
-                    order_id,
-                    "failed",
-                    Some("insufficient_credits"),
-                    None,
-                    now,
-                    duration_ms,
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            return Err(LedgerError::InsufficientCredits {
-                available,
-                requested: hold.amount_credits,
-            });
-        };
-        for a in &plan {
-            let g = grants
-                .iter()
-                .find(|g| g.id == a.grant_id)
-                .expect("planned grant");
-            tx.close_grant(&g.id, g.remaining_credits - a.amount_credits, None, None)
-                .await?;
-        }
-        let balance = tx.balance() - hold.amount_credits;
-        let txn = TransactionRow {
-            id: new_id(),
+        self.transaction(Command::Capture {
             user_id: user_id.to_string(),
-            transaction_type: "purchase".into(),
-            amount_credits: -hold.amount_credits,
-            balance_after_credits: balance,
-            grant_id: None,
-            reference: hold.reference.clone(),
-            date_created: now,
-            budget_id: hold.budget_id.clone(),
-        };
-        tx.insert_transaction(&txn, &plan).await?;
-        tx.set_balance(balance, now).await?;
-        if let Some(order_id) = &hold.reference {
-            tx.finish_order(order_id, "succeeded", None, Some(&txn.id), now, duration_ms)
-                .await?;
+            hold_id: hold_id.to_string(),
+            duration_ms,
+            idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
+        })
+        .await
+    }
+
+    /// Charges a call that already ran (one write, no hold): the order is
+    /// recorded succeeded with the charge, or failed with the refusal's code
+    /// when the balance or a cap no longer allows it, and then nothing is
+    /// charged. For calls with no outside effect only.
+    pub async fn charge(
+        &self,
+        amount: i64,
+        budget: Option<&BudgetRow>,
+        order: &OrderRow,
+        idempotent: Option<(&str, &str)>,
+    ) -> LedgerResult<TransactionRow> {
+        if amount <= 0 {
+            return Err(LedgerError::InvalidAmount);
         }
-        if let Some((key, body)) = idempotent {
-            tx.finish_idempotency_key(key, 200, body).await?;
-        }
-        tx.commit().await?;
-        Ok(txn)
+        self.transaction(Command::Charge {
+            amount,
+            budget: budget.cloned(),
+            order: order.clone(),
+            idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
+        })
+        .await
     }
 
     /// Releases a hold without charging; its order, if any, fails with `code`.
@@ -492,25 +353,19 @@ impl Ledger {
         code: &str,
         duration_ms: i64,
     ) -> LedgerResult<()> {
-        let mut tx = self.begin(user_id).await?;
-        let now = to_millis(self.clock.now());
-        let hold = tx.hold(hold_id).await?.ok_or(LedgerError::UnknownHold)?;
-        tx.delete_hold(hold_id).await?;
-        if let Some(order_id) = &hold.reference {
-            tx.finish_order(order_id, "failed", Some(code), None, now, duration_ms)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.done(Command::Release {
+            user_id: user_id.to_string(),
+            hold_id: hold_id.to_string(),
+            code: code.to_string(),
+            duration_ms,
+        })
+        .await
     }
 
     /// Records an order that needs no hold (a free call), on the wallet's
     /// ledger like every other order.
     pub async fn record_order(&self, order: &OrderRow) -> LedgerResult<()> {
-        let mut tx = self.begin(&order.user_id).await?;
-        tx.insert_order(order).await?;
-        tx.commit().await?;
-        Ok(())
+        self.done(Command::RecordOrder(order.clone())).await
     }
 
     /// Finishes a free call's order: succeeded, or failed with `code`.
@@ -521,28 +376,33 @@ impl Ledger {
         code: Option<&str>,
         duration_ms: i64,
     ) -> LedgerResult<()> {
-        let mut tx = self.begin(user_id).await?;
-        let now = to_millis(self.clock.now());
-        let status = if code.is_some() {
-            "failed"
-        } else {
-            "succeeded"
-        };
-        tx.finish_order(order_id, status, code, None, now, duration_ms)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.done(Command::FinishOrder {
+            user_id: user_id.to_string(),
+            order_id: order_id.to_string(),
+            code: code.map(str::to_string),
+            duration_ms,
+        })
+        .await
     }
 
-    /// The wallet as the caller sees it now; needs no lock.
+    /// The wallet as the caller sees it now, from its counters; needs no lock.
     pub async fn balance(&self, user_id: &str) -> LedgerResult<Balance> {
-        let now = self.clock.now();
-        let snap = self.store.wallet_snapshot(user_id, to_millis(now)).await?;
+        let now = to_millis(self.clock.now());
+        let w = self
+            .store
+            .wallet(user_id)
+            .await?
+            .ok_or(LedgerError::UnknownWallet)?;
+        let (live, next_expiry) = match w.next_expiry {
+            // A grant is due but not yet written off: leave it out.
+            Some(e) if e <= now => self.store.live_grants_sum(user_id, now).await?,
+            next => (w.balance_credits, next),
+        };
         Ok(Balance {
-            available: (snap.live_credits - snap.held_credits).max(0),
-            live: snap.live_credits,
-            held: snap.held_credits,
-            next_expiry: snap.next_expiry.map(from_millis),
+            available: (live - w.held_credits).max(0),
+            live,
+            held: w.held_credits,
+            next_expiry: next_expiry.map(from_millis),
         })
     }
 
@@ -552,15 +412,15 @@ impl Ledger {
         let mut expired = 0;
         for user_id in self.store.users_with_due_expirations(due_at, limit).await? {
             // One wallet's failure is logged and the others still expire.
-            let one = async {
-                let mut tx = self.begin(&user_id).await?;
-                let now = to_millis(self.clock.now());
-                let n = Self::expire_due(tx.as_mut(), &user_id, now).await?;
-                tx.commit().await?;
-                Ok::<usize, LedgerError>(n)
-            };
-            match one.await {
-                Ok(n) => expired += n,
+            match self
+                .engine
+                .run(Command::ExpireDue {
+                    user_id: user_id.clone(),
+                })
+                .await
+            {
+                Ok(Reply::Count(n)) => expired += n,
+                Ok(r) => return Err(unexpected(r)),
                 Err(e) => {
                     tracing::warn!(user_id = %user_id, error = %e, "expiring a wallet's grants failed")
                 }
@@ -572,12 +432,27 @@ impl Ledger {
     /// Releases up to `limit` holds whose deadline passed; returns how many.
     pub async fn sweep_holds(&self, limit: i64) -> LedgerResult<usize> {
         let now = to_millis(self.clock.now());
-        let mut released = 0;
-        for hold in self.store.overdue_holds(now, limit).await? {
-            match self
-                .release(&hold.user_id, &hold.id, "abandoned", now - hold.created_at)
+        self.release_holds(self.store.overdue_holds(now, limit).await?, now)
+            .await
+    }
+
+    /// Releases holds made before `before`: on a single node that has just
+    /// started, every older hold belongs to a call that died with the
+    /// process.
+    pub async fn release_holds_before(&self, before: i64, limit: i64) -> LedgerResult<usize> {
+        let now = to_millis(self.clock.now());
+        self.release_holds(self.store.holds_created_before(before, limit).await?, now)
+            .await
+    }
+
+    async fn release_holds(&self, holds: Vec<HoldRow>, now: i64) -> LedgerResult<usize> {
+        let releases = holds.into_iter().map(|hold| async move {
+            self.release(&hold.user_id, &hold.id, "abandoned", now - hold.created_at)
                 .await
-            {
+        });
+        let mut released = 0;
+        for r in futures::future::join_all(releases).await {
+            match r {
                 Ok(()) => released += 1,
                 // Captured or released meanwhile, perhaps by another node.
                 Err(LedgerError::UnknownHold) => {}
@@ -585,6 +460,15 @@ impl Ledger {
             }
         }
         Ok(released)
+    }
+
+    /// Forgets spend buckets no cap window reaches any more.
+    pub async fn prune_spend(&self) -> LedgerResult<u64> {
+        let minute = to_millis(self.clock.now()).div_euclid(60_000);
+        Ok(self
+            .store
+            .prune_spend_buckets(minute - batch::LONGEST_WINDOW_MINUTES - 1)
+            .await?)
     }
 }
 

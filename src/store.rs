@@ -10,6 +10,8 @@ mod bundles_sql;
 mod catalog;
 mod catalog_sql;
 mod common;
+mod ledger;
+mod ledger_sql;
 pub mod postgres;
 pub mod sqlite;
 mod workflows;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 
 pub use bundles::*;
 pub use catalog::*;
+pub use ledger::*;
 pub use workflows::*;
 
 /// What a store can fail with.
@@ -186,17 +189,6 @@ pub struct Allocation {
     pub amount_credits: i64,
 }
 
-/// A read of a wallet without taking its lock.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WalletSnapshot {
-    /// Remaining credits of grants not expired at the read time.
-    pub live_credits: i64,
-    /// Credits reserved by holds.
-    pub held_credits: i64,
-    /// The soonest expiry among live grants with credits left.
-    pub next_expiry: Option<i64>,
-}
-
 /// A new user with their default budget and empty wallet.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -210,21 +202,11 @@ pub struct NewUser {
     pub enabled_products: Vec<String>,
 }
 
-/// What a budget has spent, for its caps.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BudgetSpend {
-    pub hour: i64,
-    pub day: i64,
-    pub week: i64,
-    pub month: i64,
-    pub total: i64,
-    /// Reserved by holds in flight.
-    pub held: i64,
-}
-
 /// The storage interface.
 #[async_trait]
-pub trait Store: CatalogStore + WorkflowStore + BundleStore + Send + Sync + 'static {
+pub trait Store:
+    CatalogStore + WorkflowStore + BundleStore + LedgerStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
@@ -251,9 +233,6 @@ pub trait Store: CatalogStore + WorkflowStore + BundleStore + Send + Sync + 'sta
     /// Makes `key` the current key, keeping the old ones for verification.
     async fn rotate_signing_key(&self, key: &SigningKeyRow) -> StoreResult<()>;
 
-    /// Starts a ledger transaction holding the wallet's lock.
-    async fn begin_ledger(&self, user_id: &str) -> StoreResult<Box<dyn LedgerTx>>;
-    async fn wallet_snapshot(&self, user_id: &str, now: i64) -> StoreResult<WalletSnapshot>;
     async fn grant_by_id(&self, id: &str) -> StoreResult<Option<GrantRow>>;
     async fn hold_by_id(&self, id: &str) -> StoreResult<Option<HoldRow>>;
     async fn grants_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<GrantRow>>;
@@ -270,56 +249,6 @@ pub trait Store: CatalogStore + WorkflowStore + BundleStore + Send + Sync + 'sta
     async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<String>>;
     /// Holds whose deadline passed by `now`.
     async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
-}
-
-/// A ledger transaction on one wallet, holding its lock until commit or drop.
-#[async_trait]
-pub trait LedgerTx: Send {
-    /// The wallet's ledger balance (the sum of its transactions).
-    fn balance(&self) -> i64;
-    /// Grants with credits left whose expiry is at or before `now`.
-    async fn due_grants(&mut self, now: i64) -> StoreResult<Vec<GrantRow>>;
-    /// Every grant with credits left, due or not.
-    async fn open_grants(&mut self) -> StoreResult<Vec<GrantRow>>;
-    /// Remaining credits of grants live at `now`, and credits held, in one read.
-    async fn live_and_held(&mut self, now: i64) -> StoreResult<(i64, i64)>;
-    async fn insert_order(&mut self, order: &OrderRow) -> StoreResult<()>;
-    /// Records the finished response of the wallet owner's idempotency key.
-    async fn finish_idempotency_key(
-        &mut self,
-        key: &str,
-        status: i64,
-        body: &str,
-    ) -> StoreResult<()>;
-    async fn finish_order(
-        &mut self,
-        id: &str,
-        status: &str,
-        error_code: Option<&str>,
-        transaction_id: Option<&str>,
-        completed_at: i64,
-        duration_ms: i64,
-    ) -> StoreResult<()>;
-    async fn grant(&mut self, id: &str) -> StoreResult<Option<GrantRow>>;
-    async fn insert_grant(&mut self, grant: &GrantRow) -> StoreResult<()>;
-    async fn close_grant(
-        &mut self,
-        id: &str,
-        remaining: i64,
-        closed_at: Option<i64>,
-        reason: Option<&str>,
-    ) -> StoreResult<()>;
-    async fn insert_transaction(
-        &mut self,
-        txn: &TransactionRow,
-        allocations: &[Allocation],
-    ) -> StoreResult<()>;
-    async fn set_balance(&mut self, balance: i64, now: i64) -> StoreResult<()>;
-    async fn held_total(&mut self) -> StoreResult<i64>;
-    /// Purchases under a budget since each window's start, and its holds.
-    async fn budget_spend(&mut self, budget_id: &str, since: [i64; 4]) -> StoreResult<BudgetSpend>;
-    async fn hold(&mut self, id: &str) -> StoreResult<Option<HoldRow>>;
-    async fn insert_hold(&mut self, hold: &HoldRow) -> StoreResult<()>;
-    async fn delete_hold(&mut self, id: &str) -> StoreResult<()>;
-    async fn commit(self: Box<Self>) -> StoreResult<()>;
+    /// Holds made before `before`.
+    async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
 }

@@ -163,6 +163,11 @@ impl From<LedgerError> for ApiError {
             LedgerError::NothingToRevoke => {
                 ApiError::conflict("nothing_to_revoke", "The grant has no credits left to revoke.")
             }
+            LedgerError::Stopped => ApiError::coded(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "The server is shutting down; retry on another node or in a moment.",
+            ),
             LedgerError::Store(e) => ApiError::Internal(e.into()),
         }
     }

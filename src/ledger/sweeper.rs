@@ -33,6 +33,9 @@ pub async fn sweep_once(ledger: &Ledger) -> super::LedgerResult<(usize, usize)> 
             break;
         }
     }
+    if let Err(e) = ledger.prune_spend().await {
+        tracing::warn!(error = %e, "pruning old spend buckets failed; will retry");
+    }
     Ok((expired, released))
 }
 

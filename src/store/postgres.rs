@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
+use super::ledger_sql::impl_ledger_store;
 use super::workflows_sql::impl_workflow_store;
 
 /// A store on a PostgreSQL database.
@@ -42,12 +43,16 @@ impl PgStore {
         self.pool.begin().await
     }
 
-    // The row lock serialises ledger work on one wallet across every node.
-    const LOCK_WALLET: &'static str =
-        "SELECT balance_credits, entry_count FROM wallets WHERE user_id = $1 FOR UPDATE";
+    // The row locks serialise ledger work on each wallet across every node.
+    const LOCK_ROWS: &'static str = " FOR UPDATE";
+    // Writers on PostgreSQL overlap their round trips; each owns a share of
+    // the wallets, and all lock in id order.
+    const LEDGER_WRITERS: usize = 4;
 }
 
-impl_store!(PgStore, PgLedgerTx, sqlx::Postgres, "postgres");
+impl_store!(PgStore, "postgres");
+
+impl_ledger_store!(PgStore, sqlx::Postgres);
 
 /// Names the sqlx database type for the shared SQL.
 pub(crate) trait HasDb {

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
+use super::ledger_sql::impl_ledger_store;
 use super::workflows_sql::impl_workflow_store;
 
 /// A store on a SQLite database file.
@@ -54,12 +55,15 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    // `BEGIN IMMEDIATE` already serialises writers, so reading the row is enough.
-    const LOCK_WALLET: &'static str =
-        "SELECT balance_credits, entry_count FROM wallets WHERE user_id = $1";
+    // `BEGIN IMMEDIATE` already serialises writers, so reading the rows is enough.
+    const LOCK_ROWS: &'static str = "";
+    // SQLite has one writer: one engine writer batches everything.
+    const LEDGER_WRITERS: usize = 1;
 }
 
-impl_store!(SqliteStore, SqliteLedgerTx, sqlx::Sqlite, "sqlite");
+impl_store!(SqliteStore, "sqlite");
+
+impl_ledger_store!(SqliteStore, sqlx::Sqlite);
 
 /// Names the sqlx database type for the shared SQL.
 pub(crate) trait HasDb {

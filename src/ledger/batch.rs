@@ -1,0 +1,869 @@
+//! One batch of ledger commands applied in memory over the rows they need.
+//!
+//! The engine loads the wallets (locked), grants, holds and budget counters
+//! a batch touches, applies each command in queue order, and writes the
+//! changed rows back at the end. Each command checks everything before it
+//! changes anything, so a refused command leaves no trace on its neighbours
+//! (apart from what it records on purpose, such as a failed order).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{consumption_order, plan_debit, Command, LedgerError, Reply};
+use crate::id::new_id;
+use crate::store::{
+    Allocation, BatchTx, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, GrantRow, HoldRow,
+    IdempotencyFinish, OrderFinish, OrderRow, StoreResult, TransactionRow, WalletRow,
+};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// The rolling cap windows, in minutes: an hour, a day, 7 days, 30 days.
+const WINDOWS: [(&str, i64); 4] = [
+    ("hourly", 60),
+    ("daily", 24 * 60),
+    ("weekly", 7 * 24 * 60),
+    ("monthly", 30 * 24 * 60),
+];
+
+/// The longest window: buckets older than this may be pruned.
+pub const LONGEST_WINDOW_MINUTES: i64 = 30 * 24 * 60;
+
+/// The first minute bucket a rolling window counts. A bucket that straddles
+/// the window's start counts whole, so a cap can refuse up to a minute early
+/// but never lets the window pass it.
+fn window_start(now: i64, minutes: i64) -> i64 {
+    (now - minutes * MINUTE_MS).div_euclid(MINUTE_MS)
+}
+
+fn rolling_caps(b: &BudgetRow) -> [Option<i64>; 4] {
+    [b.cap_hourly, b.cap_daily, b.cap_weekly, b.cap_monthly]
+}
+
+struct Wallet {
+    row: WalletRow,
+    /// Grants with credits left when loaded (some may be spent since).
+    grants: Option<Vec<GrantRow>>,
+    dirty: bool,
+}
+
+struct Budget {
+    row: BudgetCounterRow,
+    /// Per rolling window: the budget's spend before the window began.
+    before: [Option<i64>; 4],
+    dirty: bool,
+}
+
+/// The state of one batch.
+pub(super) struct Batch {
+    now: i64,
+    wallets: HashMap<String, Wallet>,
+    holds: HashMap<String, HoldRow>,
+    /// Grants named by revocations, as loaded.
+    named_grants: HashMap<String, GrantRow>,
+    budgets: HashMap<String, Budget>,
+    dirty_grants: BTreeSet<String>,
+    new_grants: BTreeSet<String>,
+    new_holds: BTreeMap<String, HoldRow>,
+    deleted_holds: BTreeSet<String>,
+    new_orders: BTreeMap<String, OrderRow>,
+    finished_orders: BTreeMap<String, OrderFinish>,
+    transactions: Vec<(TransactionRow, i64)>,
+    allocations: Vec<(String, Allocation)>,
+    idempotency: Vec<IdempotencyFinish>,
+    buckets: BTreeMap<(String, i64), BucketAdd>,
+}
+
+impl Command {
+    fn user_id(&self) -> &str {
+        match self {
+            Command::Grant(g) => &g.user_id,
+            Command::Revoke { user_id, .. }
+            | Command::Reserve { user_id, .. }
+            | Command::Capture { user_id, .. }
+            | Command::Release { user_id, .. }
+            | Command::FinishOrder { user_id, .. }
+            | Command::ExpireDue { user_id } => user_id,
+            Command::Charge { order, .. } | Command::RecordOrder(order) => &order.user_id,
+        }
+    }
+
+    /// True when the command reads or changes the wallet's grants.
+    fn needs_grants(&self) -> bool {
+        matches!(
+            self,
+            Command::Grant(_)
+                | Command::Revoke { .. }
+                | Command::Capture { .. }
+                | Command::Charge { .. }
+                | Command::ExpireDue { .. }
+        )
+    }
+}
+
+impl Batch {
+    /// Loads what `commands` need, locking their wallets.
+    pub(super) async fn load(
+        tx: &mut dyn BatchTx,
+        commands: &[&Command],
+        now_ms: impl FnOnce() -> i64,
+    ) -> StoreResult<Batch> {
+        let users: BTreeSet<&str> = commands.iter().map(|c| c.user_id()).collect();
+        let users: Vec<String> = users.into_iter().map(str::to_string).collect();
+        let rows = tx.lock_wallets(&users).await?;
+        // Time is read under the wallets' locks, so each wallet's entries are
+        // dated in the order they were written.
+        let now = now_ms();
+        let mut wallets: HashMap<String, Wallet> = rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.user_id.clone(),
+                    Wallet {
+                        row,
+                        grants: None,
+                        dirty: false,
+                    },
+                )
+            })
+            .collect();
+
+        let hold_ids: Vec<String> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Capture { hold_id, .. } | Command::Release { hold_id, .. } => {
+                    Some(hold_id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let holds: HashMap<String, HoldRow> = tx
+            .holds_by_id(&hold_ids)
+            .await?
+            .into_iter()
+            .map(|h| (h.id.clone(), h))
+            .collect();
+        let named: Vec<String> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Revoke { grant_id, .. } => Some(grant_id.clone()),
+                _ => None,
+            })
+            .collect();
+        let named_grants: HashMap<String, GrantRow> = tx
+            .grants_by_id(&named)
+            .await?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
+
+        // Grants are read only where a command spends or changes them, or
+        // where a due grant makes the balance differ from the live credits.
+        let mut grant_users: BTreeSet<String> = commands
+            .iter()
+            .filter(|c| c.needs_grants())
+            .map(|c| c.user_id().to_string())
+            .collect();
+        for w in wallets.values() {
+            if w.row.next_expiry.is_some_and(|e| e <= now) {
+                grant_users.insert(w.row.user_id.clone());
+            }
+        }
+        let grant_users: Vec<String> = grant_users
+            .into_iter()
+            .filter(|u| wallets.contains_key(u))
+            .collect();
+        for u in &grant_users {
+            wallets.get_mut(u).expect("loaded").grants = Some(Vec::new());
+        }
+        for g in tx.open_grants(&grant_users).await? {
+            if let Some(list) = wallets.get_mut(&g.user_id).and_then(|w| w.grants.as_mut()) {
+                list.push(g);
+            }
+        }
+
+        // Budget counters: of budgets that reserve or charge, and of holds.
+        let mut budget_ids: BTreeSet<String> = BTreeSet::new();
+        let mut capped: BTreeMap<String, [Option<i64>; 4]> = BTreeMap::new();
+        for c in commands {
+            match c {
+                Command::Reserve {
+                    budget: Some(b), ..
+                }
+                | Command::Charge {
+                    budget: Some(b), ..
+                } => {
+                    budget_ids.insert(b.id.clone());
+                    let caps = rolling_caps(b);
+                    let entry = capped.entry(b.id.clone()).or_insert([None; 4]);
+                    for (slot, cap) in entry.iter_mut().zip(caps) {
+                        if cap.is_some() {
+                            *slot = Some(window_start(now, 0));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for h in holds.values() {
+            if let Some(b) = &h.budget_id {
+                budget_ids.insert(b.clone());
+            }
+        }
+        let budget_ids: Vec<String> = budget_ids.into_iter().collect();
+        let mut budgets: HashMap<String, Budget> = budget_ids
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    Budget {
+                        row: BudgetCounterRow {
+                            budget_id: id.clone(),
+                            ..Default::default()
+                        },
+                        before: [None; 4],
+                        dirty: false,
+                    },
+                )
+            })
+            .collect();
+        for row in tx.budget_counters(&budget_ids).await? {
+            if let Some(b) = budgets.get_mut(&row.budget_id) {
+                b.row = row;
+            }
+        }
+        // Each capped window's spend is the running total less what was
+        // spent before it: one indexed read per window, whatever the history.
+        let mut probes = Vec::new();
+        let mut slots = Vec::new();
+        for (id, windows) in &capped {
+            for (i, w) in windows.iter().enumerate() {
+                if w.is_some() {
+                    probes.push((id.clone(), window_start(now, WINDOWS[i].1)));
+                    slots.push((id.clone(), i));
+                }
+            }
+        }
+        let found = tx.spend_before(&probes).await?;
+        for ((id, i), before) in slots.into_iter().zip(found) {
+            let b = budgets.get_mut(&id).expect("loaded");
+            // No bucket since the window began: nothing was spent in it.
+            b.before[i] = Some(before.unwrap_or(b.row.spent_total));
+        }
+
+        Ok(Batch {
+            now,
+            wallets,
+            holds,
+            named_grants,
+            budgets,
+            dirty_grants: BTreeSet::new(),
+            new_grants: BTreeSet::new(),
+            new_holds: BTreeMap::new(),
+            deleted_holds: BTreeSet::new(),
+            new_orders: BTreeMap::new(),
+            finished_orders: BTreeMap::new(),
+            transactions: Vec::new(),
+            allocations: Vec::new(),
+            idempotency: Vec::new(),
+            buckets: BTreeMap::new(),
+        })
+    }
+
+    /// Applies one command.
+    pub(super) fn apply(&mut self, command: &Command) -> Result<Reply, LedgerError> {
+        if !self.wallets.contains_key(command.user_id()) {
+            return Err(LedgerError::UnknownWallet);
+        }
+        match command {
+            Command::Grant(g) => self.grant(g).map(|(g, t)| Reply::Granted(g, t)),
+            Command::Revoke { user_id, grant_id } => {
+                self.revoke(user_id, grant_id).map(Reply::Transaction)
+            }
+            Command::Reserve {
+                user_id,
+                amount,
+                ttl_ms,
+                budget,
+                order,
+            } => self
+                .reserve(user_id, *amount, *ttl_ms, budget.as_ref(), order.as_ref())
+                .map(Reply::Hold),
+            Command::Capture {
+                user_id,
+                hold_id,
+                duration_ms,
+                idempotent,
+            } => self
+                .capture(user_id, hold_id, *duration_ms, idempotent.as_ref())
+                .map(Reply::Transaction),
+            Command::Release {
+                user_id,
+                hold_id,
+                code,
+                duration_ms,
+            } => self
+                .release(user_id, hold_id, code, *duration_ms)
+                .map(|()| Reply::Done),
+            Command::Charge {
+                amount,
+                budget,
+                order,
+                idempotent,
+            } => self
+                .charge(*amount, budget.as_ref(), order, idempotent.as_ref())
+                .map(Reply::Transaction),
+            Command::RecordOrder(order) => {
+                self.new_orders.insert(order.id.clone(), order.clone());
+                Ok(Reply::Done)
+            }
+            Command::FinishOrder {
+                order_id,
+                code,
+                duration_ms,
+                ..
+            } => {
+                let status = if code.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
+                self.finish_order(order_id, status, code.as_deref(), None, *duration_ms);
+                Ok(Reply::Done)
+            }
+            Command::ExpireDue { user_id } => Ok(Reply::Count(self.expire_due(user_id))),
+        }
+    }
+
+    fn wallet(&mut self, user_id: &str) -> &mut Wallet {
+        self.wallets.get_mut(user_id).expect("checked in apply")
+    }
+
+    fn grants(&mut self, user_id: &str) -> &mut Vec<GrantRow> {
+        self.wallet(user_id)
+            .grants
+            .as_mut()
+            .expect("grants are loaded for commands that need them")
+    }
+
+    /// Remaining credits of grants live now.
+    fn live(&self, user_id: &str) -> i64 {
+        let w = &self.wallets[user_id];
+        match &w.grants {
+            Some(grants) => grants
+                .iter()
+                .filter(|g| g.expires_at.is_none_or(|e| e > self.now))
+                .map(|g| g.remaining_credits)
+                .sum(),
+            // Not loaded: no grant is due, so every credit is live.
+            None => w.row.balance_credits,
+        }
+    }
+
+    fn append(&mut self, txn: TransactionRow, allocations: Vec<Allocation>) {
+        let w = self.wallet(&txn.user_id);
+        w.row.entry_count += 1;
+        w.row.balance_credits = txn.balance_after_credits;
+        w.dirty = true;
+        let seq = w.row.entry_count;
+        for a in allocations {
+            self.allocations.push((txn.id.clone(), a));
+        }
+        self.transactions.push((txn, seq));
+    }
+
+    fn txn(&self, user_id: &str, kind: &str, amount: i64) -> TransactionRow {
+        TransactionRow {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            transaction_type: kind.into(),
+            amount_credits: amount,
+            balance_after_credits: self.wallets[user_id].row.balance_credits + amount,
+            grant_id: None,
+            reference: None,
+            date_created: self.now,
+            budget_id: None,
+        }
+    }
+
+    /// Writes the `expiration` of every due grant with credits left.
+    fn expire_due(&mut self, user_id: &str) -> usize {
+        let now = self.now;
+        let due: Vec<(String, i64)> = self
+            .grants(user_id)
+            .iter()
+            .filter(|g| g.remaining_credits > 0 && g.expires_at.is_some_and(|e| e <= now))
+            .map(|g| (g.id.clone(), g.remaining_credits))
+            .collect();
+        for (id, remaining) in &due {
+            let g = self
+                .grants(user_id)
+                .iter_mut()
+                .find(|g| &g.id == id)
+                .expect("listed");
+            g.remaining_credits = 0;
+            g.closed_at = Some(now);
+            g.closed_reason = Some("expired".into());
+            self.dirty_grants.insert(id.clone());
+            let mut txn = self.txn(user_id, "expiration", -remaining);
+            txn.grant_id = Some(id.clone());
+            self.append(
+                txn,
+                vec![Allocation {
+                    grant_id: id.clone(),
+                    amount_credits: *remaining,
+                }],
+            );
+        }
+        due.len()
+    }
+
+    fn grant(&mut self, new: &super::NewGrant) -> Result<(GrantRow, TransactionRow), LedgerError> {
+        let now = self.now;
+        self.expire_due(&new.user_id);
+        let grant = GrantRow {
+            id: new_id(),
+            user_id: new.user_id.clone(),
+            amount_credits: new.amount_credits,
+            remaining_credits: new.amount_credits,
+            credit_type: new.credit_type.clone(),
+            source_metadata: new.source_metadata.as_ref().map(|m| m.to_string()),
+            date_created: now,
+            pooled_at: Some(now),
+            expires_at: new.expires_at.map(crate::clock::to_millis),
+            closed_at: None,
+            closed_reason: None,
+        };
+        self.grants(&new.user_id).push(grant.clone());
+        self.new_grants.insert(grant.id.clone());
+        self.dirty_grants.insert(grant.id.clone());
+        let mut txn = self.txn(&new.user_id, "grant", new.amount_credits);
+        txn.grant_id = Some(grant.id.clone());
+        self.append(txn.clone(), Vec::new());
+        Ok((grant, txn))
+    }
+
+    fn revoke(&mut self, user_id: &str, grant_id: &str) -> Result<TransactionRow, LedgerError> {
+        let now = self.now;
+        let current = self
+            .grants(user_id)
+            .iter()
+            .find(|g| g.id == grant_id)
+            .cloned()
+            .or_else(|| {
+                self.named_grants
+                    .get(grant_id)
+                    .filter(|g| g.user_id == user_id)
+                    .cloned()
+            })
+            .ok_or(LedgerError::UnknownGrant)?;
+        // A grant that is due is written off as expired, not revoked: the
+        // refusal leaves the wallet as it was.
+        let due = current.expires_at.is_some_and(|e| e <= now);
+        if current.remaining_credits == 0 || current.closed_at.is_some() || due {
+            return Err(LedgerError::NothingToRevoke);
+        }
+        self.expire_due(user_id);
+        let g = self
+            .grants(user_id)
+            .iter_mut()
+            .find(|g| g.id == grant_id)
+            .expect("an open grant is loaded");
+        let remaining = g.remaining_credits;
+        g.remaining_credits = 0;
+        g.closed_at = Some(now);
+        g.closed_reason = Some("revoked".into());
+        self.dirty_grants.insert(grant_id.to_string());
+        let mut txn = self.txn(user_id, "revocation", -remaining);
+        txn.grant_id = Some(grant_id.to_string());
+        self.append(
+            txn.clone(),
+            vec![Allocation {
+                grant_id: grant_id.to_string(),
+                amount_credits: remaining,
+            }],
+        );
+        Ok(txn)
+    }
+
+    /// Refuses `amount` if it would take the budget past a cap; holds in
+    /// flight count as spent.
+    fn check_caps(&self, budget: &BudgetRow, amount: i64) -> Result<(), LedgerError> {
+        if let Some(cap) = budget.cap_per_call {
+            if amount > cap {
+                return Err(LedgerError::CapReached {
+                    window: "per_call",
+                    cap,
+                    spent: 0,
+                    requested: amount,
+                });
+            }
+        }
+        let b = &self.budgets[&budget.id];
+        let total = b.row.spent_total;
+        let rolling = rolling_caps(budget);
+        let windows = WINDOWS
+            .iter()
+            .zip(rolling)
+            .zip(b.before)
+            .map(|(((name, _), cap), before)| (*name, cap, before.map(|x| total - x)))
+            .chain(std::iter::once(("total", budget.cap_total, Some(total))));
+        for (window, cap, spent) in windows {
+            if let (Some(cap), Some(spent)) = (cap, spent) {
+                let committed = spent + b.row.held_credits;
+                if committed + amount > cap {
+                    return Err(LedgerError::CapReached {
+                        window,
+                        cap,
+                        spent: committed,
+                        requested: amount,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn failed_order(&mut self, order: &OrderRow, e: &LedgerError) {
+        let mut failed = order.clone();
+        failed.status = "failed".into();
+        failed.error_code = Some(e.order_code().into());
+        failed.completed_at = Some(self.now);
+        failed.duration_ms = Some(order.duration_ms.unwrap_or(0));
+        self.new_orders.insert(failed.id.clone(), failed);
+    }
+
+    fn reserve(
+        &mut self,
+        user_id: &str,
+        amount: i64,
+        ttl_ms: i64,
+        budget: Option<&BudgetRow>,
+        order: Option<&OrderRow>,
+    ) -> Result<HoldRow, LedgerError> {
+        let refusal = budget
+            .and_then(|b| self.check_caps(b, amount).err())
+            .or_else(|| {
+                // Expired grants stop counting at once; their expiration
+                // entries are written by the next capture or sweep.
+                let available =
+                    (self.live(user_id) - self.wallets[user_id].row.held_credits).max(0);
+                (available < amount).then_some(LedgerError::InsufficientCredits {
+                    available,
+                    requested: amount,
+                })
+            });
+        if let Some(e) = refusal {
+            if let Some(order) = order {
+                self.failed_order(order, &e);
+            }
+            return Err(e);
+        }
+        let hold = HoldRow {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            budget_id: budget.map(|b| b.id.clone()),
+            amount_credits: amount,
+            reference: order.map(|o| o.id.clone()),
+            created_at: self.now,
+            deadline: self.now + ttl_ms,
+        };
+        if let Some(order) = order {
+            self.new_orders.insert(order.id.clone(), order.clone());
+        }
+        self.add_held(user_id, hold.budget_id.as_deref(), amount);
+        self.new_holds.insert(hold.id.clone(), hold.clone());
+        Ok(hold)
+    }
+
+    fn add_held(&mut self, user_id: &str, budget_id: Option<&str>, amount: i64) {
+        let w = self.wallet(user_id);
+        w.row.held_credits += amount;
+        w.dirty = true;
+        if let Some(b) = budget_id.and_then(|id| self.budgets.get_mut(id)) {
+            b.row.held_credits += amount;
+            b.dirty = true;
+        }
+    }
+
+    /// Takes the hold out of the batch's view; `None` if it is not the wallet's.
+    fn take_hold(&mut self, user_id: &str, hold_id: &str) -> Option<HoldRow> {
+        let hold = match self.new_holds.remove(hold_id) {
+            Some(h) => h,
+            None => {
+                let h = self
+                    .holds
+                    .get(hold_id)
+                    .filter(|h| h.user_id == user_id)?
+                    .clone();
+                self.holds.remove(hold_id);
+                self.deleted_holds.insert(hold_id.to_string());
+                h
+            }
+        };
+        if hold.user_id != user_id {
+            self.new_holds.insert(hold.id.clone(), hold);
+            return None;
+        }
+        self.add_held(user_id, hold.budget_id.as_deref(), -hold.amount_credits);
+        Some(hold)
+    }
+
+    fn finish_order(
+        &mut self,
+        order_id: &str,
+        status: &str,
+        code: Option<&str>,
+        transaction_id: Option<&str>,
+        duration_ms: i64,
+    ) {
+        if let Some(o) = self.new_orders.get_mut(order_id) {
+            o.status = status.into();
+            o.error_code = code.map(str::to_string);
+            o.transaction_id = transaction_id.map(str::to_string);
+            o.completed_at = Some(self.now);
+            o.duration_ms = Some(duration_ms);
+            return;
+        }
+        self.finished_orders.insert(
+            order_id.to_string(),
+            OrderFinish {
+                id: order_id.to_string(),
+                status: status.into(),
+                error_code: code.map(str::to_string),
+                transaction_id: transaction_id.map(str::to_string),
+                completed_at: self.now,
+                duration_ms,
+            },
+        );
+    }
+
+    /// Consumes `plan` and writes the `purchase`, counting it against the budget.
+    fn debit(
+        &mut self,
+        user_id: &str,
+        amount: i64,
+        plan: Vec<Allocation>,
+        budget_id: Option<&str>,
+        reference: Option<&str>,
+    ) -> TransactionRow {
+        for a in &plan {
+            let g = self
+                .grants(user_id)
+                .iter_mut()
+                .find(|g| g.id == a.grant_id)
+                .expect("planned grant");
+            g.remaining_credits -= a.amount_credits;
+            self.dirty_grants.insert(a.grant_id.clone());
+        }
+        let mut txn = self.txn(user_id, "purchase", -amount);
+        txn.budget_id = budget_id.map(str::to_string);
+        txn.reference = reference.map(str::to_string);
+        self.append(txn.clone(), plan);
+        if let Some(id) = budget_id {
+            self.spend(id, amount);
+        }
+        txn
+    }
+
+    /// Adds spend to the budget's running total and its current minute.
+    fn spend(&mut self, budget_id: &str, amount: i64) {
+        let minute = self.now.div_euclid(MINUTE_MS);
+        let Some(b) = self.budgets.get_mut(budget_id) else {
+            return;
+        };
+        b.row.spent_total += amount;
+        // Buckets only move forward, even when node clocks disagree.
+        b.row.last_minute = b.row.last_minute.max(minute);
+        b.dirty = true;
+        let bucket = self
+            .buckets
+            .entry((budget_id.to_string(), b.row.last_minute))
+            .or_insert_with(|| BucketAdd {
+                budget_id: budget_id.to_string(),
+                minute: b.row.last_minute,
+                amount: 0,
+                cumulative: 0,
+            });
+        bucket.amount += amount;
+        bucket.cumulative = b.row.spent_total;
+    }
+
+    /// Live grants in consumption order.
+    fn live_grants(&mut self, user_id: &str) -> Vec<GrantRow> {
+        let now = self.now;
+        let mut live: Vec<GrantRow> = self
+            .grants(user_id)
+            .iter()
+            .filter(|g| g.remaining_credits > 0 && g.expires_at.is_none_or(|e| e > now))
+            .cloned()
+            .collect();
+        consumption_order(&mut live);
+        live
+    }
+
+    fn capture(
+        &mut self,
+        user_id: &str,
+        hold_id: &str,
+        duration_ms: i64,
+        idempotent: Option<&(String, String)>,
+    ) -> Result<TransactionRow, LedgerError> {
+        let hold = self
+            .take_hold(user_id, hold_id)
+            .ok_or(LedgerError::UnknownHold)?;
+        self.expire_due(user_id);
+        let grants = self.live_grants(user_id);
+        let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
+            if let Some(order_id) = &hold.reference {
+                self.finish_order(
+                    order_id,
+                    "failed",
+                    Some("insufficient_credits"),
+                    None,
+                    duration_ms,
+                );
+            }
+            return Err(LedgerError::InsufficientCredits {
+                available: grants.iter().map(|g| g.remaining_credits).sum(),
+                requested: hold.amount_credits,
+            });
+        };
+        let txn = self.debit(
+            user_id,
+            hold.amount_credits,
+            plan,
+            hold.budget_id.as_deref(),
+            hold.reference.as_deref(),
+        );
+        if let Some(order_id) = &hold.reference {
+            self.finish_order(order_id, "succeeded", None, Some(&txn.id), duration_ms);
+        }
+        if let Some((key, body)) = idempotent {
+            self.idempotency.push(IdempotencyFinish {
+                user_id: user_id.to_string(),
+                key: key.clone(),
+                status: 200,
+                body: body.clone(),
+            });
+        }
+        Ok(txn)
+    }
+
+    fn release(
+        &mut self,
+        user_id: &str,
+        hold_id: &str,
+        code: &str,
+        duration_ms: i64,
+    ) -> Result<(), LedgerError> {
+        let hold = self
+            .take_hold(user_id, hold_id)
+            .ok_or(LedgerError::UnknownHold)?;
+        if let Some(order_id) = &hold.reference {
+            self.finish_order(order_id, "failed", Some(code), None, duration_ms);
+        }
+        Ok(())
+    }
+
+    /// One write for a call that already ran: charges it whole, or refuses
+    /// it whole and records the order as failed.
+    fn charge(
+        &mut self,
+        amount: i64,
+        budget: Option<&BudgetRow>,
+        order: &OrderRow,
+        idempotent: Option<&(String, String)>,
+    ) -> Result<TransactionRow, LedgerError> {
+        let user_id = order.user_id.as_str();
+        if let Some(e) = budget.and_then(|b| self.check_caps(b, amount).err()) {
+            self.failed_order(order, &e);
+            return Err(e);
+        }
+        self.expire_due(user_id);
+        let grants = self.live_grants(user_id);
+        let live: i64 = grants.iter().map(|g| g.remaining_credits).sum();
+        let available = (live - self.wallets[user_id].row.held_credits).max(0);
+        if available < amount {
+            let e = LedgerError::InsufficientCredits {
+                available,
+                requested: amount,
+            };
+            self.failed_order(order, &e);
+            return Err(e);
+        }
+        let plan = plan_debit(&grants, amount).expect("available credits cover the charge");
+        let txn = self.debit(
+            user_id,
+            amount,
+            plan,
+            budget.map(|b| b.id.as_str()),
+            Some(&order.id),
+        );
+        let mut done = order.clone();
+        done.status = "succeeded".into();
+        done.transaction_id = Some(txn.id.clone());
+        done.completed_at = Some(self.now);
+        done.duration_ms = Some(order.duration_ms.unwrap_or(0));
+        self.new_orders.insert(done.id.clone(), done);
+        if let Some((key, body)) = idempotent {
+            self.idempotency.push(IdempotencyFinish {
+                user_id: user_id.to_string(),
+                key: key.clone(),
+                status: 200,
+                body: body.clone(),
+            });
+        }
+        Ok(txn)
+    }
+
+    /// Every changed row, once each.
+    pub(super) fn into_writes(self) -> BatchWrites {
+        let mut w = BatchWrites {
+            now: self.now,
+            ..Default::default()
+        };
+        for (_, mut wallet) in self.wallets {
+            if let Some(grants) = &wallet.grants {
+                for g in grants.iter().filter(|g| self.dirty_grants.contains(&g.id)) {
+                    if self.new_grants.contains(&g.id) {
+                        w.new_grants.push(g.clone());
+                    } else {
+                        w.grant_updates.push(g.clone());
+                    }
+                }
+                let next = grants
+                    .iter()
+                    .filter(|g| g.remaining_credits > 0)
+                    .filter_map(|g| g.expires_at)
+                    .min();
+                if next != wallet.row.next_expiry {
+                    wallet.row.next_expiry = next;
+                    wallet.dirty = true;
+                }
+            }
+            if wallet.dirty {
+                w.wallets.push(wallet.row);
+            }
+        }
+        w.new_grants.sort_by(|a, b| a.id.cmp(&b.id));
+        w.grant_updates.sort_by(|a, b| a.id.cmp(&b.id));
+        w.wallets.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        w.transactions = self.transactions;
+        w.allocations = self.allocations;
+        w.new_holds = self.new_holds.into_values().collect();
+        w.deleted_holds = self.deleted_holds.into_iter().collect();
+        w.new_orders = self.new_orders.into_values().collect();
+        w.finished_orders = self.finished_orders.into_values().collect();
+        w.idempotency = self.idempotency;
+        let mut budgets: Vec<BudgetCounterRow> = self
+            .budgets
+            .into_values()
+            .filter(|b| b.dirty)
+            .map(|b| b.row)
+            .collect();
+        budgets.sort_by(|a, b| a.budget_id.cmp(&b.budget_id));
+        w.budgets = budgets;
+        w.buckets = self.buckets.into_values().collect();
+        w
+    }
+}

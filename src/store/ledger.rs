@@ -1,0 +1,142 @@
+//! What the ledger engine reads and writes in one batch transaction.
+//!
+//! The engine loads the rows a batch of commands needs (locking the wallets),
+//! applies the commands in memory, and writes every change back with a few
+//! multi-row statements, so a batch costs about the same number of
+//! statements whatever its size.
+
+use async_trait::async_trait;
+
+use super::{Allocation, GrantRow, HoldRow, OrderRow, StoreResult, TransactionRow};
+
+/// A wallet's counters, kept as its rows change.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WalletRow {
+    pub user_id: String,
+    /// The ledger balance: the sum of the wallet's transactions.
+    pub balance_credits: i64,
+    /// How many transactions the wallet has; the last one's sequence number.
+    pub entry_count: i64,
+    /// Credits reserved by holds.
+    pub held_credits: i64,
+    /// The soonest expiry among grants with credits left.
+    pub next_expiry: Option<i64>,
+}
+
+/// A budget's spend counters.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct BudgetCounterRow {
+    pub budget_id: String,
+    /// Everything the budget ever spent.
+    pub spent_total: i64,
+    /// Reserved by holds in flight.
+    pub held_credits: i64,
+    /// The minute of the budget's newest spend bucket.
+    pub last_minute: i64,
+}
+
+/// The end of an order written by a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderFinish {
+    pub id: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub transaction_id: Option<String>,
+    pub completed_at: i64,
+    pub duration_ms: i64,
+}
+
+/// A finished idempotent request's response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyFinish {
+    pub user_id: String,
+    pub key: String,
+    pub status: i64,
+    pub body: String,
+}
+
+/// Spend added to one budget's minute bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketAdd {
+    pub budget_id: String,
+    pub minute: i64,
+    /// Added to the bucket's amount.
+    pub amount: i64,
+    /// The budget's whole spend after this batch (the bucket's new `cumulative`).
+    pub cumulative: i64,
+}
+
+/// Every change one batch makes, each row once, in an order the foreign keys accept.
+#[derive(Debug, Clone, Default)]
+pub struct BatchWrites {
+    pub now: i64,
+    pub new_grants: Vec<GrantRow>,
+    /// Grants whose remaining credits or closing changed.
+    pub grant_updates: Vec<GrantRow>,
+    /// Transactions with their sequence numbers in the wallet's ledger.
+    pub transactions: Vec<(TransactionRow, i64)>,
+    /// (transaction id, allocation).
+    pub allocations: Vec<(String, Allocation)>,
+    pub new_holds: Vec<HoldRow>,
+    pub deleted_holds: Vec<String>,
+    pub new_orders: Vec<OrderRow>,
+    pub finished_orders: Vec<OrderFinish>,
+    pub idempotency: Vec<IdempotencyFinish>,
+    pub wallets: Vec<WalletRow>,
+    pub budgets: Vec<BudgetCounterRow>,
+    pub buckets: Vec<BucketAdd>,
+}
+
+impl BatchWrites {
+    pub fn is_empty(&self) -> bool {
+        self.new_grants.is_empty()
+            && self.grant_updates.is_empty()
+            && self.transactions.is_empty()
+            && self.new_holds.is_empty()
+            && self.deleted_holds.is_empty()
+            && self.new_orders.is_empty()
+            && self.finished_orders.is_empty()
+            && self.idempotency.is_empty()
+            && self.wallets.is_empty()
+            && self.budgets.is_empty()
+            && self.buckets.is_empty()
+    }
+}
+
+/// Where the ledger engine writes.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Starts a write transaction for one batch.
+    async fn begin_batch(&self) -> StoreResult<Box<dyn BatchTx>>;
+    /// How many writers may run batches at once: one on SQLite, several on
+    /// PostgreSQL (each owns a fixed share of the wallets).
+    fn ledger_writers(&self) -> usize;
+    /// The wallet's counters, read without a lock.
+    async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>>;
+    /// Remaining credits of grants live at `now`, and the soonest expiry
+    /// among them; for wallets whose counters show a due grant.
+    async fn live_grants_sum(&self, user_id: &str, now: i64) -> StoreResult<(i64, Option<i64>)>;
+    /// Forgets spend buckets older than every cap window.
+    async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
+}
+
+/// One batch's transaction; dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait BatchTx: Send {
+    /// Locks the wallets in id order (a stable order, so batches on several
+    /// nodes never deadlock) and reads their counters.
+    async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>>;
+    /// Grants with credits left, of these wallets.
+    async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>>;
+    async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>>;
+    async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>>;
+    async fn budget_counters(
+        &mut self,
+        budget_ids: &[String],
+    ) -> StoreResult<Vec<BudgetCounterRow>>;
+    /// For each (budget, minute): the budget's spend before its first bucket
+    /// at or after that minute, or `None` when it has none since.
+    async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>>;
+    async fn write(&mut self, writes: &BatchWrites) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
