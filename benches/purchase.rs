@@ -1,78 +1,288 @@
-//! Purchase-path benchmark: starts a Tollgate server on 127.0.0.1 (SQLite in
-//! a temp directory, or PostgreSQL when TOLLGATE_BENCH_DATABASE_URL is set),
-//! then drives `GET /health` and `POST /products/purchase` with the same
-//! concurrency over keep-alive connections, and prints throughput, latency
-//! percentiles and the purchase/health ratios from the same run.
+//! Purchase-path benchmark. It prepares a database (SQLite in a temp
+//! directory, or a fresh schema of the PostgreSQL named by
+//! `TOLLGATE_BENCH_DATABASE_URL`), starts the release `tollgate serve` on it
+//! as a child process, and drives it with `wrk` (Debian's `wrk`), a load
+//! generator in another process, so no client steals the server's cores in
+//! this process. It prints, from one run, the throughput and latency of
+//! `/health`, `/credits/balance`, `/products/fetch` and purchases, with
+//! their ratios to `/health`, and the server's resident memory.
 //!
-//! Run: `cargo bench --bench purchase` (env: BENCH_REQUESTS, BENCH_CONCURRENCY).
+//! Run: `cargo bench --bench purchase` (env: `BENCH_SECONDS`, default 5;
+//! `BENCH_HISTORY`, purchases of history behind the capped budget, default
+//! 1,000,000).
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use tollgate::app::App;
 use tollgate::clock::SystemClock;
-use tollgate::config::{DatabaseArgs, LogFormat, ServeArgs};
-use tollgate::secret::Secret;
+use tollgate::id::new_id;
+use tollgate::ledger::{Ledger, NewGrant};
+use tollgate::store::{self, BudgetRow, NewUser, Store};
 
-struct Stats {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
+const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const WALLETS: usize = 200;
+const PURCHASE: &str =
+    r#"{"product_id":"calculator","parameters":{"action":"evaluate","expression":"2 * (3 + 4)"}}"#;
+
+/// One wallet with its default budget and an API key.
+struct Wallet {
+    user_id: String,
+    budget: BudgetRow,
+    key: String,
 }
 
-async fn drive(
-    client: &reqwest::Client,
-    total: usize,
-    concurrency: usize,
-    make: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
-) -> Stats {
-    let started = Instant::now();
-    let per_task = total / concurrency;
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let make = make.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
-                let t = Instant::now();
-                let resp = make(&client).send().await.expect("request");
-                assert!(resp.status().is_success(), "status {}", resp.status());
-                resp.bytes().await.expect("body");
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
+async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
+    let user_id = new_id();
+    let budget_id = new_id();
+    store
+        .create_user(&NewUser {
+            id: user_id.clone(),
+            email: format!("{user_id}@bench.example"),
+            password_hash: "no sign-in".into(),
+            role: "customer".into(),
+            budget_id: budget_id.clone(),
+            created_at: 0,
+            enabled_products: vec![calculator_id(store).await?],
+        })
+        .await?;
+    let budget = store.budget_by_id(&budget_id).await?.expect("just made");
+    let (_, key) = tollgate::accounts::create_api_key(store, &budget, "bench", 0).await?;
+    ledger
+        .grant(NewGrant {
+            user_id: user_id.clone(),
+            amount_credits: 1_000_000_000,
+            credit_type: "admin_grant".into(),
+            expires_at: None,
+            source_metadata: None,
+        })
+        .await?;
+    Ok(Wallet {
+        user_id,
+        budget,
+        key,
+    })
+}
+
+async fn calculator_id(store: &dyn Store) -> anyhow::Result<String> {
+    Ok(store
+        .products()
+        .await?
+        .into_iter()
+        .find(|p| p.slug == "calculator")
+        .expect("the builtin catalog is seeded")
+        .id)
+}
+
+/// Writes `n` purchases of one credit into the budget's history, spread over
+/// the last 30 days, with the counters and buckets the server keeps.
+async fn history(url: &str, w: &Wallet, n: i64) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let span: i64 = 30 * 24 * 3_600_000;
+    let statements = [
+        format!(
+            "INSERT INTO credit_transactions (id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id, seq) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             SELECT 'h' || CAST(i AS TEXT), '{u}', 'purchase', -1, 1000000000 - i, NULL, NULL, {now} - {span} + i * ({span} / {n}), '{b}', i + 1 FROM n",
+            u = w.user_id,
+            b = w.budget.id
+        ),
+        format!("UPDATE wallets SET balance_credits = balance_credits - {n}, entry_count = entry_count + {n} WHERE user_id = '{}'", w.user_id),
+        format!("UPDATE grants SET remaining_credits = remaining_credits - {n} WHERE user_id = '{}'", w.user_id),
+        format!(
+            "INSERT INTO spend_buckets (budget_id, minute, amount, cumulative) \
+             SELECT budget_id, minute, amount, SUM(amount) OVER (ORDER BY minute) FROM \
+             (SELECT budget_id, date_created / 60000 AS minute, SUM(-amount_credits) AS amount FROM credit_transactions \
+              WHERE budget_id = '{b}' GROUP BY budget_id, date_created / 60000) s",
+            b = w.budget.id
+        ),
+        format!(
+            "INSERT INTO budget_counters (budget_id, spent_total, held_credits, last_minute) VALUES ('{b}', {n}, 0, {m})",
+            b = w.budget.id,
+            m = now / 60000
+        ),
+    ];
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await?;
+        for s in &statements {
+            sqlx::query(s).execute(&pool).await?;
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        for s in &statements {
+            sqlx::query(s).execute(&pool).await?;
+        }
+        pool.close().await;
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
+    Ok(())
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    Stats {
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: all[all.len() / 2],
-        p99: all[all.len() * 99 / 100],
-    }
+}
+
+fn start_server(database_url: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+        .env("TOLLGATE_DATABASE_URL", database_url)
+        .env("TOLLGATE_MASTER_KEY", MASTER_KEY)
+        .env("TOLLGATE_DATA_DIR", data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("the server exited before listening"))??;
+        if let Some(rest) = line.strip_prefix("Tollgate is listening on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    // Keep reading stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Server { child, url })
+}
+
+/// What one wrk run measured.
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+/// Runs wrk for `seconds` with a Lua script that picks one of `keys` per
+/// request (round robin) and sends `body` to `path` (GET when `body` is
+/// empty), waiting `delay_ms` between requests on each connection.
+fn wrk(
+    url: &str,
+    path: &str,
+    keys: &[String],
+    body: &str,
+    connections: usize,
+    seconds: u64,
+    delay_ms: u64,
+) -> anyhow::Result<Run> {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("bench.lua");
+    let keys_lua: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    let method = if body.is_empty() { "GET" } else { "POST" };
+    let mut f = std::fs::File::create(&script)?;
+    write!(
+        f,
+        r#"
+local keys = {{{keys}}}
+local n = 0
+local body = [==[{body}]==]
+request = function()
+  n = n + 1
+  local headers = {{}}
+  if #keys > 0 then headers["Authorization"] = "Bearer " .. keys[(n % #keys) + 1] end
+  if body ~= "" then headers["Content-Type"] = "application/json" end
+  return wrk.format("{method}", "{path}", headers, body ~= "" and body or nil)
+end
+delay = function() return {delay_ms} end
+done = function(summary, latency, requests)
+  local non2xx = summary.errors.status
+  io.write(string.format("RESULT %f %f %f %d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, non2xx))
+end
+"#,
+        keys = keys_lua.join(","),
+    )?;
+    let threads = connections.clamp(1, 2);
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--timeout",
+            "10s",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); install Debian's wrk"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| anyhow::anyhow!("wrk printed no result: {text}"))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    Ok(Run {
+        rps: v[0],
+        p50_ms: v[1],
+        p99_ms: v[2],
+        non_2xx: v[3] as u64,
+    })
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn print(name: &str, r: &Run, health: f64) {
+    println!(
+        "{name:<46} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {:>6.3} x /health{}",
+        r.rps,
+        r.p50_ms,
+        r.p99_ms,
+        r.rps / health,
+        if r.non_2xx > 0 {
+            format!("  ({} non-2xx!)", r.non_2xx)
+        } else {
+            String::new()
+        }
+    );
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total: usize = std::env::var("BENCH_REQUESTS")
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4000);
-    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
+        .unwrap_or(5);
+    let history_n: i64 = std::env::var("BENCH_HISTORY")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
     let database_url = match std::env::var("TOLLGATE_BENCH_DATABASE_URL") {
         // A schema of its own, so runs never see each other's data.
         Ok(base) => {
-            let schema = format!("bench_{}", tollgate::id::new_id());
+            let schema = format!("bench_{}", new_id());
             let pool = sqlx::PgPool::connect(&base).await?;
             sqlx::query(&format!("CREATE SCHEMA {schema}"))
                 .execute(&pool)
@@ -83,105 +293,129 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(_) => format!("sqlite://{}/bench.db", dir.path().display()),
     };
-    let db = DatabaseArgs {
-        database_url: database_url.clone(),
-        master_key: Some(Secret::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")),
-        data_dir: dir.path().to_path_buf(),
-    };
-    let serve = ServeArgs {
-        bind: "127.0.0.1:0".parse()?,
-        public_url: None,
-        no_demo: true,
-        disable_signup: false,
-        token_ttl_secs: 3600,
-        body_limit: 1 << 20,
-        request_timeout_secs: 60,
-        sweep_interval_secs: 30,
-        outbound_allowlist: String::new(),
-        tool_timeout_ms: 30_000,
-        tool_max_response_bytes: 1 << 20,
-        no_default_builtin_tools: false,
-        issue_reports_per_hour: 30,
-        llm_base_url: None,
-        llm_api_key: None,
-        llm_model: "test-model".into(),
-        workers: 2,
-        run_lease_secs: 30,
-        callback_max_attempts: 5,
-        callback_backoff_ms: 50,
-        embed_frame_ancestors: "*".into(),
-        log_format: LogFormat::Text,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = App::new(&db, &serve, url.clone(), Arc::new(SystemClock)).await?;
-    let demo = app.ensure_demo().await?.expect("a fresh database");
-    // Enough credits for every purchase.
-    let user = app.state.store.user_by_email(&demo.email).await?.unwrap();
-    app.state
-        .ledger
-        .grant(tollgate::ledger::NewGrant {
-            user_id: user.id,
-            amount_credits: 10_000_000,
-            credit_type: "admin_grant".into(),
-            expires_at: None,
-            source_metadata: None,
-        })
-        .await?;
-    tokio::spawn(app.run(listener, std::future::pending()));
-
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let key = demo.api_key.clone();
-    let instance: serde_json::Value = client
-        .post(format!("{url}/products/purchase"))
-        .bearer_auth(&key)
-        .json(&json!({"product_id": "instance_memory", "parameters": {"action": "set", "key": "k", "value": "v"}}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let instance_id = instance["instance_id"].as_str().unwrap().to_string();
-
-    let health_url = format!("{url}/health");
-    let health: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> =
-        Arc::new(move |c| c.get(&health_url));
-    let purchase_url = format!("{url}/products/purchase");
-    let body =
-        json!({"product_id": "instance_memory", "parameters": {"action": "get", "key": "k"}});
-    let purchase: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> =
-        Arc::new(move |c| {
-            c.post(&purchase_url)
-                .bearer_auth(&key)
-                .header("x-instance-id", &instance_id)
-                .json(&body)
-        });
-
-    // Warm up both paths, then measure them back to back.
-    drive(&client, 200, concurrency.min(8), health.clone()).await;
-    drive(&client, 200, concurrency.min(8), purchase.clone()).await;
-    let h = drive(&client, total, concurrency, health).await;
-    let p = drive(&client, total, concurrency, purchase).await;
     let backend = if database_url.starts_with("postgres") {
         "postgres"
     } else {
         "sqlite"
     };
-    println!("backend {backend}, {total} requests per endpoint, concurrency {concurrency}");
+
+    // Prepare: migrations and the catalog come from a first start.
+    let started = Instant::now();
+    drop(start_server(&database_url, dir.path())?);
+    let store = store::connect(&database_url).await?;
+    let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
+    let mut wallets = Vec::new();
+    for _ in 0..WALLETS {
+        wallets.push(wallet(store.as_ref(), &ledger).await?);
+    }
+    let hot = wallet(store.as_ref(), &ledger).await?;
+    let uncapped = wallet(store.as_ref(), &ledger).await?;
+    let capped = wallet(store.as_ref(), &ledger).await?;
+    let mut caps = capped.budget.clone();
+    caps.cap_per_call = Some(1_000);
+    caps.cap_hourly = Some(1_000_000_000);
+    caps.cap_daily = Some(1_000_000_000);
+    caps.cap_weekly = Some(1_000_000_000);
+    caps.cap_monthly = Some(1_000_000_000);
+    caps.cap_total = Some(1_000_000_000);
+    store.update_budget(&caps).await?;
+    history(&database_url, &capped, history_n).await?;
+    drop(ledger);
+    drop(store);
+    let setup = started.elapsed();
+
+    let server = start_server(&database_url, dir.path())?;
+    let url = server.url.clone();
+    let pid = server.child.id();
+    let keys: Vec<String> = wallets.iter().map(|w| w.key.clone()).collect();
+    let none: Vec<String> = Vec::new();
     println!(
-        "GET /health              {:>9.0} req/s  p50 {:>8.2?}  p99 {:>8.2?}",
-        h.rps, h.p50, h.p99
+        "backend {backend}; {WALLETS} wallets, {history_n} purchases behind the capped budget (set up in {:.1?}); wrk, {seconds} s per line",
+        setup
+    );
+    // Warm up every path once.
+    wrk(&url, "/health", &none, "", 8, 1, 0)?;
+    wrk(&url, "/products/purchase", &keys, PURCHASE, 8, 1, 0)?;
+
+    let health = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
+    print("GET /health (32 connections)", &health, health.rps);
+    let balance = wrk(&url, "/credits/balance", &keys, "", 32, seconds, 0)?;
+    print("GET /credits/balance", &balance, health.rps);
+    let fetch = wrk(&url, "/products/fetch", &keys, "", 32, seconds, 0)?;
+    print("GET /products/fetch", &fetch, health.rps);
+    let many = wrk(&url, "/products/purchase", &keys, PURCHASE, 32, seconds, 0)?;
+    print("POST /products/purchase, 200 wallets", &many, health.rps);
+    let rss_peak = rss_mib(pid);
+    let one = wrk(
+        &url,
+        "/products/purchase",
+        std::slice::from_ref(&hot.key),
+        PURCHASE,
+        64,
+        seconds,
+        0,
+    )?;
+    print("  one hot wallet, 64 connections", &one, health.rps);
+    let off = wrk(
+        &url,
+        "/products/purchase",
+        std::slice::from_ref(&uncapped.key),
+        PURCHASE,
+        32,
+        seconds,
+        0,
+    )?;
+    print("  one budget, no caps", &off, health.rps);
+    let on = wrk(
+        &url,
+        "/products/purchase",
+        std::slice::from_ref(&capped.key),
+        PURCHASE,
+        32,
+        seconds,
+        0,
+    )?;
+    print(
+        &format!("  one budget, all caps, {history_n} in history"),
+        &on,
+        health.rps,
+    );
+    // Half the peak rate: each of 32 connections waits between requests.
+    let delay = ((32.0 * 2.0 * 1000.0) / many.rps.max(1.0)).round().max(1.0) as u64;
+    let half = wrk(
+        &url,
+        "/products/purchase",
+        &keys,
+        PURCHASE,
+        32,
+        seconds,
+        delay,
+    )?;
+    print(
+        &format!("  at about half the peak rate ({delay} ms pauses)"),
+        &half,
+        health.rps,
+    );
+    let rss = rss_mib(pid).max(rss_peak);
+    println!();
+    println!("purchase / health:            {:.3}", many.rps / health.rps);
+    println!(
+        "balance / health:             {:.3}",
+        balance.rps / health.rps
     );
     println!(
-        "POST /products/purchase  {:>9.0} req/s  p50 {:>8.2?}  p99 {:>8.2?}",
-        p.rps, p.p50, p.p99
+        "fetch / health:               {:.3}",
+        fetch.rps / health.rps
     );
+    println!("hot wallet / many wallets:    {:.3}", one.rps / many.rps);
+    println!("caps on (history) / caps off: {:.3}", on.rps / off.rps);
     println!(
-        "purchase/health: throughput {:.3}, p50 latency {:.1}x, p99 latency {:.1}x",
-        p.rps / h.rps,
-        p.p50.as_secs_f64() / h.p50.as_secs_f64(),
-        p.p99.as_secs_f64() / h.p99.as_secs_f64()
+        "p99 / p50 at {:.0} req/s:     {:.2}",
+        half.rps,
+        half.p99_ms / half.p50_ms.max(0.001)
     );
+    println!("server resident memory:       {rss:.0} MiB");
+    drop(server);
+    std::thread::sleep(Duration::from_millis(100));
     Ok(())
 }

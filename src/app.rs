@@ -63,6 +63,7 @@ impl App {
         let ledger = Ledger::new(store.clone(), clock.clone());
         let catalog = Catalog::load(store.clone(), crate::tools::builtins()).await?;
         let outbound = Arc::new(Outbound::new(Allowlist::parse(&serve.outbound_allowlist)?));
+        let started_at = clock.now().timestamp_millis();
         let settings = HttpSettings {
             public_url,
             signup_enabled: !serve.disable_signup,
@@ -84,14 +85,16 @@ impl App {
         };
         Ok(App {
             state: Arc::new(AppInner {
-                store,
+                store: store.clone(),
                 ledger,
                 tokens,
                 catalog,
+                caches: crate::cache::Caches::new(store.clone()),
                 outbound,
                 master,
                 clock,
                 settings,
+                started_at,
                 run_queued: tokio::sync::Notify::new(),
                 shutdown: tokio_util::sync::CancellationToken::new(),
             }),
@@ -153,6 +156,22 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        if self.state.store.backend() == "sqlite" {
+            // One node: holds older than this process belong to calls that
+            // died with the last one. Release them now rather than after
+            // their deadlines.
+            let released = self
+                .state
+                .ledger
+                .release_holds_before(self.state.started_at, i64::MAX)
+                .await?;
+            if released > 0 {
+                tracing::info!(
+                    released,
+                    "released the holds of calls cut off by the last stop"
+                );
+            }
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(ledger::sweeper::run(
             self.state.ledger.clone(),
@@ -192,29 +211,41 @@ impl App {
     }
 }
 
-/// Keeps this node in step with the others: picks up catalog changes within
-/// seconds and rotated signing keys within a minute, and forgets
+/// Keeps this node in step with the others: drops cached keys and budgets
+/// that changed anywhere within `cache::BOUND`, picks up catalog changes
+/// within a second and rotated signing keys within a minute, and forgets
 /// idempotency keys after two days.
 async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(CATALOG_REFRESH);
+    let mut tick = tokio::time::interval(crate::cache::POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut ticks: u64 = 0;
+    let per_second = (1000 / crate::cache::POLL.as_millis()).max(1) as u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
         ticks += 1;
-        if let Err(e) = state.catalog.refresh_if_changed().await {
-            tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
+        let now = state.clock.now().timestamp_millis();
+        if let Err(e) = state.caches.poll(now).await {
+            tracing::warn!(error = %e, "reading cache invalidations failed; will retry");
         }
-        if ticks.is_multiple_of(KEY_REFRESH.as_secs() / CATALOG_REFRESH.as_secs()) {
+        if ticks.is_multiple_of(per_second) {
+            if let Err(e) = state.catalog.refresh_if_changed().await {
+                tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
+            }
+        }
+        if ticks.is_multiple_of(per_second * KEY_REFRESH.as_secs()) {
             if let Err(e) = state.tokens.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed; will retry");
             }
-            let cutoff = state.clock.now().timestamp_millis() - IDEMPOTENCY_KEEP_MS;
+            let cutoff = now - IDEMPOTENCY_KEEP_MS;
             if let Err(e) = state.store.purge_idempotency_keys(cutoff).await {
                 tracing::warn!(error = %e, "purging idempotency keys failed; will retry");
+            }
+            if let Err(e) = state.store.prune_invalidations(now - 3_600_000).await {
+                tracing::warn!(error = %e, "pruning cache invalidations failed; will retry");
             }
         }
     }
@@ -222,8 +253,6 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// Callback deliveries one node makes at once.
 const DELIVERY_LOOPS: usize = 4;
-/// How often each node checks the catalog for changes made elsewhere.
-const CATALOG_REFRESH: Duration = Duration::from_secs(5);
 /// How often each node re-reads the signing keys.
 const KEY_REFRESH: Duration = Duration::from_secs(60);
 /// Idempotency keys are kept at least 24 hours; these are purged after 48.

@@ -36,6 +36,9 @@ pub struct Product {
     pub actions: Vec<Action>,
     pub credentials: Vec<CredentialSpec>,
     pub builtin: Option<Arc<dyn BuiltinTool>>,
+    /// The product as `GET /products/fetch` lists it, serialised once per
+    /// catalog version by the first request that needs it.
+    pub listing: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
 }
 
 impl Product {
@@ -412,6 +415,7 @@ impl Catalog {
                 actions,
                 credentials,
                 builtin,
+                listing: std::sync::OnceLock::new(),
             });
             snap.by_id.insert(product.row.id.clone(), product.clone());
             snap.by_slug

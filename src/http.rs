@@ -75,6 +75,7 @@ pub struct AppInner {
     pub ledger: Ledger,
     pub tokens: TokenService,
     pub catalog: Catalog,
+    pub caches: crate::cache::Caches,
     pub outbound: Arc<Outbound>,
     pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
@@ -84,6 +85,8 @@ pub struct AppInner {
     /// sessions) end and the shutdown can finish.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub settings: HttpSettings,
+    /// When this node started, in epoch milliseconds.
+    pub started_at: i64,
 }
 
 pub type AppState = Arc<AppInner>;

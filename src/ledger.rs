@@ -219,6 +219,11 @@ impl Ledger {
         self.clock.now()
     }
 
+    /// (batches, commands) the engine has run: how well writes were grouped.
+    pub fn engine_stats(&self) -> (u64, u64) {
+        self.engine.stats()
+    }
+
     async fn transaction(&self, c: Command) -> LedgerResult<TransactionRow> {
         match self.engine.run(c).await? {
             Reply::Transaction(t) => Ok(t),

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod client_cli;
@@ -15,6 +16,7 @@ pub mod delivery;
 pub mod embed;
 pub mod http;
 pub mod id;
+pub mod instances;
 pub mod ledger;
 pub mod mcp;
 pub mod money;

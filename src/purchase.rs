@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
-use crate::http::AppInner;
+use crate::http::{AppInner, AppState};
 use crate::id::new_id;
 use crate::ledger::LedgerError;
 use crate::store::{ApprovalRow, OrderRow};
@@ -244,7 +244,7 @@ pub fn response_body(outcome: &PurchaseOutcome, instance_id: &str) -> Value {
 
 /// Runs a purchase for `caller`, counting its outcome in the metrics.
 pub async fn purchase(
-    app: &AppInner,
+    app: &AppState,
     caller: &Caller,
     req: PurchaseRequest,
 ) -> Result<PurchaseOutcome, PurchaseError> {
@@ -252,52 +252,50 @@ pub async fn purchase(
 }
 
 /// [`purchase`] under a claimed `Idempotency-Key`: a charged success records
-/// its response for the key in the capture's own transaction, so a retry
+/// its response for the key in the charge's own transaction, so a retry
 /// after a crash replays the charge instead of repeating it.
+///
+/// The purchase runs in a task of its own, which the caller only waits for:
+/// a client that goes away mid-call cannot stop a vendor's finished work
+/// from being captured, nor leave a hold to the sweeper.
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
 pub async fn purchase_with_key(
-    app: &AppInner,
+    app: &AppState,
     caller: &Caller,
     req: PurchaseRequest,
     idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
-    // Labelled by catalog name only, so caller-supplied strings never become labels.
-    let product = app
-        .catalog
-        .snapshot()
-        .resolve(&req.product)
-        .map(|(p, _)| p.row.name.clone())
-        .unwrap_or_else(|| "unknown".into());
-    let result = purchase_unmetered(app, caller, req, idempotency_key).await;
-    match &result {
-        Ok(o) => crate::telemetry::purchase(&product, "succeeded", o.price_credits),
-        Err(e) => crate::telemetry::purchase(&product, e.code(), 0),
-    }
-    result
+    let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
+        crate::telemetry::purchase("unknown", "product_not_found", 0);
+        return Err(PurchaseError::ProductNotFound(req.product));
+    };
+    let (app, caller) = (app.clone(), caller.clone());
+    let key = idempotency_key.map(str::to_string);
+    let task = tokio::spawn(async move {
+        let result = purchase_product(&app, &caller, &product, req, key.as_deref()).await;
+        // Labelled by catalog name only, so caller-supplied strings never become labels.
+        match &result {
+            Ok(o) => crate::telemetry::purchase(&product.row.name, "succeeded", o.price_credits),
+            Err(e) => crate::telemetry::purchase(&product.row.name, e.code(), 0),
+        }
+        result
+    });
+    task.await
+        .map_err(|e| PurchaseError::Internal(anyhow::anyhow!("the purchase task failed: {e}")))?
 }
 
-async fn purchase_unmetered(
+async fn purchase_product(
     app: &AppInner,
     caller: &Caller,
+    product: &Arc<Product>,
     req: PurchaseRequest,
     idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
-    let snapshot = app.catalog.snapshot();
-    let (product, _) = snapshot
-        .resolve(&req.product)
-        .ok_or_else(|| PurchaseError::ProductNotFound(req.product.clone()))?;
-    let product: Arc<Product> = product;
-    drop(snapshot);
-
-    let access = app
-        .store
-        .budget_access(&caller.budget_id, product.id())
-        .await?
-        .ok_or_else(|| {
-            PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing"))
-        })?;
-    if !access.enabled {
-        let approval_request_id = request_product(app, caller, &product).await?;
+    let policy = app.caches.budget(&caller.budget_id).await?.ok_or_else(|| {
+        PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing"))
+    })?;
+    if !policy.enables(product.id()) {
+        let approval_request_id = request_product(app, caller, product).await?;
         return Err(PurchaseError::NotOnBudget {
             product_id: product.row.id.clone(),
             approval_request_id,
@@ -306,7 +304,7 @@ async fn purchase_unmetered(
     if !product.is_active() {
         return Err(PurchaseError::ProductDisabled);
     }
-    if access.budget.status != "active" {
+    if policy.budget.status != "active" {
         return Err(PurchaseError::BudgetPaused);
     }
 
@@ -322,20 +320,18 @@ async fn purchase_unmetered(
         });
     };
     let params = Value::Object(req.params);
-    validate_params(&product, &action, &params).map_err(PurchaseError::InvalidParameters)?;
+    validate_params(product, &action, &params).map_err(PurchaseError::InvalidParameters)?;
     let price = spec.price_credits;
 
     let credentials = if product.credentials.is_empty() {
         Vec::new()
     } else {
-        resolve_credentials(app, caller, &product).await?
+        resolve_credentials(app, caller, product).await?
     };
 
-    // From here on the attempt is an order, recorded with its hold and
-    // finished with its capture or release, in the same transactions.
     let started = Instant::now();
     let now = to_millis(app.clock.now());
-    let order = OrderRow {
+    let mut order = OrderRow {
         id: new_id(),
         user_id: caller.user_id.clone(),
         budget_id: caller.budget_id.clone(),
@@ -351,10 +347,9 @@ async fn purchase_unmetered(
         completed_at: None,
         duration_ms: None,
     };
-    let order_id = order.id.clone();
     let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
 
-    // A call must end, and be captured, within the request's own time limit.
+    // A call must end, and be charged, within the request's own time limit.
     let ceiling = app
         .settings
         .request_timeout
@@ -366,6 +361,102 @@ async fn purchase_unmetered(
         .map(|ms| Duration::from_millis(ms as u64))
         .unwrap_or(app.settings.tool_timeout)
         .min(ceiling);
+    let vendor = product.builtin.is_none();
+    let ctx = ToolContext {
+        store: app.store.clone(),
+        user_id: caller.user_id.clone(),
+        instance_id: req.instance_id.clone(),
+        outbound: app.outbound.clone(),
+        now: app.clock.now(),
+    };
+    let run = async {
+        let call = async {
+            match &product.builtin {
+                Some(tool) => tool.call(&action, &params, &ctx).await,
+                None => {
+                    vendor::call(
+                        app,
+                        product,
+                        &action,
+                        &params,
+                        &order.id,
+                        &caller.user_id,
+                        &req.instance_id,
+                        &credentials,
+                        timeout,
+                    )
+                    .await
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(ToolError::Timeout),
+        }
+    };
+    let outcome = |data: Value, order_id: &str| PurchaseOutcome {
+        order_id: order_id.to_string(),
+        data,
+        price_credits: price,
+        product_id: product.row.id.clone(),
+        action: action.clone(),
+    };
+    let tool_failed = |error: ToolError, order_id: String| PurchaseError::Tool {
+        error,
+        order_id,
+        vendor,
+    };
+
+    // A call with no outside effect runs first and is charged in one write
+    // afterwards; refused then, it is not charged and its answer is dropped.
+    if product
+        .builtin
+        .as_ref()
+        .is_some_and(|t| !t.has_outside_effect(&action))
+    {
+        let result = run.await;
+        order.duration_ms = Some(elapsed(started));
+        return match result {
+            Ok(data) => {
+                let outcome = outcome(data, &order.id);
+                if price > 0 {
+                    let body = idempotency_key
+                        .map(|k| (k, response_body(&outcome, &req.instance_id).to_string()));
+                    app.ledger
+                        .charge(
+                            price,
+                            Some(&policy.budget),
+                            &order,
+                            body.as_ref().map(|(k, b)| (*k, b.as_str())),
+                        )
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
+                } else {
+                    order.status = "succeeded".into();
+                    order.completed_at = Some(to_millis(app.clock.now()));
+                    app.ledger
+                        .record_order(&order)
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
+                }
+                Ok(outcome)
+            }
+            Err(error) => {
+                order.status = "failed".into();
+                order.error_code = Some(tool_error_code(&error).into());
+                order.completed_at = Some(to_millis(app.clock.now()));
+                app.ledger
+                    .record_order(&order)
+                    .await
+                    .map_err(PurchaseError::Ledger)?;
+                Err(tool_failed(error, order.id))
+            }
+        };
+    }
+
+    // Otherwise the price is held first; the order is recorded with the hold
+    // and finished with its capture or release, in the same transactions.
+    let order_id = order.id.clone();
     let hold = if price > 0 {
         let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(60))
             .unwrap_or(chrono::Duration::minutes(5));
@@ -375,7 +466,7 @@ async fn purchase_unmetered(
                 &caller.user_id,
                 price,
                 ttl,
-                Some(&access.budget),
+                Some(&policy.budget),
                 Some(&order),
             )
             .await
@@ -389,46 +480,9 @@ async fn purchase_unmetered(
         None
     };
 
-    let ctx = ToolContext {
-        store: app.store.clone(),
-        user_id: caller.user_id.clone(),
-        instance_id: req.instance_id.clone(),
-        outbound: app.outbound.clone(),
-        now: app.clock.now(),
-    };
-    let run = async {
-        match &product.builtin {
-            Some(tool) => tool.call(&action, &params, &ctx).await,
-            None => {
-                vendor::call(
-                    app,
-                    &product,
-                    &action,
-                    &params,
-                    &order_id,
-                    &caller.user_id,
-                    &req.instance_id,
-                    &credentials,
-                    timeout,
-                )
-                .await
-            }
-        }
-    };
-    let result = match tokio::time::timeout(timeout, run).await {
-        Ok(r) => r,
-        Err(_) => Err(ToolError::Timeout),
-    };
-
-    match result {
+    match run.await {
         Ok(data) => {
-            let outcome = PurchaseOutcome {
-                order_id: order_id.clone(),
-                data,
-                price_credits: price,
-                product_id: product.row.id.clone(),
-                action: action.clone(),
-            };
+            let outcome = outcome(data, &order_id);
             match &hold {
                 Some(h) => {
                     let body = idempotency_key
@@ -443,11 +497,9 @@ async fn purchase_unmetered(
                         .await
                         .map_err(|e| match e {
                             // The sweeper released the hold: the call outlived its deadline.
-                            LedgerError::UnknownHold => PurchaseError::Tool {
-                                error: ToolError::Timeout,
-                                order_id: order_id.clone(),
-                                vendor: product.builtin.is_none(),
-                            },
+                            LedgerError::UnknownHold => {
+                                tool_failed(ToolError::Timeout, order_id.clone())
+                            }
                             e => PurchaseError::Ledger(e),
                         })?;
                 }
@@ -461,11 +513,7 @@ async fn purchase_unmetered(
             Ok(outcome)
         }
         Err(error) => {
-            let code = match &error {
-                ToolError::InvalidInput { .. } => "tool_input_error",
-                ToolError::Failed(_) => "tool_failed",
-                ToolError::Timeout => "tool_timeout",
-            };
+            let code = tool_error_code(&error);
             match &hold {
                 Some(h) => {
                     if let Err(e) = app
@@ -484,12 +532,16 @@ async fn purchase_unmetered(
                         .map_err(PurchaseError::Ledger)?;
                 }
             }
-            Err(PurchaseError::Tool {
-                error,
-                order_id,
-                vendor: product.builtin.is_none(),
-            })
+            Err(tool_failed(error, order_id))
         }
+    }
+}
+
+fn tool_error_code(error: &ToolError) -> &'static str {
+    match error {
+        ToolError::InvalidInput { .. } => "tool_input_error",
+        ToolError::Failed(_) => "tool_failed",
+        ToolError::Timeout => "tool_timeout",
     }
 }
 

@@ -51,6 +51,16 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Kinds of rows in the cache invalidation log, read by every node.
+pub mod invalidation {
+    /// `key` is an API key id.
+    pub const API_KEY: &str = "api_key";
+    /// `key` is a budget id: its row or its enabled products changed.
+    pub const BUDGET: &str = "budget";
+    /// `key` is a user id: their role or sessions changed.
+    pub const USER: &str = "user";
+}
+
 /// Opens the store a database URL names: `sqlite:` or `postgres:`.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -224,6 +234,12 @@ pub trait Store:
     async fn api_keys_for_budget(&self, budget_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
     /// Revokes a live key of the budget; false when there is none.
     async fn revoke_api_key(&self, budget_id: &str, key_id: &str, now: i64) -> StoreResult<bool>;
+    /// Rows of the cache invalidation log written after `since`: (seq, kind, key, created_at).
+    async fn invalidations_since(&self, since: i64)
+        -> StoreResult<Vec<(i64, String, String, i64)>>;
+    /// Writes invalidation log rows (see `cache`), in one transaction.
+    async fn log_invalidations(&self, kind: &str, keys: &[String], now: i64) -> StoreResult<()>;
+    async fn prune_invalidations(&self, before: i64) -> StoreResult<u64>;
     /// The principal of a live key with this hash.
     async fn principal_for_key_hash(&self, key_hash: &str) -> StoreResult<Option<KeyPrincipal>>;
 

@@ -79,6 +79,12 @@ pub struct ToolContext {
 #[async_trait]
 pub trait BuiltinTool: Send + Sync + 'static {
     fn spec(&self) -> BuiltinSpec;
+    /// True when `action` changes something outside the call itself (stored
+    /// state, another server). Such calls hold their price before they run;
+    /// calls without outside effects run first and are charged in one write.
+    fn has_outside_effect(&self, _action: &str) -> bool {
+        false
+    }
     /// Runs `action` with `params`, which already passed the action's schema
     /// (minus the `action` key itself).
     async fn call(

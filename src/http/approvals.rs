@@ -106,7 +106,10 @@ pub async fn approve(
             state
                 .store
                 .enable_product(&a.budget_id, &a.subject_id, now)
-                .await?
+                .await?;
+            state
+                .caches
+                .invalidate(crate::cache::kind::BUDGET, &a.budget_id);
         }
         "enable_workflow" => {
             state

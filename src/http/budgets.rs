@@ -193,6 +193,9 @@ pub async fn revoke_api_key(
             "No live API key with this id on this budget.",
         ));
     }
+    state
+        .caches
+        .invalidate(crate::cache::kind::API_KEY, &key_id);
     Ok(Json(
         json!({"success": true, "data": {"id": key_id, "revoked_at": iso(from_millis(now))}}),
     ))
@@ -438,6 +441,7 @@ pub async fn update_budget(
     let mut b = own_budget(&state, &caller, &budget_id).await?;
     patch.apply(&mut b);
     state.store.update_budget(&b).await?;
+    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
     let ids = state.store.budget_product_ids(&b.id).await?;
     Ok(Json(
         json!({"success": true, "data": budget_json(&b, &ids)}),
@@ -479,6 +483,7 @@ pub async fn enable_product(
         .store
         .enable_product(&b.id, product.id(), to_millis(state.clock.now()))
         .await?;
+    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
     Ok(Json(
         json!({"success": true, "data": {"budget_id": b.id, "product_id": product.id(), "enabled": true}}),
     ))
@@ -516,7 +521,9 @@ pub async fn disable_product(
         .resolve(&product_id)
         .map(|(p, _)| p.row.id.clone())
         .unwrap_or(product_id);
-    if !state.store.disable_product(&b.id, &id).await? {
+    let disabled = state.store.disable_product(&b.id, &id).await?;
+    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
+    if !disabled {
         return Err(ApiError::not_found(
             "product_not_on_budget",
             "This tool is not enabled on the budget.",

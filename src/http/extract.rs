@@ -429,9 +429,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
         if !api_key::looks_like_key(token) {
             return Err(invalid());
         }
+        // Cached: a revoked key stops working everywhere within `cache::BOUND`.
         let principal = state
-            .store
-            .principal_for_key_hash(&api_key::hash(token))
+            .caches
+            .principal(&api_key::hash(token))
             .await?
             .ok_or_else(invalid)?;
         return Ok(Caller {

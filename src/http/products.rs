@@ -14,14 +14,14 @@ use super::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::clock::to_millis;
-use crate::id::{new_id, ObjectId};
+
 use crate::purchase::{self, PurchaseError, PurchaseRequest};
-use crate::store::{IdempotencyClaim, InstanceRow};
+use crate::store::IdempotencyClaim;
 use crate::tools::ToolError;
 
 /// The connection instance of a request: the one named by `x-instance-id`
-/// (which must be the caller's), or a new one. `x-instance-metadata`, a JSON
-/// object, is stored on it.
+/// (which must be the caller's), or the caller's default one.
+/// `x-instance-metadata`, a JSON object, is stored on it.
 pub async fn resolve_instance(
     state: &AppState,
     caller: &Caller,
@@ -55,44 +55,18 @@ pub async fn resolve_instance(
             }
         }
     };
-    let now = to_millis(state.clock.now());
-    if let Some(raw) = headers.get("x-instance-id") {
-        let id = raw.to_str().unwrap_or_default().trim().to_ascii_lowercase();
-        let not_found = || {
-            ApiError::not_found("instance_not_found", "No connection instance with this id belongs to you; omit x-instance-id to start a new one.")
-        };
-        if !ObjectId::is_valid(&id) {
-            return Err(not_found());
-        }
-        let instance = state
-            .store
-            .instance_by_id(&id)
-            .await?
-            .ok_or_else(not_found)?;
-        if instance.user_id != caller.user_id {
-            return Err(not_found());
-        }
-        if metadata.is_some() {
-            state
-                .store
-                .touch_instance(&id, metadata.as_deref(), now)
-                .await?;
-        }
-        return Ok(id);
-    }
-    let id = new_id();
-    state
-        .store
-        .insert_instance(&InstanceRow {
-            id: id.clone(),
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
-            metadata: metadata.unwrap_or_else(|| "{}".into()),
-            created_at: now,
-            last_seen_at: now,
+    let named = headers
+        .get("x-instance-id")
+        .map(|raw| raw.to_str().unwrap_or_default());
+    crate::instances::resolve(state, caller, named, metadata)
+        .await
+        .map_err(|e| match e {
+            crate::instances::InstanceError::NotFound => ApiError::not_found(
+                "instance_not_found",
+                "No connection instance with this id belongs to you; omit x-instance-id to use your own default instance.",
+            ),
+            crate::instances::InstanceError::Store(e) => e.into(),
         })
-        .await?;
-    Ok(id)
 }
 
 /// A page number or size from the header (which wins) or the query.
@@ -226,17 +200,16 @@ pub async fn fetch(
         100,
     )?;
     let instance_id = resolve_instance(&state, &caller, &headers).await?;
-    let enabled: std::collections::HashSet<String> = state
-        .store
-        .budget_product_ids(&caller.budget_id)
+    let policy = state
+        .caches
+        .budget(&caller.budget_id)
         .await?
-        .into_iter()
-        .collect();
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the caller's budget is missing")))?;
     let snapshot = state.catalog.snapshot();
     let tools: Vec<&std::sync::Arc<Product>> = snapshot
         .products
         .iter()
-        .filter(|p| p.is_active() && enabled.contains(p.id()))
+        .filter(|p| p.is_active() && policy.enables(p.id()))
         .collect();
     let total = tools.len() as i64;
     let total_pages = (total + page_size - 1) / page_size;
@@ -264,10 +237,10 @@ pub async fn fetch(
             shell_quote(&body.to_string())
         )
     });
-    let body = json!({
-        "success": true,
-        "instance_id": instance_id,
-        "details": {
+    let body = FetchResponse {
+        success: true,
+        instance_id: &instance_id,
+        details: json!({
             "tools_on_this_page": page_tools.len(),
             "total_qualified_tools": total,
             "page_returned": page,
@@ -277,20 +250,39 @@ pub async fn fetch(
             "total_pages": total_pages,
             "has_next_page": page < total_pages,
             "has_previous_page": page > 1,
-        },
-        "preprompt": preprompt,
-        "tools": page_tools.iter().map(|p| tool_json(p)).collect::<Vec<_>>(),
-        "pagination": {
+        }),
+        preprompt,
+        tools: page_tools.iter().map(|p| listing(p)).collect(),
+        pagination: json!({
             "page": page,
             "page_size": page_size,
             "total_count": total,
             "total_pages": total_pages,
             "has_next": page < total_pages,
             "has_prev": page > 1,
-        },
-        "example_tool_call": example,
-    });
+        }),
+        example_tool_call: example,
+    };
     Ok(Json(body).into_response())
+}
+
+/// The body of `GET /products/fetch`; tool entries are pre-serialised.
+#[derive(serde::Serialize)]
+struct FetchResponse<'a> {
+    success: bool,
+    instance_id: &'a str,
+    details: Value,
+    preprompt: String,
+    tools: Vec<&'a serde_json::value::RawValue>,
+    pagination: Value,
+    example_tool_call: Option<String>,
+}
+
+/// A product's listing entry, serialised once per catalog version.
+fn listing(p: &Product) -> &serde_json::value::RawValue {
+    p.listing.get_or_init(|| {
+        serde_json::value::to_raw_value(&tool_json(p)).expect("a JSON value serialises")
+    })
 }
 
 /// A purchase body: `product_id` (or `name`) and `parameters`.
@@ -477,7 +469,11 @@ pub async fn purchase(
     let now = to_millis(state.clock.now());
     // No request outlives the request time limit, so an older claim is one
     // whose request died.
-    let stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 60_000);
+    let mut stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 60_000);
+    if state.store.backend() == "sqlite" {
+        // One node: every claim older than this process died with the last one.
+        stale_before = stale_before.max(state.started_at);
+    }
     match state.store.claim_idempotency_key(&caller.user_id, &key, &hash, now, stale_before).await? {
         IdempotencyClaim::Existing(row) if row.request_hash != hash => Err(ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -495,23 +491,28 @@ pub async fn purchase(
             "A request with this Idempotency-Key is still running; retry after it finishes to get its result.",
         )),
         IdempotencyClaim::Claimed => {
-            let outcome = run_purchase(&state, &caller, &headers, body, Some(&key)).await;
-            let (status, body) = match outcome {
-                Ok((status, body)) => (status, body),
-                Err(ApiError::Internal(e)) => {
-                    // Nothing durable to replay; let a retry run again.
-                    state.store.release_idempotency_key(&caller.user_id, &key).await?;
-                    return Err(ApiError::Internal(e));
-                }
-                Err(e) => {
-                    let response = e.into_response();
-                    let status = response.status();
-                    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
-                    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-                }
-            };
-            state.store.finish_idempotency_key(&caller.user_id, &key, status.as_u16() as i64, &body.to_string()).await?;
-            Ok((status, Json(body)).into_response())
+            // The key is finished in a task of its own, so a client that
+            // goes away cannot leave it claimed until it goes stale.
+            let task = tokio::spawn(async move {
+                let outcome = run_purchase(&state, &caller, &headers, body, Some(&key)).await;
+                let (status, body) = match outcome {
+                    Ok((status, body)) => (status, body),
+                    Err(ApiError::Internal(e)) => {
+                        // Nothing durable to replay; let a retry run again.
+                        state.store.release_idempotency_key(&caller.user_id, &key).await?;
+                        return Err(ApiError::Internal(e));
+                    }
+                    Err(e) => {
+                        let response = e.into_response();
+                        let status = response.status();
+                        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
+                        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+                    }
+                };
+                state.store.finish_idempotency_key(&caller.user_id, &key, status.as_u16() as i64, &body.to_string()).await?;
+                Ok((status, Json(body)).into_response())
+            });
+            task.await.map_err(ApiError::internal)?
         }
     }
 }

@@ -43,6 +43,16 @@ struct Envelope {
 /// Hands commands to the writers.
 pub struct Engine {
     writers: Vec<mpsc::Sender<Envelope>>,
+    stats: Arc<Stats>,
+}
+
+/// How much grouping the writers achieved.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Batches committed (or attempted).
+    pub batches: std::sync::atomic::AtomicU64,
+    /// Commands applied.
+    pub commands: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -50,14 +60,24 @@ impl Engine {
     /// stop when the engine is dropped.
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine {
         let n = store.ledger_writers().max(1);
+        let stats = Arc::new(Stats::default());
         let writers = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write_loop(store.clone(), clock.clone(), rx));
+                tokio::spawn(write_loop(store.clone(), clock.clone(), rx, stats.clone()));
                 tx
             })
             .collect();
-        Engine { writers }
+        Engine { writers, stats }
+    }
+
+    /// (batches, commands) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.batches.load(Relaxed),
+            self.stats.commands.load(Relaxed),
+        )
     }
 
     /// Runs one command and waits for its batch to commit.
@@ -95,9 +115,13 @@ async fn write_loop(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     mut queue: mpsc::Receiver<Envelope>,
+    stats: Arc<Stats>,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        stats.batches.fetch_add(1, Relaxed);
+        stats.commands.fetch_add(batch.len() as u64, Relaxed);
         let outcome = {
             let commands: Vec<&Command> = batch.iter().map(|e| &e.command).collect();
             run_batch(store.as_ref(), clock.as_ref(), &commands).await

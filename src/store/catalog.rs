@@ -143,6 +143,9 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<Option<BudgetAccess>>;
 
     async fn insert_instance(&self, i: &InstanceRow) -> StoreResult<()>;
+    /// The instance `owner` (an API key, or a signed-in user's budget) uses
+    /// when it names none: the existing one, or `fresh`, made now.
+    async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<String>;
     async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>>;
     async fn touch_instance(&self, id: &str, metadata: Option<&str>, now: i64) -> StoreResult<()>;
     async fn memory_get(&self, instance_id: &str, key: &str) -> StoreResult<Option<String>>;

@@ -118,6 +118,7 @@ macro_rules! impl_catalog_store {
                 }
 
                 async fn update_budget(&self, b: &BudgetRow) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
                     sqlx::query(
                         "UPDATE budgets SET name = $2, status = $3, cap_per_call = $4, cap_hourly = $5, cap_daily = $6, \
                          cap_weekly = $7, cap_monthly = $8, cap_total = $9 WHERE id = $1",
@@ -131,8 +132,14 @@ macro_rules! impl_catalog_store {
                     .bind(b.cap_weekly)
                     .bind(b.cap_monthly)
                     .bind(b.cap_total)
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await?;
+                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
+                        .bind(&b.id)
+                        .bind(crate::clock::to_millis(chrono::Utc::now()))
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 
@@ -144,21 +151,35 @@ macro_rules! impl_catalog_store {
                 }
 
                 async fn enable_product(&self, budget_id: &str, product_id: &str, now: i64) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
                     sqlx::query("INSERT INTO budget_products (budget_id, product_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (budget_id, product_id) DO NOTHING")
                         .bind(budget_id)
                         .bind(product_id)
                         .bind(now)
-                        .execute(&self.writer)
+                        .execute(&mut *tx)
                         .await?;
+                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
+                        .bind(budget_id)
+                        .bind(crate::clock::to_millis(chrono::Utc::now()))
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 
                 async fn disable_product(&self, budget_id: &str, product_id: &str) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
                     let done = sqlx::query("DELETE FROM budget_products WHERE budget_id = $1 AND product_id = $2")
                         .bind(budget_id)
                         .bind(product_id)
-                        .execute(&self.writer)
+                        .execute(&mut *tx)
                         .await?;
+                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
+                        .bind(budget_id)
+                        .bind(crate::clock::to_millis(chrono::Utc::now()))
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -186,6 +207,24 @@ macro_rules! impl_catalog_store {
                         .execute(&self.writer)
                         .await?;
                     Ok(())
+                }
+
+                async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<String> {
+                    // Several requests (or nodes) may make it at once: one insert wins.
+                    sqlx::query("INSERT INTO instances (id, user_id, budget_id, metadata, created_at, last_seen_at, default_for) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
+                        .bind(&fresh.id)
+                        .bind(&fresh.user_id)
+                        .bind(&fresh.budget_id)
+                        .bind(&fresh.metadata)
+                        .bind(fresh.created_at)
+                        .bind(fresh.last_seen_at)
+                        .bind(owner)
+                        .execute(&self.writer)
+                        .await?;
+                    Ok(sqlx::query_scalar("SELECT id FROM instances WHERE default_for = $1")
+                        .bind(owner)
+                        .fetch_one(&self.writer)
+                        .await?)
                 }
 
                 async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>> {

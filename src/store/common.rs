@@ -133,15 +133,42 @@ macro_rules! impl_store {
             }
 
             async fn revoke_api_key(&self, budget_id: &str, key_id: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND budget_id = $3 AND revoked_at IS NULL",
                 )
                 .bind(now)
                 .bind(key_id)
                 .bind(budget_id)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
+                self.log_invalidation(&mut tx, crate::store::invalidation::API_KEY, key_id, now).await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn invalidations_since(&self, since: i64) -> StoreResult<Vec<(i64, String, String, i64)>> {
+                Ok(sqlx::query_as("SELECT seq, kind, key, created_at FROM cache_invalidations WHERE created_at > $1 ORDER BY seq")
+                    .bind(since)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn log_invalidations(&self, kind: &str, keys: &[String], now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                for key in keys {
+                    self.log_invalidation(&mut tx, kind, key, now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn prune_invalidations(&self, before: i64) -> StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM cache_invalidations WHERE created_at < $1")
+                    .bind(before)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
             }
 
             async fn principal_for_key_hash(&self, key_hash: &str) -> StoreResult<Option<KeyPrincipal>> {

@@ -39,6 +39,23 @@ impl PgStore {
     // Nodes claiming at once skip each other's rows.
     pub(crate) const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
+    /// Adds a row to the cache invalidation log inside `tx`.
+    async fn log_invalidation(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        kind: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(key)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }

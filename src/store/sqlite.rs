@@ -51,6 +51,23 @@ impl SqliteStore {
     // One writer: a claim is already exclusive.
     pub(crate) const SKIP_LOCKED: &'static str = "";
 
+    /// Adds a row to the cache invalidation log inside `tx`.
+    async fn log_invalidation(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        kind: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(key)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }

@@ -679,3 +679,192 @@ async fn a_capture_records_its_allocations_in_consumption_order_on_sqlite() {
 async fn a_capture_records_its_allocations_in_consumption_order_on_postgres() {
     a_capture_records_its_allocations_in_consumption_order(Backend::Postgres).await;
 }
+
+async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> String {
+    let user = make_user(store).await;
+    ledger
+        .grant(NewGrant {
+            user_id: user.clone(),
+            amount_credits: credits,
+            credit_type: "admin_grant".into(),
+            expires_at: None,
+            source_metadata: None,
+        })
+        .await
+        .unwrap();
+    user
+}
+
+/// Many commands at once share batches; the ones the wallet cannot pay for
+/// fail alone and their neighbours, on this wallet and another, go through.
+async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
+    let poor = funded(store.as_ref(), &ledger, 3 * 5).await;
+    let rich = funded(store.as_ref(), &ledger, 1_000).await;
+    let (batches_before, commands_before) = ledger.engine_stats();
+    let calls = (0..40).map(|i| {
+        let ledger = ledger.clone();
+        let user = if i % 2 == 0 {
+            poor.clone()
+        } else {
+            rich.clone()
+        };
+        async move {
+            let r = ledger
+                .reserve(&user, 5, Duration::minutes(5), None, None)
+                .await;
+            (user, r)
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let ok = |u: &str| {
+        results
+            .iter()
+            .filter(|(user, r)| user == u && r.is_ok())
+            .count()
+    };
+    assert_eq!(ok(&poor), 3, "exactly what the poor wallet can pay for");
+    assert_eq!(ok(&rich), 20, "the rich wallet's calls all go through");
+    for (user, r) in &results {
+        if user == &poor {
+            if let Err(e) = r {
+                assert!(matches!(e, LedgerError::InsufficientCredits { .. }), "{e}");
+            }
+        }
+    }
+    let (batches, commands) = ledger.engine_stats();
+    assert_eq!(commands - commands_before, 40);
+    assert!(
+        batches - batches_before < 40,
+        "concurrent commands share batches ({} batches for 40 commands)",
+        batches - batches_before
+    );
+    let poor_balance = ledger.balance(&poor).await.unwrap();
+    assert_eq!((poor_balance.held, poor_balance.available), (15, 0));
+}
+
+/// A command the database refuses (here, an order id that exists) does not
+/// take its batch down: the others are retried alone and go through.
+async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
+    let user = funded(store.as_ref(), &ledger, 1_000).await;
+    let order = tollgate::store::OrderRow {
+        id: new_id(),
+        user_id: user.clone(),
+        budget_id: new_id(),
+        product_id: new_id(),
+        action: "run".into(),
+        price_credits: 0,
+        status: "succeeded".into(),
+        error_code: None,
+        instance_id: None,
+        run_id: None,
+        transaction_id: None,
+        created_at: 0,
+        completed_at: Some(0),
+        duration_ms: Some(0),
+    };
+    ledger.record_order(&order).await.unwrap();
+    for _ in 0..5 {
+        let dup = ledger.record_order(&order);
+        let reserves = futures::future::join_all(
+            (0..10).map(|_| ledger.reserve(&user, 1, Duration::minutes(5), None, None)),
+        );
+        let (dup, reserves) = tokio::join!(dup, reserves);
+        assert!(matches!(dup, Err(LedgerError::Store(_))), "{dup:?}");
+        assert!(reserves.iter().all(|r| r.is_ok()), "{reserves:?}");
+    }
+    assert_eq!(ledger.balance(&user).await.unwrap().held, 50);
+}
+
+/// The one-write charge: refused whole when the credits no longer cover it,
+/// with nothing charged and the order recorded as failed.
+async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
+    let user = funded(store.as_ref(), &ledger, 10).await;
+    // Another call holds 4 of the 10 credits.
+    ledger
+        .reserve(&user, 4, Duration::minutes(5), None, None)
+        .await
+        .unwrap();
+    let order = |price| tollgate::store::OrderRow {
+        id: new_id(),
+        user_id: user.clone(),
+        budget_id: new_id(),
+        product_id: new_id(),
+        action: "run".into(),
+        price_credits: price,
+        status: "pending".into(),
+        error_code: None,
+        instance_id: None,
+        run_id: None,
+        transaction_id: None,
+        created_at: 0,
+        completed_at: None,
+        duration_ms: Some(3),
+    };
+    let refused = order(7);
+    let r = ledger.charge(7, None, &refused, None).await;
+    assert!(
+        matches!(
+            r,
+            Err(LedgerError::InsufficientCredits {
+                available: 6,
+                requested: 7
+            })
+        ),
+        "{r:?}"
+    );
+    let row = store.order_by_id(&refused.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.error_code.as_deref()),
+        ("failed", Some("insufficient_credits"))
+    );
+    let paid = order(6);
+    let txn = ledger.charge(6, None, &paid, None).await.unwrap();
+    assert_eq!(txn.amount_credits, -6);
+    let row = store.order_by_id(&paid.id).await.unwrap().unwrap();
+    assert_eq!(row.status, "succeeded");
+    assert_eq!(row.transaction_id.as_deref(), Some(txn.id.as_str()));
+    let b = ledger.balance(&user).await.unwrap();
+    assert_eq!((b.live, b.held, b.available), (4, 4, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_fails_alone_in_its_batch_on_sqlite() {
+    a_refused_command_fails_alone_in_its_batch(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_fails_alone_in_its_batch_on_postgres() {
+    a_refused_command_fails_alone_in_its_batch(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_database_refuses_is_retried_command_by_command_on_sqlite() {
+    a_batch_the_database_refuses_is_retried_command_by_command(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_database_refuses_is_retried_command_by_command_on_postgres() {
+    a_batch_the_database_refuses_is_retried_command_by_command(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_the_wallet_cannot_cover_is_refused_whole_on_sqlite() {
+    a_charge_the_wallet_cannot_cover_is_refused_whole(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_the_wallet_cannot_cover_is_refused_whole_on_postgres() {
+    a_charge_the_wallet_cannot_cover_is_refused_whole(Backend::Postgres).await
+}

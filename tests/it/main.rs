@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod browser;
+mod caching;
 mod callbacks;
 mod catalog;
 mod cli;

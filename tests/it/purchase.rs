@@ -83,7 +83,24 @@ async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: T
         json!({"key": "greeting", "found": true, "value": "hello"})
     );
     assert_eq!(body["instance_id"], instance_id);
-    let (_, body) = app.post("/products/purchase", Some(&user.token), get).await;
+    // Naming no instance is the caller's own default one, every time.
+    let (_, body) = app
+        .post("/products/purchase", Some(&user.token), get.clone())
+        .await;
+    assert_eq!(body["instance_id"], instance_id);
+    assert_eq!(body["data"]["found"], true);
+    // Another API key has a default instance of its own.
+    let (status, key) = app
+        .post(
+            &format!("/budgets/{}/api-keys", user.budget_id),
+            Some(&user.token),
+            json!({"name": "second agent"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key = key["data"]["key"].as_str().unwrap();
+    let (_, body) = app.post("/products/purchase", Some(key), get).await;
+    assert_ne!(body["instance_id"], instance_id);
     assert_eq!(body["data"]["found"], false);
 }
 

@@ -154,6 +154,10 @@ async fn handle(
                 .map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 1024])));
             Body::from_stream(futures::stream::iter(chunks)).into_response()
         }
+        "/delayed" => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            axum::Json(json!({"done": true})).into_response()
+        }
         "/redirect" => (AxumStatus::FOUND, [(header::LOCATION, "/ok")]).into_response(),
         _ => AxumStatus::NOT_FOUND.into_response(),
     }
@@ -906,7 +910,64 @@ async fn redirects_from_a_vendor_are_not_followed(app: TestApp) {
     assert!(purchases(&app, &user).await.is_empty());
 }
 
+/// The vendor did the work, so it is paid even though the client that asked
+/// went away before the answer came.
+async fn a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_call(app: TestApp) {
+    let vendor = app.new_vendor().await;
+    let server = VendorServer::start(&app).await;
+    let tool = publish_served(
+        &app,
+        &vendor,
+        &server,
+        "delayed-tool",
+        "/delayed",
+        json!([]),
+    )
+    .await;
+    let user = funded_customer(&app, 100).await;
+    enable(&app, &user, &tool).await;
+
+    let cut = app
+        .client
+        .post(format!("{}/products/purchase", app.url))
+        .bearer_auth(&user.token)
+        .timeout(Duration::from_millis(100))
+        .json(&json!({"product_id": tool, "parameters": {"action": "lookup", "city": "Oslo"}}))
+        .send()
+        .await;
+    assert!(
+        cut.is_err(),
+        "the client gave up before the vendor answered"
+    );
+
+    // The call goes on without the client and is captured when it ends.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let bought = purchases(&app, &user).await;
+        if bought.len() == 1 {
+            assert_eq!(bought[0]["amount_credits"], -PRICE);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the finished call was never charged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.received().len(), 1, "the vendor was called once");
+    assert_eq!(balance_of(&app, &user).await, 100 - PRICE);
+    let wallet = app
+        .state
+        .store
+        .wallet(&user.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(wallet.held_credits, 0, "no hold is left to the sweeper");
+}
+
 crate::on_both_backends!(
+    a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_call,
     a_vendor_tool_is_called_with_a_verifiable_token_and_the_stored_credential,
     the_vendor_rejects_tokens_it_cannot_verify,
     failed_vendor_calls_cost_nothing_and_only_success_is_charged,

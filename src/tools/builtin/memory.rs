@@ -56,6 +56,10 @@ impl BuiltinTool for Tool {
         }
     }
 
+    fn has_outside_effect(&self, action: &str) -> bool {
+        matches!(action, "set" | "delete")
+    }
+
     async fn call(
         &self,
         action: &str,

@@ -92,6 +92,11 @@ impl BuiltinTool for Tool {
         }
     }
 
+    fn has_outside_effect(&self, _action: &str) -> bool {
+        // A request to another server, whatever its method.
+        true
+    }
+
     async fn call(
         &self,
         action: &str,
