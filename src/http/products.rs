@@ -467,9 +467,9 @@ pub async fn purchase(
     };
     let hash = request_hash(&body);
     let now = to_millis(state.clock.now());
-    // No request outlives the request time limit, so an older claim is one
-    // whose request died.
-    let mut stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 60_000);
+    // A purchase ends within the request time limit (its task may outlive
+    // the request, but not its own time limit), so an older claim is dead.
+    let mut stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 10_000);
     if state.store.backend() == "sqlite" {
         // One node: every claim older than this process died with the last one.
         stale_before = stale_before.max(state.started_at);

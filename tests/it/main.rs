@@ -9,6 +9,7 @@ mod callbacks;
 mod catalog;
 mod cli;
 mod client;
+mod crash;
 mod credits;
 mod embed;
 mod issues;
