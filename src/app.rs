@@ -212,8 +212,8 @@ impl App {
 }
 
 /// Keeps this node in step with the others: drops cached keys and budgets
-/// that changed anywhere within `cache::BOUND`, picks up catalog changes
-/// within a second and rotated signing keys within a minute, and forgets
+/// and picks up catalog changes made anywhere within `cache::BOUND`, picks
+/// up rotated signing keys within a minute, and forgets
 /// idempotency keys after two days.
 async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(crate::cache::POLL);
@@ -231,10 +231,8 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = state.caches.poll(now).await {
             tracing::warn!(error = %e, "reading cache invalidations failed; will retry");
         }
-        if ticks.is_multiple_of(per_second) {
-            if let Err(e) = state.catalog.refresh_if_changed().await {
-                tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
-            }
+        if let Err(e) = state.catalog.refresh_if_changed().await {
+            tracing::warn!(error = %e, "refreshing the catalog failed; will retry");
         }
         if ticks.is_multiple_of(per_second * KEY_REFRESH.as_secs()) {
             if let Err(e) = state.tokens.reload().await {

@@ -174,9 +174,8 @@ async fn killed_at_random_moments(backend: Backend) {
                                 }
                                 break;
                             }
-                            Some((status, b)) if status == StatusCode::CONFLICT || status.is_server_error() => {
+                            Some((status, _)) if status == StatusCode::CONFLICT || status.is_server_error() => {
                                 // Still running, or the node is going away: ask again.
-                                let _ = b;
                                 cut = true;
                             }
                             Some((status, b)) => panic!("unexpected {status}: {b}"),
@@ -218,7 +217,7 @@ async fn killed_at_random_moments(backend: Backend) {
     }
     drop(node.lock().unwrap().take());
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
         seen.answered.len() > 20,
         "the agents bought something: {}",
