@@ -166,10 +166,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
             role,
         } => {
             let parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid email: {e}"))?;
-            anyhow::ensure!(
-                password.chars().count() >= 8,
-                "the password must have at least 8 characters"
-            );
+            crate::auth::password::check_new(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let role = Role::parse(&role).expect("clap checked the role");
             let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins())
                 .await?

@@ -17,29 +17,83 @@ pub struct Credentials {
     password: String,
 }
 
+fn parse_email(f: &mut Fields<'_>) -> Option<Email> {
+    let email = f.req_str("email");
+    email.and_then(|e| match Email::parse(&e) {
+        Ok(email) => Some(email),
+        Err(reason) => {
+            f.error(
+                "email",
+                "value_error",
+                format!("value is not a valid email address: {reason}"),
+                Value::String(e),
+                Some(json!({ "reason": reason })),
+            );
+            None
+        }
+    })
+}
+
+/// Sign-in takes any password up to the longest allowed, so passwords set
+/// before the current rules still work.
 impl FromBody for Credentials {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        let email = f.req_str("email");
-        let email = email.and_then(|e| match Email::parse(&e) {
-            Ok(email) => Some(email),
-            Err(reason) => {
-                f.error(
-                    "email",
-                    "value_error",
-                    format!("value is not a valid email address: {reason}"),
-                    Value::String(e),
-                    Some(json!({ "reason": reason })),
-                );
-                None
-            }
-        });
+        let email = parse_email(f);
         let password = f.req_str("password");
-        let password = f.str_len("password", password, 8, 1024);
+        let password = f.str_len("password", password, 1, password::MAX_LENGTH);
         Some(Credentials {
             email: email?,
             password: password?,
         })
     }
+}
+
+/// Sign-up credentials: the password must meet [`password::check_new`].
+pub struct NewCredentials(Credentials);
+
+impl FromBody for NewCredentials {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let email = parse_email(f);
+        let password = f
+            .req_str("password")
+            .and_then(|p| new_password(f, "password", p));
+        Some(NewCredentials(Credentials {
+            email: email?,
+            password: password?,
+        }))
+    }
+}
+
+/// Records why a chosen password is refused. The password itself is not
+/// echoed back in `input`.
+pub fn new_password(f: &mut Fields<'_>, name: &str, pw: String) -> Option<String> {
+    use password::WeakPassword;
+    let (kind, msg, ctx) = match password::check_new(&pw) {
+        Ok(()) => return Some(pw),
+        Err(WeakPassword::TooShort) => (
+            "string_too_short",
+            format!(
+                "String should have at least {} characters",
+                password::MIN_LENGTH
+            ),
+            json!({"min_length": password::MIN_LENGTH}),
+        ),
+        Err(WeakPassword::TooLong) => (
+            "string_too_long",
+            format!(
+                "String should have at most {} characters",
+                password::MAX_LENGTH
+            ),
+            json!({"max_length": password::MAX_LENGTH}),
+        ),
+        Err(WeakPassword::Common) => (
+            "password_too_common",
+            "This password is one of the most common passwords; choose another".to_string(),
+            json!({"reason": "common_password"}),
+        ),
+    };
+    f.error(name, kind, msg, Value::Null, Some(ctx));
+    None
 }
 
 /// `POST /auth/signup`: a customer account with its default budget.
@@ -49,8 +103,8 @@ impl FromBody for Credentials {
     tag = "Auth",
     operation_id = "auth_signup",
     summary = "Create an account",
-    description = "A customer account with its default budget. Refused when sign-up is closed.",
-    request_body(content = oa::CredentialsRequest, content_type = "application/json"),
+    description = "A customer account with its default budget. Refused when sign-up is closed. The password must have at least 12 characters and not be one of the most common passwords (compared case-insensitively, also with digits or punctuation appended); a refused password answers 422 with type `string_too_short` or `password_too_common`, and the password is not echoed.",
+    request_body(content = oa::NewCredentialsRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The account was created.", body = oa::SignupResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
@@ -64,7 +118,7 @@ impl FromBody for Credentials {
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,
-    Body(c): Body<Credentials>,
+    Body(NewCredentials(c)): Body<NewCredentials>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     if !state.settings.signup_enabled {
         return Err(ApiError::forbidden(
