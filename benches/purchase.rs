@@ -110,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
         callback_max_attempts: 5,
         callback_backoff_ms: 50,
         embed_frame_ancestors: "*".into(),
+        login_rate_limit: 0,
+        signup_rate_limit: 0,
+        client_ip_header: None,
         log_format: LogFormat::Text,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -81,7 +81,21 @@ impl App {
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
+            login_rate_limit: serve.login_rate_limit,
+            signup_rate_limit: serve.signup_rate_limit,
+            client_ip_header: serve
+                .client_ip_header
+                .as_deref()
+                .map(|h| {
+                    axum::http::HeaderName::try_from(h.trim())
+                        .map_err(|_| anyhow::anyhow!("--client-ip-header: not a header name: {h}"))
+                })
+                .transpose()?,
         };
+        let throttles = crate::auth::throttle::AuthThrottles::new(
+            settings.login_rate_limit,
+            settings.signup_rate_limit,
+        );
         Ok(App {
             state: Arc::new(AppInner {
                 store,
@@ -91,6 +105,7 @@ impl App {
                 outbound,
                 master,
                 clock,
+                throttles,
                 settings,
                 run_queued: tokio::sync::Notify::new(),
                 shutdown: tokio_util::sync::CancellationToken::new(),
@@ -169,13 +184,16 @@ impl App {
             .collect();
         let router = http::router(self.state.clone());
         let cancel = self.state.shutdown.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Open streams end now, or the drain below would wait on them.
-                cancel.cancel();
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open streams end now, or the drain below would wait on them.
+            cancel.cancel();
+        })
+        .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = keys.await;

@@ -67,6 +67,12 @@ pub struct HttpSettings {
     pub callback_max_attempts: i64,
     pub callback_backoff: Duration,
     pub embed_frame_ancestors: String,
+    /// Sign-in attempts per minute, per address and per account; 0 is off.
+    pub login_rate_limit: u32,
+    /// Sign-ups per address per hour; 0 is off.
+    pub signup_rate_limit: u32,
+    /// The header carrying the client address behind a proxy.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 /// What every handler shares.
@@ -78,6 +84,8 @@ pub struct AppInner {
     pub outbound: Arc<Outbound>,
     pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
+    /// This node's sign-in and sign-up throttles.
+    pub throttles: crate::auth::throttle::AuthThrottles,
     /// Wakes this node's workers when a run is queued here.
     pub run_queued: tokio::sync::Notify,
     /// Cancelled when the server shuts down, so long-lived streams (MCP

@@ -1,16 +1,63 @@
 //! Sign-up and sign-in.
 
+use std::time::Duration;
+
 use super::openapi::schemas as oa;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Fields, FromBody};
+use super::error::ApiError;
+use super::extract::{Body, ClientAddr, Fields, FromBody};
 use super::AppState;
 use crate::accounts::{self, AccountError, Email};
+use crate::auth::throttle::address_key;
 use crate::auth::{password, Role};
+use crate::store::StoreError;
+
+/// Why a sign-in or sign-up was refused.
+#[derive(Debug)]
+pub enum AuthRefusal {
+    Api(ApiError),
+    /// Too many attempts: 429 with `Retry-After`.
+    Throttled(Duration),
+}
+
+impl From<ApiError> for AuthRefusal {
+    fn from(e: ApiError) -> Self {
+        AuthRefusal::Api(e)
+    }
+}
+
+impl From<StoreError> for AuthRefusal {
+    fn from(e: StoreError) -> Self {
+        AuthRefusal::Api(e.into())
+    }
+}
+
+impl IntoResponse for AuthRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            AuthRefusal::Api(e) => e.into_response(),
+            AuthRefusal::Throttled(wait) => {
+                let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+                let mut response = ApiError::coded(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!("Too many attempts; try again in {secs} seconds."),
+                )
+                .with_data(json!({ "retry_after": secs }))
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+        }
+    }
+}
 
 pub struct Credentials {
     email: Email,
@@ -112,19 +159,29 @@ pub fn new_password(f: &mut Fields<'_>, name: &str, pw: String) -> Option<String
         (status = 409, description = "An account with this email exists (`email_taken`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 429, description = "Too many sign-ups from this address (`too_many_attempts`); `Retry-After` says how many seconds to wait.", body = oa::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),
 )]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Body(NewCredentials(c)): Body<NewCredentials>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>), AuthRefusal> {
     if !state.settings.signup_enabled {
         return Err(ApiError::forbidden(
             "signup_disabled",
             "Sign-up is closed on this server; ask an administrator for an account.",
-        ));
+        )
+        .into());
+    }
+    let now = state.clock.now().timestamp_millis();
+    let address = address_key(ip);
+    if let Err(wait) = state.throttles.signup_by_address.attempt(&address, now) {
+        tracing::warn!(%address, "sign-up throttled");
+        return Err(AuthRefusal::Throttled(wait));
     }
     let created = accounts::create_user(
         state.store.as_ref(),
@@ -139,7 +196,7 @@ pub async fn signup(
             "email_taken",
             "An account with this email already exists; sign in instead.",
         ),
-        AccountError::Store(e) => e.into(),
+        AccountError::Store(e) => ApiError::from(e),
     })?;
     tracing::info!(user_id = %created.user_id, "account created");
     Ok((
@@ -165,14 +222,31 @@ pub async fn signup(
         (status = 401, description = "The email or password is incorrect (`invalid_credentials`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 429, description = "Too many sign-in attempts from this address or for this account (`too_many_attempts`); `Retry-After` says how many seconds to wait, and the wait grows each time the limit is passed again.", body = oa::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),
 )]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Body(c): Body<Credentials>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>, AuthRefusal> {
+    // Checked before the password, so a refused attempt costs no hashing.
+    // An address already over its limit does not count against the
+    // account, so one noisy address cannot lock others out of it.
+    let now = state.clock.now().timestamp_millis();
+    let address = address_key(ip);
+    let throttles = &state.throttles;
+    if let Err(wait) = throttles
+        .login_by_address
+        .attempt(&address, now)
+        .and_then(|()| throttles.login_by_account.attempt(c.email.as_str(), now))
+    {
+        tracing::warn!(%address, "sign-in throttled");
+        return Err(AuthRefusal::Throttled(wait));
+    }
     let user = state.store.user_by_email(c.email.as_str()).await?;
     let ok = password::verify_async(
         c.password.clone(),
@@ -185,9 +259,11 @@ pub async fn login(
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "The email or password is incorrect.",
-            ))
+            )
+            .into())
         }
     };
+    throttles.login_by_account.forget(c.email.as_str());
     let ttl = state.settings.token_ttl;
     let token = state
         .tokens

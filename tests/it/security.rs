@@ -1,0 +1,255 @@
+//! Safe with hostile users: throttled sign-in and sign-up.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::harness::{Backend, TestApp};
+
+/// A sign-in or sign-up from `address` (sent in the proxy header the test
+/// server trusts); the status, the `Retry-After` header and the body.
+async fn attempt(
+    app: &TestApp,
+    path: &str,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Option<u64>, Value) {
+    let resp = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .header("x-forwarded-for", format!("198.51.100.99, {address}"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (status, retry_after, resp.json().await.unwrap())
+}
+
+async fn throttled_app(login: u32, signup: u32) -> TestApp {
+    TestApp::spawn_with(Backend::Sqlite, |a| {
+        a.login_rate_limit = login;
+        a.signup_rate_limit = signup;
+        a.client_ip_header = Some("X-Forwarded-For".into());
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eleventh_wrong_password_in_a_minute_gets_429_with_retry_after() {
+    let app = throttled_app(10, 0).await;
+    let victim = app.new_user().await;
+    let bystander = app.new_user().await;
+    for i in 0..10 {
+        let (status, _, body) = attempt(
+            &app,
+            "/auth/login",
+            "203.0.113.1",
+            &victim.email,
+            "wrong password",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
+    }
+    let (status, retry_after, body) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.1",
+        &victim.email,
+        "wrong password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_attempts");
+    let wait = retry_after.expect("a Retry-After header");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(body["data"]["retry_after"], wait);
+
+    // The account is held from every address, even with the right password.
+    let (status, _, _) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.2",
+        &victim.email,
+        &victim.password,
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Another account from another address is unaffected.
+    let (status, _, body) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.2",
+        &bystander.email,
+        &bystander.password,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The address that ran over is held too, whatever account it tries.
+    let (status, _, _) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.1",
+        &bystander.email,
+        &bystander.password,
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // After the wait the right password works again.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let (status, _, body) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.2",
+        &victim.email,
+        &victim.password,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_trying_many_accounts_is_throttled_and_backs_off() {
+    let app = throttled_app(3, 0).await;
+    for i in 0..3 {
+        let (status, _, _) = attempt(
+            &app,
+            "/auth/login",
+            "2001:db8:1:2::1",
+            &format!("guess{i}@example.com"),
+            "some password",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Another address of the same /64 is the same client.
+    let (status, first_wait, _) = attempt(
+        &app,
+        "/auth/login",
+        "2001:db8:1:2::ffff",
+        "guess9@example.com",
+        "some password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let first_wait = first_wait.unwrap();
+    // Running over again right after the wait doubles it.
+    app.clock
+        .advance(chrono::Duration::seconds(first_wait as i64));
+    for _ in 0..3 {
+        attempt(
+            &app,
+            "/auth/login",
+            "2001:db8:1:2::1",
+            "x@example.com",
+            "some password",
+        )
+        .await;
+    }
+    let (status, second_wait, _) = attempt(
+        &app,
+        "/auth/login",
+        "2001:db8:1:2::1",
+        "y@example.com",
+        "some password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(second_wait, Some(120));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_are_limited_per_address_per_hour() {
+    let app = throttled_app(0, 2).await;
+    for i in 0..2 {
+        let (status, _, body) = attempt(
+            &app,
+            "/auth/signup",
+            "203.0.113.5",
+            &format!("new{i}@example.com"),
+            "correct horse battery",
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, retry_after, body) = attempt(
+        &app,
+        "/auth/signup",
+        "203.0.113.5",
+        "new2@example.com",
+        "correct horse battery",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_attempts");
+    assert!((3500..=3600).contains(&retry_after.unwrap()));
+    assert!(app
+        .state
+        .store
+        .user_by_email("new2@example.com")
+        .await
+        .unwrap()
+        .is_none());
+    let (status, _, body) = attempt(
+        &app,
+        "/auth/signup",
+        "203.0.113.6",
+        "new2@example.com",
+        "correct horse battery",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "another address may: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_of_zero_turn_throttling_off() {
+    let app = throttled_app(0, 0).await;
+    let user = app.new_user().await;
+    for _ in 0..15 {
+        let (status, _, _) = attempt(
+            &app,
+            "/auth/login",
+            "203.0.113.1",
+            &user.email,
+            "wrong password",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    app.login(&user.email, &user.password).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_proxy_header_the_tcp_peer_is_the_client() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |a| a.login_rate_limit = 2)
+        .await
+        .unwrap();
+    // The header is not trusted, so changing it does not help.
+    for (i, address) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+        let (status, _, _) = attempt(
+            &app,
+            "/auth/login",
+            address,
+            &format!("a{i}@example.com"),
+            "some password",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after, _) = attempt(
+        &app,
+        "/auth/login",
+        "203.0.113.3",
+        "a3@example.com",
+        "some password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+}
