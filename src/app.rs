@@ -211,8 +211,9 @@ impl App {
 }
 
 /// Keeps this node in step with the others: picks up catalog changes within
-/// seconds and rotated signing keys within a minute, and forgets
-/// idempotency keys after two days.
+/// seconds and rotated signing keys within a minute (verifying a token
+/// also checks for key changes, every second), forgets logged-out tokens
+/// once they expire, and forgets idempotency keys after two days.
 async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CATALOG_REFRESH);
     tick.tick().await;
@@ -233,6 +234,11 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
             let cutoff = state.clock.now().timestamp_millis() - IDEMPOTENCY_KEEP_MS;
             if let Err(e) = state.store.purge_idempotency_keys(cutoff).await {
                 tracing::warn!(error = %e, "purging idempotency keys failed; will retry");
+            }
+            // Token expiry is wall-clock time, as tokens are issued with it.
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = state.store.purge_revoked_tokens(now).await {
+                tracing::warn!(error = %e, "purging ended sessions failed; will retry");
             }
         }
     }

@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
         .route(
             "/budgets/{budget_id}/api-keys",
             post(budgets::create_api_key).get(budgets::list_api_keys),

@@ -11,6 +11,8 @@ mod catalog;
 mod catalog_sql;
 mod common;
 pub mod postgres;
+mod sessions;
+mod sessions_sql;
 pub mod sqlite;
 mod workflows;
 mod workflows_sql;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 
 pub use bundles::*;
 pub use catalog::*;
+pub use sessions::*;
 pub use workflows::*;
 
 /// What a store can fail with.
@@ -224,7 +227,9 @@ pub struct BudgetSpend {
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: CatalogStore + WorkflowStore + BundleStore + Send + Sync + 'static {
+pub trait Store:
+    CatalogStore + WorkflowStore + BundleStore + SessionStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -10,11 +10,12 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::{Body, ClientAddr, Fields, FromBody};
+use super::extract::{bearer_token, Body, ClientAddr, Fields, FromBody};
 use super::AppState;
 use crate::accounts::{self, AccountError, Email};
 use crate::auth::throttle::address_key;
-use crate::auth::{password, Role};
+use crate::auth::tokens::TokenError;
+use crate::auth::{api_key, password, Role};
 use crate::store::StoreError;
 
 /// Why a sign-in or sign-up was refused.
@@ -271,5 +272,51 @@ pub async fn login(
         .map_err(ApiError::internal)?;
     Ok(Json(
         json!({"access_token": token, "token_type": "bearer", "expires_in": ttl.as_secs()}),
+    ))
+}
+
+/// `POST /auth/logout`: ends the session of the access token sent.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "Auth",
+    operation_id = "auth_logout",
+    summary = "Sign out",
+    description = "Ends the session of the access token in the Authorization header: from now on it answers 401 on every node. Other sessions of the user and the budgets' API keys keep working.",
+    responses(
+        (status = 200, description = "Signed out.", body = oa::LogoutResponse),
+        (status = 401, description = "Missing or invalid bearer token, or a session already ended (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was sent; keys are not sessions, revoke one with DELETE /budgets/{budget_id}/api-keys/{key_id} (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let token = bearer_token(&headers)?;
+    if token.starts_with(api_key::PREFIX) {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "API keys are not sessions; revoke the key with DELETE /budgets/{budget_id}/api-keys/{key_id}.",
+        ));
+    }
+    let claims = state
+        .tokens
+        .verify_access(token)
+        .await
+        .map_err(|e| match e {
+            TokenError::Store(e) => ApiError::from(e),
+            _ => ApiError::unauthorized(
+                "invalid_token",
+                "The bearer token is invalid, expired or revoked.",
+            ),
+        })?;
+    state.tokens.revoke(&claims).await?;
+    tracing::info!(user_id = %claims.sub, "signed out");
+    Ok(Json(
+        json!({"success": true, "message": "Signed out; this access token no longer works."}),
     ))
 }

@@ -389,32 +389,36 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "Send Authorization: Bearer <access token or API key>.",
-                )
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_token",
-                    "The Authorization header must be 'Bearer <token>'.",
-                )
-            })?;
+        let token = bearer_token(&parts.headers)?;
         authenticate(state, token).await
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_token",
+                "Send Authorization: Bearer <access token or API key>.",
+            )
+        })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "The Authorization header must be 'Bearer <token>'.",
+            )
+        })
 }
 
 /// Resolves a bearer token (API key or access token) to a caller.
@@ -445,7 +449,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
         .tokens
         .verify_access(token)
         .await
-        .map_err(|_| invalid())?;
+        .map_err(|e| match e {
+            crate::auth::tokens::TokenError::Store(e) => ApiError::from(e),
+            _ => invalid(),
+        })?;
     Ok(Caller {
         user_id: claims.sub,
         budget_id: claims.bid,

@@ -57,6 +57,7 @@ pub const BEARER: &str = "bearer";
         public::jwks,
         auth::signup,
         auth::login,
+        auth::logout,
         budgets::create_api_key,
         budgets::list_api_keys,
         budgets::revoke_api_key,

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
+use super::sessions_sql::impl_session_store;
 use super::workflows_sql::impl_workflow_store;
 
 /// A store on a SQLite database file.
@@ -133,6 +134,8 @@ impl_catalog_store!(SqliteStore);
 impl_workflow_store!(SqliteStore);
 
 impl_bundle_store!(SqliteStore);
+
+impl_session_store!(SqliteStore);
 
 #[cfg(all(test, unix))]
 mod tests {

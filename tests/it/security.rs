@@ -1,4 +1,5 @@
-//! Safe with hostile users: throttled sign-in and sign-up.
+//! Safe with hostile users: throttled sign-in and sign-up, ending
+//! sessions, retiring signing keys.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -253,3 +254,199 @@ async fn without_a_proxy_header_the_tcp_peer_is_the_client() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after.is_some());
 }
+
+/// Runs the `tollgate` binary against a test server's database.
+fn tollgate(db: &crate::harness::TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .env("TOLLGATE_DATABASE_URL", &db.url)
+        .env("TOLLGATE_MASTER_KEY", &db.master_key)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run tollgate")
+}
+
+async fn api_key(app: &TestApp, user: &crate::harness::TestUser) -> String {
+    let path = format!("/budgets/{}/api-keys", user.budget_id);
+    let (status, body) = app
+        .post(&path, Some(&user.token), json!({"name": "agent"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["key"].as_str().unwrap().to_string()
+}
+
+async fn balance_status(app: &TestApp, token: &str) -> StatusCode {
+    app.get("/credits/balance", Some(token)).await.0
+}
+
+async fn logout_ends_that_session_at_once_and_no_other(app: TestApp) {
+    let user = app.new_user().await;
+    let other_session = app.login(&user.email, &user.password).await;
+    let key = api_key(&app, &user).await;
+
+    let (status, body) = app.post("/auth/logout", Some(&user.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    let (status, body) = app.get("/credits/balance", Some(&user.token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_token");
+    let (status, _) = app.post("/auth/logout", Some(&user.token), json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an ended session cannot sign out again"
+    );
+
+    assert_eq!(balance_status(&app, &other_session).await, StatusCode::OK);
+    assert_eq!(balance_status(&app, &key).await, StatusCode::OK);
+    let (status, body) = app.post("/auth/logout", Some(&key), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "API keys are not sessions");
+    assert_eq!(body["error"], "user_token_required");
+    assert_eq!(balance_status(&app, &key).await, StatusCode::OK);
+    let (status, body) = app.post("/auth/logout", None, json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "missing_token");
+}
+
+async fn ended_sessions_are_forgotten_once_their_tokens_expire(app: TestApp) {
+    let store = &app.state.store;
+    let now = chrono::Utc::now().timestamp_millis();
+    store.revoke_token("old", now - 1).await.unwrap();
+    store.revoke_token("live", now + 60_000).await.unwrap();
+    store.revoke_token("live", now + 60_000).await.unwrap();
+    assert_eq!(store.purge_revoked_tokens(now).await.unwrap(), 1);
+    assert_eq!(store.purge_revoked_tokens(now).await.unwrap(), 0);
+}
+
+async fn a_role_change_ends_every_session_of_the_user(app: TestApp) {
+    let user = app.new_user().await;
+    let bystander = app.new_user().await;
+    let second = app.login(&user.email, &user.password).await;
+    let key = api_key(&app, &user).await;
+    let (status, body) = app.get("/vendor/products", Some(&user.token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "set-role",
+            "--email",
+            &user.email,
+            "--role",
+            "vendor",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for token in [&user.token, &second] {
+        let (status, body) = app.get("/credits/balance", Some(token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_eq!(
+        balance_status(&app, &key).await,
+        StatusCode::OK,
+        "API keys are not sessions"
+    );
+    assert_eq!(balance_status(&app, &bystander.token).await, StatusCode::OK);
+    let fresh = app.login(&user.email, &user.password).await;
+    let (status, body) = app.get("/vendor/products", Some(&fresh)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a new session has the new role: {body}"
+    );
+
+    let out = tollgate(
+        &app.db,
+        &[
+            "admin",
+            "set-role",
+            "--email",
+            "nobody@example.com",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(!out.status.success());
+}
+
+/// The kid in a token's header.
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn a_retired_signing_key_stops_verifying_within_a_second(app: TestApp) {
+    let user = app.new_user().await;
+    let old_kid = kid(&user.token);
+    let out = tollgate(&app.db, &["admin", "rotate-signing-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.state.tokens.reload().await.unwrap();
+    let fresh = app.login(&user.email, &user.password).await;
+    let new_kid = kid(&fresh);
+    assert_ne!(old_kid, new_kid);
+    assert_eq!(
+        balance_status(&app, &user.token).await,
+        StatusCode::OK,
+        "old keys verify until retired"
+    );
+
+    let out = tollgate(&app.db, &["admin", "retire-signing-key", "--kid", &new_kid]);
+    assert!(!out.status.success(), "the current key cannot be retired");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("current"));
+    let out = tollgate(
+        &app.db,
+        &["admin", "retire-signing-key", "--kid", "no-such-key"],
+    );
+    assert!(!out.status.success());
+
+    let out = tollgate(&app.db, &["admin", "retire-signing-key", "--kid", &old_kid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let retired_at = std::time::Instant::now();
+    loop {
+        let status = balance_status(&app, &user.token).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            retired_at.elapsed() < std::time::Duration::from_millis(2500),
+            "the running server still accepts the retired key's token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(balance_status(&app, &fresh).await, StatusCode::OK);
+    let (_, jwks) = app.get("/.well-known/jwks.json", None).await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        vec![new_kid.as_str()],
+        "the retired key is no longer published"
+    );
+    let out = tollgate(&app.db, &["admin", "retire-signing-key", "--kid", &old_kid]);
+    assert!(!out.status.success(), "retiring twice says so");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already retired"));
+}
+
+crate::on_both_backends!(
+    logout_ends_that_session_at_once_and_no_other,
+    ended_sessions_are_forgotten_once_their_tokens_expire,
+    a_role_change_ends_every_session_of_the_user,
+    a_retired_signing_key_stops_verifying_within_a_second,
+);

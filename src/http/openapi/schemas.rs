@@ -141,6 +141,13 @@ pub struct CredentialsRequest {
     pub password: String,
 }
 
+/// The answer to `POST /auth/logout`.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct LogoutResponse {
+    pub success: bool,
+    pub message: String,
+}
+
 /// An email and a new password.
 #[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
 pub struct NewCredentialsRequest {
