@@ -195,6 +195,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/secret/rotate", post(webhooks::rotate_secret))
         .route("/admin/grants", post(admin::create_grant))
         .route("/admin/grants/{grant_id}/revoke", post(admin::revoke_grant))
+        .route(
+            "/admin/users/{user_id}/role",
+            axum::routing::put(admin::set_user_role),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

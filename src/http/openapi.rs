@@ -96,6 +96,7 @@ pub const BEARER: &str = "bearer";
         webhooks::rotate_secret,
         admin::create_grant,
         admin::revoke_grant,
+        admin::set_user_role,
     ),
     components(schemas(HTTPValidationError, ValidationError, ErrorResponse)),
     tags(

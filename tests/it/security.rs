@@ -1,7 +1,7 @@
 //! Safe with hostile users: throttled sign-in and sign-up, ending
 //! sessions, retiring signing keys.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::{Backend, TestApp};
@@ -375,6 +375,73 @@ async fn a_role_change_ends_every_session_of_the_user(app: TestApp) {
     assert!(!out.status.success());
 }
 
+async fn an_admin_changes_a_role_over_http_and_the_users_sessions_end(app: TestApp) {
+    let admin = app.new_admin().await;
+    let user = app.new_user().await;
+    let path = format!("/admin/users/{}/role", user.user_id);
+
+    let (status, body) = app
+        .request(
+            Method::PUT,
+            &path,
+            Some(&user.token),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "admin_required");
+    let (status, body) = app
+        .request(
+            Method::PUT,
+            &path,
+            Some(&admin.token),
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "role"]));
+    assert_eq!(body["detail"][0]["type"], "enum");
+    let (status, body) = app
+        .request(
+            Method::PUT,
+            &format!("/admin/users/{}/role", tollgate::id::new_id()),
+            Some(&admin.token),
+            Some(json!({"role": "vendor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "user_not_found");
+    assert_eq!(
+        balance_status(&app, &user.token).await,
+        StatusCode::OK,
+        "refusals change nothing"
+    );
+
+    let (status, body) = app
+        .request(
+            Method::PUT,
+            &path,
+            Some(&admin.token),
+            Some(json!({"role": "vendor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"user_id": user.user_id, "role": "vendor"})
+    );
+    assert_eq!(
+        balance_status(&app, &user.token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(balance_status(&app, &admin.token).await, StatusCode::OK);
+    let fresh = app.login(&user.email, &user.password).await;
+    assert_eq!(
+        app.get("/vendor/products", Some(&fresh)).await.0,
+        StatusCode::OK
+    );
+}
+
 /// The kid in a token's header.
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
@@ -448,5 +515,6 @@ crate::on_both_backends!(
     logout_ends_that_session_at_once_and_no_other,
     ended_sessions_are_forgotten_once_their_tokens_expire,
     a_role_change_ends_every_session_of_the_user,
+    an_admin_changes_a_role_over_http_and_the_users_sessions_end,
     a_retired_signing_key_stops_verifying_within_a_second,
 );

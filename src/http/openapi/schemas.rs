@@ -141,6 +141,27 @@ pub struct CredentialsRequest {
     pub password: String,
 }
 
+/// A user's new role.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleRequest {
+    /// `admin`, `vendor` or `customer`.
+    #[schema(pattern = "^(admin|vendor|customer)$")]
+    pub role: String,
+}
+
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleChangedData {
+    pub user_id: String,
+    pub role: String,
+}
+
+/// The answer to `PUT /admin/users/{user_id}/role`.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleChangedResponse {
+    pub success: bool,
+    pub data: RoleChangedData,
+}
+
 /// The answer to `POST /auth/logout`.
 #[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
 pub struct LogoutResponse {
