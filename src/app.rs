@@ -82,7 +82,21 @@ impl App {
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
+            login_rate_limit: serve.login_rate_limit,
+            signup_rate_limit: serve.signup_rate_limit,
+            client_ip_header: serve
+                .client_ip_header
+                .as_deref()
+                .map(|h| {
+                    axum::http::HeaderName::try_from(h.trim())
+                        .map_err(|_| anyhow::anyhow!("--client-ip-header: not a header name: {h}"))
+                })
+                .transpose()?,
         };
+        let throttles = crate::auth::throttle::AuthThrottles::new(
+            settings.login_rate_limit,
+            settings.signup_rate_limit,
+        );
         Ok(App {
             state: Arc::new(AppInner {
                 store: store.clone(),
@@ -93,6 +107,7 @@ impl App {
                 outbound,
                 master,
                 clock,
+                throttles,
                 settings,
                 started_at,
                 run_queued: tokio::sync::Notify::new(),
@@ -188,13 +203,16 @@ impl App {
             .collect();
         let router = http::router(self.state.clone());
         let cancel = self.state.shutdown.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Open streams end now, or the drain below would wait on them.
-                cancel.cancel();
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open streams end now, or the drain below would wait on them.
+            cancel.cancel();
+        })
+        .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = keys.await;
@@ -213,8 +231,9 @@ impl App {
 
 /// Keeps this node in step with the others: drops cached keys and budgets
 /// and picks up catalog changes made anywhere within `cache::BOUND`, picks
-/// up rotated signing keys within a minute, and forgets
-/// idempotency keys after two days.
+/// up rotated signing keys within a minute (verifying a token also checks
+/// for key changes, every second), forgets logged-out tokens once they
+/// expire, and forgets idempotency keys after two days.
 async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(crate::cache::POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -244,6 +263,11 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
             if let Err(e) = state.store.prune_invalidations(now - 3_600_000).await {
                 tracing::warn!(error = %e, "pruning cache invalidations failed; will retry");
+            }
+            // Token expiry is wall-clock time, as tokens are issued with it.
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = state.store.purge_revoked_tokens(now).await {
+                tracing::warn!(error = %e, "purging ended sessions failed; will retry");
             }
         }
     }

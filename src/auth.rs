@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 /// Roles a user can have.

@@ -67,6 +67,23 @@ pub enum AdminCommand {
     },
     /// Make a new signing key current; tokens signed by older keys still verify.
     RotateSigningKey,
+    /// Take a signing key out of use: tokens it signed stop working on every
+    /// running server within about a second. For after a rotation, once the
+    /// old tokens should die, or after a key leak. The current key cannot be
+    /// retired; rotate first.
+    RetireSigningKey {
+        /// The key's id (`kid` in /.well-known/jwks.json and token headers).
+        #[arg(long)]
+        kid: String,
+    },
+    /// Change a user's role; their signed-in sessions end at once (API keys
+    /// keep working, with the new role).
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "vendor", "customer"])]
+        role: String,
+    },
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -166,10 +183,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
             role,
         } => {
             let parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid email: {e}"))?;
-            anyhow::ensure!(
-                password.chars().count() >= 8,
-                "the password must have at least 8 characters"
-            );
+            crate::auth::password::check_new(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let role = Role::parse(&role).expect("clap checked the role");
             let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins())
                 .await?
@@ -219,7 +233,24 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
         AdminCommand::RotateSigningKey => {
             let tokens = TokenService::load(store.clone(), master, String::new()).await?;
             let kid = tokens.rotate().await?;
-            println!("new signing key {kid} is current; running servers pick it up within a minute, older keys still verify");
+            println!("new signing key {kid} is current; running servers pick it up within seconds, older keys still verify until retired");
+        }
+        AdminCommand::RetireSigningKey { kid } => {
+            let tokens = TokenService::load(store.clone(), master, String::new()).await?;
+            tokens.retire(&kid).await?;
+            println!("signing key {kid} is retired; tokens it signed stop working within a second");
+        }
+        AdminCommand::SetRole { email, role } => {
+            let user = user_for(email).await?;
+            let now = chrono::Utc::now().timestamp_millis();
+            anyhow::ensure!(
+                store.set_user_role(&user.id, &role, now).await?,
+                "the user vanished"
+            );
+            println!(
+                "{} is now {role}; their signed-in sessions have ended",
+                user.email
+            );
         }
     }
     Ok(())

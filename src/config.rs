@@ -132,6 +132,22 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_EMBED_FRAME_ANCESTORS", default_value = "*")]
     pub embed_frame_ancestors: String,
 
+    /// Sign-in attempts allowed per minute, per client address and per
+    /// account; past it the client waits, longer each time. 0 turns it off.
+    #[arg(long, env = "TOLLGATE_LOGIN_RATE_LIMIT", default_value_t = 10)]
+    pub login_rate_limit: u32,
+
+    /// Sign-ups allowed per client address per hour. 0 turns it off.
+    #[arg(long, env = "TOLLGATE_SIGNUP_RATE_LIMIT", default_value_t = 20)]
+    pub signup_rate_limit: u32,
+
+    /// Header naming the client address when Tollgate runs behind a reverse
+    /// proxy (e.g. `X-Forwarded-For`, of which the last address is used, or
+    /// `X-Real-IP`). Set it only behind a proxy that sets the header, or
+    /// clients can pick their own address. Unset: the TCP peer address.
+    #[arg(long, env = "TOLLGATE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

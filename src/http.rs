@@ -67,6 +67,12 @@ pub struct HttpSettings {
     pub callback_max_attempts: i64,
     pub callback_backoff: Duration,
     pub embed_frame_ancestors: String,
+    /// Sign-in attempts per minute, per address and per account; 0 is off.
+    pub login_rate_limit: u32,
+    /// Sign-ups per address per hour; 0 is off.
+    pub signup_rate_limit: u32,
+    /// The header carrying the client address behind a proxy.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 /// What every handler shares.
@@ -79,6 +85,8 @@ pub struct AppInner {
     pub outbound: Arc<Outbound>,
     pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
+    /// This node's sign-in and sign-up throttles.
+    pub throttles: crate::auth::throttle::AuthThrottles,
     /// Wakes this node's workers when a run is queued here.
     pub run_queued: tokio::sync::Notify,
     /// Cancelled when the server shuts down, so long-lived streams (MCP
@@ -121,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
         .route(
             "/budgets/{budget_id}/api-keys",
             post(budgets::create_api_key).get(budgets::list_api_keys),
@@ -189,6 +198,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/secret/rotate", post(webhooks::rotate_secret))
         .route("/admin/grants", post(admin::create_grant))
         .route("/admin/grants/{grant_id}/revoke", post(admin::revoke_grant))
+        .route(
+            "/admin/users/{user_id}/role",
+            axum::routing::put(admin::set_user_role),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

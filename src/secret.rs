@@ -64,7 +64,12 @@ impl MasterKey {
     /// Reads the key file, creating it with a fresh random key on first use.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(s) => Self::from_base64(&s),
+            Ok(s) => {
+                restrict(path).map_err(|e| {
+                    anyhow::anyhow!("cannot restrict access to {}: {e}", path.display())
+                })?;
+                Self::from_base64(&s)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut bytes);
@@ -127,6 +132,22 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     f.write_all(contents.as_bytes())
 }
 
+/// Makes an existing key file readable by its owner only.
+#[cfg(unix)]
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
@@ -157,5 +178,19 @@ mod tests {
         let a = MasterKey::load_or_create(&path).unwrap();
         let b = MasterKey::load_or_create(&path).unwrap();
         assert_eq!(b.open(&a.seal(b"x")).unwrap(), b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_is_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        MasterKey::load_or_create(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }

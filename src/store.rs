@@ -13,6 +13,8 @@ mod common;
 mod ledger;
 mod ledger_sql;
 pub mod postgres;
+mod sessions;
+mod sessions_sql;
 pub mod sqlite;
 mod workflows;
 mod workflows_sql;
@@ -24,6 +26,7 @@ use async_trait::async_trait;
 pub use bundles::*;
 pub use catalog::*;
 pub use ledger::*;
+pub use sessions::*;
 pub use workflows::*;
 
 /// What a store can fail with.
@@ -215,7 +218,14 @@ pub struct NewUser {
 /// The storage interface.
 #[async_trait]
 pub trait Store:
-    CatalogStore + WorkflowStore + BundleStore + LedgerStore + Send + Sync + 'static
+    CatalogStore
+    + WorkflowStore
+    + BundleStore
+    + LedgerStore
+    + SessionStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -1,6 +1,8 @@
 //! Access tokens: EdDSA (Ed25519) JWTs signed with a key kept in the
 //! database, so every node of a deployment signs and verifies alike.
-//! Old keys stay verifiable by `kid` after a rotation.
+//! Old keys stay verifiable by `kid` after a rotation, until retired.
+//! A token also stops counting when it is logged out or when its user's
+//! sessions were ended (a role change).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::new_id;
 use crate::secret::MasterKey;
-use crate::store::{SigningKeyRow, Store};
+use crate::store::{RetireOutcome, SigningKeyRow, Store, StoreError};
 
 /// The one algorithm Tollgate signs and accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
@@ -23,6 +25,8 @@ pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
 pub const ACCESS_AUDIENCE: &str = "tollgate-api";
 /// Clock skew tolerated between nodes, in seconds.
 const LEEWAY_SECS: u64 = 5;
+/// How often a node checks whether keys were rotated or retired elsewhere.
+const KEY_CHECK: Duration = Duration::from_secs(1);
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +40,16 @@ pub struct AccessClaims {
     /// The budget the token acts in.
     pub bid: String,
     pub role: String,
+    /// `iat` in milliseconds, so a session cut-off made in the same second
+    /// as a sign-in tells them apart. Older tokens lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
+}
+
+impl AccessClaims {
+    fn issued_at_ms(&self) -> i64 {
+        self.iat_ms.unwrap_or(self.iat * 1000)
+    }
 }
 
 /// Why a token was refused.
@@ -47,6 +61,10 @@ pub enum TokenError {
     Expired,
     #[error("the token's signature or claims are invalid")]
     Invalid,
+    #[error("the session was ended")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A public key as published.
@@ -60,6 +78,9 @@ pub struct PublicKey {
 
 struct Keys {
     kid: String,
+    /// Every kid in use, sorted, with whether it is current; compared with
+    /// the database's to notice changes.
+    ids: Vec<(String, bool)>,
     signing: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
     public: Vec<PublicKey>,
@@ -72,6 +93,7 @@ pub struct TokenService {
     issuer: String,
     keys: RwLock<Arc<Keys>>,
     last_reload: Mutex<Instant>,
+    last_check: Mutex<Instant>,
 }
 
 /// A new Ed25519 key as a row to store.
@@ -112,6 +134,7 @@ impl TokenService {
             issuer,
             keys: RwLock::new(Arc::new(keys)),
             last_reload: Mutex::new(Instant::now()),
+            last_check: Mutex::new(Instant::now()),
         })
     }
 
@@ -138,8 +161,12 @@ impl TokenService {
         }
         // The current key first: it is the one `GET /public/jwt-public-key` shows.
         public.sort_by_key(|k| k.kid != current.kid);
+        let mut ids: Vec<(String, bool)> =
+            rows.iter().map(|r| (r.kid.clone(), r.current)).collect();
+        ids.sort();
         Ok(Keys {
             kid: current.kid.clone(),
+            ids,
             signing,
             verifying,
             public,
@@ -160,6 +187,51 @@ impl TokenService {
         self.store.rotate_signing_key(&row).await?;
         self.reload().await?;
         Ok(row.kid)
+    }
+
+    /// Takes a key that no longer signs out of use: tokens signed with it
+    /// stop verifying on every node within about a second.
+    pub async fn retire(&self, kid: &str) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        match self.store.retire_signing_key(kid, now).await? {
+            RetireOutcome::Retired => {}
+            RetireOutcome::Current => anyhow::bail!(
+                "signing key {kid} is the current key; rotate first (tollgate admin rotate-signing-key), then retire it"
+            ),
+            RetireOutcome::AlreadyRetired => anyhow::bail!("signing key {kid} is already retired"),
+            RetireOutcome::NotFound => anyhow::bail!("there is no signing key {kid}"),
+        }
+        self.reload().await
+    }
+
+    /// Reloads the keys when the database's set differs from this node's;
+    /// at most once per [`KEY_CHECK`], by one caller at a time.
+    async fn refresh_if_stale(&self) {
+        {
+            let mut last = self.last_check.lock().expect("check lock");
+            if last.elapsed() < KEY_CHECK {
+                return;
+            }
+            *last = Instant::now();
+        }
+        match self.store.signing_key_ids().await {
+            Ok(mut ids) => {
+                ids.sort();
+                if ids != self.keys().ids {
+                    if let Err(e) = self.reload().await {
+                        tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "checking signing keys failed; will retry"),
+        }
+    }
+
+    /// Ends the session of a verified access token at once.
+    pub async fn revoke(&self, claims: &AccessClaims) -> Result<(), StoreError> {
+        self.store
+            .revoke_token(&claims.jti, claims.exp * 1000)
+            .await
     }
 
     fn keys(&self) -> Arc<Keys> {
@@ -193,7 +265,8 @@ impl TokenService {
         role: &str,
         ttl: Duration,
     ) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms.div_euclid(1000);
         self.sign(&AccessClaims {
             iss: self.issuer.clone(),
             aud: ACCESS_AUDIENCE.into(),
@@ -203,11 +276,27 @@ impl TokenService {
             jti: new_id(),
             bid: budget_id.into(),
             role: role.into(),
+            iat_ms: Some(now_ms),
         })
     }
 
-    /// Verifies an access token: algorithm, key, issuer, audience and expiry.
+    /// Verifies an access token: algorithm, key (not retired), issuer,
+    /// audience and expiry, then that its session was not ended.
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify_signed(token).await?;
+        let state = self
+            .store
+            .session_state(&claims.sub, &claims.jti)
+            .await?
+            .ok_or(TokenError::Invalid)?;
+        if state.revoked || claims.issued_at_ms() < state.sessions_valid_after {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.refresh_if_stale().await;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != ALGORITHM {
             return Err(TokenError::Invalid);

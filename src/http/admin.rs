@@ -1,4 +1,4 @@
-//! Operator endpoints: credit grants and revocations.
+//! Operator endpoints: credit grants and revocations, and users' roles.
 
 use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Fields, FromBody};
 use super::AppState;
 use crate::accounts::Email;
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::id::ObjectId;
 use crate::ledger::NewGrant;
 
@@ -164,5 +164,78 @@ pub async fn revoke_grant(
     let txn = state.ledger.revoke(&grant_id).await?;
     Ok(Json(
         json!({"success": true, "data": {"transaction": transaction_json(&txn)}}),
+    ))
+}
+
+pub struct RoleRequest {
+    role: Role,
+}
+
+impl FromBody for RoleRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let role = f.req_str("role")?;
+        match Role::parse(&role) {
+            Some(role) => Some(RoleRequest { role }),
+            None => {
+                f.error(
+                    "role",
+                    "enum",
+                    "Input should be 'admin', 'vendor' or 'customer'",
+                    Value::String(role),
+                    Some(json!({"expected": "'admin', 'vendor' or 'customer'"})),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `PUT /admin/users/{user_id}/role`: changes a role and ends the user's sessions.
+#[utoipa::path(
+    put,
+    path = "/admin/users/{user_id}/role",
+    tag = "Admin",
+    operation_id = "admin_set_user_role",
+    summary = "Change a user's role",
+    description = "Sets the role and ends every signed-in session of the user at once: their access tokens answer 401 and the next sign-in carries the new role. Their API keys keep working, with the new role.",
+    params(
+        ("user_id" = String, Path, description = "The user's id."),
+    ),
+    request_body(content = oa::RoleRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The role was set.", body = oa::RoleChangedResponse),
+        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 404, description = "No such user (`user_not_found`).", body = oa::ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn set_user_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    Body(req): Body<RoleRequest>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller)?;
+    let not_found = || ApiError::not_found("user_not_found", "No user with this id.");
+    if !ObjectId::is_valid(&user_id) {
+        return Err(not_found());
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let role = req.role.as_str();
+    if !state.store.set_user_role(&user_id, role, now).await? {
+        return Err(not_found());
+    }
+    state
+        .caches
+        .invalidate(crate::cache::kind::USER, &user_id);
+    tracing::info!(role, by = %caller.user_id, "role changed; sessions ended");
+    Ok(Json(
+        json!({"success": true, "data": {"user_id": user_id, "role": role}}),
     ))
 }

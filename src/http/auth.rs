@@ -1,45 +1,147 @@
 //! Sign-up and sign-in.
 
+use std::time::Duration;
+
 use super::openapi::schemas as oa;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Fields, FromBody};
+use super::error::ApiError;
+use super::extract::{bearer_token, Body, ClientAddr, Fields, FromBody};
 use super::AppState;
 use crate::accounts::{self, AccountError, Email};
-use crate::auth::{password, Role};
+use crate::auth::throttle::address_key;
+use crate::auth::tokens::TokenError;
+use crate::auth::{api_key, password, Role};
+use crate::store::StoreError;
+
+/// Why a sign-in or sign-up was refused.
+#[derive(Debug)]
+pub enum AuthRefusal {
+    Api(ApiError),
+    /// Too many attempts: 429 with `Retry-After`.
+    Throttled(Duration),
+}
+
+impl From<ApiError> for AuthRefusal {
+    fn from(e: ApiError) -> Self {
+        AuthRefusal::Api(e)
+    }
+}
+
+impl From<StoreError> for AuthRefusal {
+    fn from(e: StoreError) -> Self {
+        AuthRefusal::Api(e.into())
+    }
+}
+
+impl IntoResponse for AuthRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            AuthRefusal::Api(e) => e.into_response(),
+            AuthRefusal::Throttled(wait) => {
+                let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+                let mut response = ApiError::coded(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!("Too many attempts; try again in {secs} seconds."),
+                )
+                .with_data(json!({ "retry_after": secs }))
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+        }
+    }
+}
 
 pub struct Credentials {
     email: Email,
     password: String,
 }
 
+fn parse_email(f: &mut Fields<'_>) -> Option<Email> {
+    let email = f.req_str("email");
+    email.and_then(|e| match Email::parse(&e) {
+        Ok(email) => Some(email),
+        Err(reason) => {
+            f.error(
+                "email",
+                "value_error",
+                format!("value is not a valid email address: {reason}"),
+                Value::String(e),
+                Some(json!({ "reason": reason })),
+            );
+            None
+        }
+    })
+}
+
+/// Sign-in takes any password up to the longest allowed, so passwords set
+/// before the current rules still work.
 impl FromBody for Credentials {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        let email = f.req_str("email");
-        let email = email.and_then(|e| match Email::parse(&e) {
-            Ok(email) => Some(email),
-            Err(reason) => {
-                f.error(
-                    "email",
-                    "value_error",
-                    format!("value is not a valid email address: {reason}"),
-                    Value::String(e),
-                    Some(json!({ "reason": reason })),
-                );
-                None
-            }
-        });
+        let email = parse_email(f);
         let password = f.req_str("password");
-        let password = f.str_len("password", password, 8, 1024);
+        let password = f.str_len("password", password, 1, password::MAX_LENGTH);
         Some(Credentials {
             email: email?,
             password: password?,
         })
     }
+}
+
+/// Sign-up credentials: the password must meet [`password::check_new`].
+pub struct NewCredentials(Credentials);
+
+impl FromBody for NewCredentials {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let email = parse_email(f);
+        let password = f
+            .req_str("password")
+            .and_then(|p| new_password(f, "password", p));
+        Some(NewCredentials(Credentials {
+            email: email?,
+            password: password?,
+        }))
+    }
+}
+
+/// Records why a chosen password is refused. The password itself is not
+/// echoed back in `input`.
+pub fn new_password(f: &mut Fields<'_>, name: &str, pw: String) -> Option<String> {
+    use password::WeakPassword;
+    let (kind, msg, ctx) = match password::check_new(&pw) {
+        Ok(()) => return Some(pw),
+        Err(WeakPassword::TooShort) => (
+            "string_too_short",
+            format!(
+                "String should have at least {} characters",
+                password::MIN_LENGTH
+            ),
+            json!({"min_length": password::MIN_LENGTH}),
+        ),
+        Err(WeakPassword::TooLong) => (
+            "string_too_long",
+            format!(
+                "String should have at most {} characters",
+                password::MAX_LENGTH
+            ),
+            json!({"max_length": password::MAX_LENGTH}),
+        ),
+        Err(WeakPassword::Common) => (
+            "password_too_common",
+            "This password is one of the most common passwords; choose another".to_string(),
+            json!({"reason": "common_password"}),
+        ),
+    };
+    f.error(name, kind, msg, Value::Null, Some(ctx));
+    None
 }
 
 /// `POST /auth/signup`: a customer account with its default budget.
@@ -49,8 +151,8 @@ impl FromBody for Credentials {
     tag = "Auth",
     operation_id = "auth_signup",
     summary = "Create an account",
-    description = "A customer account with its default budget. Refused when sign-up is closed.",
-    request_body(content = oa::CredentialsRequest, content_type = "application/json"),
+    description = "A customer account with its default budget. Refused when sign-up is closed. The password must have at least 12 characters and not be one of the most common passwords (compared case-insensitively, also with digits or punctuation appended); a refused password answers 422 with type `string_too_short` or `password_too_common`, and the password is not echoed.",
+    request_body(content = oa::NewCredentialsRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The account was created.", body = oa::SignupResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
@@ -58,19 +160,29 @@ impl FromBody for Credentials {
         (status = 409, description = "An account with this email exists (`email_taken`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 429, description = "Too many sign-ups from this address (`too_many_attempts`); `Retry-After` says how many seconds to wait.", body = oa::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),
 )]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,
-    Body(c): Body<Credentials>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ClientAddr(ip): ClientAddr,
+    Body(NewCredentials(c)): Body<NewCredentials>,
+) -> Result<(StatusCode, Json<Value>), AuthRefusal> {
     if !state.settings.signup_enabled {
         return Err(ApiError::forbidden(
             "signup_disabled",
             "Sign-up is closed on this server; ask an administrator for an account.",
-        ));
+        )
+        .into());
+    }
+    let now = state.clock.now().timestamp_millis();
+    let address = address_key(ip);
+    if let Err(wait) = state.throttles.signup_by_address.attempt(&address, now) {
+        tracing::warn!(%address, "sign-up throttled");
+        return Err(AuthRefusal::Throttled(wait));
     }
     let created = accounts::create_user(
         state.store.as_ref(),
@@ -85,7 +197,7 @@ pub async fn signup(
             "email_taken",
             "An account with this email already exists; sign in instead.",
         ),
-        AccountError::Store(e) => e.into(),
+        AccountError::Store(e) => ApiError::from(e),
     })?;
     tracing::info!(user_id = %created.user_id, "account created");
     Ok((
@@ -111,14 +223,31 @@ pub async fn signup(
         (status = 401, description = "The email or password is incorrect (`invalid_credentials`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        (status = 429, description = "Too many sign-in attempts from this address or for this account (`too_many_attempts`); `Retry-After` says how many seconds to wait, and the wait grows each time the limit is passed again.", body = oa::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),
 )]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Body(c): Body<Credentials>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>, AuthRefusal> {
+    // Checked before the password, so a refused attempt costs no hashing.
+    // An address already over its limit does not count against the
+    // account, so one noisy address cannot lock others out of it.
+    let now = state.clock.now().timestamp_millis();
+    let address = address_key(ip);
+    let throttles = &state.throttles;
+    if let Err(wait) = throttles
+        .login_by_address
+        .attempt(&address, now)
+        .and_then(|()| throttles.login_by_account.attempt(c.email.as_str(), now))
+    {
+        tracing::warn!(%address, "sign-in throttled");
+        return Err(AuthRefusal::Throttled(wait));
+    }
     let user = state.store.user_by_email(c.email.as_str()).await?;
     let ok = password::verify_async(
         c.password.clone(),
@@ -131,9 +260,11 @@ pub async fn login(
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "The email or password is incorrect.",
-            ))
+            )
+            .into())
         }
     };
+    throttles.login_by_account.forget(c.email.as_str());
     let ttl = state.settings.token_ttl;
     let token = state
         .tokens
@@ -141,5 +272,51 @@ pub async fn login(
         .map_err(ApiError::internal)?;
     Ok(Json(
         json!({"access_token": token, "token_type": "bearer", "expires_in": ttl.as_secs()}),
+    ))
+}
+
+/// `POST /auth/logout`: ends the session of the access token sent.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "Auth",
+    operation_id = "auth_logout",
+    summary = "Sign out",
+    description = "Ends the session of the access token in the Authorization header: from now on it answers 401 on every node. Other sessions of the user and the budgets' API keys keep working.",
+    responses(
+        (status = 200, description = "Signed out.", body = oa::LogoutResponse),
+        (status = 401, description = "Missing or invalid bearer token, or a session already ended (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was sent; keys are not sessions, revoke one with DELETE /budgets/{budget_id}/api-keys/{key_id} (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let token = bearer_token(&headers)?;
+    if token.starts_with(api_key::PREFIX) {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "API keys are not sessions; revoke the key with DELETE /budgets/{budget_id}/api-keys/{key_id}.",
+        ));
+    }
+    let claims = state
+        .tokens
+        .verify_access(token)
+        .await
+        .map_err(|e| match e {
+            TokenError::Store(e) => ApiError::from(e),
+            _ => ApiError::unauthorized(
+                "invalid_token",
+                "The bearer token is invalid, expired or revoked.",
+            ),
+        })?;
+    state.tokens.revoke(&claims).await?;
+    tracing::info!(user_id = %claims.sub, "signed out");
+    Ok(Json(
+        json!({"success": true, "message": "Signed out; this access token no longer works."}),
     ))
 }

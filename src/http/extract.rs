@@ -389,32 +389,36 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "Send Authorization: Bearer <access token or API key>.",
-                )
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_token",
-                    "The Authorization header must be 'Bearer <token>'.",
-                )
-            })?;
+        let token = bearer_token(&parts.headers)?;
         authenticate(state, token).await
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_token",
+                "Send Authorization: Bearer <access token or API key>.",
+            )
+        })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "The Authorization header must be 'Bearer <token>'.",
+            )
+        })
 }
 
 /// Resolves a bearer token (API key or access token) to a caller.
@@ -446,11 +450,73 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
         .tokens
         .verify_access(token)
         .await
-        .map_err(|_| invalid())?;
+        .map_err(|e| match e {
+            crate::auth::tokens::TokenError::Store(e) => ApiError::from(e),
+            _ => invalid(),
+        })?;
     Ok(Caller {
         user_id: claims.sub,
         budget_id: claims.bid,
         role: Role::parse(&claims.role).ok_or_else(invalid)?,
         api_key_id: None,
     })
+}
+
+/// The client's address: from the configured proxy header when set and
+/// readable, else the TCP peer; `None` when neither is known (a router
+/// served without connection info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let from_header = state
+            .settings
+            .client_ip_header
+            .as_ref()
+            .and_then(|name| parts.headers.get_all(name).iter().next_back())
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_forwarded_addr);
+        let peer = || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        };
+        Ok(ClientAddr(from_header.or_else(peer)))
+    }
+}
+
+/// The last address of a header such as `X-Forwarded-For: client, proxy1`:
+/// the one the nearest proxy saw, which the client cannot forge.
+fn parse_forwarded_addr(value: &str) -> Option<std::net::IpAddr> {
+    let last = value.rsplit(',').next()?.trim();
+    last.parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            last.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forwarded_addresses_are_read_from_the_nearest_proxy() {
+        let p = |s: &str| super::parse_forwarded_addr(s).map(|ip| ip.to_string());
+        assert_eq!(p("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(p("1.1.1.1, 203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(p("203.0.113.7:4711").as_deref(), Some("203.0.113.7"));
+        assert_eq!(p("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(p("[2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(p("garbage"), None);
+    }
 }

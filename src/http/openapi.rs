@@ -57,6 +57,7 @@ pub const BEARER: &str = "bearer";
         public::jwks,
         auth::signup,
         auth::login,
+        auth::logout,
         budgets::create_api_key,
         budgets::list_api_keys,
         budgets::revoke_api_key,
@@ -95,6 +96,7 @@ pub const BEARER: &str = "bearer";
         webhooks::rotate_secret,
         admin::create_grant,
         admin::revoke_grant,
+        admin::set_user_role,
     ),
     components(schemas(HTTPValidationError, ValidationError, ErrorResponse)),
     tags(

@@ -9,6 +9,7 @@ use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::ledger_sql::impl_ledger_store;
+use super::sessions_sql::impl_session_store;
 use super::workflows_sql::impl_workflow_store;
 
 /// A store on a PostgreSQL database.
@@ -85,3 +86,5 @@ impl_catalog_store!(PgStore);
 impl_workflow_store!(PgStore);
 
 impl_bundle_store!(PgStore);
+
+impl_session_store!(PgStore);

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL, `BEGIN IMMEDIATE` for writes.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use super::bundles_sql::impl_bundle_store;
 use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::ledger_sql::impl_ledger_store;
+use super::sessions_sql::impl_session_store;
 use super::workflows_sql::impl_workflow_store;
 
 /// A store on a SQLite database file.
@@ -33,6 +35,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        restrict_database_files(options.get_filename())?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -78,6 +81,62 @@ impl SqliteStore {
     const LEDGER_WRITERS: usize = 1;
 }
 
+/// Makes the database file readable by its owner only, creating it empty
+/// if missing: it holds password hashes, sealed secrets and the ledger.
+/// SQLite gives the `-wal` and `-shm` files the database file's mode; any
+/// left from an earlier, looser run are tightened too.
+fn restrict_database_files(path: &Path) -> anyhow::Result<()> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    create_private(path)
+        .map_err(|e| anyhow::anyhow!("cannot create the database file {}: {e}", path.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{name}{suffix}"));
+        if file.exists() {
+            set_private(&file).map_err(|e| {
+                anyhow::anyhow!("cannot restrict access to {}: {e}", file.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 impl_store!(SqliteStore, "sqlite");
 
 impl_ledger_store!(SqliteStore, sqlx::Sqlite);
@@ -96,3 +155,44 @@ impl_catalog_store!(SqliteStore);
 impl_workflow_store!(SqliteStore);
 
 impl_bundle_store!(SqliteStore);
+
+impl_session_store!(SqliteStore);
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::SqliteStore;
+    use crate::store::Store;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_wal_and_shm_files_are_private_to_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data").join("tollgate.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        assert!(store.claim_marker("mode-test", "x", 1).await.unwrap());
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            assert!(file.exists(), "{} should exist", file.display());
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_world_readable_database_from_an_earlier_run_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("old.db");
+        std::fs::write(&db, b"").unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        assert_eq!(mode(&db), 0o600);
+    }
+}

@@ -75,24 +75,33 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240) // reserved
         }
         IpAddr::V6(v6) => {
-            // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible
-            // (::a.b.c.d) forms are judged as the IPv4 address they carry.
-            if let Some(v4) = v6.to_ipv4() {
-                if !v6.is_loopback() && !v6.is_unspecified() {
-                    return is_public(IpAddr::V4(v4));
-                }
+            if let Some(v4) = embedded_ipv4(v6) {
+                return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 can reach private IPv4
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || s[0] == 0x2002) // 6to4 embeds an IPv4 address
+            // Only global unicast (2000::/3) is public, less the ranges in it
+            // that are documentation or tunnel into IPv4 space.
+            (s[0] & 0xe000) == 0x2000
+                && !((s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32, documentation
+                    || (s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20, documentation
+                    || (s[0] == 0x2001 && s[1] == 0) // 2001::/32, Teredo
+                    || s[0] == 0x2002) // 2002::/16, 6to4 embeds an IPv4 address
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for: the IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`) and deprecated
+/// IPv4-compatible (`::a.b.c.d`) forms, so they are judged as that address.
+/// `::` and `::1` are themselves, not IPv4.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let tail =
+        std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(tail),
+        [0, 0, 0, 0, 0, 0, _, _] if !v6.is_loopback() && !v6.is_unspecified() => Some(tail),
+        _ => None,
     }
 }
 
@@ -348,6 +357,21 @@ mod tests {
             "224.0.0.1",
             "255.255.255.255",
             "198.18.0.1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "64:ff9b::808:808",
+            "2001:db8::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:808:808::1",
+            "::",
+            "ff02::1",
+            "100::1",
+            "3fff:fff::1",
+            "4000::1",
+            "fc00::1",
+            "::ffff:0.0.0.0",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -356,6 +380,10 @@ mod tests {
             "8.8.8.8",
             "2606:4700:4700::1111",
             "93.184.216.34",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "2001:4860:4860::8888",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -384,6 +412,8 @@ mod tests {
             "http://user:pw@example.com/",
             "not a url",
             "http://0x7f000001/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
         ] {
             assert!(o.check_url(bad).is_err(), "{bad}");
         }

@@ -10,7 +10,7 @@ async fn signup_creates_an_account_with_a_default_budget(app: TestApp) {
         .post(
             "/auth/signup",
             None,
-            json!({"email": "Ada@Example.com", "password": "long enough"}),
+            json!({"email": "Ada@Example.com", "password": "long enough password"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -34,7 +34,7 @@ async fn signup_creates_an_account_with_a_default_budget(app: TestApp) {
         user.password_hash.starts_with("$argon2id$"),
         "passwords are stored as argon2id hashes"
     );
-    assert!(!user.password_hash.contains("long enough"));
+    assert!(!user.password_hash.contains("long enough password"));
 }
 
 async fn a_duplicate_email_gets_409(app: TestApp) {
@@ -43,7 +43,7 @@ async fn a_duplicate_email_gets_409(app: TestApp) {
         .post(
             "/auth/signup",
             None,
-            json!({"email": user.email.to_uppercase(), "password": "another one"}),
+            json!({"email": user.email.to_uppercase(), "password": "another long password"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -55,7 +55,7 @@ async fn bad_emails_and_short_passwords_get_422(app: TestApp) {
         .post(
             "/auth/signup",
             None,
-            json!({"email": "not-an-email", "password": "long enough"}),
+            json!({"email": "not-an-email", "password": "long enough password"}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -71,8 +71,56 @@ async fn bad_emails_and_short_passwords_get_422(app: TestApp) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body["detail"][0],
-        json!({"loc": ["body", "password"], "msg": "String should have at least 8 characters", "type": "string_too_short", "input": "1234567", "ctx": {"min_length": 8}})
+        json!({"loc": ["body", "password"], "msg": "String should have at least 12 characters", "type": "string_too_short", "input": null, "ctx": {"min_length": 12}})
     );
+    assert!(app
+        .state
+        .store
+        .user_by_email("ok@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn common_passwords_are_refused_at_signup_in_any_case(app: TestApp) {
+    for common in ["1qaz2wsx3edc", "QWERTYUIOP123", "Password12345!"] {
+        let (status, body) = app
+            .post(
+                "/auth/signup",
+                None,
+                json!({"email": "common@example.com", "password": common}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{common}: {body}");
+        let item = &body["detail"][0];
+        assert_eq!(item["loc"], json!(["body", "password"]));
+        assert_eq!(item["type"], "password_too_common");
+        assert!(
+            !body.to_string().contains(common),
+            "the password is not echoed"
+        );
+    }
+    assert!(app
+        .state
+        .store
+        .user_by_email("common@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn passwords_set_before_the_rules_still_sign_in(app: TestApp) {
+    let email = tollgate::accounts::Email::parse("old@example.com").unwrap();
+    tollgate::accounts::create_user(
+        app.state.store.as_ref(),
+        &email,
+        "short1",
+        tollgate::auth::Role::Customer,
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    app.login("old@example.com", "short1").await;
 }
 
 async fn login_returns_a_bearer_token_that_works(app: TestApp) {
@@ -256,6 +304,8 @@ crate::on_both_backends!(
     signup_creates_an_account_with_a_default_budget,
     a_duplicate_email_gets_409,
     bad_emails_and_short_passwords_get_422,
+    common_passwords_are_refused_at_signup_in_any_case,
+    passwords_set_before_the_rules_still_sign_in,
     login_returns_a_bearer_token_that_works,
     bad_credentials_get_401_without_saying_which_part_was_wrong,
     api_keys_are_shown_once_work_and_stop_working_when_revoked,
@@ -273,7 +323,7 @@ async fn signup_can_be_switched_off() {
         .post(
             "/auth/signup",
             None,
-            json!({"email": "x@example.com", "password": "long enough"}),
+            json!({"email": "x@example.com", "password": "long enough password"}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);

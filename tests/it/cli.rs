@@ -34,7 +34,7 @@ async fn admin_commands_work_with_the_server_running(backend: Backend) {
             "--email",
             "ops@example.com",
             "--password",
-            "operator pw",
+            "operator password",
             "--role",
             "admin",
         ],
@@ -85,7 +85,7 @@ async fn admin_commands_work_with_the_server_running(backend: Backend) {
     assert_eq!(body["data"]["balance"], 250);
     assert_eq!(body["data"]["expiration"], "2099-01-01T00:00:00.000Z");
     // The CLI-made admin can use the admin API.
-    let token = app.login("ops@example.com", "operator pw").await;
+    let token = app.login("ops@example.com", "operator password").await;
     let user = app.new_user().await;
     let (status, _) = app
         .post(
@@ -104,7 +104,7 @@ async fn admin_commands_work_with_the_server_running(backend: Backend) {
             "--email",
             "ops@example.com",
             "--password",
-            "operator pw",
+            "operator password",
         ],
     );
     assert!(!out.status.success(), "a duplicate email fails");
@@ -137,6 +137,26 @@ async fn admin_commands_work_with_the_server_running_on_postgres() {
 async fn admin_commands_work_with_the_server_stopped() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let db = app.stop().await;
+    for weak in ["short pw", "Password12345"] {
+        let out = tollgate(
+            &db,
+            &[
+                "admin",
+                "create-user",
+                "--email",
+                "later@example.com",
+                "--password",
+                weak,
+            ],
+        );
+        assert!(!out.status.success(), "{weak:?} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("password"), "{stderr}");
+        assert!(
+            !stderr.contains(weak),
+            "the password is not printed: {stderr}"
+        );
+    }
     let out = tollgate(
         &db,
         &[
@@ -145,7 +165,7 @@ async fn admin_commands_work_with_the_server_stopped() {
             "--email",
             "later@example.com",
             "--password",
-            "password 1",
+            "later password 1",
         ],
     );
     assert!(
@@ -160,7 +180,7 @@ async fn admin_commands_work_with_the_server_stopped() {
         String::from_utf8_lossy(&out.stderr)
     );
     let app = TestApp::start(db, serve_args(), Backend::Sqlite).await;
-    app.login("later@example.com", "password 1").await;
+    app.login("later@example.com", "later password 1").await;
     let (_, jwks) = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),

@@ -138,6 +138,18 @@ async fn the_client_crate_covers_an_agents_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_signs_out_and_its_token_stops_working() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let user = app.new_user().await;
+    let c = Client::new(&app.url).with_token(&user.token);
+    c.balance().await.unwrap();
+    c.logout().await.unwrap();
+    let err = c.balance().await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(err.code(), "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_commands_print_for_people_and_for_machines() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let user = funded(&app, 100).await;

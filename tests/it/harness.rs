@@ -122,6 +122,11 @@ pub fn serve_args() -> ServeArgs {
         callback_max_attempts: 5,
         callback_backoff_ms: 50,
         embed_frame_ancestors: "*".into(),
+        // Tests sign up and sign in many accounts from one address; the
+        // throttle tests turn these on.
+        login_rate_limit: 0,
+        signup_rate_limit: 0,
+        client_ip_header: None,
         log_format: LogFormat::Text,
     }
 }

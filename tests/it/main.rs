@@ -19,6 +19,7 @@ mod mcp;
 mod openapi;
 mod public;
 mod purchase;
+mod security;
 mod tokens;
 mod vendor;
 mod workflows;

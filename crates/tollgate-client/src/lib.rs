@@ -346,6 +346,15 @@ impl Client {
         Self::parse(body)
     }
 
+    /// `POST /auth/logout`: ends the session of this client's access token;
+    /// the token stops working at once. API keys are refused
+    /// (`user_token_required`): revoke a key instead.
+    pub async fn logout(&self) -> Result<()> {
+        self.send(self.request(reqwest::Method::POST, "/auth/logout"))
+            .await?;
+        Ok(())
+    }
+
     /// `GET /credits/balance`.
     pub async fn balance(&self) -> Result<Balance> {
         let (_, body) = self

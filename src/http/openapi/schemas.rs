@@ -136,7 +136,47 @@ pub struct JwksResponse {
 pub struct CredentialsRequest {
     /// A valid email address.
     pub email: String,
-    /// 8 to 1024 characters.
+    /// 1 to 1024 characters.
+    #[schema(min_length = 1, max_length = 1024)]
+    pub password: String,
+}
+
+/// A user's new role.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleRequest {
+    /// `admin`, `vendor` or `customer`.
+    #[schema(pattern = "^(admin|vendor|customer)$")]
+    pub role: String,
+}
+
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleChangedData {
+    pub user_id: String,
+    pub role: String,
+}
+
+/// The answer to `PUT /admin/users/{user_id}/role`.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct RoleChangedResponse {
+    pub success: bool,
+    pub data: RoleChangedData,
+}
+
+/// The answer to `POST /auth/logout`.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct LogoutResponse {
+    pub success: bool,
+    pub message: String,
+}
+
+/// An email and a new password.
+#[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
+pub struct NewCredentialsRequest {
+    /// A valid email address.
+    pub email: String,
+    /// 12 to 1024 characters, not one of the most common passwords
+    /// (compared case-insensitively, also with digits or punctuation appended).
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 

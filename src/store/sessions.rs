@@ -1,0 +1,43 @@
+//! Storage of what ends sessions: logged-out tokens, per-user cut-offs and
+//! retired signing keys.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// What decides whether a user's access token still counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// Tokens issued before this (epoch ms) are refused.
+    pub sessions_valid_after: i64,
+    /// The token was logged out.
+    pub revoked: bool,
+}
+
+/// What `retire_signing_key` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetireOutcome {
+    Retired,
+    /// The key signs new tokens; rotate first.
+    Current,
+    AlreadyRetired,
+    NotFound,
+}
+
+#[async_trait]
+pub trait SessionStore {
+    /// Records a logged-out token until `expires_at`; repeating is harmless.
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+    /// The session state of `user_id` for token `jti`; `None` when the user
+    /// does not exist.
+    async fn session_state(&self, user_id: &str, jti: &str) -> StoreResult<Option<SessionState>>;
+    /// Drops revocations of tokens expired by `now`; returns how many.
+    async fn purge_revoked_tokens(&self, now: i64) -> StoreResult<u64>;
+    /// Changes a user's role and ends their sessions; false when no such user.
+    async fn set_user_role(&self, user_id: &str, role: &str, now: i64) -> StoreResult<bool>;
+    /// The kids of the signing keys in use, and whether each is current:
+    /// a cheap check for changes made by other nodes.
+    async fn signing_key_ids(&self) -> StoreResult<Vec<(String, bool)>>;
+    /// Takes a non-current key out of use for good.
+    async fn retire_signing_key(&self, kid: &str, now: i64) -> StoreResult<RetireOutcome>;
+}
