@@ -33,7 +33,9 @@ pub(crate) async fn own_budget(
         .budget_by_id(budget_id)
         .await?
         .ok_or_else(not_found)?;
-    if budget.user_id != caller.user_id {
+    // An API key sees only its own budget: the user's others do not exist
+    // for it.
+    if budget.user_id != caller.user_id || !caller.sees_budget(&budget.id) {
         return Err(not_found());
     }
     Ok(budget)
@@ -106,8 +108,8 @@ pub async fn create_api_key(
     Path(budget_id): Path<String>,
     Body(body): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let (row, secret) = accounts::create_api_key(
         state.store.as_ref(),
         &budget,
@@ -150,8 +152,8 @@ pub async fn list_api_keys(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let keys = state.store.api_keys_for_budget(&budget.id).await?;
     Ok(Json(
         json!({"success": true, "data": {"api_keys": keys.iter().map(key_json).collect::<Vec<_>>()}}),
@@ -184,8 +186,8 @@ pub async fn revoke_api_key(
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let now = to_millis(state.clock.now());
     if !state.store.revoke_api_key(&budget.id, &key_id, now).await? {
         return Err(ApiError::not_found(
@@ -396,8 +398,8 @@ pub async fn get_budget(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let ids = state.store.budget_product_ids(&b.id).await?;
     Ok(Json(
         json!({"success": true, "data": budget_json(&b, &ids)}),
@@ -434,8 +436,8 @@ pub async fn update_budget(
     Path(budget_id): Path<String>,
     Body(patch): Body<BudgetPatch>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let mut b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     patch.apply(&mut b);
     state.store.update_budget(&b).await?;
     let ids = state.store.budget_product_ids(&b.id).await?;
@@ -469,8 +471,8 @@ pub async fn enable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let snapshot = state.catalog.snapshot();
     let (product, _) = snapshot
         .resolve(&product_id)
@@ -509,8 +511,8 @@ pub async fn disable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let snapshot = state.catalog.snapshot();
     let id = snapshot
         .resolve(&product_id)

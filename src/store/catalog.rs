@@ -201,7 +201,14 @@ pub trait CatalogStore: Send + Sync {
     /// Opens a request unless an open one for the same budget, kind and
     /// subject exists; returns the open request's id either way.
     async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<String>;
-    async fn approvals_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<ApprovalRow>>;
+    /// A user's requests, newest first; only one budget's when `budget_id`
+    /// is given.
+    async fn approvals_for_user(
+        &self,
+        user_id: &str,
+        budget_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApprovalRow>>;
     async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
     async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
     /// Closes a user's open requests of one kind and subject, on any budget.

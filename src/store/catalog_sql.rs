@@ -398,12 +398,21 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
-                async fn approvals_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<ApprovalRow>> {
-                    Ok(sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
-                        .bind(user_id)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?)
+                async fn approvals_for_user(&self, user_id: &str, budget_id: Option<&str>, limit: i64) -> StoreResult<Vec<ApprovalRow>> {
+                    let rows = match budget_id {
+                        None => sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
+                            .bind(user_id)
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?,
+                        Some(budget_id) => sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 AND budget_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"))
+                            .bind(user_id)
+                            .bind(budget_id)
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?,
+                    };
+                    Ok(rows)
                 }
 
                 async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>> {
