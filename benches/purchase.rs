@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         callback_backoff_ms: 50,
         embed_frame_ancestors: "*".into(),
         log_format: LogFormat::Text,
+        quotas: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

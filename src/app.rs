@@ -81,6 +81,7 @@ impl App {
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
+            quotas: serve.quotas,
         };
         Ok(App {
             state: Arc::new(AppInner {

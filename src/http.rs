@@ -15,6 +15,7 @@ pub mod issues;
 pub mod openapi;
 pub mod products;
 pub mod public;
+pub mod quotas;
 pub mod vendor;
 pub mod webhooks;
 pub mod workflows;
@@ -67,6 +68,7 @@ pub struct HttpSettings {
     pub callback_max_attempts: i64,
     pub callback_backoff: Duration,
     pub embed_frame_ancestors: String,
+    pub quotas: crate::config::Quotas,
 }
 
 /// What every handler shares.

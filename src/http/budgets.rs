@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Fields, FromBody};
+use super::quotas::{self, Quota};
 use super::AppState;
 use crate::accounts;
 use crate::auth::Caller;
@@ -95,6 +96,7 @@ impl FromBody for NewKey {
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many unrevoked API keys on this budget as it may (`quota_exceeded`; `data.kind` is `api_key`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -110,6 +112,9 @@ pub async fn create_api_key(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let budget = own_budget(&state, &caller, &budget_id).await?;
     require_user_token(&caller)?;
+    let keys = state.store.api_keys_for_budget(&budget.id).await?;
+    let live = keys.iter().filter(|k| k.revoked_at.is_none()).count();
+    quotas::check(&state, Quota::ApiKeysPerBudget, live as i64)?;
     let (row, secret) = accounts::create_api_key(
         state.store.as_ref(),
         &budget,
@@ -340,6 +345,7 @@ pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiR
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many budgets as it may (`quota_exceeded`; `data.kind` is `budget`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -367,6 +373,8 @@ pub async fn create_budget(
         cap_total: None,
     };
     patch.apply(&mut b);
+    let budgets = state.store.budgets_for_user(&caller.user_id).await?;
+    quotas::check(&state, Quota::BudgetsPerUser, budgets.len() as i64)?;
     state.store.insert_budget(&b).await?;
     Ok((
         StatusCode::CREATED,

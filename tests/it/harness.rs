@@ -123,6 +123,7 @@ pub fn serve_args() -> ServeArgs {
         callback_backoff_ms: 50,
         embed_frame_ancestors: "*".into(),
         log_format: LogFormat::Text,
+        quotas: Default::default(),
     }
 }
 

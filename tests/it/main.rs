@@ -17,6 +17,7 @@ mod mcp;
 mod openapi;
 mod public;
 mod purchase;
+mod quotas;
 mod scoping;
 mod tokens;
 mod vendor;
