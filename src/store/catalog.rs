@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{BudgetRow, StoreResult};
+use super::{BudgetRow, StoreResult, TransactionRow};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProductRow {
@@ -163,6 +163,14 @@ pub trait CatalogStore: Send + Sync {
 
     async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
+    /// A wallet's transactions, newest first, less the purchases made under
+    /// budgets other than `budget_id`.
+    async fn transactions_for_budget(
+        &self,
+        user_id: &str,
+        budget_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRow>>;
 
     /// Claims `key` for this request; a stale in-progress claim older than
     /// `stale_before` is taken over (its request died).

@@ -9,7 +9,7 @@ macro_rules! impl_catalog_store {
             use super::$store;
             use crate::store::{
                 ApprovalRow, BudgetAccess, BudgetRow, CatalogStore, CredentialRow, IdempotencyClaim, IdempotencyRow,
-                InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult,
+                InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult, TransactionRow,
             };
 
             const PRODUCT_COLS: &str = "id, slug, name, display_name, description, category, vendor_id, kind, endpoint, required_credentials, actions, status, timeout_ms, created_at, updated_at";
@@ -264,6 +264,18 @@ macro_rules! impl_catalog_store {
                         .bind(limit)
                         .fetch_all(&self.pool)
                         .await?)
+                }
+
+                async fn transactions_for_budget(&self, user_id: &str, budget_id: &str, limit: i64) -> StoreResult<Vec<TransactionRow>> {
+                    Ok(sqlx::query_as(
+                        "SELECT id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id \
+                         FROM credit_transactions WHERE user_id = $1 AND (budget_id IS NULL OR budget_id = $2) ORDER BY seq DESC LIMIT $3",
+                    )
+                    .bind(user_id)
+                    .bind(budget_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
                 }
 
                 async fn claim_idempotency_key(&self, user_id: &str, key: &str, request_hash: &str, now: i64, stale_before: i64) -> StoreResult<IdempotencyClaim> {

@@ -333,7 +333,43 @@ async fn a_key_cannot_enable_workflows_or_manage_other_budgets(app: TestApp) {
     }
 }
 
+async fn a_keys_credit_history_leaves_out_other_budgets_purchases(app: TestApp) {
+    let t = two_budgets(&app).await;
+    let (status, body) = app
+        .post(
+            "/products/purchase",
+            Some(&t.user.token),
+            json!({"product_id": "calculator", "parameters": {"action": "evaluate", "expression": "1+1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let types = |body: &Value| -> Vec<String> {
+        body["data"]["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["transaction_type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = app.get("/credits/history", Some(&t.user.token)).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let (status, scoped) = app.get("/credits/history", Some(&t.second_key)).await;
+    assert_eq!(status, StatusCode::OK, "{scoped}");
+    assert_eq!(
+        types(&all).len(),
+        types(&scoped).len() + 1,
+        "all: {all}, key: {scoped}"
+    );
+    assert!(
+        !types(&scoped).is_empty(),
+        "the grant is the wallet's: {scoped}"
+    );
+    // The balance is the wallet's, the same for both.
+    assert_eq!(app.balance(&t.user).await["balance"], 999);
+}
+
 crate::on_both_backends!(
+    a_keys_credit_history_leaves_out_other_budgets_purchases,
     a_key_of_another_budget_cannot_see_or_cancel_the_default_budgets_run,
     a_key_lists_only_its_budgets_approvals_and_resolves_none,
     a_key_cannot_enable_workflows_or_manage_other_budgets,
