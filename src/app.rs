@@ -92,6 +92,7 @@ impl App {
                         .map_err(|_| anyhow::anyhow!("--client-ip-header: not a header name: {h}"))
                 })
                 .transpose()?,
+            quotas: serve.quotas,
         };
         let throttles = crate::auth::throttle::AuthThrottles::new(
             settings.login_rate_limit,

@@ -46,4 +46,16 @@ impl Caller {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whether the caller may see and touch the objects of a budget of its
+    /// user: an API key only its own budget's, a signed-in user every one.
+    pub fn sees_budget(&self, budget_id: &str) -> bool {
+        self.api_key_id.is_none() || self.budget_id == budget_id
+    }
+
+    /// The one budget an API key is confined to; `None` for a signed-in
+    /// user, who sees all of theirs.
+    pub fn key_budget(&self) -> Option<&str> {
+        self.api_key_id.as_ref().map(|_| self.budget_id.as_str())
+    }
 }

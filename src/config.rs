@@ -151,6 +151,60 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// How many objects of each kind one account may create.
+    #[command(flatten)]
+    pub quotas: Quotas,
+}
+
+/// How many objects of each kind one account may have, so that no account
+/// of an open signup can fill the database. 0 means no limit.
+#[derive(Debug, Clone, Copy, Args, PartialEq, Eq)]
+pub struct Quotas {
+    /// Budgets one user may have, the default budget included.
+    #[arg(long, env = "TOLLGATE_MAX_BUDGETS_PER_USER", default_value_t = Quotas::DEFAULT.budgets_per_user)]
+    pub max_budgets_per_user: u32,
+
+    /// Unrevoked API keys one budget may have.
+    #[arg(long, env = "TOLLGATE_MAX_API_KEYS_PER_BUDGET", default_value_t = Quotas::DEFAULT.api_keys_per_budget)]
+    pub max_api_keys_per_budget: u32,
+
+    /// Workflows one user may own.
+    #[arg(long, env = "TOLLGATE_MAX_WORKFLOWS_PER_USER", default_value_t = Quotas::DEFAULT.workflows_per_user)]
+    pub max_workflows_per_user: u32,
+
+    /// Bundles one user may own.
+    #[arg(long, env = "TOLLGATE_MAX_BUNDLES_PER_USER", default_value_t = Quotas::DEFAULT.bundles_per_user)]
+    pub max_bundles_per_user: u32,
+}
+
+/// The default limits, named once for the flags and for [`Quotas::default`].
+struct QuotaDefaults {
+    budgets_per_user: u32,
+    api_keys_per_budget: u32,
+    workflows_per_user: u32,
+    bundles_per_user: u32,
+}
+
+impl Quotas {
+    const DEFAULT: QuotaDefaults = QuotaDefaults {
+        budgets_per_user: 20,
+        api_keys_per_budget: 20,
+        workflows_per_user: 100,
+        bundles_per_user: 50,
+    };
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        let d = Quotas::DEFAULT;
+        Quotas {
+            max_budgets_per_user: d.budgets_per_user,
+            max_api_keys_per_budget: d.api_keys_per_budget,
+            max_workflows_per_user: d.workflows_per_user,
+            max_bundles_per_user: d.bundles_per_user,
+        }
+    }
 }
 
 impl ServeArgs {

@@ -15,6 +15,7 @@ pub mod issues;
 pub mod openapi;
 pub mod products;
 pub mod public;
+pub mod quotas;
 pub mod vendor;
 pub mod webhooks;
 pub mod workflows;
@@ -73,6 +74,7 @@ pub struct HttpSettings {
     pub signup_rate_limit: u32,
     /// The header carrying the client address behind a proxy.
     pub client_ip_header: Option<HeaderName>,
+    pub quotas: crate::config::Quotas,
 }
 
 /// What every handler shares.

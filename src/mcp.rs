@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -141,6 +141,11 @@ impl Gate {
             }
             Some(_) => {}
         }
+        if response.status().is_client_error()
+            && !response.headers().contains_key(header::CONTENT_TYPE)
+        {
+            return sdk_refusal(response.map(axum::body::Body::new)).await;
+        }
         response.map(axum::body::Body::new)
     }
 
@@ -153,4 +158,29 @@ impl Gate {
         owners.retain(|k, _| live.contains_key(k.as_str()));
         owners.insert(id.to_owned(), owner);
     }
+}
+
+/// The SDK answers a request it cannot serve (no session id, a wrong
+/// `Accept`, a body that is no JSON-RPC message) with a bare text body; give
+/// it the error shape and stable codes of every other Tollgate refusal.
+async fn sdk_refusal(response: Response) -> Response {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "mcp_bad_request",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ => "mcp_request_refused",
+    };
+    let message = if text.is_empty() {
+        format!("The MCP server refused the request ({status}).")
+    } else {
+        text
+    };
+    ApiError::coded(status, code, message).into_response()
 }

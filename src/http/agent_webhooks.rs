@@ -309,7 +309,7 @@ fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, 
         (status = 400, description = "Invalid workflow ID, invalid payload, or malformed request (`invalid_workflow_id`, `invalid_json`, `invalid_payload`, `missing_prompt`, `prompt_too_long`, `invalid_prompt`, `invalid_request_id`, `invalid_callback_url`, `invalid_request_metadata`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id is available to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
-        (status = 409, description = "Workflow is not enabled on the caller's budget and/or required credentials are missing. The response enumerates the approval request IDs created to clear the block.", body = oa::TriggerConflict),
+        (status = 409, description = "Workflow is not enabled on the caller's budget and/or required credentials are missing. The response enumerates the approval request IDs created to clear the block. Or the `request_id` was used for a run outside the API key's budget (`request_id_in_use`).", body = oa::TriggerConflict),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 500, description = "Unexpected server error.", body = oa::ErrorResponse),
     ),
@@ -371,7 +371,7 @@ pub async fn trigger(
             .run_by_request(&caller.user_id, &workflow.id, rid)
             .await?
         {
-            return Ok(accepted(&state, &existing, StatusCode::ACCEPTED));
+            return replay(&state, &caller, &existing);
         }
     }
     if let Some(block) = blockers(&state, &caller, &workflow).await? {
@@ -431,10 +431,27 @@ pub async fn trigger(
                 .run_by_request(&caller.user_id, &workflow.id, rid)
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
-            Ok(accepted(&state, &existing, StatusCode::ACCEPTED))
+            replay(&state, &caller, &existing)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The answer to a trigger whose `request_id` names an existing run: that
+/// run again, unless it is another budget's and the caller an API key, which
+/// must not learn of it.
+fn replay(
+    state: &AppState,
+    caller: &Caller,
+    existing: &RunRow,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !caller.sees_budget(&existing.budget_id) {
+        return Err(ApiError::conflict(
+            "request_id_in_use",
+            "This request_id was already used for this workflow outside this API key's budget; send a new one.",
+        ));
+    }
+    Ok(accepted(state, existing, StatusCode::ACCEPTED))
 }
 
 async fn own_run(state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<RunRow> {
@@ -446,8 +463,9 @@ async fn own_run(state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<R
     }
     let run = state.store.run_by_id(&run_id.to_ascii_lowercase()).await?;
     match run {
-        Some(r) if r.user_id == caller.user_id => Ok(r),
-        // Another user's run answers exactly like a missing one.
+        Some(r) if r.user_id == caller.user_id && caller.sees_budget(&r.budget_id) => Ok(r),
+        // Another user's run, or another budget's for an API key, answers
+        // exactly like a missing one.
         _ => Err(ApiError::not_found(
             "run_not_found",
             "No run with this id belongs to you.",

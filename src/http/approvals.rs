@@ -27,7 +27,7 @@ fn approval_json(a: &ApprovalRow) -> Value {
     tag = "Approvals",
     operation_id = "approvals_list",
     summary = "List approval requests",
-    description = "The caller's approval requests, newest first.",
+    description = "The caller's approval requests, newest first: with an access token every budget's, with an API key only its budget's.",
     responses(
         (status = 200, description = "The requests.", body = oa::ApprovalListResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
@@ -36,19 +36,19 @@ fn approval_json(a: &ApprovalRow) -> Value {
     security(("bearer" = [])),
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let rows = state.store.approvals_for_user(&caller.user_id, 200).await?;
+    let rows = state
+        .store
+        .approvals_for_user(&caller.user_id, caller.key_budget(), 200)
+        .await?;
     Ok(Json(
         json!({"success": true, "data": {"approvals": rows.iter().map(approval_json).collect::<Vec<_>>()}}),
     ))
 }
 
+/// The open request `id` of the caller's, for its owner to resolve. Another
+/// budget's request does not exist for an API key; its own budget's it may
+/// see but not resolve, since agents must not approve their own requests.
 async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ApprovalRow> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Approve requests with an access token from POST /auth/login.",
-        ));
-    }
     let not_found = || {
         ApiError::not_found(
             "approval_not_found",
@@ -60,8 +60,14 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
         .approval_by_id(id)
         .await?
         .ok_or_else(not_found)?;
-    if a.user_id != caller.user_id {
+    if a.user_id != caller.user_id || !caller.sees_budget(&a.budget_id) {
         return Err(not_found());
+    }
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Approve requests with an access token from POST /auth/login.",
+        ));
     }
     if a.status != "open" {
         return Err(ApiError::conflict(
@@ -88,7 +94,7 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 404, description = "No approval request with this id belongs to the caller (`approval_not_found`).", body = oa::ErrorResponse),
+        (status = 404, description = "No approval request with this id belongs to the caller, or to the API key's budget (`approval_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),
@@ -142,7 +148,7 @@ pub async fn approve(
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 404, description = "No approval request with this id belongs to the caller (`approval_not_found`).", body = oa::ErrorResponse),
+        (status = 404, description = "No approval request with this id belongs to the caller, or to the API key's budget (`approval_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
     ),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Fields, FromBody};
+use super::quotas::{self, Quota};
 use super::AppState;
 use crate::accounts;
 use crate::auth::Caller;
@@ -33,7 +34,9 @@ pub(crate) async fn own_budget(
         .budget_by_id(budget_id)
         .await?
         .ok_or_else(not_found)?;
-    if budget.user_id != caller.user_id {
+    // An API key sees only its own budget: the user's others do not exist
+    // for it.
+    if budget.user_id != caller.user_id || !caller.sees_budget(&budget.id) {
         return Err(not_found());
     }
     Ok(budget)
@@ -93,6 +96,7 @@ impl FromBody for NewKey {
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many unrevoked API keys on this budget as it may (`quota_exceeded`; `data.kind` is `api_key`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -106,8 +110,11 @@ pub async fn create_api_key(
     Path(budget_id): Path<String>,
     Body(body): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
+    let keys = state.store.api_keys_for_budget(&budget.id).await?;
+    let live = keys.iter().filter(|k| k.revoked_at.is_none()).count();
+    quotas::check(&state, Quota::ApiKeysPerBudget, live as i64)?;
     let (row, secret) = accounts::create_api_key(
         state.store.as_ref(),
         &budget,
@@ -150,8 +157,8 @@ pub async fn list_api_keys(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let keys = state.store.api_keys_for_budget(&budget.id).await?;
     Ok(Json(
         json!({"success": true, "data": {"api_keys": keys.iter().map(key_json).collect::<Vec<_>>()}}),
@@ -184,8 +191,8 @@ pub async fn revoke_api_key(
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let budget = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let now = to_millis(state.clock.now());
     if !state.store.revoke_api_key(&budget.id, &key_id, now).await? {
         return Err(ApiError::not_found(
@@ -341,6 +348,7 @@ pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiR
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many budgets as it may (`quota_exceeded`; `data.kind` is `budget`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -368,6 +376,8 @@ pub async fn create_budget(
         cap_total: None,
     };
     patch.apply(&mut b);
+    let budgets = state.store.budgets_for_user(&caller.user_id).await?;
+    quotas::check(&state, Quota::BudgetsPerUser, budgets.len() as i64)?;
     state.store.insert_budget(&b).await?;
     Ok((
         StatusCode::CREATED,
@@ -399,8 +409,8 @@ pub async fn get_budget(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let ids = state.store.budget_product_ids(&b.id).await?;
     Ok(Json(
         json!({"success": true, "data": budget_json(&b, &ids)}),
@@ -437,8 +447,8 @@ pub async fn update_budget(
     Path(budget_id): Path<String>,
     Body(patch): Body<BudgetPatch>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let mut b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     patch.apply(&mut b);
     state.store.update_budget(&b).await?;
     state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
@@ -473,8 +483,8 @@ pub async fn enable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let snapshot = state.catalog.snapshot();
     let (product, _) = snapshot
         .resolve(&product_id)
@@ -514,8 +524,8 @@ pub async fn disable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
     let b = own_budget(&state, &caller, &budget_id).await?;
+    require_user_token(&caller)?;
     let snapshot = state.catalog.snapshot();
     let id = snapshot
         .resolve(&product_id)

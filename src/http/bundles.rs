@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{json_body, Fields};
+use super::quotas::{self, Quota};
 use super::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -165,6 +166,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
         (status = 201, description = "The bundle, with its embed URL.", body = oa::BundleResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many bundles as it may (`quota_exceeded`; `data.kind` is `bundle`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -191,6 +193,8 @@ pub async fn create(
         updated_at: now,
     };
     apply(&state, &mut b, &body, true).await?;
+    let owned = state.store.count_bundles_owned_by(&caller.user_id).await?;
+    quotas::check(&state, Quota::BundlesPerUser, owned)?;
     state.store.insert_bundle(&b).await?;
     Ok((
         StatusCode::CREATED,

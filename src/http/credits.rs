@@ -81,7 +81,7 @@ pub fn transaction_json(t: &TransactionRow) -> Value {
     tag = "Tool Calls Via REST API",
     operation_id = "credits_history",
     summary = "Get My Credit History",
-    description = "View credit transaction history.",
+    description = "View credit transaction history. With an API key, purchases made under the user's other budgets are left out.",
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "How many grants and how many transactions to return, 1 to 500 (default 50)."),
     ),
@@ -101,10 +101,22 @@ pub async fn history(
 ) -> ApiResult<Json<Value>> {
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
     let grants = state.store.grants_for_user(&caller.user_id, limit).await?;
-    let transactions = state
-        .store
-        .transactions_for_user(&caller.user_id, limit)
-        .await?;
+    // The wallet is the user's, but an API key sees only its own budget's
+    // purchases in it.
+    let transactions = match caller.key_budget() {
+        None => {
+            state
+                .store
+                .transactions_for_user(&caller.user_id, limit)
+                .await?
+        }
+        Some(budget) => {
+            state
+                .store
+                .transactions_for_budget(&caller.user_id, budget, limit)
+                .await?
+        }
+    };
     Ok(Json(json!({
         "success": true,
         "message": "Credit history retrieved",

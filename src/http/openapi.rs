@@ -144,8 +144,34 @@ pub fn document() -> &'static Value {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        serde_json::to_value(&doc).expect("the document serializes")
+        let mut doc = serde_json::to_value(&doc).expect("the document serializes");
+        for (method, path) in BOTH_422_SHAPES {
+            both_422_shapes(&mut doc, method, path);
+        }
+        doc
     })
+}
+
+/// Operations whose 422 is either a validation error or a coded refusal
+/// (a purchase's `idempotency_key_reused`, the status the Idempotency-Key
+/// draft gives a reused key).
+const BOTH_422_SHAPES: [(&str, &str); 1] = [("post", "/products/purchase")];
+
+/// An annotation names one body per status and content type, so the second
+/// shape of these 422s is added here: `anyOf` the two (their `detail`s
+/// differ in type, so a body matches exactly one).
+fn both_422_shapes(doc: &mut Value, method: &str, path: &str) {
+    let pointer = format!(
+        "/paths/{}/{method}/responses/422/content/application~1json/schema",
+        path.replace('~', "~0").replace('/', "~1")
+    );
+    let schema = doc
+        .pointer_mut(&pointer)
+        .unwrap_or_else(|| panic!("{method} {path} documents no JSON 422"));
+    *schema = json!({"anyOf": [
+        {"$ref": "#/components/schemas/HTTPValidationError"},
+        {"$ref": "#/components/schemas/ErrorResponse"},
+    ]});
 }
 
 /// `GET /openapi.json`.
@@ -276,7 +302,11 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
     responses(
         (status = 200, description = "A JSON-RPC response, as JSON or as an event stream (`text/event-stream`)."),
         (status = 202, description = "A notification or response was accepted."),
+        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
+        (status = 406, description = "`Accept` must name both `application/json` and `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = ErrorResponse),
+        (status = 415, description = "The body is not a JSON-RPC message sent as `application/json` (`unsupported_media_type`).", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
     ),
@@ -295,7 +325,9 @@ pub fn mcp_post() {}
     params(("Mcp-Session-Id" = String, Header, description = "The session.")),
     responses(
         (status = 200, description = "The event stream (`text/event-stream`)."),
+        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
+        (status = 406, description = "`Accept` must name `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
     ),
@@ -313,6 +345,7 @@ pub fn mcp_get() {}
     params(("Mcp-Session-Id" = String, Header, description = "The session.")),
     responses(
         (status = 200, description = "The session ended."),
+        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),

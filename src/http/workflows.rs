@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{json_body, Fields};
+use super::quotas::{self, Quota};
 use super::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -180,6 +181,7 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
         (status = 201, description = "The workflow, with its trigger URL.", body = oa::WorkflowResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 409, description = "The account already has as many workflows as it may (`quota_exceeded`; `data.kind` is `workflow`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -207,6 +209,11 @@ pub async fn create(
         updated_at: now,
     };
     apply(&state, &mut w, &body, true)?;
+    let owned = state
+        .store
+        .count_workflows_owned_by(&caller.user_id)
+        .await?;
+    quotas::check(&state, Quota::WorkflowsPerUser, owned)?;
     state.store.insert_workflow(&w).await?;
     Ok((
         StatusCode::CREATED,
@@ -310,6 +317,7 @@ pub async fn get(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
@@ -330,6 +338,9 @@ pub async fn update(
             "No workflow with this id belongs to you.",
         ));
     }
+    // A workflow serves every budget that enabled it, so only the owner's
+    // signed-in session changes it, never one budget's key.
+    super::budgets::require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     apply(&state, &mut w, &body, false)?;
     w.updated_at = to_millis(state.clock.now());
@@ -341,10 +352,8 @@ pub async fn update(
 
 /// The caller's own budget, managed with an access token (see `budgets`).
 async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<()> {
-    super::budgets::require_user_token(caller)?;
-    super::budgets::own_budget(state, caller, budget_id)
-        .await
-        .map(|_| ())
+    super::budgets::own_budget(state, caller, budget_id).await?;
+    super::budgets::require_user_token(caller)
 }
 
 /// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.

@@ -35,6 +35,8 @@ impl BundleRow {
 #[async_trait]
 pub trait BundleStore: Send + Sync {
     async fn insert_bundle(&self, b: &BundleRow) -> StoreResult<()>;
+    /// How many bundles a user owns.
+    async fn count_bundles_owned_by(&self, owner_id: &str) -> StoreResult<i64>;
     async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()>;
     async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>>;
     /// The user's own bundles and every public one.

@@ -31,6 +31,10 @@ macro_rules! impl_bundle_store {
                     Ok(())
                 }
 
+                async fn count_bundles_owned_by(&self, owner_id: &str) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM bundles WHERE owner_id = $1").bind(owner_id).fetch_one(&self.pool).await?)
+                }
+
                 async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()> {
                     let sql = "UPDATE bundles SET owner_id = $2, name = $3, description = $4, visibility = $5, product_ids = $6, \
                                workflow_ids = $7, created_at = $8, updated_at = $9 WHERE id = $1";

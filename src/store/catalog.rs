@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{BudgetRow, StoreResult};
+use super::{BudgetRow, StoreResult, TransactionRow};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProductRow {
@@ -166,6 +166,14 @@ pub trait CatalogStore: Send + Sync {
 
     async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
+    /// A wallet's transactions, newest first, less the purchases made under
+    /// budgets other than `budget_id`.
+    async fn transactions_for_budget(
+        &self,
+        user_id: &str,
+        budget_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRow>>;
 
     /// Claims `key` for this request; a stale in-progress claim older than
     /// `stale_before` is taken over (its request died).
@@ -204,7 +212,14 @@ pub trait CatalogStore: Send + Sync {
     /// Opens a request unless an open one for the same budget, kind and
     /// subject exists; returns the open request's id either way.
     async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<String>;
-    async fn approvals_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<ApprovalRow>>;
+    /// A user's requests, newest first; only one budget's when `budget_id`
+    /// is given.
+    async fn approvals_for_user(
+        &self,
+        user_id: &str,
+        budget_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApprovalRow>>;
     async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
     async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
     /// Closes a user's open requests of one kind and subject, on any budget.

@@ -9,7 +9,7 @@ macro_rules! impl_catalog_store {
             use super::$store;
             use crate::store::{
                 ApprovalRow, BudgetAccess, BudgetRow, CatalogStore, CredentialRow, IdempotencyClaim, IdempotencyRow,
-                InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult,
+                InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult, TransactionRow,
             };
 
             const PRODUCT_COLS: &str = "id, slug, name, display_name, description, category, vendor_id, kind, endpoint, required_credentials, actions, status, timeout_ms, created_at, updated_at";
@@ -305,6 +305,18 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
+                async fn transactions_for_budget(&self, user_id: &str, budget_id: &str, limit: i64) -> StoreResult<Vec<TransactionRow>> {
+                    Ok(sqlx::query_as(
+                        "SELECT id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id \
+                         FROM credit_transactions WHERE user_id = $1 AND (budget_id IS NULL OR budget_id = $2) ORDER BY seq DESC LIMIT $3",
+                    )
+                    .bind(user_id)
+                    .bind(budget_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+
                 async fn claim_idempotency_key(&self, user_id: &str, key: &str, request_hash: &str, now: i64, stale_before: i64) -> StoreResult<IdempotencyClaim> {
                     let inserted = sqlx::query(
                         "INSERT INTO idempotency_keys (user_id, key, request_hash, status, created_at) VALUES ($1, $2, $3, 'in_progress', $4) \
@@ -437,12 +449,21 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
-                async fn approvals_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<ApprovalRow>> {
-                    Ok(sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
-                        .bind(user_id)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?)
+                async fn approvals_for_user(&self, user_id: &str, budget_id: Option<&str>, limit: i64) -> StoreResult<Vec<ApprovalRow>> {
+                    let rows = match budget_id {
+                        None => sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
+                            .bind(user_id)
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?,
+                        Some(budget_id) => sqlx::query_as(&format!("SELECT {APPROVAL_COLS} FROM approval_requests WHERE user_id = $1 AND budget_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"))
+                            .bind(user_id)
+                            .bind(budget_id)
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?,
+                    };
+                    Ok(rows)
                 }
 
                 async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>> {

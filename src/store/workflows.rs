@@ -114,6 +114,8 @@ pub struct DeliveryAttempt {
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {
     async fn insert_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
+    /// How many workflows a user owns, whatever their status.
+    async fn count_workflows_owned_by(&self, owner_id: &str) -> StoreResult<i64>;
     async fn update_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
     async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>>;
     /// The user's own workflows and every public one.

@@ -59,6 +59,10 @@ macro_rules! impl_workflow_store {
                     Ok(())
                 }
 
+                async fn count_workflows_owned_by(&self, owner_id: &str) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM workflows WHERE owner_id = $1").bind(owner_id).fetch_one(&self.pool).await?)
+                }
+
                 async fn update_workflow(&self, w: &WorkflowRow) -> StoreResult<()> {
                     let sql = "UPDATE workflows SET owner_id = $2, name = $3, description = $4, visibility = $5, engine = $6, \
                                definition = $7, status = $8, created_at = $9, updated_at = $10 WHERE id = $1";

@@ -128,6 +128,7 @@ pub fn serve_args() -> ServeArgs {
         signup_rate_limit: 0,
         client_ip_header: None,
         log_format: LogFormat::Text,
+        quotas: Default::default(),
     }
 }
 

@@ -20,6 +20,8 @@ mod openapi;
 mod public;
 mod purchase;
 mod security;
+mod quotas;
+mod scoping;
 mod tokens;
 mod vendor;
 mod workflows;

@@ -450,6 +450,55 @@ async fn a_session_belongs_to_the_caller_that_opened_it(app: TestApp) {
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
+async fn requests_the_mcp_transport_cannot_serve_get_tollgates_error_shape(app: TestApp) {
+    let user = funded_user(&app, 10).await;
+    let refused = |response: reqwest::Response| async move {
+        let status = response.status();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "a JSON refusal"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["success"], false);
+        assert!(!body["message"].as_str().unwrap().is_empty());
+        (status, body["error"].as_str().unwrap().to_owned())
+    };
+
+    // No session id on a request that needs one.
+    let response = raw(&app, Method::DELETE, Some(&user.token), None, None).await;
+    assert_eq!(
+        refused(response).await,
+        (StatusCode::BAD_REQUEST, "mcp_bad_request".to_owned())
+    );
+
+    // An Accept header that names neither JSON nor an event stream.
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.url))
+        .bearer_auth(&user.token)
+        .json(&initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(response).await,
+        (StatusCode::NOT_ACCEPTABLE, "not_acceptable".to_owned())
+    );
+
+    // A body that is no JSON-RPC message.
+    let response = raw(&app, Method::POST, Some(&user.token), None, Some(json!({}))).await;
+    assert_eq!(
+        refused(response).await,
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type".to_owned()
+        )
+    );
+}
+
 crate::on_both_backends!(
     an_mcp_client_lists_the_budgets_tools_and_a_call_is_a_charged_purchase,
     failed_calls_are_tool_errors_with_the_apis_codes_and_cost_nothing,
@@ -457,4 +506,5 @@ crate::on_both_backends!(
     refresh_tools_announces_a_changed_list,
     requests_without_a_valid_token_are_refused_before_any_mcp_processing,
     a_session_belongs_to_the_caller_that_opened_it,
+    requests_the_mcp_transport_cannot_serve_get_tollgates_error_shape,
 );

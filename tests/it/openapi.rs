@@ -83,6 +83,12 @@ fn non_null<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 /// A property of an object schema, and whether it is required.
 fn property<'a>(doc: &'a Value, schema: &'a Value, name: &str) -> Option<(&'a Value, bool)> {
     let schema = non_null(doc, schema);
+    // A body of one of several shapes: the branch that has the property.
+    for key in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            return branches.iter().find_map(|b| property(doc, b, name));
+        }
+    }
     let prop = schema.get("properties")?.get(name)?;
     let required = schema["required"]
         .as_array()

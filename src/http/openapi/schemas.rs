@@ -924,6 +924,8 @@ pub enum TriggerConflictCode {
     WorkflowNotOnBudget,
     MissingCredentials,
     SetupRequired,
+    /// The `request_id` names a run of another budget than the API key's.
+    RequestIdInUse,
 }
 
 #[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
