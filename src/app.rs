@@ -80,6 +80,9 @@ impl App {
             run_lease: Duration::from_secs(serve.run_lease_secs.max(1)),
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
+            run_state_limit_bytes: serve.run_state_limit_bytes.max(1024),
+            max_queued_runs_per_user: serve.max_queued_runs_per_user.max(1),
+            max_running_runs_per_user: serve.max_running_runs_per_user.max(1),
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
         };
         Ok(App {

@@ -118,6 +118,23 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_RUN_LEASE_SECS", default_value_t = 30)]
     pub run_lease_secs: u64,
 
+    /// Largest state one workflow run may hold, in bytes: each rendered
+    /// template, each step output, all of them together, the response text
+    /// and the model conversation. A run that would pass it fails with
+    /// `run_state_too_large`.
+    #[arg(long, env = "TOLLGATE_RUN_STATE_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub run_state_limit_bytes: usize,
+
+    /// Runs one user may have queued at once; a trigger past it answers 429
+    /// `too_many_queued_runs`.
+    #[arg(long, env = "TOLLGATE_MAX_QUEUED_RUNS_PER_USER", default_value_t = 50)]
+    pub max_queued_runs_per_user: i64,
+
+    /// Runs of one user that the workers execute at once, across all nodes;
+    /// the others wait while other users' runs go first.
+    #[arg(long, env = "TOLLGATE_MAX_RUNNING_RUNS_PER_USER", default_value_t = 2)]
+    pub max_running_runs_per_user: i64,
+
     /// Delivery attempts of a run's callback before it is marked failed.
     #[arg(long, env = "TOLLGATE_CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
     pub callback_max_attempts: i64,

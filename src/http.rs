@@ -66,6 +66,9 @@ pub struct HttpSettings {
     pub run_lease: Duration,
     pub callback_max_attempts: i64,
     pub callback_backoff: Duration,
+    pub run_state_limit_bytes: usize,
+    pub max_queued_runs_per_user: i64,
+    pub max_running_runs_per_user: i64,
     pub embed_frame_ancestors: String,
 }
 

@@ -18,7 +18,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::engine::{Engine, EngineOutcome, RunCtx, StepError};
+use super::engine::{state_too_large, Engine, EngineOutcome, RunCtx, StepError};
+use super::template::json_size;
 use crate::catalog::{Product, Snapshot};
 use crate::clock::to_millis;
 use crate::store::{RunRow, RunStepRow};
@@ -110,6 +111,10 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
             }
         };
         turn.push(answer.message.clone());
+        if let Err(e) = check_state(ctx, &turn) {
+            ctx.save_progress(Some(&session_id)).await;
+            return Err(e);
+        }
         if answer.tool_calls.is_empty() {
             ctx.set_metadata("model", json!(answer.model));
             save_session(ctx, &session_id, &turn).await;
@@ -133,6 +138,10 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
                 }
             };
             turn.push(json!({"role": "tool", "tool_call_id": call.id, "content": content}));
+            if let Err(e) = check_state(ctx, &turn) {
+                ctx.save_progress(Some(&session_id)).await;
+                return Err(e);
+            }
         }
         ctx.save_progress(Some(&session_id)).await;
     }
@@ -144,6 +153,17 @@ async fn agent_loop(ctx: &RunCtx) -> Result<EngineOutcome, StepError> {
             definition.max_steps
         ),
     ))
+}
+
+/// The run's own turn (the prompt, the model's answers and the tool results)
+/// must stay within the run's state limit.
+fn check_state(ctx: &RunCtx, turn: &[Value]) -> Result<(), StepError> {
+    let limit = ctx.app.settings.run_state_limit_bytes;
+    let mut room = limit;
+    for message in turn {
+        room -= json_size(message, room).map_err(|_| state_too_large("the conversation", limit))?;
+    }
+    Ok(())
 }
 
 fn storage(e: crate::store::StoreError) -> StepError {

@@ -125,6 +125,18 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
     };
     match outcome {
         EngineOutcome::Succeeded {
+            response_text: Some(text),
+            ..
+        } if text.len() > app.settings.run_state_limit_bytes => {
+            let e = super::engine::state_too_large(
+                "the response text",
+                app.settings.run_state_limit_bytes,
+            );
+            finish.status = "failed".into();
+            finish.error_code = Some(e.code);
+            finish.error_message = Some(e.message);
+        }
+        EngineOutcome::Succeeded {
             response_text,
             model,
             session_id,

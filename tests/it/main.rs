@@ -17,6 +17,7 @@ mod mcp;
 mod openapi;
 mod public;
 mod purchase;
+mod run_limits;
 mod tokens;
 mod vendor;
 mod workflows;

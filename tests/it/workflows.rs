@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{Backend, TestApp, TestUser};
 
-async fn funded(app: &TestApp, credits: i64) -> TestUser {
+pub(crate) async fn funded(app: &TestApp, credits: i64) -> TestUser {
     let admin = app.new_admin().await;
     let user = app.new_user().await;
     app.grant(&admin, &user, credits, None).await;
@@ -19,7 +19,7 @@ async fn funded(app: &TestApp, credits: i64) -> TestUser {
 }
 
 /// Creates a workflow and enables it on the owner's default budget.
-async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> String {
+pub(crate) async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> String {
     let (status, resp) = app.post("/workflows", Some(&owner.token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{resp}");
     let id = resp["data"]["workflow_id"].as_str().unwrap().to_string();
@@ -42,7 +42,7 @@ fn calculator_graph() -> Value {
     ]}})
 }
 
-async fn trigger(
+pub(crate) async fn trigger(
     app: &TestApp,
     token: &str,
     workflow_id: &str,
@@ -57,7 +57,7 @@ async fn trigger(
 }
 
 /// Polls a run until it ends.
-async fn finished(app: &TestApp, token: &str, run_id: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, token: &str, run_id: &str) -> Value {
     for _ in 0..400 {
         let (status, body) = app
             .get(&format!("/api/agent-webhooks/runs/{run_id}"), Some(token))
