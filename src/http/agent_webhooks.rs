@@ -311,6 +311,7 @@ fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, 
         (status = 404, description = "No workflow with this id is available to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Workflow is not enabled on the caller's budget and/or required credentials are missing. The response enumerates the approval request IDs created to clear the block.", body = oa::TriggerConflict),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 429, description = "The caller already has as many runs queued as the server allows (`too_many_queued_runs`, set with `--max-queued-runs-per-user`); retry once some have started.", body = oa::ErrorResponse),
         (status = 500, description = "Unexpected server error.", body = oa::ErrorResponse),
     ),
     security(("bearer" = [])),
@@ -376,6 +377,17 @@ pub async fn trigger(
     }
     if let Some(block) = blockers(&state, &caller, &workflow).await? {
         return Err(block);
+    }
+    let max_queued = state.settings.max_queued_runs_per_user;
+    if state.store.count_queued_runs(&caller.user_id).await? >= max_queued {
+        return Err(ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_queued_runs",
+            format!(
+                "You already have {max_queued} runs waiting in the queue, the most this server allows. \
+                 Wait for some to start or cancel them, then trigger again."
+            ),
+        ));
     }
     let now = to_millis(state.clock.now());
     let session_id = t

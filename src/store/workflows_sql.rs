@@ -160,18 +160,30 @@ macro_rules! impl_workflow_store {
                     .await?)
                 }
 
-                async fn claim_run(&self, owner: &str, now: i64, lease_until: i64) -> StoreResult<Option<RunRow>> {
+                async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE user_id = $1 AND status = 'queued'")
+                        .bind(user_id)
+                        .fetch_one(&self.writer)
+                        .await?)
+                }
+
+                async fn claim_run(&self, owner: &str, now: i64, lease_until: i64, max_running_per_user: i64) -> StoreResult<Option<RunRow>> {
+                    // A user's live runs: running under a lease that has not expired.
+                    const LIVE: &str = "(SELECT COUNT(*) FROM runs l WHERE l.user_id = r.user_id AND l.status = 'running' AND l.lease_expires_at >= $3)";
                     Ok(sqlx::query_as(&format!(
                         "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
                          started_at = COALESCE(started_at, $3), attempts = attempts + 1, updated_at = $3 \
-                         WHERE id = (SELECT id FROM runs WHERE status = 'queued' OR (status = 'running' AND lease_expires_at < $3) \
-                                     ORDER BY created_at, id LIMIT 1{}) \
+                         WHERE id = (SELECT r.id FROM runs r \
+                                     WHERE (r.status = 'queued' OR (r.status = 'running' AND r.lease_expires_at < $3)) \
+                                       AND {LIVE} < $4 \
+                                     ORDER BY {LIVE}, r.created_at, r.id LIMIT 1{}) \
                          RETURNING {RUN_COLS}",
                         $store::SKIP_LOCKED
                     ))
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
+                    .bind(max_running_per_user)
                     .fetch_optional(&self.writer)
                     .await?)
                 }

@@ -48,7 +48,12 @@ pub async fn run_once(app: &AppState, owner: &str) -> anyhow::Result<bool> {
     let now = to_millis(app.clock.now());
     let Some(run) = app
         .store
-        .claim_run(owner, now, now + lease.as_millis() as i64)
+        .claim_run(
+            owner,
+            now,
+            now + lease.as_millis() as i64,
+            app.settings.max_running_runs_per_user,
+        )
         .await?
     else {
         return Ok(false);

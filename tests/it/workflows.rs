@@ -35,7 +35,7 @@ pub(crate) async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> St
     id
 }
 
-fn calculator_graph() -> Value {
+pub(crate) fn calculator_graph() -> Value {
     json!({"name": "calc", "engine": "graph", "definition": {"steps": [
         {"id": "calc", "type": "tool", "tool": "calculator", "action": "evaluate", "parameters": {"expression": "{{prompt}}"}, "next": "answer"},
         {"id": "answer", "type": "prompt", "template": "{{prompt}} = {{steps.calc.output.result}}"}
