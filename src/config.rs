@@ -109,6 +109,47 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
 
+    /// Models LLM workflows may name, comma-separated; `*` allows any. The
+    /// default `--llm-model` is always allowed, so empty means only it.
+    #[arg(long, env = "TOLLGATE_LLM_ALLOWED_MODELS", default_value = "")]
+    pub llm_allowed_models: String,
+
+    /// Model calls one LLM run may make (a workflow's own `max_steps` may be lower).
+    #[arg(long, env = "TOLLGATE_LLM_MAX_CALLS_PER_RUN", default_value_t = 20)]
+    pub llm_max_calls_per_run: u32,
+
+    /// Model calls one user's runs may make per hour, across all nodes.
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_MAX_CALLS_PER_USER_HOUR",
+        default_value_t = 200
+    )]
+    pub llm_max_calls_per_user_hour: i64,
+
+    /// Model calls one user's runs may make per day, across all nodes.
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_MAX_CALLS_PER_USER_DAY",
+        default_value_t = 1000
+    )]
+    pub llm_max_calls_per_user_day: i64,
+
+    /// Credits charged per 1,000 prompt tokens of a model call (0 = free).
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_CREDITS_PER_1K_PROMPT_TOKENS",
+        default_value_t = 0
+    )]
+    pub llm_credits_per_1k_prompt_tokens: i64,
+
+    /// Credits charged per 1,000 completion tokens of a model call (0 = free).
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_CREDITS_PER_1K_COMPLETION_TOKENS",
+        default_value_t = 0
+    )]
+    pub llm_credits_per_1k_completion_tokens: i64,
+
     /// Runs one node executes at once.
     #[arg(long, env = "TOLLGATE_WORKERS", default_value_t = 4)]
     pub workers: usize,

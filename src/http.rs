@@ -62,6 +62,13 @@ pub struct HttpSettings {
     pub llm_base_url: Option<String>,
     pub llm_api_key: Option<crate::secret::Secret>,
     pub llm_model: String,
+    /// Models workflows may name besides `llm_model`; `*` allows any.
+    pub llm_allowed_models: Vec<String>,
+    pub llm_max_calls_per_run: u32,
+    pub llm_max_calls_per_user_hour: i64,
+    pub llm_max_calls_per_user_day: i64,
+    pub llm_credits_per_1k_prompt_tokens: i64,
+    pub llm_credits_per_1k_completion_tokens: i64,
     pub workers: usize,
     pub run_lease: Duration,
     pub callback_max_attempts: i64,

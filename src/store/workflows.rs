@@ -136,6 +136,17 @@ pub trait WorkflowStore: Send + Sync {
         workflow_id: &str,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>>;
+    /// Records one model call of an LLM run.
+    async fn record_model_call(
+        &self,
+        id: &str,
+        user_id: &str,
+        run_id: &str,
+        model: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A user's model calls made after `since`.
+    async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64>;
     /// Runs of a user waiting in the queue.
     async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64>;
     /// Takes a queued run, or a running one whose lease expired (its worker

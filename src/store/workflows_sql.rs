@@ -160,6 +160,26 @@ macro_rules! impl_workflow_store {
                     .await?)
                 }
 
+                async fn record_model_call(&self, id: &str, user_id: &str, run_id: &str, model: &str, now: i64) -> StoreResult<()> {
+                    sqlx::query("INSERT INTO model_calls (id, user_id, run_id, model, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(run_id)
+                        .bind(model)
+                        .bind(now)
+                        .execute(&self.writer)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM model_calls WHERE user_id = $1 AND created_at > $2")
+                        .bind(user_id)
+                        .bind(since)
+                        .fetch_one(&self.writer)
+                        .await?)
+                }
+
                 async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64> {
                     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE user_id = $1 AND status = 'queued'")
                         .bind(user_id)
