@@ -580,6 +580,72 @@ crate::on_both_backends!(
     branches_merges_loops_and_a_human_step_run_as_drawn,
 );
 
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn_with(backend, |a| {
+        a.workers = 0;
+        a.outbound_allowlist = String::new();
+    })
+    .await
+    else {
+        return;
+    };
+    let user = funded(&app, 100).await;
+    let id = workflow(&app, &user, calculator_graph()).await;
+    // The spec's own example, whose host need not resolve at trigger time.
+    let example = json!({
+        "prompt": "Summarize the status of open orders",
+        "request_id": "req_01HXXXXXXXXXXXXXXX",
+        "callback_url": "https://example.com/hooks/agentpmt",
+        "request_metadata": {}
+    });
+    let (status, body) = trigger(&app, &user.token, &id, example).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run_id = body["data"]["run"]["run_id"].as_str().unwrap();
+    let (_, body) = app
+        .get(
+            &format!("/api/agent-webhooks/runs/{run_id}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["run"]["callback_url"],
+        "https://example.com/hooks/agentpmt"
+    );
+    assert_eq!(body["data"]["run"]["callback_status"], "pending");
+    // What is wrong in the URL itself is still refused at once.
+    for url in [
+        "http://example.com/hook",
+        "https://user:pw@example.com/hook",
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest",
+        "https://[fe80::1]/hook",
+        "https://localhost/hook",
+    ] {
+        let (status, body) = trigger(
+            &app,
+            &user.token,
+            &id,
+            json!({"prompt": "1", "callback_url": url}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["error"], "invalid_callback_url");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host_on_sqlite() {
+    the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host_on_postgres() {
+    the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(Backend::Postgres)
+        .await;
+}
+
 async fn queued_runs_cancel_at_once(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |a| a.workers = 0).await else {
         return;
