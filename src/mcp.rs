@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -40,6 +40,37 @@ pub fn routes(state: AppState) -> Router<AppState> {
             async move { gate.handle(req).await }
         }),
     )
+}
+
+/// The SDK's own refusals (400, 405, 406, 413, 415) come as plain text; they are
+/// answered in the API's error shape with a stable code instead, keeping the
+/// SDK's explanation as the message. JSON-RPC error bodies pass unchanged.
+async fn coded_refusal(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| t.starts_with("text/plain"));
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_mcp_request",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => return response,
+    };
+    if !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let mut coded = ApiError::coded(status, code, message).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        coded.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    coded
 }
 
 /// Who a session belongs to.
@@ -138,10 +169,18 @@ impl Gate {
             }
             Some(id) if ends_session && response.status().is_success() => {
                 self.owners.lock().expect("owners lock").remove(&id);
+                // The SDK answers 202, which clients (the official Python
+                // one among them) report as a failed termination: they
+                // expect 200 or 204.
+                return Response::builder()
+                    .status(StatusCode::OK)
+                    .body(axum::body::Body::empty())
+                    .unwrap_or_else(|_| StatusCode::OK.into_response());
             }
             Some(_) => {}
         }
-        response.map(axum::body::Body::new)
+        let response = response.map(axum::body::Body::new);
+        coded_refusal(response).await
     }
 
     /// Records a new session's owner, and forgets the owners of sessions the
