@@ -569,7 +569,70 @@ async fn branches_merges_loops_and_a_human_step_run_as_drawn(app: TestApp) {
         .any(|a| a["id"] == approval && a["kind"] == "workflow_human"));
 }
 
+async fn a_budget_api_key_cannot_create_or_change_shared_things(app: TestApp) {
+    let vendor = app.new_vendor().await;
+    let (status, body) = app
+        .post(
+            &format!("/budgets/{}/api-keys", vendor.budget_id),
+            Some(&vendor.token),
+            json!({"name": "agent"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let key = body["data"]["key"].as_str().unwrap().to_string();
+    let id = workflow(&app, &vendor, calculator_graph()).await;
+    let (status, bundle) = app
+        .post(
+            "/bundles",
+            Some(&vendor.token),
+            json!({"name": "kit", "workflow_ids": [id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bundle}");
+    let bundle_id = bundle["data"]["bundle_id"].as_str().unwrap().to_string();
+
+    let product = json!({"slug": "keyed", "name": "keyed", "display_name": "Keyed", "description": "x",
+        "endpoint": "https://vendor.example/call",
+        "actions": [{"name": "go", "description": "Go.", "price_credits": 1, "parameters": {"type": "object", "properties": {}}}]});
+    let attempts = [
+        (Method::POST, "/workflows".to_string(), calculator_graph()),
+        (
+            Method::PATCH,
+            format!("/workflows/{id}"),
+            json!({"name": "renamed"}),
+        ),
+        (
+            Method::POST,
+            "/bundles".to_string(),
+            json!({"name": "kit 2"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/bundles/{bundle_id}"),
+            json!({"name": "renamed"}),
+        ),
+        (Method::POST, "/vendor/products".to_string(), product),
+    ];
+    for (method, path, body) in attempts {
+        let (status, answer) = app
+            .request(method.clone(), &path, Some(&key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "user_token_required", "{method} {path}");
+        assert!(answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /auth/login"));
+    }
+    // Nothing changed, and the key still reads and triggers.
+    let (_, got) = app.get(&format!("/workflows/{id}"), Some(&key)).await;
+    assert_eq!(got["data"]["name"], "calc", "{got}");
+    let (status, body) = trigger(&app, &key, &id, json!({"prompt": "1 + 1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 crate::on_both_backends!(
+    a_budget_api_key_cannot_create_or_change_shared_things,
     a_running_run_stops_at_its_next_step_when_cancelled,
     a_graph_workflow_runs_and_reports_every_spec_field,
     the_trigger_refuses_bad_requests_with_the_spec_statuses,
