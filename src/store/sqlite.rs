@@ -49,6 +49,7 @@ impl SqliteStore {
     /// read-then-write never fails with BUSY half-way.
     // One writer: a claim is already exclusive.
     pub(crate) const SKIP_LOCKED: &'static str = "";
+    pub(crate) const CLAIM_LOCK: Option<&'static str> = None;
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await

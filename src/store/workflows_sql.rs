@@ -1,5 +1,7 @@
 //! The workflow SQL both backends share; see `common.rs`. A backend supplies
-//! `SKIP_LOCKED`: how a queue claim skips rows other nodes are claiming.
+//! `SKIP_LOCKED`: how a queue claim skips rows other nodes are claiming, and
+//! `CLAIM_LOCK`: what makes run claims take turns, where they are not already
+//! serialised by a single writer.
 
 macro_rules! impl_workflow_store {
     ($store:ident) => {
@@ -190,7 +192,11 @@ macro_rules! impl_workflow_store {
                 async fn claim_run(&self, owner: &str, now: i64, lease_until: i64, max_running_per_user: i64) -> StoreResult<Option<RunRow>> {
                     // A user's live runs: running under a lease that has not expired.
                     const LIVE: &str = "(SELECT COUNT(*) FROM runs l WHERE l.user_id = r.user_id AND l.status = 'running' AND l.lease_expires_at >= $3)";
-                    Ok(sqlx::query_as(&format!(
+                    let mut tx = self.begin_write().await?;
+                    if let Some(lock) = $store::CLAIM_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                    let claimed: Option<RunRow> = sqlx::query_as(&format!(
                         "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
                          started_at = COALESCE(started_at, $3), attempts = attempts + 1, updated_at = $3 \
                          WHERE id = (SELECT r.id FROM runs r \
@@ -204,8 +210,10 @@ macro_rules! impl_workflow_store {
                     .bind(lease_until)
                     .bind(now)
                     .bind(max_running_per_user)
-                    .fetch_optional(&self.writer)
-                    .await?)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(claimed)
                 }
 
                 async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool> {

@@ -458,10 +458,14 @@ fn check_model_allowed(settings: &crate::http::HttpSettings, model: &str) -> Res
     if model == settings.llm_model || allowed.iter().any(|m| m == "*" || m == model) {
         return Ok(());
     }
-    let mut names: Vec<&str> = std::iter::once(settings.llm_model.as_str())
-        .chain(allowed.iter().map(String::as_str))
+    let names: Vec<&str> = std::iter::once(settings.llm_model.as_str())
+        .chain(
+            allowed
+                .iter()
+                .map(String::as_str)
+                .filter(|m| *m != settings.llm_model),
+        )
         .collect();
-    names.dedup();
     Err(StepError::new(
         "model_not_allowed",
         format!(
