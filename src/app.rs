@@ -77,10 +77,25 @@ impl App {
             llm_base_url: serve.llm_base_url.clone(),
             llm_api_key: serve.llm_api_key.clone(),
             llm_model: serve.llm_model.clone(),
+            llm_allowed_models: serve
+                .llm_allowed_models
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            llm_max_calls_per_run: serve.llm_max_calls_per_run.max(1),
+            llm_max_calls_per_user_hour: serve.llm_max_calls_per_user_hour.max(1),
+            llm_max_calls_per_user_day: serve.llm_max_calls_per_user_day.max(1),
+            llm_credits_per_1k_prompt_tokens: serve.llm_credits_per_1k_prompt_tokens.max(0),
+            llm_credits_per_1k_completion_tokens: serve.llm_credits_per_1k_completion_tokens.max(0),
             workers: serve.workers,
             run_lease: Duration::from_secs(serve.run_lease_secs.max(1)),
             callback_max_attempts: serve.callback_max_attempts.max(1),
             callback_backoff: Duration::from_millis(serve.callback_backoff_ms.max(1)),
+            run_state_limit_bytes: serve.run_state_limit_bytes.max(1024),
+            max_queued_runs_per_user: serve.max_queued_runs_per_user.max(1),
+            max_running_runs_per_user: serve.max_running_runs_per_user.max(1),
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
             login_rate_limit: serve.login_rate_limit,
             signup_rate_limit: serve.signup_rate_limit,

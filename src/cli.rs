@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operator commands against the configured database; they work with the
     /// server running or stopped.
     #[command(subcommand)]
@@ -109,7 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             init_logging(serve.log_format, "info,sqlx=warn,tower_http=info");
-            serve_command(cli.db, serve).await
+            serve_command(cli.db, *serve).await
         }
         Command::Client(cmd) => crate::client_cli::run(cmd).await,
         Command::Admin(cmd) => {

@@ -109,6 +109,47 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
 
+    /// Models LLM workflows may name, comma-separated; `*` allows any. The
+    /// default `--llm-model` is always allowed, so empty means only it.
+    #[arg(long, env = "TOLLGATE_LLM_ALLOWED_MODELS", default_value = "")]
+    pub llm_allowed_models: String,
+
+    /// Model calls one LLM run may make (a workflow's own `max_steps` may be lower).
+    #[arg(long, env = "TOLLGATE_LLM_MAX_CALLS_PER_RUN", default_value_t = 20)]
+    pub llm_max_calls_per_run: u32,
+
+    /// Model calls one user's runs may make per hour, across all nodes.
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_MAX_CALLS_PER_USER_HOUR",
+        default_value_t = 200
+    )]
+    pub llm_max_calls_per_user_hour: i64,
+
+    /// Model calls one user's runs may make per day, across all nodes.
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_MAX_CALLS_PER_USER_DAY",
+        default_value_t = 1000
+    )]
+    pub llm_max_calls_per_user_day: i64,
+
+    /// Credits charged per 1,000 prompt tokens of a model call (0 = free).
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_CREDITS_PER_1K_PROMPT_TOKENS",
+        default_value_t = 0
+    )]
+    pub llm_credits_per_1k_prompt_tokens: i64,
+
+    /// Credits charged per 1,000 completion tokens of a model call (0 = free).
+    #[arg(
+        long,
+        env = "TOLLGATE_LLM_CREDITS_PER_1K_COMPLETION_TOKENS",
+        default_value_t = 0
+    )]
+    pub llm_credits_per_1k_completion_tokens: i64,
+
     /// Runs one node executes at once.
     #[arg(long, env = "TOLLGATE_WORKERS", default_value_t = 4)]
     pub workers: usize,
@@ -117,6 +158,23 @@ pub struct ServeArgs {
     /// seconds; a run whose worker died is taken over after this.
     #[arg(long, env = "TOLLGATE_RUN_LEASE_SECS", default_value_t = 30)]
     pub run_lease_secs: u64,
+
+    /// Largest state one workflow run may hold, in bytes: each rendered
+    /// template, each step output, all of them together, the response text
+    /// and the model conversation. A run that would pass it fails with
+    /// `run_state_too_large`.
+    #[arg(long, env = "TOLLGATE_RUN_STATE_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub run_state_limit_bytes: usize,
+
+    /// Runs one user may have queued at once; a trigger past it answers 429
+    /// `too_many_queued_runs`.
+    #[arg(long, env = "TOLLGATE_MAX_QUEUED_RUNS_PER_USER", default_value_t = 50)]
+    pub max_queued_runs_per_user: i64,
+
+    /// Runs of one user that the workers execute at once, across all nodes;
+    /// the others wait while other users' runs go first.
+    #[arg(long, env = "TOLLGATE_MAX_RUNNING_RUNS_PER_USER", default_value_t = 2)]
+    pub max_running_runs_per_user: i64,
 
     /// Delivery attempts of a run's callback before it is marked failed.
     #[arg(long, env = "TOLLGATE_CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]

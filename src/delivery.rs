@@ -271,7 +271,20 @@ async fn attempt(
         }
     };
     let secret = secret_for(app, &delivery.user_id).await?;
-    let body = serde_json::to_vec(&payload(run))?;
+    let payload = payload(run);
+    // The run's parts are bounded by the state limit; this bounds their sum.
+    let max_body = app
+        .settings
+        .run_state_limit_bytes
+        .saturating_mul(2)
+        .saturating_add(256 * 1024);
+    if crate::workflows::template::json_size(&payload, max_body).is_err() {
+        return Ok(Outcome::Fail(
+            None,
+            format!("the callback body would be larger than {max_body} bytes"),
+        ));
+    }
+    let body = serde_json::to_vec(&payload)?;
     let timestamp = now_ms.div_euclid(1000);
     let signature = sign(&secret, &delivery.id, timestamp, &body)?;
     let request = app

@@ -42,6 +42,37 @@ pub fn routes(state: AppState) -> Router<AppState> {
     )
 }
 
+/// The SDK's own refusals (400, 405, 406, 413, 415) come as plain text; they are
+/// answered in the API's error shape with a stable code instead, keeping the
+/// SDK's explanation as the message. JSON-RPC error bodies pass unchanged.
+async fn coded_refusal(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| t.starts_with("text/plain"));
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_mcp_request",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => return response,
+    };
+    if !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let mut coded = ApiError::coded(status, code, message).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        coded.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    coded
+}
+
 /// Who a session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
@@ -138,15 +169,18 @@ impl Gate {
             }
             Some(id) if ends_session && response.status().is_success() => {
                 self.owners.lock().expect("owners lock").remove(&id);
+                // The SDK answers 202, which clients (the official Python
+                // one among them) report as a failed termination: they
+                // expect 200 or 204.
+                return Response::builder()
+                    .status(StatusCode::OK)
+                    .body(axum::body::Body::empty())
+                    .unwrap_or_else(|_| StatusCode::OK.into_response());
             }
             Some(_) => {}
         }
-        if response.status().is_client_error()
-            && !response.headers().contains_key(header::CONTENT_TYPE)
-        {
-            return sdk_refusal(response.map(axum::body::Body::new)).await;
-        }
-        response.map(axum::body::Body::new)
+        let response = response.map(axum::body::Body::new);
+        coded_refusal(response).await
     }
 
     /// Records a new session's owner, and forgets the owners of sessions the
@@ -158,29 +192,4 @@ impl Gate {
         owners.retain(|k, _| live.contains_key(k.as_str()));
         owners.insert(id.to_owned(), owner);
     }
-}
-
-/// The SDK answers a request it cannot serve (no session id, a wrong
-/// `Accept`, a body that is no JSON-RPC message) with a bare text body; give
-/// it the error shape and stable codes of every other Tollgate refusal.
-async fn sdk_refusal(response: Response) -> Response {
-    let status = response.status();
-    let text = axum::body::to_bytes(response.into_body(), 4096)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-        .unwrap_or_default();
-    let code = match status {
-        StatusCode::BAD_REQUEST => "mcp_bad_request",
-        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        _ => "mcp_request_refused",
-    };
-    let message = if text.is_empty() {
-        format!("The MCP server refused the request ({status}).")
-    } else {
-        text
-    };
-    ApiError::coded(status, code, message).into_response()
 }

@@ -218,14 +218,7 @@ pub struct NewUser {
 /// The storage interface.
 #[async_trait]
 pub trait Store:
-    CatalogStore
-    + WorkflowStore
-    + BundleStore
-    + LedgerStore
-    + SessionStore
-    + Send
-    + Sync
-    + 'static
+    CatalogStore + WorkflowStore + BundleStore + LedgerStore + SessionStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -231,9 +231,7 @@ pub async fn set_user_role(
     if !state.store.set_user_role(&user_id, role, now).await? {
         return Err(not_found());
     }
-    state
-        .caches
-        .invalidate(crate::cache::kind::USER, &user_id);
+    state.caches.invalidate(crate::cache::kind::USER, &user_id);
     tracing::info!(role, by = %caller.user_id, "role changed; sessions ended");
     Ok(Json(
         json!({"success": true, "data": {"user_id": user_id, "role": role}}),

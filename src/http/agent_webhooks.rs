@@ -106,16 +106,21 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<Trigger> {
     })
 }
 
-/// A callback URL must be HTTPS on a public address, unless the operator's
-/// allowlist names its host (then plain HTTP is fine too).
-pub async fn check_callback_url(state: &AppState, raw: &str) -> Result<(), String> {
+/// Checks what a callback URL says about itself: HTTPS (plain HTTP only for
+/// a host the operator's allowlist names), no credentials, and no private,
+/// loopback or link-local IP literal (or `localhost`) unless allowlisted.
+/// Names are not resolved here: a host may not resolve yet, or resolve
+/// elsewhere later. Delivery resolves it through the guarded resolver at
+/// each attempt, refuses private answers, and retries when it does not
+/// resolve.
+pub fn check_callback_url(state: &AppState, raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not allowed".into());
     }
     let allow = state.outbound.allowlist();
     let (host, literal) = match url.host() {
-        Some(url::Host::Domain(d)) => (d.to_ascii_lowercase(), None),
+        Some(url::Host::Domain(d)) => (d.trim_end_matches('.').to_ascii_lowercase(), None),
         Some(url::Host::Ipv4(ip)) => (ip.to_string(), Some(std::net::IpAddr::V4(ip))),
         Some(url::Host::Ipv6(ip)) => (ip.to_string(), Some(std::net::IpAddr::V6(ip))),
         None => return Err("the URL has no host".into()),
@@ -131,24 +136,8 @@ pub async fn check_callback_url(state: &AppState, raw: &str) -> Result<(), Strin
     if url.scheme() != "https" {
         return Err("the callback URL must use https".into());
     }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::IpAddr> = match literal {
-        Some(ip) => vec![ip],
-        None => tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            tokio::net::lookup_host((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| "the host did not resolve in time".to_string())?
-        .map_err(|e| format!("the host does not resolve: {e}"))?
-        .map(|a| a.ip())
-        .collect(),
-    };
-    if addrs.is_empty()
-        || addrs
-            .iter()
-            .any(|ip| !is_public(*ip) && !allow.allows_ip(*ip))
-    {
+    let private_name = host == "localhost" || host.ends_with(".localhost");
+    if private_name || literal.is_some_and(|ip| !is_public(ip)) {
         return Err(
             "the callback URL must not point at a private, loopback or link-local address".into(),
         );
@@ -311,6 +300,7 @@ fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, 
         (status = 404, description = "No workflow with this id is available to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Workflow is not enabled on the caller's budget and/or required credentials are missing. The response enumerates the approval request IDs created to clear the block. Or the `request_id` was used for a run outside the API key's budget (`request_id_in_use`).", body = oa::TriggerConflict),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
+        (status = 429, description = "The caller already has as many runs queued as the server allows (`too_many_queued_runs`, set with `--max-queued-runs-per-user`); retry once some have started.", body = oa::ErrorResponse),
         (status = 500, description = "Unexpected server error.", body = oa::ErrorResponse),
     ),
     security(("bearer" = [])),
@@ -341,7 +331,7 @@ pub async fn trigger(
     })?;
     let t = parse_trigger(&bytes)?;
     if let Some(url) = &t.callback_url {
-        check_callback_url(&state, url).await.map_err(|e| {
+        check_callback_url(&state, url).map_err(|e| {
             bad(
                 "invalid_callback_url",
                 format!("The callback URL is not allowed: {e}."),
@@ -376,6 +366,17 @@ pub async fn trigger(
     }
     if let Some(block) = blockers(&state, &caller, &workflow).await? {
         return Err(block);
+    }
+    let max_queued = state.settings.max_queued_runs_per_user;
+    if state.store.count_queued_runs(&caller.user_id).await? >= max_queued {
+        return Err(ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_queued_runs",
+            format!(
+                "You already have {max_queued} runs waiting in the queue, the most this server allows. \
+                 Wait for some to start or cancel them, then trigger again."
+            ),
+        ));
     }
     let now = to_millis(state.clock.now());
     let session_id = t

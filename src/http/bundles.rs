@@ -154,6 +154,18 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
     }
 }
 
+/// Workflows and bundles are shared with other accounts, so only the owner
+/// signed in may create or change them, never an agent holding a budget key.
+fn require_user_token(caller: &Caller) -> ApiResult<()> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Creating and changing bundles needs an access token from POST /auth/login, not a budget API key.",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /bundles`.
 #[utoipa::path(
     post,
@@ -167,6 +179,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many bundles as it may (`quota_exceeded`; `data.kind` is `bundle`, `data.limit` the limit).", body = oa::ErrorResponse),
+        (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -179,6 +192,7 @@ pub async fn create(
     caller: Caller,
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut b = BundleRow {
@@ -290,6 +304,7 @@ pub async fn get(
         (status = 200, description = "The bundle.", body = oa::BundleResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No bundle with this id belongs to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
@@ -304,6 +319,7 @@ pub async fn update(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
     let mut b = visible(&state, &caller, &id).await?;
     if b.owner_id != caller.user_id && !caller.is_admin() {
         return Err(ApiError::not_found(

@@ -302,13 +302,16 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
     responses(
         (status = 200, description = "A JSON-RPC response, as JSON or as an event stream (`text/event-stream`)."),
         (status = 202, description = "A notification or response was accepted."),
-        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
+        (status = 400, description = "A request without `Mcp-Session-Id` that is not `initialize`, an unsupported `MCP-Protocol-Version`, or a body that is not a JSON-RPC message (`invalid_mcp_request`; a JSON-RPC error body when the message itself was read).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
         (status = 406, description = "`Accept` must name both `application/json` and `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = ErrorResponse),
         (status = 415, description = "The body is not a JSON-RPC message sent as `application/json` (`unsupported_media_type`).", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
-        (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
+        (status = 404, description = "No such session (`session_not_found`), or it ended.", body = ErrorResponse),
+        (status = 406, description = "The `Accept` header must include both `application/json` and `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
+        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = ErrorResponse),
+        (status = 415, description = "The body must be `application/json` (`unsupported_media_type`).", body = ErrorResponse),
     ),
     security(("bearer" = [])),
 )]
@@ -325,11 +328,12 @@ pub fn mcp_post() {}
     params(("Mcp-Session-Id" = String, Header, description = "The session.")),
     responses(
         (status = 200, description = "The event stream (`text/event-stream`)."),
-        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
+        (status = 400, description = "No `Mcp-Session-Id`, or an unsupported `MCP-Protocol-Version` (`invalid_mcp_request`).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
         (status = 406, description = "`Accept` must name `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),
+        (status = 406, description = "The `Accept` header must include `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
     ),
     security(("bearer" = [])),
 )]
@@ -344,8 +348,8 @@ pub fn mcp_get() {}
     summary = "Model Context Protocol server: end the session",
     params(("Mcp-Session-Id" = String, Header, description = "The session.")),
     responses(
-        (status = 200, description = "The session ended."),
-        (status = 400, description = "The request needs a session id (`mcp_bad_request`).", body = ErrorResponse),
+        (status = 200, description = "The session ended; the body is empty."),
+        (status = 400, description = "No `Mcp-Session-Id`, or an unsupported `MCP-Protocol-Version` (`invalid_mcp_request`).", body = ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token.", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`).", body = ErrorResponse),

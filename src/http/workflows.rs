@@ -168,6 +168,18 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
     Ok(())
 }
 
+/// Workflows and bundles are shared with other accounts, so only the owner
+/// signed in may create or change them, never an agent holding a budget key.
+fn require_user_token(caller: &Caller) -> ApiResult<()> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            "Creating and changing workflows needs an access token from POST /auth/login, not a budget API key.",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /workflows`.
 #[utoipa::path(
     post,
@@ -182,6 +194,7 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many workflows as it may (`quota_exceeded`; `data.kind` is `workflow`, `data.limit` the limit).", body = oa::ErrorResponse),
+        (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -194,6 +207,7 @@ pub async fn create(
     caller: Caller,
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
@@ -317,7 +331,7 @@ pub async fn get(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
+        (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
@@ -331,6 +345,7 @@ pub async fn update(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    require_user_token(&caller)?;
     let mut w = visible(&state, &caller, &id).await?;
     if w.owner_id != caller.user_id && !caller.is_admin() {
         return Err(ApiError::not_found(

@@ -57,6 +57,11 @@ impl PgStore {
         Ok(())
     }
 
+    // Run claims take turns across every node, so two claims cannot both
+    // count a user under the running limit before either commits.
+    pub(crate) const CLAIM_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(7411001)");
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }

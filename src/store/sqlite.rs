@@ -53,6 +53,7 @@ impl SqliteStore {
     /// read-then-write never fails with BUSY half-way.
     // One writer: a claim is already exclusive.
     pub(crate) const SKIP_LOCKED: &'static str = "";
+    pub(crate) const CLAIM_LOCK: Option<&'static str> = None;
 
     /// Adds a row to the cache invalidation log inside `tx`.
     async fn log_invalidation(

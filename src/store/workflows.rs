@@ -138,13 +138,30 @@ pub trait WorkflowStore: Send + Sync {
         workflow_id: &str,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>>;
-    /// Takes the oldest queued run, or a running one whose lease expired
-    /// (its worker died), under a lease until `lease_until`.
+    /// Records one model call of an LLM run.
+    async fn record_model_call(
+        &self,
+        id: &str,
+        user_id: &str,
+        run_id: &str,
+        model: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A user's model calls made after `since`.
+    async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64>;
+    /// Runs of a user waiting in the queue.
+    async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64>;
+    /// Takes a queued run, or a running one whose lease expired (its worker
+    /// died), under a lease until `lease_until`. Fair across users: runs of
+    /// users with `max_running_per_user` live runs are skipped, and among
+    /// the rest the user with the fewest live runs goes first, then the
+    /// oldest run.
     async fn claim_run(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
+        max_running_per_user: i64,
     ) -> StoreResult<Option<RunRow>>;
     /// Extends a lease still held by `owner`; false when it was lost.
     async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool>;

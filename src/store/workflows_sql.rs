@@ -1,5 +1,7 @@
 //! The workflow SQL both backends share; see `common.rs`. A backend supplies
-//! `SKIP_LOCKED`: how a queue claim skips rows other nodes are claiming.
+//! `SKIP_LOCKED`: how a queue claim skips rows other nodes are claiming, and
+//! `CLAIM_LOCK`: what makes run claims take turns, where they are not already
+//! serialised by a single writer.
 
 macro_rules! impl_workflow_store {
     ($store:ident) => {
@@ -164,20 +166,58 @@ macro_rules! impl_workflow_store {
                     .await?)
                 }
 
-                async fn claim_run(&self, owner: &str, now: i64, lease_until: i64) -> StoreResult<Option<RunRow>> {
-                    Ok(sqlx::query_as(&format!(
+                async fn record_model_call(&self, id: &str, user_id: &str, run_id: &str, model: &str, now: i64) -> StoreResult<()> {
+                    sqlx::query("INSERT INTO model_calls (id, user_id, run_id, model, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(run_id)
+                        .bind(model)
+                        .bind(now)
+                        .execute(&self.writer)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM model_calls WHERE user_id = $1 AND created_at > $2")
+                        .bind(user_id)
+                        .bind(since)
+                        .fetch_one(&self.writer)
+                        .await?)
+                }
+
+                async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE user_id = $1 AND status = 'queued'")
+                        .bind(user_id)
+                        .fetch_one(&self.writer)
+                        .await?)
+                }
+
+                async fn claim_run(&self, owner: &str, now: i64, lease_until: i64, max_running_per_user: i64) -> StoreResult<Option<RunRow>> {
+                    // A user's live runs: running under a lease that has not expired.
+                    const LIVE: &str = "(SELECT COUNT(*) FROM runs l WHERE l.user_id = r.user_id AND l.status = 'running' AND l.lease_expires_at >= $3)";
+                    let mut tx = self.begin_write().await?;
+                    if let Some(lock) = $store::CLAIM_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                    let claimed: Option<RunRow> = sqlx::query_as(&format!(
                         "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
                          started_at = COALESCE(started_at, $3), attempts = attempts + 1, updated_at = $3 \
-                         WHERE id = (SELECT id FROM runs WHERE status = 'queued' OR (status = 'running' AND lease_expires_at < $3) \
-                                     ORDER BY created_at, id LIMIT 1{}) \
+                         WHERE id = (SELECT r.id FROM runs r \
+                                     WHERE (r.status = 'queued' OR (r.status = 'running' AND r.lease_expires_at < $3)) \
+                                       AND {LIVE} < $4 \
+                                     ORDER BY {LIVE}, r.created_at, r.id LIMIT 1{}) \
                          RETURNING {RUN_COLS}",
                         $store::SKIP_LOCKED
                     ))
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
-                    .fetch_optional(&self.writer)
-                    .await?)
+                    .bind(max_running_per_user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(claimed)
                 }
 
                 async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool> {

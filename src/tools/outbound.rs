@@ -327,8 +327,24 @@ fn classify(e: reqwest::Error) -> OutboundError {
     if e.is_redirect() {
         return OutboundError::Forbidden(format!("redirect refused: {e}"));
     }
-    // Without the URL: a query-string credential must never reach a caller or a log.
-    OutboundError::Failed(format!("{}", e.without_url()))
+    // The deepest cause says what went wrong ("failed to lookup address
+    // information", "connection refused"); the URL is left out, since a
+    // query-string credential must never reach a caller or a log.
+    let (cause, deeper) = {
+        let mut root: &dyn std::error::Error = &e;
+        let mut deeper = false;
+        while let Some(s) = root.source() {
+            root = s;
+            deeper = true;
+        }
+        (root.to_string(), deeper)
+    };
+    let top = e.without_url().to_string();
+    if !deeper || cause.is_empty() || top.contains(&cause) {
+        OutboundError::Failed(top)
+    } else {
+        OutboundError::Failed(format!("{top}: {cause}"))
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use crate::store::IdempotencyClaim;
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
 use crate::tools::ToolError;
 
+/// Step records kept in a run's metadata.
+pub const MAX_STEP_RECORDS: usize = 1000;
+
 /// How a run ended, as an engine reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineOutcome {
@@ -123,14 +126,23 @@ impl RunCtx {
     }
 
     /// Appends a step record (`{step, type, status, order_id?, credits, started_at, duration_ms, ...}`).
+    /// Past [`MAX_STEP_RECORDS`] records only the credits are counted and
+    /// `steps_truncated` is set, so the metadata stays small.
     pub fn record(&self, record: Value) {
         let mut m = self.metadata.lock().expect("metadata lock");
         if let Some(credits) = record["credits"].as_i64() {
             let spent = m["credits_spent"].as_i64().unwrap_or(0) + credits;
             m["credits_spent"] = json!(spent);
         }
-        if let Some(steps) = m["steps"].as_array_mut() {
-            steps.push(record);
+        let full = match m["steps"].as_array_mut() {
+            Some(steps) if steps.len() < MAX_STEP_RECORDS => {
+                steps.push(record);
+                false
+            }
+            _ => true,
+        };
+        if full {
+            m["steps_truncated"] = json!(true);
         }
     }
 
@@ -379,6 +391,17 @@ pub fn step_error(e: PurchaseError) -> StepError {
         },
         PurchaseError::Internal(e) => StepError::new("internal_error", e.to_string()),
     }
+}
+
+/// The error that ends a run whose state would pass the operator's limit.
+pub fn state_too_large(what: &str, limit: usize) -> StepError {
+    StepError::new(
+        "run_state_too_large",
+        format!(
+            "{what} would pass the run's state limit of {limit} bytes; make the workflow's \
+             templates and outputs smaller (the operator sets the limit with --run-state-limit-bytes)"
+        ),
+    )
 }
 
 /// An engine runs one workflow run to its end.

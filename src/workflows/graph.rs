@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::definition::{parse_graph, Condition, Step, StepKind};
-use super::engine::{Engine, EngineOutcome, RunCtx, StepError};
-use super::template::render_value;
+use super::engine::{state_too_large, Engine, EngineOutcome, RunCtx, StepError};
+use super::template::{json_size, render_value, TooLarge};
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::store::ApprovalRow;
@@ -36,15 +36,15 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// Whether a branch condition holds.
-pub fn holds(c: &Condition, scope: &Value) -> bool {
-    let v = c.value_of.render(scope);
+/// Whether a branch condition holds; the value compared may take at most `limit` bytes.
+pub fn holds(c: &Condition, scope: &Value, limit: usize) -> Result<bool, TooLarge> {
+    let v = c.value_of.render(scope, limit)?;
     let cmp = || {
         as_f64(&v)
             .zip(as_f64(&c.operand))
             .map(|(a, b)| a.partial_cmp(&b))
     };
-    match c.op.as_str() {
+    Ok(match c.op.as_str() {
         "eq" => v == c.operand || (as_f64(&v).is_some() && as_f64(&v) == as_f64(&c.operand)),
         "ne" => !(v == c.operand || (as_f64(&v).is_some() && as_f64(&v) == as_f64(&c.operand))),
         "gt" => matches!(cmp(), Some(Some(std::cmp::Ordering::Greater))),
@@ -67,7 +67,7 @@ pub fn holds(c: &Condition, scope: &Value) -> bool {
         },
         "exists" => !v.is_null(),
         _ => truthy(&v),
-    }
+    })
 }
 
 fn text_of(v: &Value) -> String {
@@ -78,12 +78,14 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// Runs a tool or prompt step once with `scope`.
+/// Runs a tool or prompt step once with `scope`; what it renders may take at
+/// most `room` bytes.
 async fn run_simple(
     ctx: &RunCtx,
     key: &str,
     kind: &StepKind,
     scope: &Value,
+    room: usize,
 ) -> Result<Value, StepError> {
     match kind {
         StepKind::Tool {
@@ -91,18 +93,33 @@ async fn run_simple(
             action,
             parameters,
         } => {
-            let params = match render_value(parameters, scope) {
+            let rendered = render_value(parameters, scope, &mut room.clone()).map_err(|_| {
+                state_too_large(
+                    "the tool's rendered parameters",
+                    ctx.app.settings.run_state_limit_bytes,
+                )
+            })?;
+            let params = match rendered {
                 Value::Object(m) => m,
                 _ => Map::new(),
             };
             ctx.call_tool(key, tool, action, params).await
         }
-        StepKind::Prompt { template } => Ok(Value::String(text_of(&template.render(scope)))),
+        StepKind::Prompt { template } => {
+            let rendered = template.render(scope, room).map_err(|_| {
+                state_too_large(
+                    "the rendered template",
+                    ctx.app.settings.run_state_limit_bytes,
+                )
+            })?;
+            Ok(Value::String(text_of(&rendered)))
+        }
         _ => Err(StepError::new("internal_error", "not a simple step")),
     }
 }
 
 impl GraphEngine {
+    /// Runs one step; its output may take at most `room` bytes of the run's state.
     async fn step(
         &self,
         ctx: &RunCtx,
@@ -110,14 +127,16 @@ impl GraphEngine {
         scope: &Value,
         ran: &HashMap<String, Value>,
         preds: &[String],
+        room: usize,
     ) -> Result<(Value, Vec<String>), StepError> {
+        let limit = ctx.app.settings.run_state_limit_bytes;
         match &step.kind {
             StepKind::Tool { .. } => Ok((
-                run_simple(ctx, &step.id, &step.kind, scope).await?,
+                run_simple(ctx, &step.id, &step.kind, scope, limit).await?,
                 step.next.clone(),
             )),
             StepKind::Prompt { .. } => {
-                let out = run_simple(ctx, &step.id, &step.kind, scope).await?;
+                let out = run_simple(ctx, &step.id, &step.kind, scope, room).await?;
                 ctx.record(
                     json!({"step": step.id, "type": "prompt", "status": "succeeded", "credits": 0}),
                 );
@@ -127,11 +146,19 @@ impl GraphEngine {
                 conditions,
                 default,
             } => {
-                let chosen = conditions
-                    .iter()
-                    .find(|c| holds(c, scope))
-                    .map(|c| c.next.clone())
-                    .or_else(|| default.clone());
+                let mut chosen = None;
+                for c in conditions {
+                    if holds(c, scope, limit).map_err(|_| {
+                        state_too_large(
+                            "a branch condition's value",
+                            ctx.app.settings.run_state_limit_bytes,
+                        )
+                    })? {
+                        chosen = Some(c.next.clone());
+                        break;
+                    }
+                }
+                let chosen = chosen.or_else(|| default.clone());
                 ctx.record(json!({"step": step.id, "type": "branch", "status": "succeeded", "chosen": chosen, "credits": 0}));
                 Ok((json!({"chosen": chosen}), chosen.into_iter().collect()))
             }
@@ -150,7 +177,10 @@ impl GraphEngine {
                 body,
                 max_items,
             } => {
-                let list = match items.render(scope) {
+                let rendered = items.render(scope, limit).map_err(|_| {
+                    state_too_large("the step's items", ctx.app.settings.run_state_limit_bytes)
+                })?;
+                let list = match rendered {
                     Value::Array(a) => a,
                     other => {
                         return Err(StepError::new(
@@ -174,6 +204,7 @@ impl GraphEngine {
                     ));
                 }
                 let mut outputs = Vec::with_capacity(list.len());
+                let mut left = room;
                 for (i, item) in list.into_iter().enumerate() {
                     if ctx.cancelled().await {
                         return Err(StepError::new("cancelled", "cancelled"));
@@ -181,13 +212,28 @@ impl GraphEngine {
                     let mut inner = scope.clone();
                     inner["item"] = item;
                     inner["index"] = json!(i);
-                    outputs
-                        .push(run_simple(ctx, &format!("{}[{i}]", step.id), body, &inner).await?);
+                    let key = format!("{}[{i}]", step.id);
+                    let room = if matches!(body.as_ref(), StepKind::Prompt { .. }) {
+                        left
+                    } else {
+                        limit
+                    };
+                    let out = run_simple(ctx, &key, body, &inner, room).await?;
+                    left -= json_size(&out, left).map_err(|_| {
+                        state_too_large(
+                            "the outputs of the step's items",
+                            ctx.app.settings.run_state_limit_bytes,
+                        )
+                    })?;
+                    outputs.push(out);
                 }
                 Ok((Value::Array(outputs), step.next.clone()))
             }
             StepKind::NotifyHuman { message } => {
-                let text = text_of(&message.render(scope));
+                let rendered = message.render(scope, limit).map_err(|_| {
+                    state_too_large("the message", ctx.app.settings.run_state_limit_bytes)
+                })?;
+                let text = text_of(&rendered);
                 let now = to_millis(ctx.app.clock.now());
                 let id = ctx
                     .app
@@ -237,6 +283,10 @@ impl Engine for GraphEngine {
         let metadata: Value =
             serde_json::from_str(&ctx.run.request_metadata).unwrap_or_else(|_| json!({}));
         let mut scope = json!({"prompt": ctx.run.prompt, "metadata": metadata, "steps": {}});
+        // Everything a step can read counts against the run's state limit,
+        // so no step can render or return more than what is left of it.
+        let limit = ctx.app.settings.run_state_limit_bytes;
+        let mut used = json_size(&scope, limit).unwrap_or(limit);
         let mut preds: HashMap<String, Vec<String>> = HashMap::new();
         for s in &graph.steps {
             for n in s.successors() {
@@ -262,10 +312,24 @@ impl Engine for GraphEngine {
                     &scope,
                     &ran,
                     preds.get(&step.id).unwrap_or(&empty),
+                    limit - used,
                 )
                 .await
             {
                 Ok((output, next)) => {
+                    match json_size(&output, limit - used) {
+                        Ok(size) => used += size,
+                        Err(_) => {
+                            return EngineOutcome::Failed {
+                                code: "run_state_too_large".into(),
+                                message: format!(
+                                    "step {}: {}",
+                                    step.id,
+                                    state_too_large("the step's output", limit).message
+                                ),
+                            }
+                        }
+                    }
                     scope["steps"][step.id.as_str()] = json!({"output": output, "duration_ms": started.elapsed().as_millis() as i64});
                     ran.insert(step.id.clone(), output.clone());
                     last = Some(output);
@@ -300,28 +364,29 @@ mod tests {
     #[test]
     fn conditions_compare_numbers_text_and_lists() {
         let scope = json!({"steps": {"a": {"output": {"n": 7, "s": "hello world", "l": [1, 2]}}}});
+        let holds1 = |c: &Condition, scope: &Value| holds(c, scope, 1024).unwrap();
         let c = |value: &str, op: &str, operand: Value| Condition {
             value_of: Template::parse(value).unwrap(),
             op: op.into(),
             operand,
             next: "x".into(),
         };
-        assert!(holds(&c("{{steps.a.output.n}}", "gt", json!(5)), &scope));
-        assert!(!holds(&c("{{steps.a.output.n}}", "lt", json!(5)), &scope));
-        assert!(holds(&c("{{steps.a.output.n}}", "eq", json!("7")), &scope));
-        assert!(holds(
+        assert!(holds1(&c("{{steps.a.output.n}}", "gt", json!(5)), &scope));
+        assert!(!holds1(&c("{{steps.a.output.n}}", "lt", json!(5)), &scope));
+        assert!(holds1(&c("{{steps.a.output.n}}", "eq", json!("7")), &scope));
+        assert!(holds1(
             &c("{{steps.a.output.s}}", "contains", json!("world")),
             &scope
         ));
-        assert!(holds(
+        assert!(holds1(
             &c("{{steps.a.output.l}}", "contains", json!(2)),
             &scope
         ));
-        assert!(!holds(
+        assert!(!holds1(
             &c("{{steps.a.output.missing}}", "exists", Value::Null),
             &scope
         ));
-        assert!(holds(
+        assert!(holds1(
             &c("{{steps.a.output.s}}", "truthy", Value::Null),
             &scope
         ));

@@ -82,24 +82,106 @@ impl Template {
         })
     }
 
-    /// Renders against `scope`: the value itself for a lone reference, text otherwise.
-    pub fn render(&self, scope: &Value) -> Value {
+    /// Renders against `scope`: the value itself for a lone reference, text
+    /// otherwise. Stops as soon as the result would pass `limit` bytes (as
+    /// JSON for a lone reference, as text otherwise), before allocating more.
+    pub fn render(&self, scope: &Value, limit: usize) -> Result<Value, TooLarge> {
         if let [Part::Ref(path)] = self.parts.as_slice() {
-            return lookup(scope, path).cloned().unwrap_or(Value::Null);
+            let v = lookup(scope, path).unwrap_or(&Value::Null);
+            json_size(v, limit)?;
+            return Ok(v.clone());
         }
-        let mut out = String::new();
+        let mut out = Bounded::new(limit);
         for part in &self.parts {
             match part {
-                Part::Text(t) => out.push_str(t),
+                Part::Text(t) => out.push(t.as_bytes())?,
                 Part::Ref(path) => match lookup(scope, path) {
-                    Some(Value::String(s)) => out.push_str(s),
+                    Some(Value::String(s)) => out.push(s.as_bytes())?,
                     Some(Value::Null) | None => {}
-                    Some(v) => out.push_str(&v.to_string()),
+                    Some(v) => {
+                        serde_json::to_writer(&mut out, v).map_err(|_| TooLarge { limit })?
+                    }
                 },
             }
         }
-        Value::String(out)
+        Ok(Value::String(out.into_string()))
     }
+}
+
+/// A rendered value or a step output would pass its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the result would pass {limit} bytes")]
+pub struct TooLarge {
+    pub limit: usize,
+}
+
+/// A buffer that refuses to grow past its limit.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl Bounded {
+    fn new(limit: usize) -> Self {
+        Bounded {
+            buf: Vec::new(),
+            limit,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), TooLarge> {
+        if self.buf.len().saturating_add(bytes.len()) > self.limit {
+            return Err(TooLarge { limit: self.limit });
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn into_string(self) -> String {
+        // Only whole UTF-8 strings and serde_json output were pushed.
+        String::from_utf8(self.buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.push(bytes)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts bytes without keeping them.
+struct Counter {
+    n: usize,
+    limit: usize,
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.n = self.n.saturating_add(bytes.len());
+        if self.n > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `v` as JSON, or [`TooLarge`] as soon as it passes `limit`;
+/// nothing is allocated for the count.
+pub fn json_size(v: &Value, limit: usize) -> Result<usize, TooLarge> {
+    let mut counter = Counter { n: 0, limit };
+    serde_json::to_writer(&mut counter, v).map_err(|_| TooLarge { limit })?;
+    Ok(counter.n)
 }
 
 /// Follows a path into a value.
@@ -140,20 +222,30 @@ fn collect(v: &Value, out: &mut Vec<Template>) -> Result<(), String> {
     Ok(())
 }
 
-/// Renders every string leaf of a JSON value.
-pub fn render_value(v: &Value, scope: &Value) -> Value {
-    match v {
-        Value::String(s) => Template::parse(s)
-            .map(|t| t.render(scope))
-            .unwrap_or_else(|_| v.clone()),
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_value(x, scope)).collect()),
+/// Renders every string leaf of a JSON value; all of them together may take
+/// at most `room` bytes, which is reduced by what they take.
+pub fn render_value(v: &Value, scope: &Value, room: &mut usize) -> Result<Value, TooLarge> {
+    Ok(match v {
+        Value::String(s) => {
+            let rendered = match Template::parse(s) {
+                Ok(t) => t.render(scope, *room)?,
+                Err(_) => v.clone(),
+            };
+            *room -= json_size(&rendered, *room)?;
+            rendered
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_value(x, scope, room))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| (k.clone(), render_value(x, scope)))
-                .collect::<Map<_, _>>(),
+                .map(|(k, x)| Ok((k.clone(), render_value(x, scope, room)?)))
+                .collect::<Result<Map<_, _>, TooLarge>>()?,
         ),
         other => other.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -168,36 +260,66 @@ mod tests {
         assert_eq!(
             Template::parse("{{steps.a.output.n}}")
                 .unwrap()
-                .render(&scope),
+                .render(&scope, 1024)
+                .unwrap(),
             json!(3)
         );
         assert_eq!(
             Template::parse("{{ steps.a.output.list.1.x }}")
                 .unwrap()
-                .render(&scope),
+                .render(&scope, 1024)
+                .unwrap(),
             json!("y")
         );
         assert_eq!(
             Template::parse("say {{prompt}}: {{steps.a.output.n}}!")
                 .unwrap()
-                .render(&scope),
+                .render(&scope, 1024)
+                .unwrap(),
             json!("say hi: 3!")
         );
         assert_eq!(
             Template::parse("{{metadata.missing}}")
                 .unwrap()
-                .render(&scope),
+                .render(&scope, 1024)
+                .unwrap(),
             Value::Null
         );
         assert_eq!(
-            Template::parse("plain").unwrap().render(&scope),
+            Template::parse("plain")
+                .unwrap()
+                .render(&scope, 1024)
+                .unwrap(),
             json!("plain")
         );
         let params = json!({"a": "{{steps.a.output.list}}", "b": ["{{prompt}}!"]});
         assert_eq!(
-            render_value(&params, &scope),
+            render_value(&params, &scope, &mut 1024).unwrap(),
             json!({"a": [1, {"x": "y"}], "b": ["hi!"]})
         );
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit_before_growing_past_it() {
+        let big = "x".repeat(1000);
+        let scope = json!({"prompt": big, "steps": {"a": {"output": {"list": [big, big]}}}});
+        let ten = Template::parse(&"{{prompt}}".repeat(10)).unwrap();
+        assert_eq!(
+            ten.render(&scope, 10_000).unwrap(),
+            json!("x".repeat(10_000))
+        );
+        assert_eq!(ten.render(&scope, 9_999), Err(TooLarge { limit: 9_999 }));
+        let lone = Template::parse("{{steps.a.output.list}}").unwrap();
+        assert!(lone.render(&scope, 2_000).is_err());
+        assert!(lone.render(&scope, 2_010).is_ok());
+        let mixed = Template::parse("list: {{steps.a.output.list}}").unwrap();
+        assert!(mixed.render(&scope, 2_000).is_err());
+        assert_eq!(json_size(&json!({"a": [1, 2]}), 100), Ok(11));
+        assert!(json_size(&json!({"a": [1, 2]}), 10).is_err());
+        // Leaves of one value share the room.
+        let params = json!({"a": "{{prompt}}", "b": "{{prompt}}"});
+        assert!(render_value(&params, &scope, &mut 2_004).is_ok());
+        assert!(render_value(&params, &scope, &mut 2_003).is_err());
     }
 
     #[test]

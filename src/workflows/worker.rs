@@ -48,7 +48,12 @@ pub async fn run_once(app: &AppState, owner: &str) -> anyhow::Result<bool> {
     let now = to_millis(app.clock.now());
     let Some(run) = app
         .store
-        .claim_run(owner, now, now + lease.as_millis() as i64)
+        .claim_run(
+            owner,
+            now,
+            now + lease.as_millis() as i64,
+            app.settings.max_running_runs_per_user,
+        )
         .await?
     else {
         return Ok(false);
@@ -124,6 +129,18 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         now,
     };
     match outcome {
+        EngineOutcome::Succeeded {
+            response_text: Some(text),
+            ..
+        } if text.len() > app.settings.run_state_limit_bytes => {
+            let e = super::engine::state_too_large(
+                "the response text",
+                app.settings.run_state_limit_bytes,
+            );
+            finish.status = "failed".into();
+            finish.error_code = Some(e.code);
+            finish.error_message = Some(e.message);
+        }
         EngineOutcome::Succeeded {
             response_text,
             model,

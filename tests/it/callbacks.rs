@@ -529,6 +529,40 @@ async fn the_delivery_loop_delivers_and_stops_on_shutdown(app: TestApp) {
         .unwrap();
 }
 
+async fn a_callback_host_that_does_not_resolve_is_retried_with_backoff(app: TestApp) {
+    let user = app.new_user().await;
+    let (run_id, _) =
+        finished_run(&app, &user, "https://nowhere.invalid/hook", Duration::ZERO).await;
+    let run = drive(&app, &run_id, 1, WAIT).await;
+    assert_eq!(run.callback_status, "pending", "a failed lookup is retried");
+    assert_eq!(run.callback_last_status, None);
+    let error = run.callback_last_error.clone().unwrap();
+    assert!(
+        error.contains("lookup") || error.contains("dns") || error.contains("resolve"),
+        "{error}"
+    );
+    assert!(run.callback_attempted_at.is_some() && run.callback_delivered_at.is_none());
+
+    // The retry waits for its backoff, then runs out of attempts.
+    assert!(!deliver_once(&app.state).await.unwrap(), "not due yet");
+    let limit = app.state.settings.callback_max_attempts;
+    let run = drive(&app, &run_id, limit, WAIT).await;
+    assert_eq!(run.callback_attempts, limit);
+    assert_eq!(run.callback_status, "failed");
+    let (status, body) = app
+        .get(
+            &format!("/api/agent-webhooks/runs/{run_id}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let shown = &body["data"]["run"];
+    assert_eq!(shown["callback_status"], "failed");
+    assert_eq!(shown["callback_url"], "https://nowhere.invalid/hook");
+    assert!(shown["callback_last_error"].is_string());
+    assert!(shown["callback_attempted_at"].is_string());
+}
+
 crate::on_both_backends!(
     a_callback_is_retried_until_accepted_and_every_attempt_is_signed,
     too_many_requests_and_time_outs_are_retried,
@@ -539,4 +573,5 @@ crate::on_both_backends!(
     concurrent_first_uses_make_one_secret,
     a_private_address_is_refused_without_a_request,
     the_delivery_loop_delivers_and_stops_on_shutdown,
+    a_callback_host_that_does_not_resolve_is_retried_with_backoff,
 );

@@ -655,6 +655,191 @@ async fn definitions_are_checked_against_the_catalog(backend: Backend) {
     assert!(parse_definition(&json!([]), &catalog).is_err());
 }
 
+async fn app_with_model_and(
+    backend: Backend,
+    addr: SocketAddr,
+    tweak: impl FnOnce(&mut tollgate::config::ServeArgs),
+) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |a| {
+        a.llm_base_url = Some(format!("http://{addr}/v1"));
+        tweak(a);
+    })
+    .await
+}
+
+async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(backend: Backend) {
+    let (_model, addr) = FakeModel::start(six_times_seven).await;
+    let Some(app) = app_with_model_and(backend, addr, |a| {
+        a.llm_credits_per_1k_prompt_tokens = 100;
+        a.llm_credits_per_1k_completion_tokens = 1000;
+    })
+    .await
+    else {
+        return;
+    };
+    let user = funded_user(&app, 100).await;
+    let price = calculator_price(&app);
+    let id = crate::workflows::workflow(
+        &app,
+        &user,
+        json!({"name": "assistant", "engine": "llm", "definition": {"tools": ["calculator"]}}),
+    )
+    .await;
+    let (status, body) =
+        crate::workflows::trigger(&app, &user.token, &id, json!({"prompt": "6 times 7?"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run_id = body["data"]["run"]["run_id"].as_str().unwrap();
+    let run = crate::workflows::finished(&app, &user.token, run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let metadata = &run["run_metadata"];
+    assert_eq!(
+        metadata["usage"],
+        json!({"prompt_tokens": 50, "completion_tokens": 12})
+    );
+    // 20 prompt and 7 completion tokens: 2 + 7 credits; then 30 and 5: 3 + 5.
+    let steps = metadata["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["type"], "llm");
+    assert_eq!(steps[0]["credits"], 9);
+    assert_eq!(steps[2]["credits"], 8);
+    assert_eq!(metadata["credits_spent"], 9 + 8 + price);
+    assert_eq!(app.balance(&user).await["balance"], 100 - 17 - price);
+    let orders = app
+        .state
+        .store
+        .orders_for_user(&user.user_id, 10)
+        .await
+        .unwrap();
+    let model_orders: Vec<_> = orders.iter().filter(|o| o.product_id == "llm").collect();
+    assert_eq!(model_orders.len(), 2);
+    assert!(model_orders.iter().all(|o| o.status == "succeeded"
+        && o.action == "fake-model-1"
+        && o.run_id.as_deref() == Some(run_id)));
+    assert!(model_orders
+        .iter()
+        .any(|o| Some(o.id.as_str()) == steps[0]["order_id"].as_str()));
+
+    // A wallet that cannot pay stops the run before the model is asked again.
+    let broke = app.new_user().await;
+    let id = crate::workflows::workflow(
+        &app,
+        &broke,
+        json!({"name": "assistant", "engine": "llm", "definition": {"tools": ["calculator"]}}),
+    )
+    .await;
+    let (_, body) =
+        crate::workflows::trigger(&app, &broke.token, &id, json!({"prompt": "hi"})).await;
+    let run = crate::workflows::finished(
+        &app,
+        &broke.token,
+        body["data"]["run"]["run_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error_code"], "insufficient_credits", "{run}");
+    assert_eq!(app.balance(&broke).await["balance"], 0);
+}
+
+async fn model_calls_stop_at_the_servers_limits_per_run_and_per_user(backend: Backend) {
+    let (model, addr) = FakeModel::start(|n| {
+        tool_call(
+            &format!("call_{n}"),
+            "calculator",
+            json!({"action": "evaluate", "expression": "1+1"}),
+        )
+    })
+    .await;
+    let Some(app) = app_with_model_and(backend, addr, |a| {
+        a.llm_max_calls_per_run = 2;
+        a.llm_max_calls_per_user_hour = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let user = funded_user(&app, 100).await;
+    let workflow = new_workflow(
+        &app,
+        &user,
+        json!({"tools": ["calculator"], "max_steps": 8}),
+    )
+    .await;
+    let run = new_run(&app, &workflow, &user, "Loop.", json!({})).await;
+    let (outcome, _) = execute(&app, &run, &workflow).await;
+    assert_eq!(failure_code(&outcome), "model_call_limit_reached");
+    let EngineOutcome::Failed { message, .. } = &outcome else {
+        unreachable!()
+    };
+    assert!(message.contains("2 model calls per run"), "{message}");
+    assert_eq!(model.requests().len(), 2);
+
+    // The third call of the hour is the last one the user gets.
+    let run = new_run(&app, &workflow, &user, "Loop.", json!({})).await;
+    let (outcome, metadata) = execute(&app, &run, &workflow).await;
+    assert_eq!(failure_code(&outcome), "model_call_limit_reached");
+    let EngineOutcome::Failed { message, .. } = &outcome else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("3 model calls in the last hour"),
+        "{message}"
+    );
+    assert_eq!(
+        model.requests().len(),
+        3,
+        "the refused call never reached the model"
+    );
+    assert_eq!(metadata["steps"][0]["status"], "succeeded");
+
+    // Another user has an hour of their own.
+    let other = funded_user(&app, 100).await;
+    let theirs = new_workflow(
+        &app,
+        &other,
+        json!({"tools": ["calculator"], "max_steps": 1}),
+    )
+    .await;
+    let run = new_run(&app, &theirs, &other, "Loop.", json!({})).await;
+    let (outcome, _) = execute(&app, &run, &theirs).await;
+    assert_eq!(failure_code(&outcome), "step_limit_reached");
+    assert_eq!(model.requests().len(), 4);
+}
+
+async fn only_models_the_operator_allows_are_called(backend: Backend) {
+    let (model, addr) = FakeModel::start(|_| text("hello")).await;
+    let Some(app) = app_with_model_and(backend, addr, |a| {
+        a.llm_allowed_models = "llama3.2, qwen2.5".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let user = funded_user(&app, 100).await;
+    let refused = new_workflow(&app, &user, json!({"model": "gpt-4o"})).await;
+    let run = new_run(&app, &refused, &user, "Hi.", json!({})).await;
+    let (outcome, _) = execute(&app, &run, &refused).await;
+    assert_eq!(failure_code(&outcome), "model_not_allowed");
+    let EngineOutcome::Failed { message, .. } = &outcome else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("test-model, llama3.2, qwen2.5"),
+        "{message}"
+    );
+    assert!(model.requests().is_empty());
+
+    for allowed in [json!({"model": "qwen2.5"}), json!({})] {
+        let workflow = new_workflow(&app, &user, allowed).await;
+        let run = new_run(&app, &workflow, &user, "Hi.", json!({})).await;
+        let (outcome, _) = execute(&app, &run, &workflow).await;
+        assert!(
+            matches!(outcome, EngineOutcome::Succeeded { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(model.requests()[0].body["model"], "qwen2.5");
+    assert_eq!(model.requests()[1].body["model"], "test-model");
+}
+
 /// Runs each `async fn(Backend)` once on SQLite and once on PostgreSQL; the
 /// tests start their own servers, since each needs a model server first.
 macro_rules! on_both_backends_with_a_model {
@@ -689,4 +874,7 @@ on_both_backends_with_a_model!(
     a_cancelled_run_stops_before_asking_the_model,
     a_run_taken_over_after_a_crash_replays_instead_of_paying_again,
     definitions_are_checked_against_the_catalog,
+    model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls,
+    model_calls_stop_at_the_servers_limits_per_run_and_per_user,
+    only_models_the_operator_allows_are_called,
 );

@@ -438,7 +438,7 @@ async fn a_session_belongs_to_the_caller_that_opened_it(app: TestApp) {
         None,
     )
     .await;
-    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(ended.status(), StatusCode::OK);
     let gone = raw(
         &app,
         Method::POST,
@@ -450,53 +450,120 @@ async fn a_session_belongs_to_the_caller_that_opened_it(app: TestApp) {
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
-async fn requests_the_mcp_transport_cannot_serve_get_tollgates_error_shape(app: TestApp) {
+async fn mcp_refusals_use_documented_statuses_and_codes(app: TestApp) {
     let user = funded_user(&app, 10).await;
-    let refused = |response: reqwest::Response| async move {
-        let status = response.status();
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json"),
-            "a JSON refusal"
-        );
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["success"], false);
-        assert!(!body["message"].as_str().unwrap().is_empty());
-        (status, body["error"].as_str().unwrap().to_owned())
-    };
+    let opened = raw(
+        &app,
+        Method::POST,
+        Some(&user.token),
+        None,
+        Some(initialize()),
+    )
+    .await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    drop(opened);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
 
-    // No session id on a request that needs one.
-    let response = raw(&app, Method::DELETE, Some(&user.token), None, None).await;
-    assert_eq!(
-        refused(response).await,
-        (StatusCode::BAD_REQUEST, "mcp_bad_request".to_owned())
+    // Without a session id, a request other than initialize is a bad request.
+    let response = raw(
+        &app,
+        Method::POST,
+        Some(&user.token),
+        None,
+        Some(list.clone()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"], "invalid_mcp_request", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Session"),
+        "{body}"
     );
 
-    // An Accept header that names neither JSON nor an event stream.
+    // An Accept header that leaves out what the transport answers with.
     let response = app
         .client
         .post(format!("{}/mcp", app.url))
         .bearer_auth(&user.token)
-        .json(&initialize())
+        .header("accept", "application/json")
+        .header("mcp-session-id", &session)
+        .json(&list)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        refused(response).await,
-        (StatusCode::NOT_ACCEPTABLE, "not_acceptable".to_owned())
-    );
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "not_acceptable", "{body}");
+    let response = app
+        .client
+        .get(format!("{}/mcp", app.url))
+        .bearer_auth(&user.token)
+        .header("accept", "application/json")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "not_acceptable", "{body}");
 
-    // A body that is no JSON-RPC message.
-    let response = raw(&app, Method::POST, Some(&user.token), None, Some(json!({}))).await;
-    assert_eq!(
-        refused(response).await,
+    // A body that is not JSON.
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.url))
+        .bearer_auth(&user.token)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "text/plain")
+        .header("mcp-session-id", &session)
+        .body("tools/list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_media_type", "{body}");
+
+    // Ending a session answers 200, as MCP clients expect.
+    let ended = raw(
+        &app,
+        Method::DELETE,
+        Some(&user.token),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    let gone = raw(
+        &app,
+        Method::POST,
+        Some(&user.token),
+        Some(&session),
+        Some(list),
+    )
+    .await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    // Every status seen here is in the OpenAPI document.
+    let (_, doc) = app.get("/openapi.json", None).await;
+    for (method, statuses) in [
         (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type".to_owned()
-        )
-    );
+            "post",
+            &["200", "202", "400", "401", "403", "404", "406", "415"][..],
+        ),
+        ("get", &["200", "400", "401", "403", "404", "406"][..]),
+        ("delete", &["200", "400", "401", "403", "404"][..]),
+    ] {
+        let responses = &doc["paths"]["/mcp"][method]["responses"];
+        for status in statuses {
+            assert!(responses.get(*status).is_some(), "{method} /mcp {status}");
+        }
+    }
 }
 
 crate::on_both_backends!(
@@ -506,5 +573,5 @@ crate::on_both_backends!(
     refresh_tools_announces_a_changed_list,
     requests_without_a_valid_token_are_refused_before_any_mcp_processing,
     a_session_belongs_to_the_caller_that_opened_it,
-    requests_the_mcp_transport_cannot_serve_get_tollgates_error_shape,
+    mcp_refusals_use_documented_statuses_and_codes,
 );

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{Backend, TestApp, TestUser};
 
-async fn funded(app: &TestApp, credits: i64) -> TestUser {
+pub(crate) async fn funded(app: &TestApp, credits: i64) -> TestUser {
     let admin = app.new_admin().await;
     let user = app.new_user().await;
     app.grant(&admin, &user, credits, None).await;
@@ -19,7 +19,7 @@ async fn funded(app: &TestApp, credits: i64) -> TestUser {
 }
 
 /// Creates a workflow and enables it on the owner's default budget.
-async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> String {
+pub(crate) async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> String {
     let (status, resp) = app.post("/workflows", Some(&owner.token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{resp}");
     let id = resp["data"]["workflow_id"].as_str().unwrap().to_string();
@@ -35,14 +35,14 @@ async fn workflow(app: &TestApp, owner: &TestUser, body: Value) -> String {
     id
 }
 
-fn calculator_graph() -> Value {
+pub(crate) fn calculator_graph() -> Value {
     json!({"name": "calc", "engine": "graph", "definition": {"steps": [
         {"id": "calc", "type": "tool", "tool": "calculator", "action": "evaluate", "parameters": {"expression": "{{prompt}}"}, "next": "answer"},
         {"id": "answer", "type": "prompt", "template": "{{prompt}} = {{steps.calc.output.result}}"}
     ]}})
 }
 
-async fn trigger(
+pub(crate) async fn trigger(
     app: &TestApp,
     token: &str,
     workflow_id: &str,
@@ -57,7 +57,7 @@ async fn trigger(
 }
 
 /// Polls a run until it ends.
-async fn finished(app: &TestApp, token: &str, run_id: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, token: &str, run_id: &str) -> Value {
     for _ in 0..400 {
         let (status, body) = app
             .get(&format!("/api/agent-webhooks/runs/{run_id}"), Some(token))
@@ -569,7 +569,70 @@ async fn branches_merges_loops_and_a_human_step_run_as_drawn(app: TestApp) {
         .any(|a| a["id"] == approval && a["kind"] == "workflow_human"));
 }
 
+async fn a_budget_api_key_cannot_create_or_change_shared_things(app: TestApp) {
+    let vendor = app.new_vendor().await;
+    let (status, body) = app
+        .post(
+            &format!("/budgets/{}/api-keys", vendor.budget_id),
+            Some(&vendor.token),
+            json!({"name": "agent"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let key = body["data"]["key"].as_str().unwrap().to_string();
+    let id = workflow(&app, &vendor, calculator_graph()).await;
+    let (status, bundle) = app
+        .post(
+            "/bundles",
+            Some(&vendor.token),
+            json!({"name": "kit", "workflow_ids": [id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bundle}");
+    let bundle_id = bundle["data"]["bundle_id"].as_str().unwrap().to_string();
+
+    let product = json!({"slug": "keyed", "name": "keyed", "display_name": "Keyed", "description": "x",
+        "endpoint": "https://vendor.example/call",
+        "actions": [{"name": "go", "description": "Go.", "price_credits": 1, "parameters": {"type": "object", "properties": {}}}]});
+    let attempts = [
+        (Method::POST, "/workflows".to_string(), calculator_graph()),
+        (
+            Method::PATCH,
+            format!("/workflows/{id}"),
+            json!({"name": "renamed"}),
+        ),
+        (
+            Method::POST,
+            "/bundles".to_string(),
+            json!({"name": "kit 2"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/bundles/{bundle_id}"),
+            json!({"name": "renamed"}),
+        ),
+        (Method::POST, "/vendor/products".to_string(), product),
+    ];
+    for (method, path, body) in attempts {
+        let (status, answer) = app
+            .request(method.clone(), &path, Some(&key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "user_token_required", "{method} {path}");
+        assert!(answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /auth/login"));
+    }
+    // Nothing changed, and the key still reads and triggers.
+    let (_, got) = app.get(&format!("/workflows/{id}"), Some(&key)).await;
+    assert_eq!(got["data"]["name"], "calc", "{got}");
+    let (status, body) = trigger(&app, &key, &id, json!({"prompt": "1 + 1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 crate::on_both_backends!(
+    a_budget_api_key_cannot_create_or_change_shared_things,
     a_running_run_stops_at_its_next_step_when_cancelled,
     a_graph_workflow_runs_and_reports_every_spec_field,
     the_trigger_refuses_bad_requests_with_the_spec_statuses,
@@ -579,6 +642,72 @@ crate::on_both_backends!(
     definitions_are_validated_with_errors_naming_the_step,
     branches_merges_loops_and_a_human_step_run_as_drawn,
 );
+
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn_with(backend, |a| {
+        a.workers = 0;
+        a.outbound_allowlist = String::new();
+    })
+    .await
+    else {
+        return;
+    };
+    let user = funded(&app, 100).await;
+    let id = workflow(&app, &user, calculator_graph()).await;
+    // The spec's own example, whose host need not resolve at trigger time.
+    let example = json!({
+        "prompt": "Summarize the status of open orders",
+        "request_id": "req_01HXXXXXXXXXXXXXXX",
+        "callback_url": "https://example.com/hooks/agentpmt",
+        "request_metadata": {}
+    });
+    let (status, body) = trigger(&app, &user.token, &id, example).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run_id = body["data"]["run"]["run_id"].as_str().unwrap();
+    let (_, body) = app
+        .get(
+            &format!("/api/agent-webhooks/runs/{run_id}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["run"]["callback_url"],
+        "https://example.com/hooks/agentpmt"
+    );
+    assert_eq!(body["data"]["run"]["callback_status"], "pending");
+    // What is wrong in the URL itself is still refused at once.
+    for url in [
+        "http://example.com/hook",
+        "https://user:pw@example.com/hook",
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest",
+        "https://[fe80::1]/hook",
+        "https://localhost/hook",
+    ] {
+        let (status, body) = trigger(
+            &app,
+            &user.token,
+            &id,
+            json!({"prompt": "1", "callback_url": url}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["error"], "invalid_callback_url");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host_on_sqlite() {
+    the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_trigger_example_is_accepted_without_resolving_its_callback_host_on_postgres() {
+    the_spec_trigger_example_is_accepted_without_resolving_its_callback_host(Backend::Postgres)
+        .await;
+}
 
 async fn queued_runs_cancel_at_once(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |a| a.workers = 0).await else {
