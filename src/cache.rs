@@ -30,16 +30,23 @@ const MAX_ENTRIES: usize = 200_000;
 
 pub use crate::store::invalidation as kind;
 
-/// A budget with the products enabled on it.
+/// A budget with the products enabled on it and the prices agreed to.
 #[derive(Debug, Clone)]
 pub struct BudgetPolicy {
     pub budget: BudgetRow,
-    pub products: HashSet<String>,
+    /// Product id → the price of each action when the owner enabled it
+    /// (`None` on rows from before prices were recorded).
+    pub products: HashMap<String, Option<HashMap<String, i64>>>,
 }
 
 impl BudgetPolicy {
     pub fn enables(&self, product_id: &str) -> bool {
-        self.products.contains(product_id)
+        self.products.contains_key(product_id)
+    }
+
+    /// The prices the owner agreed to for a product, if recorded.
+    pub fn agreed_prices(&self, product_id: &str) -> Option<&HashMap<String, i64>> {
+        self.products.get(product_id).and_then(Option::as_ref)
     }
 }
 
@@ -131,10 +138,13 @@ impl Caches {
         let Some(budget) = self.store.budget_by_id(budget_id).await? else {
             return Ok(None);
         };
-        let products = self.store.budget_product_ids(budget_id).await?;
+        let products = self.store.budget_products_with_prices(budget_id).await?;
         let policy = Arc::new(BudgetPolicy {
             budget,
-            products: products.into_iter().collect(),
+            products: products
+                .into_iter()
+                .map(|(id, prices)| (id, prices.and_then(|p| serde_json::from_str(&p).ok())))
+                .collect(),
         });
         if self.generation() == generation {
             self.budgets.put(budget_id.to_string(), policy.clone());

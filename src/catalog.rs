@@ -54,6 +54,17 @@ impl Product {
         self.actions.iter().find(|a| a.name == name)
     }
 
+    /// Each action's price, as a JSON object: what an owner agrees to when
+    /// they enable the product.
+    pub fn prices_json(&self) -> String {
+        let prices: serde_json::Map<String, Value> = self
+            .actions
+            .iter()
+            .map(|a| (a.name.clone(), Value::from(a.price_credits)))
+            .collect();
+        Value::Object(prices).to_string()
+    }
+
     /// Actions as the API shows them.
     pub fn actions_json(&self) -> Vec<Value> {
         self.actions

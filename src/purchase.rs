@@ -26,6 +26,8 @@ pub struct PurchaseRequest {
     pub action: Option<String>,
     pub instance_id: String,
     pub run_id: Option<String>,
+    /// Refuse the call if it costs more than this.
+    pub max_price_credits: Option<i64>,
 }
 
 /// A completed, charged call.
@@ -68,6 +70,16 @@ pub enum PurchaseError {
     },
     #[error("invalid parameters")]
     InvalidParameters(Vec<ParamError>),
+    #[error("the price rose above what the budget's owner agreed to")]
+    PriceNotApproved {
+        product_id: String,
+        action: String,
+        agreed: Option<i64>,
+        price: i64,
+        approval_request_id: String,
+    },
+    #[error("the call costs more than the caller's maximum")]
+    PriceAboveMax { price: i64, max: i64 },
     #[error("credentials are missing")]
     MissingCredentials {
         missing: Vec<Value>,
@@ -97,6 +109,8 @@ impl PurchaseError {
                 "invalid_parameters"
             }
             PurchaseError::MissingCredentials { .. } => "missing_credentials",
+            PurchaseError::PriceNotApproved { .. } => "price_not_approved",
+            PurchaseError::PriceAboveMax { .. } => "price_above_max",
             PurchaseError::Ledger(LedgerError::InsufficientCredits { .. }) => {
                 "insufficient_credits"
             }
@@ -322,6 +336,12 @@ async fn purchase_product(
     let params = Value::Object(req.params);
     validate_params(product, &action, &params).map_err(PurchaseError::InvalidParameters)?;
     let price = spec.price_credits;
+    if let Some(max) = req.max_price_credits {
+        if price > max {
+            return Err(PurchaseError::PriceAboveMax { price, max });
+        }
+    }
+    check_agreed_price(app, caller, &policy, product, &action, price).await?;
 
     let credentials = if product.credentials.is_empty() {
         Vec::new()
@@ -537,6 +557,62 @@ async fn purchase_product(
             Err(tool_failed(error, order_id))
         }
     }
+}
+
+/// A vendor may change a price, but a dearer one does not take effect on a
+/// budget until its owner agrees: the call is refused and the owner asked.
+async fn check_agreed_price(
+    app: &AppInner,
+    caller: &Caller,
+    policy: &crate::cache::BudgetPolicy,
+    product: &Product,
+    action: &str,
+    price: i64,
+) -> Result<(), PurchaseError> {
+    let Some(agreed) = policy.agreed_prices(product.id()) else {
+        // Enabled before prices were recorded: the prices of now are agreed.
+        app.store
+            .record_agreed_prices(
+                &caller.budget_id,
+                product.id(),
+                &product.prices_json(),
+                to_millis(app.clock.now()),
+            )
+            .await?;
+        app.caches
+            .invalidate(crate::cache::kind::BUDGET, &caller.budget_id);
+        return Ok(());
+    };
+    let agreed_price = agreed.get(action).copied();
+    if price == 0 || agreed_price.is_some_and(|a| price <= a) {
+        return Ok(());
+    }
+    let detail = serde_json::json!({
+        "product_id": product.row.id, "product_name": product.row.name, "action": action,
+        "agreed_price_credits": agreed_price, "price_credits": price,
+        "requested_with_api_key": caller.api_key_id,
+    });
+    let approval_request_id = app
+        .store
+        .open_approval(&ApprovalRow {
+            id: new_id(),
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            kind: "price_increase".into(),
+            subject_id: product.row.id.clone(),
+            detail: detail.to_string(),
+            status: "open".into(),
+            created_at: to_millis(app.clock.now()),
+            resolved_at: None,
+        })
+        .await?;
+    Err(PurchaseError::PriceNotApproved {
+        product_id: product.row.id.clone(),
+        action: action.to_string(),
+        agreed: agreed_price,
+        price,
+        approval_request_id,
+    })
 }
 
 fn tool_error_code(error: &ToolError) -> &'static str {

@@ -108,10 +108,19 @@ pub async fn approve(
     let a = own_open(&state, &caller, &id).await?;
     let now = to_millis(state.clock.now());
     match a.kind.as_str() {
-        "enable_product" => {
+        // Approving agrees to the product's prices of now.
+        "enable_product" | "price_increase" => {
+            let prices = state
+                .catalog
+                .snapshot()
+                .by_id(&a.subject_id)
+                .map(|p| p.prices_json())
+                .ok_or_else(|| {
+                    ApiError::not_found("product_not_found", "The tool no longer exists.")
+                })?;
             state
                 .store
-                .enable_product(&a.budget_id, &a.subject_id, now)
+                .enable_product(&a.budget_id, &a.subject_id, &prices, now)
                 .await?;
             state
                 .caches

@@ -491,7 +491,12 @@ pub async fn enable_product(
         .ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
     state
         .store
-        .enable_product(&b.id, product.id(), to_millis(state.clock.now()))
+        .enable_product(
+            &b.id,
+            product.id(),
+            &product.prices_json(),
+            to_millis(state.clock.now()),
+        )
         .await?;
     state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
     Ok(Json(

@@ -290,6 +290,7 @@ struct PurchaseBody {
     product: String,
     action: Option<String>,
     params: Map<String, Value>,
+    max_price_credits: Option<i64>,
 }
 
 fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
@@ -317,11 +318,22 @@ fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
         }
     };
     let product = product.and_then(|p| f.str_len("product_id", Some(p), 1, 200));
+    let max_price_credits = f.opt_int("max_price_credits");
+    if let Some(max) = max_price_credits.filter(|m| *m < 0) {
+        f.error(
+            "max_price_credits",
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+            max.into(),
+            Some(json!({"ge": 0})),
+        );
+    }
     f.finish()?;
     Ok(PurchaseBody {
         product: product.expect("checked"),
         action,
         params,
+        max_price_credits,
     })
 }
 
@@ -342,9 +354,29 @@ fn request_hash(body: &PurchaseBody) -> String {
             other => other.clone(),
         }
     }
-    let v = json!({"product": body.product, "action": body.action, "parameters": canonical(&Value::Object(body.params.clone()))});
+    let mut v = json!({"product": body.product, "action": body.action, "parameters": canonical(&Value::Object(body.params.clone()))});
+    if let Some(max) = body.max_price_credits {
+        v["max_price_credits"] = max.into();
+    }
     let digest = Sha256::digest(v.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The refusals about price; nothing is charged.
+pub fn price_error(e: PurchaseError) -> ApiError {
+    match e {
+        PurchaseError::PriceNotApproved { product_id, action, agreed, price, approval_request_id } => ApiError::conflict(
+            "price_not_approved",
+            format!("This tool now costs {price} credits, more than the budget's owner agreed to; an approval request was sent to them. Nothing was charged."),
+        )
+        .with_data(json!({"product_id": product_id, "action": action, "agreed_price_credits": agreed, "price_credits": price, "approval_request_id": approval_request_id})),
+        PurchaseError::PriceAboveMax { price, max } => ApiError::conflict(
+            "price_above_max",
+            format!("This call costs {price} credits, more than your max_price_credits of {max}. Nothing was charged."),
+        )
+        .with_data(json!({"price_credits": price, "max_price_credits": max})),
+        other => ApiError::Internal(anyhow::anyhow!("not a price refusal: {other}")),
+    }
 }
 
 fn purchase_error(e: PurchaseError) -> ApiError {
@@ -379,6 +411,7 @@ fn purchase_error(e: PurchaseError) -> ApiError {
             "This tool needs credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}; an approval request was sent to the owner.",
         )
         .with_data(json!({"missing_credentials": missing, "credential_request_ids": request_ids})),
+        e @ (PurchaseError::PriceNotApproved { .. } | PurchaseError::PriceAboveMax { .. }) => price_error(e),
         PurchaseError::Ledger(e) => e.into(),
         PurchaseError::Tool { error, order_id, vendor } => match error {
             ToolError::InvalidInput { field, message } => {
@@ -422,7 +455,7 @@ fn purchase_error(e: PurchaseError) -> ApiError {
         (status = 402, description = "Not enough credits (`insufficient_credits`); `data` has `balance` and `price`.", body = oa::ErrorResponse),
         (status = 403, description = "The tool is disabled (`product_disabled`), the budget is paused (`budget_paused`), or the tool is not enabled on the budget (`product_not_on_budget`; an approval request was opened, `data.approval_request_id`).", body = oa::ErrorResponse),
         (status = 404, description = "No such tool (`product_not_found`), or `x-instance-id` names no instance of the caller (`instance_not_found`).", body = oa::ErrorResponse),
-        (status = 409, description = "The tool needs credentials the caller has not stored (`missing_credentials`; `data.missing_credentials`, `data.credential_request_ids`), or a request with this Idempotency-Key is still running (`idempotency_key_in_progress`).", body = oa::ErrorResponse),
+        (status = 409, description = "The tool needs credentials the caller has not stored (`missing_credentials`; `data.missing_credentials`, `data.credential_request_ids`), a request with this Idempotency-Key is still running (`idempotency_key_in_progress`), the tool's price rose above what the budget's owner agreed to (`price_not_approved`; an approval request was opened, `data.approval_request_id`), or it costs more than `max_price_credits` (`price_above_max`). Nothing is charged.", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error: the body, the action or its parameters are invalid (HTTPValidationError), or the Idempotency-Key was used with a different request (ErrorResponse `idempotency_key_reused`).", body = oa::HTTPValidationError),
         (status = 429, description = "The call would pass one of the budget's caps (`budget_cap_reached`); `data` has `window`, `cap`, `spent`, `price`.", body = oa::ErrorResponse),
@@ -527,6 +560,7 @@ async fn run_purchase(
     let instance_id = resolve_instance(state, caller, headers).await?;
     let request = PurchaseRequest {
         product: body.product,
+        max_price_credits: body.max_price_credits,
         params: body.params,
         action: body.action,
         instance_id: instance_id.clone(),

@@ -112,6 +112,7 @@ impl McpSession {
             Err(e) => return api_failure(e),
         };
         let request = PurchaseRequest {
+            max_price_credits: None,
             product: product.to_string(),
             params,
             action,
@@ -433,6 +434,9 @@ fn purchase_failure(e: PurchaseError) -> CallToolResult {
             "This tool needs credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}; an approval request was sent to the owner.",
             Some(json!({"missing_credentials": missing, "credential_request_ids": request_ids})),
         ),
+        e @ (PurchaseError::PriceNotApproved { .. } | PurchaseError::PriceAboveMax { .. }) => {
+            api_failure(crate::http::products::price_error(e))
+        }
         PurchaseError::Ledger(e) => api_failure(e.into()),
         PurchaseError::Tool {
             error,

@@ -134,7 +134,28 @@ pub trait CatalogStore: Send + Sync {
     async fn insert_budget(&self, b: &BudgetRow) -> StoreResult<()>;
     async fn update_budget(&self, b: &BudgetRow) -> StoreResult<()>;
     async fn budget_product_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
-    async fn enable_product(&self, budget_id: &str, product_id: &str, now: i64) -> StoreResult<()>;
+    /// Enables a product, recording the prices (a JSON object by action) the
+    /// owner agreed to.
+    async fn enable_product(
+        &self,
+        budget_id: &str,
+        product_id: &str,
+        agreed_prices: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Enabled products with the prices agreed to (`None` on older rows).
+    async fn budget_products_with_prices(
+        &self,
+        budget_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>>;
+    /// Records the prices agreed to where none are yet.
+    async fn record_agreed_prices(
+        &self,
+        budget_id: &str,
+        product_id: &str,
+        agreed_prices: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn disable_product(&self, budget_id: &str, product_id: &str) -> StoreResult<bool>;
     async fn budget_access(
         &self,

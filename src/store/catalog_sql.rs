@@ -150,17 +150,44 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
-                async fn enable_product(&self, budget_id: &str, product_id: &str, now: i64) -> StoreResult<()> {
+                async fn enable_product(&self, budget_id: &str, product_id: &str, agreed_prices: &str, now: i64) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query("INSERT INTO budget_products (budget_id, product_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (budget_id, product_id) DO NOTHING")
+                    // Enabling again agrees to the prices of now.
+                    sqlx::query("INSERT INTO budget_products (budget_id, product_id, created_at, agreed_prices) VALUES ($1, $2, $3, $4) \
+                                 ON CONFLICT (budget_id, product_id) DO UPDATE SET agreed_prices = excluded.agreed_prices")
                         .bind(budget_id)
                         .bind(product_id)
                         .bind(now)
+                        .bind(agreed_prices)
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
                         .bind(budget_id)
-                        .bind(crate::clock::to_millis(chrono::Utc::now()))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn budget_products_with_prices(&self, budget_id: &str) -> StoreResult<Vec<(String, Option<String>)>> {
+                    Ok(sqlx::query_as("SELECT product_id, agreed_prices FROM budget_products WHERE budget_id = $1")
+                        .bind(budget_id)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                async fn record_agreed_prices(&self, budget_id: &str, product_id: &str, agreed_prices: &str, now: i64) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("UPDATE budget_products SET agreed_prices = $3 WHERE budget_id = $1 AND product_id = $2 AND agreed_prices IS NULL")
+                        .bind(budget_id)
+                        .bind(product_id)
+                        .bind(agreed_prices)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
+                        .bind(budget_id)
+                        .bind(now)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;

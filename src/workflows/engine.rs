@@ -257,6 +257,7 @@ impl RunCtx {
             return Ok(outcome.data);
         }
         let request = PurchaseRequest {
+            max_price_credits: None,
             product: product.to_string(),
             params,
             action: Some(action.to_string()),
@@ -363,6 +364,14 @@ pub fn step_error(e: PurchaseError) -> StepError {
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
+        ),
+        PurchaseError::PriceNotApproved { price, agreed, .. } => StepError::new(
+            "price_not_approved",
+            format!("the tool now costs {price} credits, more than the {} the budget's owner agreed to; an approval request was sent", agreed.unwrap_or(0)),
+        ),
+        PurchaseError::PriceAboveMax { price, max } => StepError::new(
+            "price_above_max",
+            format!("the tool costs {price} credits, more than the maximum of {max}"),
         ),
         PurchaseError::MissingCredentials { .. } => StepError::new(
             "missing_credentials",

@@ -714,6 +714,7 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
         .unwrap()
         .to_string();
     let request = tollgate::purchase::PurchaseRequest {
+        max_price_credits: None,
         product: "calculator".into(),
         params: serde_json::from_value(json!({"expression": "2+2"})).unwrap(),
         action: Some("evaluate".into()),

@@ -966,7 +966,76 @@ async fn a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_c
     assert_eq!(wallet.held_credits, 0, "no hold is left to the sweeper");
 }
 
+/// A vendor raises its price from 7 to 5,000: the budget that enabled the
+/// tool at 7 is asked before it is charged more, and a caller's
+/// `max_price_credits` refuses anything dearer.
+async fn a_raised_price_asks_the_owner_before_it_is_charged(app: TestApp) {
+    let vendor = app.new_vendor().await;
+    let server = VendorServer::start(&app).await;
+    let tool = publish_served(&app, &vendor, &server, "priced-tool", "/ok", json!([])).await;
+    let user = funded_customer(&app, 10_000).await;
+    enable(&app, &user, &tool).await;
+    let (status, body) = buy(&app, &user, &tool, json!({"city": "Oslo"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(balance_of(&app, &user).await, 10_000 - PRICE);
+
+    let mut raised = definition("priced-tool", &server.url("/ok"), json!([]));
+    raised["actions"][0]["price_credits"] = json!(5_000);
+    let (status, body) = app
+        .request(
+            Method::PATCH,
+            &format!("/vendor/products/{tool}"),
+            Some(&vendor.token),
+            Some(json!({"actions": raised["actions"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = buy(&app, &user, &tool, json!({"city": "Oslo"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "price_not_approved");
+    assert_eq!(body["data"]["agreed_price_credits"], PRICE);
+    assert_eq!(body["data"]["price_credits"], 5_000);
+    let approval = body["data"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        balance_of(&app, &user).await,
+        10_000 - PRICE,
+        "nothing charged"
+    );
+    assert_eq!(server.received().len(), 1, "the vendor was not called");
+    // Asking again does not open a second request.
+    let (_, again) = buy(&app, &user, &tool, json!({"city": "Oslo"})).await;
+    assert_eq!(again["data"]["approval_request_id"], approval.as_str());
+
+    let (status, body) = app
+        .post(
+            &format!("/approvals/{approval}/approve"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The caller's own ceiling still holds.
+    let (status, body) = app
+        .post(
+            "/products/purchase",
+            Some(&user.token),
+            json!({"product_id": tool, "max_price_credits": 100, "parameters": {"action": "lookup", "city": "Oslo"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "price_above_max");
+    assert_eq!(balance_of(&app, &user).await, 10_000 - PRICE);
+    let (status, body) = buy(&app, &user, &tool, json!({"city": "Oslo"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(balance_of(&app, &user).await, 10_000 - PRICE - 5_000);
+}
+
 crate::on_both_backends!(
+    a_raised_price_asks_the_owner_before_it_is_charged,
     a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_call,
     a_vendor_tool_is_called_with_a_verifiable_token_and_the_stored_credential,
     the_vendor_rejects_tokens_it_cannot_verify,

@@ -511,6 +511,10 @@ pub struct PurchaseRequest {
     /// Action-specific parameters. The shape depends on the product's declared action schema; `action` selects the action.
     #[serde(default)]
     pub parameters: Option<Object>,
+    /// Refuse the call (409 `price_above_max`, nothing charged) if it costs more credits than this.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub max_price_credits: Option<i64>,
 }
 
 /// The result of a charged tool call.
@@ -741,7 +745,7 @@ pub struct DeletedCredentialResponse {
 pub struct Approval {
     pub id: String,
     pub budget_id: String,
-    /// `enable_product`, `enable_workflow` or `credential`.
+    /// `enable_product`, `enable_workflow`, `credential` or `price_increase` (a tool now costs more than the owner agreed to; approving agrees to its current prices).
     pub kind: String,
     /// The product, workflow or `product_id:name` of the credential.
     pub subject_id: String,
