@@ -234,6 +234,10 @@ pub struct Quotas {
     /// Bundles one user may own.
     #[arg(long, env = "TOLLGATE_MAX_BUNDLES_PER_USER", default_value_t = Quotas::DEFAULT.bundles_per_user)]
     pub max_bundles_per_user: u32,
+
+    /// MCP sessions one user may have open at once.
+    #[arg(long, env = "TOLLGATE_MAX_MCP_SESSIONS_PER_USER", default_value_t = Quotas::DEFAULT.mcp_sessions_per_user)]
+    pub max_mcp_sessions_per_user: u32,
 }
 
 /// The default limits, named once for the flags and for [`Quotas::default`].
@@ -242,6 +246,7 @@ struct QuotaDefaults {
     api_keys_per_budget: u32,
     workflows_per_user: u32,
     bundles_per_user: u32,
+    mcp_sessions_per_user: u32,
 }
 
 impl Quotas {
@@ -250,6 +255,7 @@ impl Quotas {
         api_keys_per_budget: 20,
         workflows_per_user: 100,
         bundles_per_user: 50,
+        mcp_sessions_per_user: 20,
     };
 }
 
@@ -261,6 +267,7 @@ impl Default for Quotas {
             max_api_keys_per_budget: d.api_keys_per_budget,
             max_workflows_per_user: d.workflows_per_user,
             max_bundles_per_user: d.bundles_per_user,
+            max_mcp_sessions_per_user: d.mcp_sessions_per_user,
         }
     }
 }

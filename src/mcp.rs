@@ -154,6 +154,17 @@ impl Gate {
                 }
             }
         }
+        if session.is_none() && parts.method == Method::POST {
+            // A request without a session opens one: bounded per user.
+            let open = self.open_sessions_of(&owner.user_id).await;
+            if let Err(e) = crate::http::quotas::check(
+                &self.state,
+                crate::http::quotas::Quota::McpSessionsPerUser,
+                open,
+            ) {
+                return e.into_response();
+            }
+        }
         let ends_session = parts.method == Method::DELETE;
         parts.extensions.insert(caller);
         let req = Request::from_parts(parts, body);
@@ -181,6 +192,14 @@ impl Gate {
         }
         let response = response.map(axum::body::Body::new);
         coded_refusal(response).await
+    }
+
+    /// Live sessions of a user (sessions the SDK dropped are forgotten first).
+    async fn open_sessions_of(&self, user_id: &str) -> i64 {
+        let live = self.sessions.sessions.read().await;
+        let mut owners = self.owners.lock().expect("owners lock");
+        owners.retain(|k, _| live.contains_key(k.as_str()));
+        owners.values().filter(|o| o.user_id == user_id).count() as i64
     }
 
     /// Records a new session's owner, and forgets the owners of sessions the

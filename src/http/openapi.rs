@@ -309,9 +309,7 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
         (status = 415, description = "The body is not a JSON-RPC message sent as `application/json` (`unsupported_media_type`).", body = ErrorResponse),
         (status = 403, description = "The session belongs to another account (`session_forbidden`).", body = ErrorResponse),
         (status = 404, description = "No such session (`session_not_found`), or it ended.", body = ErrorResponse),
-        (status = 406, description = "The `Accept` header must include both `application/json` and `text/event-stream` (`not_acceptable`).", body = ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = ErrorResponse),
-        (status = 415, description = "The body must be `application/json` (`unsupported_media_type`).", body = ErrorResponse),
+        (status = 409, description = "The account already has as many MCP sessions open as it may (`quota_exceeded`; `data.kind` is `mcp_session`); end one with DELETE /mcp.", body = ErrorResponse),
     ),
     security(("bearer" = [])),
 )]

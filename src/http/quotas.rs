@@ -18,6 +18,7 @@ pub enum Quota {
     ApiKeysPerBudget,
     WorkflowsPerUser,
     BundlesPerUser,
+    McpSessionsPerUser,
 }
 
 impl Quota {
@@ -28,6 +29,7 @@ impl Quota {
             Quota::ApiKeysPerBudget => "api_key",
             Quota::WorkflowsPerUser => "workflow",
             Quota::BundlesPerUser => "bundle",
+            Quota::McpSessionsPerUser => "mcp_session",
         }
     }
 
@@ -38,6 +40,7 @@ impl Quota {
             Quota::ApiKeysPerBudget => q.max_api_keys_per_budget,
             Quota::WorkflowsPerUser => q.max_workflows_per_user,
             Quota::BundlesPerUser => q.max_bundles_per_user,
+            Quota::McpSessionsPerUser => q.max_mcp_sessions_per_user,
         }
     }
 
@@ -49,6 +52,9 @@ impl Quota {
             ),
             Quota::WorkflowsPerUser => format!("An account may own at most {limit} workflows."),
             Quota::BundlesPerUser => format!("An account may own at most {limit} bundles."),
+            Quota::McpSessionsPerUser => format!(
+                "An account may have at most {limit} MCP sessions open; end one with DELETE /mcp or reuse it."
+            ),
         }
     }
 }

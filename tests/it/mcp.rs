@@ -318,6 +318,87 @@ async fn raw(
     req.send().await.expect("request sent")
 }
 
+/// A user may keep only so many MCP sessions open; ending one makes room.
+async fn mcp_sessions_past_the_quota_are_refused_until_one_ends(backend: crate::harness::Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |a| a.quotas.max_mcp_sessions_per_user = 2).await
+    else {
+        return;
+    };
+    let user = funded_user(&app, 10).await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let opened = raw(
+            &app,
+            Method::POST,
+            Some(&user.token),
+            None,
+            Some(initialize()),
+        )
+        .await;
+        assert_eq!(opened.status(), StatusCode::OK);
+        sessions.push(
+            opened.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let refused = raw(
+        &app,
+        Method::POST,
+        Some(&user.token),
+        None,
+        Some(initialize()),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (body["error"].clone(), body["data"]["kind"].clone()),
+        (json!("quota_exceeded"), json!("mcp_session"))
+    );
+    // Another user is not affected.
+    let other = funded_user(&app, 10).await;
+    let opened = raw(
+        &app,
+        Method::POST,
+        Some(&other.token),
+        None,
+        Some(initialize()),
+    )
+    .await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    // Ending a session makes room.
+    let ended = raw(
+        &app,
+        Method::DELETE,
+        Some(&user.token),
+        Some(&sessions[0]),
+        None,
+    )
+    .await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    let opened = raw(
+        &app,
+        Method::POST,
+        Some(&user.token),
+        None,
+        Some(initialize()),
+    )
+    .await;
+    assert_eq!(opened.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sessions_past_the_quota_are_refused_until_one_ends_on_sqlite() {
+    mcp_sessions_past_the_quota_are_refused_until_one_ends(crate::harness::Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sessions_past_the_quota_are_refused_until_one_ends_on_postgres() {
+    mcp_sessions_past_the_quota_are_refused_until_one_ends(crate::harness::Backend::Postgres).await
+}
+
 fn initialize() -> Value {
     json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
