@@ -134,11 +134,7 @@ macro_rules! impl_catalog_store {
                     .bind(b.cap_total)
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
-                        .bind(&b.id)
-                        .bind(crate::clock::to_millis(chrono::Utc::now()))
-                        .execute(&mut *tx)
-                        .await?;
+                    self.log_invalidation(&mut tx, crate::store::invalidation::BUDGET, &b.id, crate::clock::to_millis(chrono::Utc::now())).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -161,11 +157,7 @@ macro_rules! impl_catalog_store {
                         .bind(agreed_prices)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
-                        .bind(budget_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    self.log_invalidation(&mut tx, crate::store::invalidation::BUDGET, budget_id, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -185,11 +177,7 @@ macro_rules! impl_catalog_store {
                         .bind(agreed_prices)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
-                        .bind(budget_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    self.log_invalidation(&mut tx, crate::store::invalidation::BUDGET, budget_id, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -201,11 +189,7 @@ macro_rules! impl_catalog_store {
                         .bind(product_id)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ('budget', $1, $2)")
-                        .bind(budget_id)
-                        .bind(crate::clock::to_millis(chrono::Utc::now()))
-                        .execute(&mut *tx)
-                        .await?;
+                    self.log_invalidation(&mut tx, crate::store::invalidation::BUDGET, budget_id, crate::clock::to_millis(chrono::Utc::now())).await?;
                     tx.commit().await?;
                     Ok(done.rows_affected() == 1)
                 }
