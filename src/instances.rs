@@ -6,9 +6,10 @@
 //! header keeps its memory between calls and never piles up instances.
 
 use crate::auth::Caller;
+use crate::cache::Caches;
 use crate::clock::to_millis;
-use crate::http::AppInner;
 use crate::id::{new_id, ObjectId};
+use crate::store::Store;
 use crate::store::{InstanceRow, StoreError};
 
 /// Why a named instance cannot be used.
@@ -34,23 +35,21 @@ fn owner(caller: &Caller) -> String {
 /// budget API key reaches only its own budget's), or the caller's default.
 /// `metadata`, a JSON object's text, is stored on it.
 pub async fn resolve(
-    app: &AppInner,
+    caches: &Caches,
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
     caller: &Caller,
     named: Option<&str>,
     metadata: Option<String>,
 ) -> Result<String, InstanceError> {
-    let now = to_millis(app.clock.now());
+    let now = to_millis(now);
     let id = match named {
         Some(raw) => {
             let id = raw.trim().to_ascii_lowercase();
             if !ObjectId::is_valid(&id) {
                 return Err(InstanceError::NotFound);
             }
-            let instance = app
-                .caches
-                .instance(&id)
-                .await?
-                .ok_or(InstanceError::NotFound)?;
+            let instance = caches.instance(&id).await?.ok_or(InstanceError::NotFound)?;
             let scoped_out = caller.api_key_id.is_some() && instance.budget_id != caller.budget_id;
             if instance.user_id != caller.user_id || scoped_out {
                 return Err(InstanceError::NotFound);
@@ -59,7 +58,7 @@ pub async fn resolve(
         }
         None => {
             let owner = owner(caller);
-            match app.caches.default_instance(&owner) {
+            match caches.default_instance(&owner) {
                 Some(id) => id,
                 None => {
                     let fresh = InstanceRow {
@@ -70,8 +69,8 @@ pub async fn resolve(
                         created_at: now,
                         last_seen_at: now,
                     };
-                    let id = app.store.default_instance(&owner, &fresh).await?;
-                    app.caches.remember_default_instance(&owner, &id);
+                    let id = store.default_instance(&owner, &fresh).await?;
+                    caches.remember_default_instance(&owner, &id);
                     if id == fresh.id {
                         return Ok(id);
                     }
@@ -81,9 +80,7 @@ pub async fn resolve(
         }
     };
     if metadata.is_some() {
-        app.store
-            .touch_instance(&id, metadata.as_deref(), now)
-            .await?;
+        store.touch_instance(&id, metadata.as_deref(), now).await?;
     }
     Ok(id)
 }

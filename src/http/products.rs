@@ -58,7 +58,14 @@ pub async fn resolve_instance(
     let named = headers
         .get("x-instance-id")
         .map(|raw| raw.to_str().unwrap_or_default());
-    crate::instances::resolve(state, caller, named, metadata)
+    crate::instances::resolve(
+        &state.caches,
+        state.store.as_ref(),
+        state.clock.now(),
+        caller,
+        named,
+        metadata,
+    )
         .await
         .map_err(|e| match e {
             crate::instances::InstanceError::NotFound => ApiError::not_found(
