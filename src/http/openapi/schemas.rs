@@ -619,6 +619,9 @@ pub struct BudgetWorkflow {
     pub budget_id: String,
     pub workflow_id: String,
     pub enabled: bool,
+    /// When enabled: the workflow version the budget runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
@@ -741,9 +744,10 @@ pub struct DeletedCredentialResponse {
 pub struct Approval {
     pub id: String,
     pub budget_id: String,
-    /// `enable_product`, `enable_workflow` or `credential`.
+    /// `enable_product`, `enable_workflow`, `credential` or `workflow_update`.
     pub kind: String,
-    /// The product, workflow or `product_id:name` of the credential.
+    /// The product, workflow, `product_id:name` of the credential, or
+    /// `workflow_id:version` of a workflow's newer version.
     pub subject_id: String,
     /// What was asked, for a person.
     pub detail: Value,
@@ -1068,6 +1072,12 @@ pub struct Workflow {
     /// In lists: whether it is enabled on the caller's budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_on_budget: Option<bool>,
+    /// Counts changes of `engine` and `definition`, from 1.
+    pub version: i64,
+    /// In lists, when enabled on the caller's budget: the version the budget
+    /// runs. The workflow's owner always runs the newest one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
 }
 
 /// A workflow's settings. On create `name`, `engine` and `definition` are
