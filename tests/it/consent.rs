@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{TestApp, TestUser};
+use crate::harness::{serve_args, Backend, TestApp, TestUser};
 use crate::workflows::{calculator_graph, finished, funded, trigger, workflow};
 
 /// A page on 127.0.0.1 (allowlisted by the harness) that counts its visits.
@@ -253,7 +253,87 @@ async fn only_definition_changes_make_versions_and_any_of_them_asks_again(app: T
     assert_eq!(run["response_text"], "6 * 7 = 42!");
 }
 
+/// Takes the database back to before workflow versions: the tables and
+/// columns of migration 0009 gone, and the migration not applied.
+async fn undo_versions_migration(app: &TestApp) {
+    const UNDO: [&str; 5] = [
+        "DROP TABLE workflow_versions",
+        "ALTER TABLE workflows DROP COLUMN version",
+        "ALTER TABLE budget_workflows DROP COLUMN pinned_version",
+        "ALTER TABLE runs DROP COLUMN workflow_version",
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
+    ];
+    match app.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+            for sql in UNDO {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+            for sql in UNDO {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+}
+
+async fn workflows_enabled_before_versions_are_pinned_to_version_1(app: TestApp) {
+    let mut author = funded(&app, 100).await;
+    let mut public = calculator_graph();
+    public["visibility"] = json!("public");
+    let id = workflow(&app, &author, public).await;
+    let mut user = funded(&app, 100).await;
+    app.request(
+        Method::PUT,
+        &format!("/budgets/{}/workflows/{id}", user.budget_id),
+        Some(&user.token),
+        None,
+    )
+    .await;
+    let backend = app.backend;
+    let db = app.stop().await;
+    let app = TestApp::start(db, serve_args(), backend).await;
+    undo_versions_migration(&app).await;
+    let db = app.stop().await;
+
+    // Starting again applies the migration to the existing rows.
+    let app = TestApp::start(db, serve_args(), backend).await;
+    author.token = app.login(&author.email, &author.password).await;
+    user.token = app.login(&user.email, &user.password).await;
+    let seen = listed(&app, &user, &id).await;
+    assert_eq!(seen["version"], 1);
+    assert_eq!(seen["pinned_version"], 1);
+    assert_eq!(
+        run(&app, &user, &id).await["run_metadata"]["workflow_version"],
+        1
+    );
+
+    // The migrated version 1 is what the budget keeps running after a change.
+    let mut changed = calculator_graph()["definition"].clone();
+    changed["steps"][1]["template"] = json!("changed: {{steps.calc.output.result}}");
+    let (status, body) = app
+        .request(
+            Method::PATCH,
+            &format!("/workflows/{id}"),
+            Some(&author.token),
+            Some(json!({"definition": changed})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["version"], 2);
+    assert_eq!(
+        run(&app, &user, &id).await["run_metadata"]["workflow_version"],
+        1
+    );
+    assert_eq!(update_requests(&app, &user).await.len(), 1);
+}
+
 crate::on_both_backends!(
     a_budget_runs_the_pinned_version_until_its_owner_accepts_a_newer_one,
     only_definition_changes_make_versions_and_any_of_them_asks_again,
+    workflows_enabled_before_versions_are_pinned_to_version_1,
 );
