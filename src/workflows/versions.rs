@@ -63,7 +63,7 @@ pub fn parse_update_subject(subject: &str) -> Option<(&str, i64)> {
 
 /// What an update request shows the budget's owner: the versions, and the
 /// tools (product names) the new version calls that the pinned one did not,
-/// and the other way round.
+/// and the other way round, and which added tools call outside addresses.
 pub fn update_detail(
     snapshot: &Snapshot,
     pinned: &WorkflowRow,
@@ -83,6 +83,15 @@ pub fn update_detail(
             .collect()
     };
     let (before, after) = (names(pinned), names(newest));
+    // Added tools that send data out of Tollgate: vendor tools and web fetch.
+    let outside: Vec<&String> = after
+        .difference(&before)
+        .filter(|t| {
+            snapshot.resolve(t).is_some_and(|(p, _)| {
+                p.row.kind != "builtin" || p.row.endpoint.is_some() || p.row.name == "web_fetch"
+            })
+        })
+        .collect();
     json!({
         "workflow_id": newest.id, "name": newest.name, "description": newest.description,
         "budget_id": budget_id,
@@ -90,6 +99,7 @@ pub fn update_detail(
         "engine_changed": pinned.engine != newest.engine,
         "tools_added": after.difference(&before).collect::<Vec<_>>(),
         "tools_removed": before.difference(&after).collect::<Vec<_>>(),
+        "outside_calls_added": outside,
         "definition": serde_json::from_str::<Value>(&newest.definition).unwrap_or(Value::Null),
     })
 }

@@ -148,6 +148,10 @@ async fn a_budget_runs_the_pinned_version_until_its_owner_accepts_a_newer_one(ap
     assert_eq!(request["detail"]["pinned_version"], 1);
     assert_eq!(request["detail"]["version"], 2);
     assert_eq!(request["detail"]["tools_added"], json!(["web_fetch"]));
+    assert_eq!(
+        request["detail"]["outside_calls_added"],
+        json!(["web_fetch"])
+    );
     assert!(
         update_requests(&app, &author).await.is_empty(),
         "the author runs their change without asking"
@@ -233,6 +237,7 @@ async fn only_definition_changes_make_versions_and_any_of_them_asks_again(app: T
     let requests = update_requests(&app, &user).await;
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0]["detail"]["tools_added"], json!([]));
+    assert_eq!(requests[0]["detail"]["outside_calls_added"], json!([]));
 
     // Enabling the workflow again is consent too: it pins the newest version.
     let (status, body) = app
