@@ -24,3 +24,7 @@ ALTER TABLE budget_workflows ADD COLUMN pinned_version INTEGER NOT NULL DEFAULT 
 -- The version a run executes; NULL for runs queued before versions existed,
 -- which run the workflow's current definition.
 ALTER TABLE runs ADD COLUMN workflow_version INTEGER;
+
+-- A denied workflow_update request is not asked again: the trigger looks
+-- requests up by budget, kind and subject whatever their status.
+CREATE INDEX approval_requests_subject ON approval_requests (budget_id, kind, subject_id);

@@ -179,8 +179,8 @@ async fn open(
 
 /// The version of `w` the caller's budget runs. The workflow's owner runs
 /// the newest; anyone else the version pinned on the budget, and while a
-/// newer one exists, an approval request (one per version) asks the budget's
-/// owner to accept it.
+/// newer one exists, an approval request (one per version, and none for a
+/// version its owner denied) asks the budget's owner to accept it.
 async fn version_to_run(
     state: &AppState,
     caller: &Caller,
@@ -198,16 +198,18 @@ async fn version_to_run(
             ApiError::internal(anyhow::anyhow!("workflow {} has no version {pinned}", w.id))
         })?;
     let pinned_w = versions::at_version(w, &row);
-    let detail =
-        versions::update_detail(&state.catalog.snapshot(), &pinned_w, w, &caller.budget_id);
-    open(
-        state,
-        caller,
-        versions::UPDATE_KIND,
-        versions::update_subject(&w.id, w.version),
-        detail,
-    )
-    .await?;
+    // A version the budget's owner turned down is not asked about again; the
+    // next version is.
+    let subject = versions::update_subject(&w.id, w.version);
+    if !state
+        .store
+        .approval_denied(&caller.budget_id, versions::UPDATE_KIND, &subject)
+        .await?
+    {
+        let detail =
+            versions::update_detail(&state.catalog.snapshot(), &pinned_w, w, &caller.budget_id);
+        open(state, caller, versions::UPDATE_KIND, subject, detail).await?;
+    }
     Ok(pinned_w)
 }
 

@@ -182,7 +182,7 @@ async fn a_budget_runs_the_pinned_version_until_its_owner_accepts_a_newer_one(ap
         .all(|a| a["status"] == "approved"));
 }
 
-async fn only_definition_changes_make_versions_and_any_of_them_asks_again(app: TestApp) {
+async fn only_definition_changes_make_versions_and_any_of_them_asks_once(app: TestApp) {
     let author = funded(&app, 100).await;
     let mut public = calculator_graph();
     public["visibility"] = json!("public");
@@ -239,6 +239,24 @@ async fn only_definition_changes_make_versions_and_any_of_them_asks_again(app: T
     assert_eq!(requests[0]["detail"]["tools_added"], json!([]));
     assert_eq!(requests[0]["detail"]["outside_calls_added"], json!([]));
 
+    // B turns version 2 down: B keeps version 1 and is not asked again.
+    let request_id = requests[0]["id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/approvals/{request_id}/deny"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        run(&app, &user, &id).await["run_metadata"]["workflow_version"],
+        1
+    );
+    let requests = update_requests(&app, &user).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["status"], "denied");
+
     // Enabling the workflow again is consent too: it pins the newest version.
     let (status, body) = app
         .request(
@@ -256,13 +274,28 @@ async fn only_definition_changes_make_versions_and_any_of_them_asks_again(app: T
     let run = finished(&app, &user.token, &run_id).await;
     assert_eq!(run["run_metadata"]["workflow_version"], 2);
     assert_eq!(run["response_text"], "6 * 7 = 42!");
+
+    // A later version is asked about again.
+    changed["steps"][1]["template"] = json!("{{prompt}} is {{steps.calc.output.result}}");
+    assert_eq!(patch(json!({"definition": changed})).await, 3);
+    let (status, body) = trigger(&app, &user.token, &id, json!({"prompt": "6 * 7"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run_id = body["data"]["run"]["run_id"].as_str().unwrap().to_string();
+    let run = finished(&app, &user.token, &run_id).await;
+    assert_eq!(run["run_metadata"]["workflow_version"], 2);
+    let requests = update_requests(&app, &user).await;
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0]["subject_id"], format!("{id}:3"));
+    assert_eq!(requests[0]["status"], "open");
+    assert_eq!(requests[0]["detail"]["pinned_version"], 2);
 }
 
 /// Takes the database back to before workflow versions: the tables and
 /// columns of migration 0009 gone, and the migration not applied.
 async fn undo_versions_migration(app: &TestApp) {
-    const UNDO: [&str; 5] = [
+    const UNDO: [&str; 6] = [
         "DROP TABLE workflow_versions",
+        "DROP INDEX approval_requests_subject",
         "ALTER TABLE workflows DROP COLUMN version",
         "ALTER TABLE budget_workflows DROP COLUMN pinned_version",
         "ALTER TABLE runs DROP COLUMN workflow_version",
@@ -339,6 +372,6 @@ async fn workflows_enabled_before_versions_are_pinned_to_version_1(app: TestApp)
 
 crate::on_both_backends!(
     a_budget_runs_the_pinned_version_until_its_owner_accepts_a_newer_one,
-    only_definition_changes_make_versions_and_any_of_them_asks_again,
+    only_definition_changes_make_versions_and_any_of_them_asks_once,
     workflows_enabled_before_versions_are_pinned_to_version_1,
 );
