@@ -290,6 +290,47 @@ async fn only_definition_changes_make_versions_and_any_of_them_asks_once(app: Te
     assert_eq!(requests[0]["detail"]["pinned_version"], 2);
 }
 
+async fn concurrent_changes_each_make_one_version_or_answer_409(app: TestApp) {
+    let author = funded(&app, 100).await;
+    let id = workflow(&app, &author, calculator_graph()).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let mut def = calculator_graph()["definition"].clone();
+            def["steps"][1]["template"] = json!(format!("{i}: {{{{steps.calc.output.result}}}}"));
+            let client = app.client.clone();
+            let url = format!("{}/workflows/{id}", app.url);
+            let token = author.token.clone();
+            tokio::spawn(async move {
+                let resp = client
+                    .patch(url)
+                    .bearer_auth(token)
+                    .json(&json!({"definition": def}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                (status, resp.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => applied.push(body["data"]["version"].as_i64().unwrap()),
+            StatusCode::CONFLICT => assert_eq!(body["error"], "workflow_changed", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    applied.sort();
+    let expected: Vec<i64> = (2..2 + applied.len() as i64).collect();
+    assert_eq!(applied, expected, "each applied change is its own version");
+    let (_, body) = app
+        .get(&format!("/workflows/{id}"), Some(&author.token))
+        .await;
+    assert_eq!(body["data"]["version"], 1 + applied.len() as i64);
+}
+
 /// Takes the database back to before workflow versions: the tables and
 /// columns of migration 0009 gone, and the migration not applied.
 async fn undo_versions_migration(app: &TestApp) {
@@ -374,4 +415,5 @@ crate::on_both_backends!(
     a_budget_runs_the_pinned_version_until_its_owner_accepts_a_newer_one,
     only_definition_changes_make_versions_and_any_of_them_asks_once,
     workflows_enabled_before_versions_are_pinned_to_version_1,
+    concurrent_changes_each_make_one_version_or_answer_409,
 );
