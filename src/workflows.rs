@@ -8,6 +8,7 @@ pub mod engine;
 pub mod graph;
 pub mod llm;
 pub mod template;
+pub mod versions;
 pub mod view;
 pub mod worker;
 

@@ -20,7 +20,7 @@ use crate::clock::to_millis;
 use crate::id::{new_id, ObjectId};
 use crate::store::{ApprovalRow, RunRow, StoreError, WorkflowRow};
 use crate::tools::outbound::is_public;
-use crate::workflows::definition::{graph_tools, parse_graph};
+use crate::workflows::versions;
 use crate::workflows::view::{run_json, run_summary};
 use crate::workflows::worker::delivery_for;
 
@@ -147,22 +147,8 @@ pub fn check_callback_url(state: &AppState, raw: &str) -> Result<(), String> {
 
 /// The tools a workflow calls.
 fn workflow_tools(state: &AppState, w: &WorkflowRow) -> Vec<Arc<Product>> {
-    let def: Value = serde_json::from_str(&w.definition).unwrap_or(Value::Null);
     let snapshot = state.catalog.snapshot();
-    let names: Vec<String> = match w.engine.as_str() {
-        "graph" => parse_graph(&def, &snapshot)
-            .map(|g| graph_tools(&g))
-            .unwrap_or_default(),
-        _ => def["tools"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    names
+    versions::tool_names(&snapshot, w)
         .iter()
         .filter_map(|n| snapshot.resolve(n).map(|(p, _)| p))
         .collect()
@@ -191,15 +177,52 @@ async fn open(
         .await
 }
 
-/// What blocks `caller` from running `w`, as the spec's 409.
+/// The version of `w` the caller's budget runs. The workflow's owner runs
+/// the newest; anyone else the version pinned on the budget, and while a
+/// newer one exists, an approval request (one per version, and none for a
+/// version its owner denied) asks the budget's owner to accept it.
+async fn version_to_run(
+    state: &AppState,
+    caller: &Caller,
+    w: &WorkflowRow,
+    pinned: i64,
+) -> ApiResult<WorkflowRow> {
+    if w.owner_id == caller.user_id || pinned >= w.version {
+        return Ok(w.clone());
+    }
+    let row = state
+        .store
+        .workflow_version(&w.id, pinned)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("workflow {} has no version {pinned}", w.id))
+        })?;
+    let pinned_w = versions::at_version(w, &row);
+    // A version the budget's owner turned down is not asked about again; the
+    // next version is.
+    let subject = versions::update_subject(&w.id, w.version);
+    if !state
+        .store
+        .approval_denied(&caller.budget_id, versions::UPDATE_KIND, &subject)
+        .await?
+    {
+        let detail =
+            versions::update_detail(&state.catalog.snapshot(), &pinned_w, w, &caller.budget_id);
+        open(state, caller, versions::UPDATE_KIND, subject, detail).await?;
+    }
+    Ok(pinned_w)
+}
+
+/// The workflow as the caller's budget runs it (see [`version_to_run`]), or
+/// what blocks the caller from running it, as the spec's 409.
 async fn blockers(
     state: &AppState,
     caller: &Caller,
     w: &WorkflowRow,
-) -> ApiResult<Option<ApiError>> {
-    let enabled = state.store.budget_workflow_ids(&caller.budget_id).await?;
+) -> ApiResult<Result<WorkflowRow, ApiError>> {
+    let enabled = state.store.budget_workflows(&caller.budget_id).await?;
     let add_workflow = json!({"workflow_id": w.id, "name": w.name, "description": w.description, "budget_id": caller.budget_id});
-    if !enabled.contains(&w.id) {
+    let Some(pinned) = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, v)| *v) else {
         let id = open(
             state,
             caller,
@@ -208,11 +231,12 @@ async fn blockers(
             add_workflow.clone(),
         )
         .await?;
-        return Ok(Some(
+        return Ok(Err(
             ApiError::conflict("workflow_not_on_budget", "This workflow is not enabled on your budget. An approval request was sent to the budget's owner.")
                 .with_data(json!({"workflow_request_id": id, "credential_request_ids": [], "add_workflow": add_workflow, "missing_credentials": []})),
         ));
-    }
+    };
+    let w = &version_to_run(state, caller, w, pinned).await?;
     let tools = workflow_tools(state, w);
     let products = state.store.budget_product_ids(&caller.budget_id).await?;
     let mut product_requests = Vec::new();
@@ -251,20 +275,20 @@ async fn blockers(
         }
     }
     if !missing_credentials.is_empty() {
-        return Ok(Some(
+        return Ok(Err(
             ApiError::conflict("missing_credentials", "The workflow's tools need credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}.")
                 .with_data(json!({"workflow_request_id": null, "credential_request_ids": credential_requests, "add_workflow": null,
                                   "missing_credentials": missing_credentials, "product_request_ids": product_requests, "missing_products": missing_products})),
         ));
     }
     if !missing_products.is_empty() {
-        return Ok(Some(
+        return Ok(Err(
             ApiError::conflict("setup_required", "The workflow uses tools that are not enabled on your budget. Approval requests were sent to the budget's owner.")
                 .with_data(json!({"workflow_request_id": null, "credential_request_ids": [], "add_workflow": null, "missing_credentials": [],
                                   "product_request_ids": product_requests, "missing_products": missing_products})),
         ));
     }
-    Ok(None)
+    Ok(Ok(w.clone()))
 }
 
 fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, Json<Value>) {
@@ -364,9 +388,7 @@ pub async fn trigger(
             return replay(&state, &caller, &existing);
         }
     }
-    if let Some(block) = blockers(&state, &caller, &workflow).await? {
-        return Err(block);
-    }
+    let run_as = blockers(&state, &caller, &workflow).await??;
     let max_queued = state.settings.max_queued_runs_per_user;
     if state.store.count_queued_runs(&caller.user_id).await? >= max_queued {
         return Err(ApiError::coded(
@@ -409,7 +431,7 @@ pub async fn trigger(
         callback_delivered_at: None,
         callback_attempts: 0,
         request_metadata: Value::Object(t.request_metadata).to_string(),
-        run_metadata: "{}".into(),
+        run_metadata: json!({"workflow_version": run_as.version}).to_string(),
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -418,6 +440,7 @@ pub async fn trigger(
         lease_expires_at: None,
         attempts: 0,
         cancel_requested: false,
+        workflow_version: Some(run_as.version),
     };
     match state.store.insert_run(&run).await {
         Ok(()) => {

@@ -10,6 +10,7 @@ use super::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::store::ApprovalRow;
+use crate::workflows::versions;
 
 fn approval_json(a: &ApprovalRow) -> Value {
     json!({
@@ -79,14 +80,15 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
 }
 
 /// `POST /approvals/{id}/approve`: does what was asked (enabling a tool or a
-/// workflow on the budget) and closes the request.
+/// workflow on the budget, or accepting a workflow's newer version) and
+/// closes the request.
 #[utoipa::path(
     post,
     path = "/approvals/{approval_id}/approve",
     tag = "Approvals",
     operation_id = "approvals_approve",
     summary = "Approve a request",
-    description = "Does what was asked (enabling a tool or a workflow on the budget) and closes the request.",
+    description = "Does what was asked (enabling a tool or a workflow on the budget, or moving the budget's pinned workflow version forward to the version a `workflow_update` request names) and closes the request.",
     params(
         ("approval_id" = String, Path, description = "The approval request's id."),
     ),
@@ -127,10 +129,22 @@ pub async fn approve(
                 .invalidate(crate::cache::kind::BUDGET, &a.budget_id);
         }
         "enable_workflow" => {
-            state
-                .store
-                .enable_workflow(&a.budget_id, &a.subject_id, now)
-                .await?
+            // Enabling pins the version current now.
+            if let Some(w) = state.store.workflow_by_id(&a.subject_id).await? {
+                state
+                    .store
+                    .enable_workflow(&a.budget_id, &w.id, w.version, now)
+                    .await?
+            }
+        }
+        versions::UPDATE_KIND => {
+            // Moves the pin forward to the version the request named, never back.
+            if let Some((workflow_id, version)) = versions::parse_update_subject(&a.subject_id) {
+                state
+                    .store
+                    .pin_workflow_version(&a.budget_id, workflow_id, version)
+                    .await?;
+            }
         }
         _ => {}
     }

@@ -15,6 +15,7 @@ use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};
 use crate::store::WorkflowRow;
 use crate::workflows::definition::{parse_graph, DefinitionError};
+use crate::workflows::versions;
 
 /// Checks a definition for its engine; errors are located under `definition`.
 pub fn validate_definition(
@@ -67,7 +68,7 @@ pub fn workflow_json(w: &WorkflowRow) -> Value {
         "visibility": w.visibility, "engine": w.engine,
         "definition": serde_json::from_str::<Value>(&w.definition).unwrap_or(Value::Null),
         "status": w.status, "created_at": iso(from_millis(w.created_at)), "updated_at": iso(from_millis(w.updated_at)),
-        "trigger_url": Value::Null,
+        "trigger_url": Value::Null, "version": w.version,
     })
 }
 
@@ -221,6 +222,7 @@ pub async fn create(
         status: "active".into(),
         created_at: now,
         updated_at: now,
+        version: 1,
     };
     apply(&state, &mut w, &body, true)?;
     let owned = state
@@ -251,14 +253,18 @@ pub async fn create(
     security(("bearer" = [])),
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let enabled = state.store.budget_workflow_ids(&caller.budget_id).await?;
+    let enabled = state.store.budget_workflows(&caller.budget_id).await?;
     let rows = state.store.workflows_visible_to(&caller.user_id).await?;
     let items: Vec<Value> = rows
         .iter()
         .filter(|w| w.status == "active" || w.owner_id == caller.user_id)
         .map(|w| {
             let mut v = with_trigger(&state, w);
-            v["enabled_on_budget"] = json!(enabled.contains(&w.id));
+            let pinned = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, p)| *p);
+            v["enabled_on_budget"] = json!(pinned.is_some());
+            if let Some(p) = pinned {
+                v["pinned_version"] = json!(p);
+            }
             v
         })
         .collect();
@@ -333,6 +339,7 @@ pub async fn get(
         (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
+        (status = 409, description = "Another change of the workflow landed first (`workflow_changed`); read it again and retry.", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
         (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
@@ -357,9 +364,18 @@ pub async fn update(
     // signed-in session changes it, never one budget's key.
     super::budgets::require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
+    let before = w.clone();
     apply(&state, &mut w, &body, false)?;
     w.updated_at = to_millis(state.clock.now());
-    state.store.update_workflow(&w).await?;
+    if versions::definition_changed(&before, &w) {
+        w.version = before.version + 1;
+    }
+    if !state.store.update_workflow(&w, before.version).await? {
+        return Err(ApiError::conflict(
+            "workflow_changed",
+            "The workflow was changed by another request at the same time; read it again and retry.",
+        ));
+    }
     Ok(Json(
         json!({"success": true, "data": with_trigger(&state, &w)}),
     ))
@@ -378,6 +394,7 @@ async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiRe
     tag = "Budgets",
     operation_id = "workflows_enable",
     summary = "Enable a workflow on a budget",
+    description = "Pins the workflow's current version on the budget: runs on the budget execute that version until its owner accepts a newer one (a `workflow_update` approval request, or enabling it again). The workflow's owner always runs the newest version.",
     params(
         ("budget_id" = String, Path, description = "The budget's id."),
         ("workflow_id" = String, Path, description = "The workflow's id."),
@@ -400,10 +417,10 @@ pub async fn enable(
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
-        .enable_workflow(&budget_id, &w.id, to_millis(state.clock.now()))
+        .enable_workflow(&budget_id, &w.id, w.version, to_millis(state.clock.now()))
         .await?;
     Ok(Json(
-        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true}}),
+        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true, "pinned_version": w.version}}),
     ))
 }
 

@@ -242,6 +242,13 @@ pub trait CatalogStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<ApprovalRow>>;
     async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
+    /// Whether the budget's owner denied a request of this kind and subject.
+    async fn approval_denied(
+        &self,
+        budget_id: &str,
+        kind: &str,
+        subject_id: &str,
+    ) -> StoreResult<bool>;
     async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
     /// Closes a user's open requests of one kind and subject, on any budget.
     async fn resolve_approvals_for(

@@ -484,6 +484,18 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
+                async fn approval_denied(&self, budget_id: &str, kind: &str, subject_id: &str) -> StoreResult<bool> {
+                    let denied: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'denied'",
+                    )
+                    .bind(budget_id)
+                    .bind(kind)
+                    .bind(subject_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(denied > 0)
+                }
+
                 async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool> {
                     let done = sqlx::query("UPDATE approval_requests SET status = $2, resolved_at = $3 WHERE id = $1 AND status = 'open'")
                         .bind(id)

@@ -20,6 +20,18 @@ pub struct WorkflowRow {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Counts changes of `engine` and `definition`, from 1.
+    pub version: i64,
+}
+
+/// One version of a workflow's engine and definition, as it was made.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkflowVersionRow {
+    pub workflow_id: String,
+    pub version: i64,
+    pub engine: String,
+    pub definition: String,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -53,6 +65,9 @@ pub struct RunRow {
     pub lease_expires_at: Option<i64>,
     pub attempts: i64,
     pub cancel_requested: bool,
+    /// The workflow version the run executes; `None` for runs queued before
+    /// workflows had versions, which run the current definition.
+    pub workflow_version: Option<i64>,
 }
 
 /// How a run ended, written by the worker that holds its lease.
@@ -113,21 +128,42 @@ pub struct DeliveryAttempt {
 
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {
+    /// Inserts a workflow and its version `w.version`.
     async fn insert_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
     /// How many workflows a user owns, whatever their status.
     async fn count_workflows_owned_by(&self, owner_id: &str) -> StoreResult<i64>;
-    async fn update_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
+    /// Writes `w` over the workflow if it is still at version `read_version`,
+    /// keeping version `w.version` when that is a new one; false when another
+    /// change came first.
+    async fn update_workflow(&self, w: &WorkflowRow, read_version: i64) -> StoreResult<bool>;
     async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>>;
+    async fn workflow_version(
+        &self,
+        workflow_id: &str,
+        version: i64,
+    ) -> StoreResult<Option<WorkflowVersionRow>>;
     /// The user's own workflows and every public one.
     async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>>;
+    /// Enables a workflow on a budget pinned to `version`; enabling it again
+    /// moves the pin to `version`.
     async fn enable_workflow(
         &self,
         budget_id: &str,
         workflow_id: &str,
+        version: i64,
         now: i64,
     ) -> StoreResult<()>;
+    /// Moves an enablement's pin forward to `version`; false when the
+    /// workflow is not enabled on the budget or already pinned as far.
+    async fn pin_workflow_version(
+        &self,
+        budget_id: &str,
+        workflow_id: &str,
+        version: i64,
+    ) -> StoreResult<bool>;
     async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool>;
-    async fn budget_workflow_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
+    /// The workflows enabled on a budget, each with its pinned version.
+    async fn budget_workflows(&self, budget_id: &str) -> StoreResult<Vec<(String, i64)>>;
 
     /// Inserts a queued run; `Conflict` when its request id was used.
     async fn insert_run(&self, r: &RunRow) -> StoreResult<()>;

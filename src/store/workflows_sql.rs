@@ -11,14 +11,14 @@ macro_rules! impl_workflow_store {
             use super::$store;
             use crate::store::{
                 DeliveryAttempt, DeliveryRow, RunFinish, RunRow, RunStepRow, StoreError, StoreResult, WorkflowRow,
-                WorkflowStore,
+                WorkflowStore, WorkflowVersionRow,
             };
 
-            const WF_COLS: &str = "id, owner_id, name, description, visibility, engine, definition, status, created_at, updated_at";
+            const WF_COLS: &str = "id, owner_id, name, description, visibility, engine, definition, status, created_at, updated_at, version";
             const RUN_COLS: &str = "id, workflow_id, user_id, budget_id, request_id, prompt, status, response_text, session_id, model, \
                 error_code, error_message, callback_url, callback_status, callback_last_status, callback_last_error, \
                 callback_attempted_at, callback_delivered_at, callback_attempts, request_metadata, run_metadata, created_at, \
-                updated_at, started_at, completed_at, lease_owner, lease_expires_at, attempts, cancel_requested";
+                updated_at, started_at, completed_at, lease_owner, lease_expires_at, attempts, cancel_requested, workflow_version";
             const DELIVERY_COLS: &str = "id, run_id, user_id, url, status, attempts, next_attempt_at, lease_expires_at, created_at, updated_at";
 
             fn wf_query<'q>(sql: &'q str, w: &'q WorkflowRow) -> sqlx::query::Query<'q, <$store as super::HasDb>::Db, <<$store as super::HasDb>::Db as sqlx::Database>::Arguments<'q>> {
@@ -33,6 +33,18 @@ macro_rules! impl_workflow_store {
                     .bind(&w.status)
                     .bind(w.created_at)
                     .bind(w.updated_at)
+                    .bind(w.version)
+            }
+
+            fn version_query<'q>(w: &'q WorkflowRow) -> sqlx::query::Query<'q, <$store as super::HasDb>::Db, <<$store as super::HasDb>::Db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query(
+                    "INSERT INTO workflow_versions (workflow_id, version, engine, definition, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&w.id)
+                .bind(w.version)
+                .bind(&w.engine)
+                .bind(&w.definition)
+                .bind(w.updated_at)
             }
 
             fn delivery_query<'q>(sql: &'q str, d: &'q DeliveryRow) -> sqlx::query::Query<'q, <$store as super::HasDb>::Db, <<$store as super::HasDb>::Db as sqlx::Database>::Arguments<'q>> {
@@ -56,8 +68,11 @@ macro_rules! impl_workflow_store {
             #[async_trait]
             impl WorkflowStore for $store {
                 async fn insert_workflow(&self, w: &WorkflowRow) -> StoreResult<()> {
-                    let sql = format!("INSERT INTO workflows ({WF_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
-                    wf_query(&sql, w).execute(&self.writer).await?;
+                    let sql = format!("INSERT INTO workflows ({WF_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+                    let mut tx = self.begin_write().await?;
+                    wf_query(&sql, w).execute(&mut *tx).await?;
+                    version_query(w).execute(&mut *tx).await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 
@@ -65,15 +80,33 @@ macro_rules! impl_workflow_store {
                     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM workflows WHERE owner_id = $1").bind(owner_id).fetch_one(&self.pool).await?)
                 }
 
-                async fn update_workflow(&self, w: &WorkflowRow) -> StoreResult<()> {
+                async fn update_workflow(&self, w: &WorkflowRow, read_version: i64) -> StoreResult<bool> {
                     let sql = "UPDATE workflows SET owner_id = $2, name = $3, description = $4, visibility = $5, engine = $6, \
-                               definition = $7, status = $8, created_at = $9, updated_at = $10 WHERE id = $1";
-                    wf_query(sql, w).execute(&self.writer).await?;
-                    Ok(())
+                               definition = $7, status = $8, created_at = $9, updated_at = $10, version = $11 WHERE id = $1 AND version = $12";
+                    let mut tx = self.begin_write().await?;
+                    let done = wf_query(sql, w).bind(read_version).execute(&mut *tx).await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    if w.version != read_version {
+                        version_query(w).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>> {
                     Ok(sqlx::query_as(&format!("SELECT {WF_COLS} FROM workflows WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?)
+                }
+
+                async fn workflow_version(&self, workflow_id: &str, version: i64) -> StoreResult<Option<WorkflowVersionRow>> {
+                    Ok(sqlx::query_as(
+                        "SELECT workflow_id, version, engine, definition, created_at FROM workflow_versions WHERE workflow_id = $1 AND version = $2",
+                    )
+                    .bind(workflow_id)
+                    .bind(version)
+                    .fetch_optional(&self.writer)
+                    .await?)
                 }
 
                 async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>> {
@@ -85,14 +118,30 @@ macro_rules! impl_workflow_store {
                     .await?)
                 }
 
-                async fn enable_workflow(&self, budget_id: &str, workflow_id: &str, now: i64) -> StoreResult<()> {
-                    sqlx::query("INSERT INTO budget_workflows (budget_id, workflow_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (budget_id, workflow_id) DO NOTHING")
-                        .bind(budget_id)
-                        .bind(workflow_id)
-                        .bind(now)
-                        .execute(&self.writer)
-                        .await?;
+                async fn enable_workflow(&self, budget_id: &str, workflow_id: &str, version: i64, now: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO budget_workflows (budget_id, workflow_id, created_at, pinned_version) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (budget_id, workflow_id) DO UPDATE SET pinned_version = excluded.pinned_version",
+                    )
+                    .bind(budget_id)
+                    .bind(workflow_id)
+                    .bind(now)
+                    .bind(version)
+                    .execute(&self.writer)
+                    .await?;
                     Ok(())
+                }
+
+                async fn pin_workflow_version(&self, budget_id: &str, workflow_id: &str, version: i64) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE budget_workflows SET pinned_version = $3 WHERE budget_id = $1 AND workflow_id = $2 AND pinned_version < $3",
+                    )
+                    .bind(budget_id)
+                    .bind(workflow_id)
+                    .bind(version)
+                    .execute(&self.writer)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool> {
@@ -104,17 +153,17 @@ macro_rules! impl_workflow_store {
                     Ok(done.rows_affected() == 1)
                 }
 
-                async fn budget_workflow_ids(&self, budget_id: &str) -> StoreResult<Vec<String>> {
-                    Ok(sqlx::query_scalar("SELECT workflow_id FROM budget_workflows WHERE budget_id = $1")
+                async fn budget_workflows(&self, budget_id: &str) -> StoreResult<Vec<(String, i64)>> {
+                    Ok(sqlx::query_as("SELECT workflow_id, pinned_version FROM budget_workflows WHERE budget_id = $1")
                         .bind(budget_id)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.writer)
                         .await?)
                 }
 
                 async fn insert_run(&self, r: &RunRow) -> StoreResult<()> {
                     sqlx::query(&format!(
                         "INSERT INTO runs ({RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+                         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
                     ))
                     .bind(&r.id)
                     .bind(&r.workflow_id)
@@ -145,6 +194,7 @@ macro_rules! impl_workflow_store {
                     .bind(r.lease_expires_at)
                     .bind(r.attempts)
                     .bind(r.cancel_requested)
+                    .bind(r.workflow_version)
                     .execute(&self.writer)
                     .await
                     .map_err(|e| StoreError::on_unique(e, "request_id"))?;

@@ -51,9 +51,12 @@ pub async fn create(app: &AppInner, user_id: &str, budget_id: &str) -> anyhow::R
             status: "active".into(),
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         app.store.insert_workflow(&w).await?;
-        app.store.enable_workflow(budget_id, &w.id, now).await?;
+        app.store
+            .enable_workflow(budget_id, &w.id, w.version, now)
+            .await?;
         ids.push(w.id);
     }
     Ok(ids)

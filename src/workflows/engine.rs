@@ -84,6 +84,7 @@ impl RunCtx {
             .unwrap_or_else(|| run.id.clone());
         metadata["instance_id"] = Value::String(instance_id.clone());
         metadata["engine"] = Value::String(workflow.engine.clone());
+        metadata["workflow_version"] = json!(workflow.version);
         if !metadata["steps"].is_array() {
             metadata["steps"] = json!([]);
         }

@@ -66,7 +66,18 @@ pub async fn run_once(app: &AppState, owner: &str) -> anyhow::Result<bool> {
 }
 
 async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()> {
-    let workflow = app.store.workflow_by_id(&run.workflow_id).await?;
+    let workflow = match app.store.workflow_by_id(&run.workflow_id).await? {
+        // The run executes the version chosen when it was triggered.
+        Some(w) => match run.workflow_version {
+            Some(v) if v != w.version => app
+                .store
+                .workflow_version(&w.id, v)
+                .await?
+                .map(|row| super::versions::at_version(&w, &row)),
+            _ => Some(w),
+        },
+        None => None,
+    };
     // The run's tool calls share one connection instance, named after the run.
     if app.store.instance_by_id(&run.id).await?.is_none() {
         let now = to_millis(app.clock.now());

@@ -126,6 +126,7 @@ async fn finished_run(
             status: "active".into(),
             created_at: now,
             updated_at: now,
+            version: 1,
         })
         .await
         .unwrap();
@@ -161,6 +162,7 @@ async fn finished_run(
             lease_expires_at: Some(now + 3_600_000),
             attempts: 1,
             cancel_requested: false,
+            workflow_version: None,
         })
         .await
         .unwrap();

@@ -150,6 +150,7 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         status: "active".into(),
         created_at: now,
         updated_at: now,
+        version: 1,
     };
     app.state.store.insert_workflow(&workflow).await.unwrap();
     workflow
@@ -194,6 +195,7 @@ async fn new_run(
         lease_expires_at: Some(now + 3_600_000),
         attempts: 1,
         cancel_requested: false,
+        workflow_version: None,
     };
     app.state.store.insert_run(&run).await.unwrap();
     app.state

@@ -9,6 +9,7 @@ mod callbacks;
 mod catalog;
 mod cli;
 mod client;
+mod consent;
 mod crash;
 mod credits;
 mod embed;

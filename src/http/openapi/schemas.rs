@@ -623,6 +623,9 @@ pub struct BudgetWorkflow {
     pub budget_id: String,
     pub workflow_id: String,
     pub enabled: bool,
+    /// When enabled: the workflow version the budget runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, ToSchema, Serialize, Deserialize)]
@@ -745,9 +748,10 @@ pub struct DeletedCredentialResponse {
 pub struct Approval {
     pub id: String,
     pub budget_id: String,
-    /// `enable_product`, `enable_workflow`, `credential` or `price_increase` (a tool now costs more than the owner agreed to; approving agrees to its current prices).
+    /// `enable_product`, `enable_workflow`, `credential`, `workflow_update` (a shared workflow changed; approving moves the budget to its new version) or `price_increase` (a tool now costs more than the owner agreed to; approving agrees to its current prices).
     pub kind: String,
-    /// The product, workflow or `product_id:name` of the credential.
+    /// The product, workflow, `product_id:name` of the credential, or
+    /// `workflow_id:version` of a workflow's newer version.
     pub subject_id: String,
     /// What was asked, for a person.
     pub detail: Value,
@@ -1072,6 +1076,12 @@ pub struct Workflow {
     /// In lists: whether it is enabled on the caller's budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_on_budget: Option<bool>,
+    /// Counts changes of `engine` and `definition`, from 1.
+    pub version: i64,
+    /// In lists, when enabled on the caller's budget: the version the budget
+    /// runs. The workflow's owner always runs the newest one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
 }
 
 /// A workflow's settings. On create `name`, `engine` and `definition` are
