@@ -368,7 +368,55 @@ async fn a_keys_credit_history_leaves_out_other_budgets_purchases(app: TestApp) 
     assert_eq!(app.balance(&t.user).await["balance"], 999);
 }
 
+/// A connection instance of the default budget (and what its memory holds)
+/// does not exist for a key of another budget; its own default instance is
+/// its own.
+async fn a_key_of_another_budget_cannot_use_the_default_budgets_instance(app: TestApp) {
+    let t = two_budgets(&app).await;
+    let (status, body) = app
+        .post(
+            "/products/purchase",
+            Some(&t.user.token),
+            json!({"product_id": "instance_memory", "parameters": {"action": "set", "key": "secret", "value": "s3cret"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let instance = body["instance_id"].as_str().unwrap().to_string();
+    for path in ["/products/fetch"] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&t.second_key)
+            .header("x-instance-id", &instance)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "instance_not_found");
+    }
+    let resp = app
+        .client
+        .post(format!("{}/products/purchase", app.url))
+        .bearer_auth(&t.second_key)
+        .header("x-instance-id", &instance)
+        .json(&json!({"product_id": "instance_memory", "parameters": {"action": "get", "key": "secret"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "instance_not_found");
+    assert!(!body.to_string().contains("s3cret"));
+    // The key's own default instance is another one.
+    let (status, body) = app.get("/products/fetch", Some(&t.second_key)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["instance_id"], instance.as_str());
+    let _ = &t.second_budget;
+}
+
 crate::on_both_backends!(
+    a_key_of_another_budget_cannot_use_the_default_budgets_instance,
     a_keys_credit_history_leaves_out_other_budgets_purchases,
     a_key_of_another_budget_cannot_see_or_cancel_the_default_budgets_run,
     a_key_lists_only_its_budgets_approvals_and_resolves_none,
