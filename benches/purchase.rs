@@ -380,8 +380,11 @@ async fn main() -> anyhow::Result<()> {
         &on,
         health.rps,
     );
-    // Half the peak rate: each of 32 connections waits between requests.
-    let delay = ((32.0 * 2.0 * 1000.0) / many.rps.max(1.0)).round().max(1.0) as u64;
+    // Half the peak rate: each of 32 connections sends one request every
+    // 64 / peak seconds, waiting that long less its own latency.
+    let delay = ((32.0 * 2.0 * 1000.0) / many.rps.max(1.0) - many.p50_ms)
+        .round()
+        .max(1.0) as u64;
     let half = wrk(
         &url,
         "/products/purchase",
