@@ -183,7 +183,8 @@ impl Batch {
 
         // Budget counters: of budgets that reserve or charge, and of holds.
         let mut budget_ids: BTreeSet<String> = BTreeSet::new();
-        let mut capped: BTreeMap<String, [Option<i64>; 4]> = BTreeMap::new();
+        // Per budget, which rolling windows have a cap.
+        let mut capped: BTreeMap<String, [bool; 4]> = BTreeMap::new();
         for c in commands {
             match c {
                 Command::Reserve {
@@ -193,12 +194,9 @@ impl Batch {
                     budget: Some(b), ..
                 } => {
                     budget_ids.insert(b.id.clone());
-                    let caps = rolling_caps(b);
-                    let entry = capped.entry(b.id.clone()).or_insert([None; 4]);
-                    for (slot, cap) in entry.iter_mut().zip(caps) {
-                        if cap.is_some() {
-                            *slot = Some(window_start(now, 0));
-                        }
+                    let entry = capped.entry(b.id.clone()).or_insert([false; 4]);
+                    for (slot, cap) in entry.iter_mut().zip(rolling_caps(b)) {
+                        *slot |= cap.is_some();
                     }
                 }
                 _ => {}
@@ -236,8 +234,8 @@ impl Batch {
         let mut probes = Vec::new();
         let mut slots = Vec::new();
         for (id, windows) in &capped {
-            for (i, w) in windows.iter().enumerate() {
-                if w.is_some() {
+            for (i, has_cap) in windows.iter().enumerate() {
+                if *has_cap {
                     probes.push((id.clone(), window_start(now, WINDOWS[i].1)));
                     slots.push((id.clone(), i));
                 }
