@@ -359,6 +359,10 @@ pub struct Catalog {
     store: Arc<dyn Store>,
     builtins: HashMap<String, Arc<dyn BuiltinTool>>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// One reload at a time, so a slow reload that read older rows cannot
+    /// replace the snapshot of a later one (a product just published would
+    /// vanish until the next refresh).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Catalog {
@@ -381,6 +385,7 @@ impl Catalog {
             store,
             builtins: by_slug,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            reloading: tokio::sync::Mutex::new(()),
         };
         catalog.reload().await?;
         Ok(catalog)
@@ -393,6 +398,7 @@ impl Catalog {
 
     /// Rebuilds the snapshot from the database.
     pub async fn reload(&self) -> StoreResult<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let version = self.store.catalog_version().await?;
         let rows = self.store.products().await?;
         let mut snap = Snapshot {
