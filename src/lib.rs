@@ -1,7 +1,8 @@
 //! Tollgate: a self-hostable platform on which AI agents pay for and use
 //! tools, implementing the AgentPMT Programmatic Access API.
 
-#![forbid(unsafe_code)]
+// The one exception: `store::sqlite_sync` borrows sqlx's SQLite handle.
+#![deny(unsafe_code)]
 
 pub mod accounts;
 pub mod app;

@@ -16,6 +16,7 @@ pub mod postgres;
 mod sessions;
 mod sessions_sql;
 pub mod sqlite;
+mod sqlite_sync;
 mod workflows;
 mod workflows_sql;
 
@@ -40,6 +41,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// From the synchronous SQLite paths (`sqlite_sync.rs`).
+    #[error("database error: {0}")]
+    Embedded(String),
 }
 
 impl StoreError {

@@ -23,12 +23,13 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::Batch;
 use super::{Command, LedgerError, Reply};
 use crate::clock::{to_millis, Clock};
-use crate::store::Store;
+use crate::store::{BatchTx, Store};
 
 /// The most commands one batch applies.
 pub const MAX_BATCH: usize = 256;
@@ -61,10 +62,22 @@ impl Engine {
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine {
         let n = store.ledger_writers().max(1);
         let stats = Arc::new(Stats::default());
+        let sync = store.sync_batches().is_some();
         let writers = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write_loop(store.clone(), clock.clone(), rx, stats.clone()));
+                let writer = write_loop(store.clone(), clock.clone(), rx, stats.clone());
+                if sync {
+                    // Batches that block their thread get a thread of their
+                    // own, off the runtime's workers.
+                    let rt = tokio::runtime::Handle::current();
+                    std::thread::Builder::new()
+                        .name("tollgate-ledger".into())
+                        .spawn(move || rt.block_on(writer))
+                        .expect("the ledger writer thread starts");
+                } else {
+                    tokio::spawn(writer);
+                }
                 tx
             })
             .collect();
@@ -158,13 +171,35 @@ async fn run_batch(
     clock: &dyn Clock,
     commands: &[&Command],
 ) -> crate::store::StoreResult<Vec<Result<Reply, LedgerError>>> {
+    if let Some(sync) = store.sync_batches() {
+        let mut results = None;
+        sync.run_sync(&mut |tx| {
+            let r = apply_batch(tx, clock, commands)
+                .now_or_never()
+                .expect("a synchronous batch never waits")?;
+            results = Some(r);
+            Ok(())
+        })
+        .await?;
+        return Ok(results.expect("set before the commit"));
+    }
     let mut tx = store.begin_batch().await?;
-    let mut state = Batch::load(tx.as_mut(), commands, || to_millis(clock.now())).await?;
+    let results = apply_batch(tx.as_mut(), clock, commands).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Loads, applies and writes `commands` in `tx`, without committing.
+async fn apply_batch(
+    tx: &mut dyn BatchTx,
+    clock: &dyn Clock,
+    commands: &[&Command],
+) -> crate::store::StoreResult<Vec<Result<Reply, LedgerError>>> {
+    let mut state = Batch::load(tx, commands, || to_millis(clock.now())).await?;
     let results: Vec<_> = commands.iter().map(|c| state.apply(c)).collect();
     let writes = state.into_writes();
     if !writes.is_empty() {
         tx.write(&writes).await?;
     }
-    tx.commit().await?;
     Ok(results)
 }

@@ -111,6 +111,8 @@ pub trait LedgerStore: Send + Sync {
     /// How many writers may run batches at once: one on SQLite, several on
     /// PostgreSQL (each owns a fixed share of the wallets).
     fn ledger_writers(&self) -> usize;
+    /// Set where batches run synchronously on the engine's own thread.
+    fn sync_batches(&self) -> Option<&dyn SyncBatches>;
     /// The wallet's counters, read without a lock.
     async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>>;
     /// Remaining credits of grants live at `now`, and the soonest expiry
@@ -139,4 +141,17 @@ pub trait BatchTx: Send {
     async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>>;
     async fn write(&mut self, writes: &BatchWrites) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A backend whose ledger batches run synchronously on the engine's own
+/// thread (SQLite; see `sqlite_sync.rs`).
+#[async_trait]
+pub trait SyncBatches: Send + Sync {
+    /// Runs `f` in one write transaction whose statements all run on the
+    /// calling thread (the [`BatchTx`] futures never wait); commits when `f`
+    /// returns `Ok` and rolls back otherwise.
+    async fn run_sync(
+        &self,
+        f: &mut (dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send),
+    ) -> StoreResult<()>;
 }

@@ -15,7 +15,7 @@ macro_rules! impl_ledger_store {
             use super::$store;
             use crate::store::{
                 BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, LedgerStore, StoreError,
-                StoreResult, WalletRow,
+                StoreResult, SyncBatches, WalletRow,
             };
 
             const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
@@ -51,7 +51,14 @@ macro_rules! impl_ledger_store {
                     Self::LEDGER_WRITERS
                 }
 
+                fn sync_batches(&self) -> Option<&dyn SyncBatches> {
+                    self.sync_runner()
+                }
+
                 async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>> {
+                    if let Some(r) = self.readers() {
+                        return r.wallet(user_id);
+                    }
                     Ok(sqlx::query_as(&format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1"))
                         .bind(user_id)
                         .fetch_optional(&self.pool)
@@ -59,6 +66,9 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn live_grants_sum(&self, user_id: &str, now: i64) -> StoreResult<(i64, Option<i64>)> {
+                    if let Some(r) = self.readers() {
+                        return r.live_grants_sum(user_id, now);
+                    }
                     Ok(sqlx::query_as(
                         "SELECT CAST(COALESCE(SUM(remaining_credits), 0) AS BIGINT), MIN(expires_at) FROM grants \
                          WHERE user_id = $1 AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > $2)",

@@ -71,6 +71,15 @@ impl PgStore {
     // Writers on PostgreSQL overlap their round trips; each owns a share of
     // the wallets, and all lock in id order.
     const LEDGER_WRITERS: usize = 4;
+
+    // Batches run as async tasks, each statement one round trip.
+    fn sync_runner(&self) -> Option<&dyn crate::store::SyncBatches> {
+        None
+    }
+
+    fn readers(&self) -> Option<&super::sqlite_sync::Readers> {
+        None
+    }
 }
 
 impl_store!(PgStore, "postgres");

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -13,7 +14,9 @@ use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::ledger_sql::impl_ledger_store;
 use super::sessions_sql::impl_session_store;
+use super::sqlite_sync::Readers;
 use super::workflows_sql::impl_workflow_store;
+use super::{BatchTx, SyncBatches};
 
 /// A store on a SQLite database file.
 #[derive(Clone)]
@@ -22,8 +25,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writing connection. SQLite has a single writer anyway;
     /// queueing writers here, in order, avoids the busy-wait sleeps that
-    /// connections racing for the write lock would take.
+    /// connections racing for the write lock would take. Ledger batches
+    /// borrow it too (`sqlite_sync.rs`).
     writer: SqlitePool,
+    /// Point reads on the calling thread; `None` for an in-memory database.
+    readers: Option<Arc<Readers>>,
 }
 
 impl SqliteStore {
@@ -36,9 +42,13 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         restrict_database_files(options.get_filename())?;
+        let file = options.get_filename().to_path_buf();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // Never closed while the server runs: ledger batches borrow its handle.
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
@@ -46,7 +56,22 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(false))
             .await?;
-        Ok(SqliteStore { pool, writer })
+        let name = file.to_string_lossy();
+        let in_memory = name.is_empty() || name == ":memory:" || name.starts_with("file::memory:");
+        let readers = (!in_memory).then(|| Arc::new(Readers::new(file.clone())));
+        Ok(SqliteStore {
+            pool,
+            writer,
+            readers,
+        })
+    }
+
+    fn sync_runner(&self) -> Option<&dyn SyncBatches> {
+        Some(self)
+    }
+
+    fn readers(&self) -> Option<&Readers> {
+        self.readers.as_deref()
     }
 
     /// A write transaction that takes SQLite's write lock up front, so a
@@ -141,6 +166,17 @@ fn set_private(_path: &Path) -> std::io::Result<()> {
 impl_store!(SqliteStore, "sqlite");
 
 impl_ledger_store!(SqliteStore, sqlx::Sqlite);
+
+#[async_trait::async_trait]
+impl SyncBatches for SqliteStore {
+    async fn run_sync(
+        &self,
+        f: &mut (dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send),
+    ) -> super::StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        super::sqlite_sync::run_on(&mut conn, f).await
+    }
+}
 
 /// Names the sqlx database type for the shared SQL.
 pub(crate) trait HasDb {
