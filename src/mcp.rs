@@ -21,9 +21,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::Service;
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 use session::McpSession;
 
 /// The header that carries a session's id, on requests and on the

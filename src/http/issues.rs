@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{query_int, Body, Fields, FromBody};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{bounded_int, json_body, Fields};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::clock::to_millis;

@@ -19,10 +19,10 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{json, Map, Value};
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::purchase::{self, PurchaseError, PurchaseRequest};
 use crate::tools::ToolError;
 

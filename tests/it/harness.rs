@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use tollgate::accounts::{self, Email};
-use tollgate::app::App;
+use tollgate::app::AppState;
 use tollgate::auth::Role;
 use tollgate::clock::ManualClock;
 use tollgate::config::{DatabaseArgs, LogFormat, ServeArgs};
-use tollgate::http::AppState;
 use tollgate::secret::Secret;
+use tollgate::startup::App;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
