@@ -22,6 +22,7 @@ pub mod mcp;
 pub mod money;
 pub mod purchase;
 pub mod secret;
+pub mod services;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

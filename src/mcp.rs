@@ -7,6 +7,7 @@
 //! opened it: a request on it with anyone else's token is refused, so a
 //! leaked session id is useless without the owner's credentials.
 
+mod failures;
 mod session;
 
 use std::collections::HashMap;
