@@ -5,12 +5,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{self, Email};
-use crate::app::{self, App};
 use crate::auth::tokens::TokenService;
 use crate::auth::Role;
 use crate::clock::SystemClock;
 use crate::config::{DatabaseArgs, LogFormat, ServeArgs};
 use crate::ledger::{Ledger, NewGrant};
+use crate::startup::{self, App};
 use crate::store::redact_url;
 
 /// Tollgate: a self-hostable platform on which AI agents pay for and use tools.
@@ -147,7 +147,7 @@ async fn serve_command(db: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<()>
             say!();
             say!(
                 "A demo account was created with {} credits:",
-                app::DEMO_CREDITS
+                startup::DEMO_CREDITS
             );
             say!("  email:    {}", demo.email);
             say!("  password: {}", demo.password);
@@ -161,11 +161,11 @@ async fn serve_command(db: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<()>
             say!();
         }
     }
-    app.run(listener, app::shutdown_signal()).await
+    app.run(listener, startup::shutdown_signal()).await
 }
 
 async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()> {
-    let (store, master) = app::open_store(&db).await?;
+    let (store, master) = startup::open_store(&db).await?;
     let user_for = |email: String| {
         let store = store.clone();
         async move {

@@ -46,8 +46,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::watch;
 
+use crate::app::{AppInner, AppState};
 use crate::clock::{from_millis, iso, to_millis};
-use crate::http::{AppInner, AppState};
 use crate::store::{DeliveryAttempt, DeliveryRow, RunRow};
 use crate::tools::outbound::OutboundError;
 use crate::workflows::view::run_json;

@@ -1,4 +1,6 @@
-//! The HTTP API: routes, shared state and the middleware stack.
+//! The HTTP API: routes and the middleware stack. Handlers parse and
+//! authorise requests, call the application layer and the domain, and map
+//! the result to a response.
 
 pub mod admin;
 pub mod agent_webhooks;
@@ -12,6 +14,7 @@ pub mod embed;
 pub mod error;
 pub mod extract;
 pub mod issues;
+pub mod metrics;
 pub mod openapi;
 pub mod products;
 pub mod public;
@@ -19,9 +22,6 @@ pub mod quotas;
 pub mod vendor;
 pub mod webhooks;
 pub mod workflows;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -39,77 +39,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::tokens::TokenService;
-use crate::catalog::Catalog;
-use crate::clock::Clock;
-use crate::ledger::Ledger;
-use crate::secret::MasterKey;
-use crate::store::Store;
-use crate::tools::outbound::Outbound;
+use crate::app::{AppState, Settings};
 use error::{internal_body, ApiError, InternalErrorMarker};
-
-/// Settings the handlers need.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub public_url: String,
-    pub signup_enabled: bool,
-    pub token_ttl: Duration,
-    pub body_limit: usize,
-    pub request_timeout: Duration,
-    pub tool_timeout: Duration,
-    pub tool_max_response_bytes: usize,
-    pub default_builtin_tools: bool,
-    pub issue_reports_per_hour: i64,
-    pub llm_base_url: Option<String>,
-    pub llm_api_key: Option<crate::secret::Secret>,
-    pub llm_model: String,
-    /// Models workflows may name besides `llm_model`; `*` allows any.
-    pub llm_allowed_models: Vec<String>,
-    pub llm_max_calls_per_run: u32,
-    pub llm_max_calls_per_user_hour: i64,
-    pub llm_max_calls_per_user_day: i64,
-    pub llm_credits_per_1k_prompt_tokens: i64,
-    pub llm_credits_per_1k_completion_tokens: i64,
-    pub workers: usize,
-    pub run_lease: Duration,
-    pub callback_max_attempts: i64,
-    pub callback_backoff: Duration,
-    pub run_state_limit_bytes: usize,
-    pub max_queued_runs_per_user: i64,
-    pub max_running_runs_per_user: i64,
-    pub embed_frame_ancestors: String,
-    /// Sign-in attempts per minute, per address and per account; 0 is off.
-    pub login_rate_limit: u32,
-    /// Sign-ups per address per hour; 0 is off.
-    pub signup_rate_limit: u32,
-    /// The header carrying the client address behind a proxy.
-    pub client_ip_header: Option<HeaderName>,
-    pub quotas: crate::config::Quotas,
-}
-
-/// What every handler shares.
-pub struct AppInner {
-    pub store: Arc<dyn Store>,
-    pub ledger: Ledger,
-    pub tokens: TokenService,
-    pub catalog: Catalog,
-    pub caches: crate::cache::Caches,
-    pub outbound: Arc<Outbound>,
-    pub master: MasterKey,
-    pub clock: Arc<dyn Clock>,
-    /// This node's sign-in and sign-up throttles.
-    pub throttles: crate::auth::throttle::AuthThrottles,
-    /// Wakes this node's workers when a run is queued here.
-    pub run_queued: tokio::sync::Notify,
-    /// Cancelled when the server shuts down, so long-lived streams (MCP
-    /// sessions) end and the shutdown can finish.
-    pub shutdown: tokio_util::sync::CancellationToken,
-    pub settings: HttpSettings,
-    /// When this node started, in epoch milliseconds.
-    pub started_at: i64,
-}
-
-pub type AppState = Arc<AppInner>;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -125,8 +56,9 @@ impl MakeRequestId for MakeObjectId {
     }
 }
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
+/// The whole API; `mounted` are the routes of other adapters served on the
+/// same listener under the same middleware (the MCP transport).
+pub fn router(state: AppState, mounted: Router<AppState>) -> Router {
     let settings = state.settings.clone();
     let api = Router::new()
         .route("/health", get(public::health))
@@ -135,8 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/docs/assets/{file}", get(openapi::docs_asset))
         .merge(embed::routes())
         .route("/ready", get(public::ready))
-        .merge(crate::mcp::routes(state.clone()))
-        .route("/metrics", get(crate::telemetry::render))
+        .merge(mounted)
+        .route("/metrics", get(metrics::render))
         .route("/public/jwt-public-key", get(public::jwt_public_key))
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/auth/signup", post(auth::signup))
@@ -222,7 +154,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Wraps routes in the middleware stack every Tollgate route runs under.
-pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Router {
+pub fn with_middleware(routes: Router, settings: &Settings) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
         let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -238,7 +170,7 @@ pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Router {
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeObjectId))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(trace)
-            .layer(middleware::from_fn(crate::telemetry::track_requests))
+            .layer(middleware::from_fn(metrics::track_requests))
             .layer(middleware::from_fn(name_request_in_internal_errors))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
@@ -293,15 +225,4 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}.", uri.path()),
     )
-}
-
-impl AppInner {
-    /// Products a new user's default budget starts with.
-    pub fn default_products(&self) -> Vec<String> {
-        if self.settings.default_builtin_tools {
-            self.catalog.builtin_ids()
-        } else {
-            Vec::new()
-        }
-    }
 }

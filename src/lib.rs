@@ -23,6 +23,8 @@ pub mod mcp;
 pub mod money;
 pub mod purchase;
 pub mod secret;
+pub mod services;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tools;

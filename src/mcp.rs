@@ -7,6 +7,7 @@
 //! opened it: a request on it with anyone else's token is refused, so a
 //! leaked session id is useless without the owner's credentials.
 
+mod failures;
 mod session;
 
 use std::collections::HashMap;
@@ -21,9 +22,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::Service;
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 use session::McpSession;
 
 /// The header that carries a session's id, on requests and on the

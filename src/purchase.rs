@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
-use crate::http::{AppInner, AppState};
 use crate::id::new_id;
 use crate::ledger::LedgerError;
 use crate::store::{ApprovalRow, OrderRow};
@@ -395,7 +395,7 @@ async fn purchase_product(
                 Some(tool) => tool.call(&action, &params, &ctx).await,
                 None => {
                     vendor::call(
-                        app,
+                        &app.vendor_client(),
                         product,
                         &action,
                         &params,

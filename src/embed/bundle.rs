@@ -1,6 +1,6 @@
 //! Which products and workflows a bundle may hold.
 
-use crate::http::AppInner;
+use crate::app::AppInner;
 use crate::id::ObjectId;
 use crate::store::StoreError;
 

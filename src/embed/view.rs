@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::page::Page;
+use crate::app::AppInner;
 use crate::catalog::Product;
-use crate::http::AppInner;
 use crate::id::ObjectId;
 use crate::store::{StoreError, WorkflowRow};
 

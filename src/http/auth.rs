@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{bearer_token, Body, ClientAddr, Fields, FromBody};
-use super::AppState;
 use crate::accounts::{self, AccountError, Email};
+use crate::app::AppState;
 use crate::auth::throttle::address_key;
 use crate::auth::tokens::TokenError;
 use crate::auth::{api_key, password, Role};

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{Body, Fields, FromBody};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::store::CredentialRow;

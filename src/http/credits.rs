@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiResult;
 use super::extract::query_int;
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
 use crate::money::usd;

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::bundles;
 use super::error::ApiError;
-use super::{bundles, AppState};
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::embed::{self, Asset, EmbedView, Page, ViewError};
 

@@ -16,6 +16,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::ledger::LedgerError;
+use crate::services::instances::InstanceUseError;
+use crate::services::issues::ReportError;
 use crate::store::StoreError;
 
 /// One item of a FastAPI validation error.
@@ -169,6 +171,42 @@ impl From<LedgerError> for ApiError {
                 "The server is shutting down; retry on another node or in a moment.",
             ),
             LedgerError::Store(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<InstanceUseError> for ApiError {
+    fn from(e: InstanceUseError) -> Self {
+        let header = || vec!["header".into(), "x-instance-metadata".into()];
+        match e {
+            InstanceUseError::MetadataNotObject(input) => ApiError::field(FieldError::new(
+                header(),
+                "dict_type",
+                "Input should be a valid dictionary",
+                input,
+            )),
+            InstanceUseError::MetadataNotJson { text, error } => ApiError::field(
+                FieldError::new(header(), "json_invalid", "Invalid JSON", text.into())
+                    .with_ctx(json!({ "error": error })),
+            ),
+            InstanceUseError::NotFound => ApiError::not_found(
+                "instance_not_found",
+                "No connection instance with this id belongs to you; omit x-instance-id to use your own default instance.",
+            ),
+            InstanceUseError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::RateLimited { per_hour } => ApiError::coded(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("At most {per_hour} issue reports an hour are accepted per account; try again later."),
+            ),
+            ReportError::Store(e) => e.into(),
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, FieldError};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::{api_key, Caller, Role};
 
 /// A request type read field by field from a JSON object.

@@ -1,19 +1,18 @@
 //! `POST /issues/report`, and vendors' view of reports about their tools.
 
 use super::openapi::schemas as oa;
-use std::sync::OnceLock;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{query_int, Body, Fields, FromBody};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{from_millis, iso, to_millis};
-use crate::id::{new_id, ObjectId};
+use crate::services::issues::{self, NewReport};
 use crate::store::IssueRow;
 
 pub struct IssueReport {
@@ -39,17 +38,6 @@ impl FromBody for IssueReport {
             recommended_improvements,
         })
     }
-}
-
-/// The lock that serialises one user's reports on this node: one of a fixed
-/// set, picked by a hash of the user id.
-fn report_lock(user_id: &str) -> &'static tokio::sync::Mutex<()> {
-    use std::hash::{Hash, Hasher};
-    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
-    let locks = LOCKS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    user_id.hash(&mut hasher);
-    &locks[(hasher.finish() % locks.len() as u64) as usize]
 }
 
 /// `POST /issues/report`: always recorded, even for an unknown product.
@@ -86,87 +74,14 @@ pub async fn report(
         .get("x-instance-id")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_ascii_lowercase());
-    record_report(
-        &state,
-        &caller,
-        body.product_id,
-        body.error_message,
-        body.recommended_improvements,
+    let report = NewReport {
+        product_ref: body.product_id,
+        error_message: body.error_message,
+        recommended_improvements: body.recommended_improvements,
         instance_id,
-    )
-    .await
-    .map(Json)
-}
-
-/// Records an issue report by `caller`, under the per-user hourly limit,
-/// and answers the body of `POST /issues/report`. `instance_id` is kept only
-/// when it names one of the caller's own connection instances.
-pub async fn record_report(
-    state: &AppState,
-    caller: &Caller,
-    product_id: String,
-    error_message: String,
-    recommended_improvements: Option<String>,
-    instance_id: Option<String>,
-) -> Result<Value, ApiError> {
-    // Held until the report is stored, so concurrent reports by one user
-    // cannot all pass the count.
-    let _guard = report_lock(&caller.user_id).lock().await;
-    let now = to_millis(state.clock.now());
-    let recent = state
-        .store
-        .issues_by_user_since(&caller.user_id, now - 3_600_000)
-        .await?;
-    if recent >= state.settings.issue_reports_per_hour {
-        return Err(ApiError::coded(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "At most {} issue reports an hour are accepted per account; try again later.",
-                state.settings.issue_reports_per_hour
-            ),
-        ));
-    }
-    let snapshot = state.catalog.snapshot();
-    let resolved = snapshot.resolve(&product_id);
-    let instance_id = instance_id.filter(|s| ObjectId::is_valid(s));
-    // Only the caller's own instance is recorded; a report never fails over it.
-    let instance_id = match instance_id {
-        Some(id) => state
-            .store
-            .instance_by_id(&id)
-            .await?
-            .filter(|i| i.user_id == caller.user_id)
-            .map(|i| i.id),
-        None => None,
     };
-    let issue = IssueRow {
-        id: new_id(),
-        user_id: caller.user_id.clone(),
-        product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
-        product_ref: product_id.clone(),
-        product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
-        lookup_method: crate::purchase::lookup_name(resolved.as_ref().map(|(_, l)| *l)).into(),
-        error_message,
-        recommended_improvements,
-        instance_id,
-        status: "open".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.insert_issue(&issue).await?;
-    Ok(json!({
-        "success": true,
-        "message": "Issue report recorded",
-        "data": {
-            "issue_id": issue.id,
-            "product_found": resolved.is_some(),
-            "lookup_method": issue.lookup_method,
-            "product_id": product_id,
-            "product_name": issue.product_name,
-            "status": issue.status,
-        },
-    }))
+    let recorded = issues::record(&state, &caller, report).await?;
+    Ok(Json(recorded.response_body()))
 }
 
 fn issue_json(i: &IssueRow) -> Value {

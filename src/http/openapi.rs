@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::ApiError;
 use super::{
     admin, agent_webhooks, approvals, auth, budgets, bundles, credentials, credits, embed, issues,
-    products, public, vendor, webhooks, workflows,
+    metrics, products, public, vendor, webhooks, workflows,
 };
 use schemas::*;
 
@@ -52,7 +52,7 @@ pub const BEARER: &str = "bearer";
         mcp_post,
         mcp_get,
         mcp_delete,
-        crate::telemetry::render,
+        metrics::render,
         public::jwt_public_key,
         public::jwks,
         auth::signup,

@@ -10,71 +10,15 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{bounded_int, json_body, Fields};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::clock::to_millis;
 
 use crate::purchase::{self, PurchaseError, PurchaseRequest};
+use crate::services::instances;
 use crate::store::IdempotencyClaim;
 use crate::tools::ToolError;
-
-/// The connection instance of a request: the one named by `x-instance-id`
-/// (which must be the caller's), or the caller's default one.
-/// `x-instance-metadata`, a JSON object, is stored on it.
-pub async fn resolve_instance(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-) -> ApiResult<String> {
-    let metadata = match headers.get("x-instance-metadata") {
-        None => None,
-        Some(raw) => {
-            let text = raw.to_str().unwrap_or_default();
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => Some(Value::Object(m).to_string()),
-                Ok(other) => {
-                    return Err(ApiError::field(FieldError::new(
-                        vec!["header".into(), "x-instance-metadata".into()],
-                        "dict_type",
-                        "Input should be a valid dictionary",
-                        other,
-                    )))
-                }
-                Err(e) => {
-                    return Err(ApiError::field(
-                        FieldError::new(
-                            vec!["header".into(), "x-instance-metadata".into()],
-                            "json_invalid",
-                            "Invalid JSON",
-                            text.into(),
-                        )
-                        .with_ctx(json!({"error": e.to_string()})),
-                    ))
-                }
-            }
-        }
-    };
-    let named = headers
-        .get("x-instance-id")
-        .map(|raw| raw.to_str().unwrap_or_default());
-    crate::instances::resolve(
-        &state.caches,
-        state.store.as_ref(),
-        state.clock.now(),
-        caller,
-        named,
-        metadata,
-    )
-        .await
-        .map_err(|e| match e {
-            crate::instances::InstanceError::NotFound => ApiError::not_found(
-                "instance_not_found",
-                "No connection instance with this id belongs to you; omit x-instance-id to use your own default instance.",
-            ),
-            crate::instances::InstanceError::Store(e) => e.into(),
-        })
-}
 
 /// A page number or size from the header (which wins) or the query.
 fn page_param(
@@ -206,7 +150,7 @@ pub async fn fetch(
         10,
         100,
     )?;
-    let instance_id = resolve_instance(&state, &caller, &headers).await?;
+    let instance_id = instances::resolve(&state, &caller, &headers).await?;
     let policy = state
         .caches
         .budget(&caller.budget_id)
@@ -370,7 +314,7 @@ fn request_hash(body: &PurchaseBody) -> String {
 }
 
 /// The refusals about price; nothing is charged.
-pub fn price_error(e: PurchaseError) -> ApiError {
+fn price_error(e: PurchaseError) -> ApiError {
     match e {
         PurchaseError::PriceNotApproved { product_id, action, agreed, price, approval_request_id } => ApiError::conflict(
             "price_not_approved",
@@ -564,7 +508,7 @@ async fn run_purchase(
     body: PurchaseBody,
     idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, Value)> {
-    let instance_id = resolve_instance(state, caller, headers).await?;
+    let instance_id = instances::resolve(state, caller, headers).await?;
     let request = PurchaseRequest {
         product: body.product,
         max_price_credits: body.max_price_credits,

@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiResult;
-use super::AppState;
+use crate::app::AppState;
 
 /// `GET /health`: the process is accepting requests.
 #[utoipa::path(

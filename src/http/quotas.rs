@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::AppState;
+use crate::app::AppState;
 
 /// A kind of object with a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

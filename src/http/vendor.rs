@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::json_body;
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::catalog::{
     is_function_name, is_slug, parse_actions, parse_credentials, CredentialSpec, DefinitionErrors,

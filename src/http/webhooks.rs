@@ -10,7 +10,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::delivery;
 

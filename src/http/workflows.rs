@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{json_body, Fields};
 use super::quotas::{self, Quota};
-use super::AppState;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};

@@ -11,20 +11,22 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{json, Map, Value};
 
+use super::failures::{failure, instance_failure, purchase_failure, report_failure, store_failure};
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
-use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::purchase::{self, PurchaseError, PurchaseRequest};
-use crate::tools::ToolError;
+use crate::purchase::{self, PurchaseRequest};
+use crate::services::instances::{self, InstanceUseError};
+use crate::services::issues::{self, NewReport};
+use crate::store::StoreError;
 
 const REPORT_TOOL: &str = "report_tool_issue";
 const REFRESH_TOOL: &str = "refresh_tools";
@@ -48,7 +50,7 @@ impl McpSession {
     }
 
     /// The budget's active tools, then Tollgate's own two.
-    async fn tools(&self, caller: &Caller) -> Result<Vec<Tool>, ApiError> {
+    async fn tools(&self, caller: &Caller) -> Result<Vec<Tool>, StoreError> {
         let enabled: HashSet<String> = self
             .state
             .store
@@ -77,11 +79,9 @@ impl McpSession {
         changed
     }
 
-    async fn instance(&self, caller: &Caller, parts: &Parts) -> Result<String, ApiError> {
+    async fn instance(&self, caller: &Caller, parts: &Parts) -> Result<String, InstanceUseError> {
         self.instance
-            .get_or_try_init(|| {
-                crate::http::products::resolve_instance(&self.state, caller, &parts.headers)
-            })
+            .get_or_try_init(|| instances::resolve(&self.state, caller, &parts.headers))
             .await
             .cloned()
     }
@@ -109,7 +109,7 @@ impl McpSession {
         };
         let instance_id = match self.instance(caller, parts).await {
             Ok(id) => id,
-            Err(e) => return api_failure(e),
+            Err(e) => return instance_failure(e),
         };
         let request = PurchaseRequest {
             max_price_credits: None,
@@ -133,18 +133,15 @@ impl McpSession {
                 Ok(parsed) => parsed,
                 Err(message) => return failure("invalid_parameters", message, None),
             };
-        match crate::http::issues::record_report(
-            &self.state,
-            caller,
-            product_id,
+        let report = NewReport {
+            product_ref: product_id,
             error_message,
-            recommended,
-            self.instance.get().cloned(),
-        )
-        .await
-        {
-            Ok(body) => CallToolResult::structured(body),
-            Err(e) => api_failure(e),
+            recommended_improvements: recommended,
+            instance_id: self.instance.get().cloned(),
+        };
+        match issues::record(&self.state, caller, report).await {
+            Ok(recorded) => CallToolResult::structured(recorded.response_body()),
+            Err(e) => report_failure(e),
         }
     }
 
@@ -154,7 +151,7 @@ impl McpSession {
         }
         let tools = match self.tools(caller).await {
             Ok(tools) => tools,
-            Err(e) => return api_failure(e),
+            Err(e) => return store_failure(e),
         };
         let changed = self.remember(&tools);
         if changed {
@@ -232,13 +229,11 @@ fn request_of(context: &RequestContext<RoleServer>) -> Result<(Caller, &Parts), 
     Ok((caller, parts))
 }
 
-fn internal(e: ApiError) -> ErrorData {
-    if let ApiError::Internal(cause) = &e {
-        tracing::error!(
-            error = format!("{cause:#}"),
-            "internal error in an MCP request"
-        );
-    }
+fn internal(e: StoreError) -> ErrorData {
+    tracing::error!(
+        error = format!("{:#}", anyhow::Error::from(e)),
+        "internal error in an MCP request"
+    );
     ErrorData::internal_error("Internal server error", None)
 }
 
@@ -312,156 +307,5 @@ fn string_arg(args: &JsonObject, name: &str, max: usize) -> Result<Option<String
         Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
         Some(Value::String(_)) => Err(format!("'{name}' must have at most {max} characters.")),
         Some(_) => Err(format!("'{name}' must be a string.")),
-    }
-}
-
-/// A failed call: `isError`, the code and message as text, and the REST
-/// API's error body as structured content.
-fn failure(code: &str, message: impl Into<String>, data: Option<Value>) -> CallToolResult {
-    let message = message.into();
-    let mut body = json!({"success": false, "error": code, "message": message});
-    if let Some(data) = data {
-        body["data"] = data;
-    }
-    let mut result = CallToolResult::structured_error(body);
-    result.content = vec![ContentBlock::text(format!("{code}: {message}"))];
-    result
-}
-
-fn api_failure(e: ApiError) -> CallToolResult {
-    match e {
-        ApiError::Coded {
-            code,
-            message,
-            data,
-            ..
-        } => failure(code, message, data),
-        ApiError::Validation(errors) => {
-            let summary = errors
-                .iter()
-                .map(|e| format!("{}: {}", loc(&e.loc), e.msg))
-                .collect::<Vec<_>>()
-                .join("; ");
-            failure(
-                "invalid_parameters",
-                format!("The arguments are not valid: {summary}."),
-                Some(json!({"detail": errors})),
-            )
-        }
-        ApiError::Internal(cause) => {
-            tracing::error!(
-                error = format!("{cause:#}"),
-                "internal error in an MCP tool call"
-            );
-            failure(
-                "internal_error",
-                "Internal server error; nothing was charged. Try again later.",
-                None,
-            )
-        }
-    }
-}
-
-fn loc(path: &[Value]) -> String {
-    if path.is_empty() {
-        return "arguments".into();
-    }
-    path.iter()
-        .map(|p| match p {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The REST API's refusal for each purchase outcome, with the same codes.
-fn purchase_failure(e: PurchaseError) -> CallToolResult {
-    match e {
-        PurchaseError::ProductNotFound(p) => failure(
-            "product_not_found",
-            format!("No tool matches {p:?}. List the tools you can use with tools/list."),
-            None,
-        ),
-        PurchaseError::ProductDisabled => failure(
-            "product_disabled",
-            "This tool is disabled by its vendor and cannot be called now.",
-            None,
-        ),
-        PurchaseError::BudgetPaused => failure(
-            "budget_paused",
-            "This budget is paused; its owner must resume it before tools can be called.",
-            None,
-        ),
-        PurchaseError::NotOnBudget {
-            product_id,
-            approval_request_id,
-        } => failure(
-            "product_not_on_budget",
-            "This tool is not enabled on your budget. An approval request was sent to the budget's owner.",
-            Some(json!({"product_id": product_id, "approval_request_id": approval_request_id})),
-        ),
-        PurchaseError::UnknownAction { given, available } => {
-            let expected = available
-                .iter()
-                .map(|a| format!("'{a}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            failure(
-                "invalid_parameters",
-                format!("'action' must be one of {expected}; got {given}."),
-                Some(json!({"actions": available})),
-            )
-        }
-        PurchaseError::InvalidParameters(errors) => {
-            let summary = errors
-                .iter()
-                .map(|e| format!("{}: {}", loc(&e.path), e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let detail: Vec<Value> = errors
-                .iter()
-                .map(|e| json!({"loc": e.path, "type": e.kind, "msg": e.message, "input": e.input}))
-                .collect();
-            failure(
-                "invalid_parameters",
-                format!("The arguments do not match the tool's input schema: {summary}."),
-                Some(json!({"detail": detail})),
-            )
-        }
-        PurchaseError::MissingCredentials { missing, request_ids } => failure(
-            "missing_credentials",
-            "This tool needs credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}; an approval request was sent to the owner.",
-            Some(json!({"missing_credentials": missing, "credential_request_ids": request_ids})),
-        ),
-        e @ (PurchaseError::PriceNotApproved { .. } | PurchaseError::PriceAboveMax { .. }) => {
-            api_failure(crate::http::products::price_error(e))
-        }
-        PurchaseError::Ledger(e) => api_failure(e.into()),
-        PurchaseError::Tool {
-            error,
-            order_id,
-            vendor,
-        } => match error {
-            ToolError::InvalidInput { field, message } => failure(
-                "tool_input_error",
-                format!(
-                    "The tool refused the input{}; nothing was charged: {message}",
-                    field.map(|f| format!(" ({f})")).unwrap_or_default()
-                ),
-                Some(json!({"order_id": order_id})),
-            ),
-            ToolError::Failed(message) => failure(
-                if vendor { "vendor_error" } else { "tool_failed" },
-                format!("The tool failed and nothing was charged: {message}"),
-                Some(json!({"order_id": order_id})),
-            ),
-            ToolError::Timeout => failure(
-                "tool_timeout",
-                "The tool did not answer in time; nothing was charged.",
-                Some(json!({"order_id": order_id})),
-            ),
-        },
-        PurchaseError::Internal(e) => api_failure(ApiError::Internal(e)),
     }
 }

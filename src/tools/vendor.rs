@@ -8,10 +8,18 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::outbound::OutboundError;
+use super::outbound::{Outbound, OutboundError};
 use super::ToolError;
+use crate::auth::tokens::TokenService;
 use crate::catalog::{CredentialSpec, Product};
-use crate::http::AppInner;
+
+/// What a vendor call needs of the server: the outbound client, the key
+/// that signs the call's token, and the largest answer taken.
+pub struct VendorClient<'a> {
+    pub outbound: &'a Outbound,
+    pub tokens: &'a TokenService,
+    pub max_response_bytes: usize,
+}
 
 /// The claims of the token on a vendor call.
 #[derive(Debug, Serialize)]
@@ -30,7 +38,7 @@ struct CallClaims<'a> {
 /// Forwards one paid call to the product's endpoint.
 #[allow(clippy::too_many_arguments)]
 pub async fn call(
-    app: &AppInner,
+    client: &VendorClient<'_>,
     product: &Product,
     action: &str,
     params: &Value,
@@ -45,15 +53,15 @@ pub async fn call(
         .endpoint
         .as_deref()
         .ok_or_else(|| ToolError::Failed("the product has no endpoint".into()))?;
-    let mut url = app
+    let mut url = client
         .outbound
         .check_url(endpoint)
         .map_err(|e| ToolError::Failed(format!("the vendor endpoint is not allowed: {e}")))?;
     let now = chrono::Utc::now().timestamp();
-    let token = app
+    let token = client
         .tokens
         .sign(&CallClaims {
-            iss: app.tokens.issuer(),
+            iss: client.tokens.issuer(),
             aud: &product.row.id,
             sub: user_id,
             jti: order_id,
@@ -93,7 +101,7 @@ pub async fn call(
             }
         }
     }
-    let request = app
+    let request = client
         .outbound
         .direct()
         .post(url)
@@ -101,9 +109,9 @@ pub async fn call(
         .bearer_auth(token)
         .json(&body)
         .timeout(timeout);
-    let response = app
+    let response = client
         .outbound
-        .send(request, app.settings.tool_max_response_bytes)
+        .send(request, client.max_response_bytes)
         .await
         .map_err(|e| match e {
             OutboundError::Timeout => ToolError::Timeout,

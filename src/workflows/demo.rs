@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::app::AppInner;
 use crate::clock::to_millis;
-use crate::http::AppInner;
 use crate::id::new_id;
 use crate::store::WorkflowRow;
 

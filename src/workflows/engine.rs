@@ -6,9 +6,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
+use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::to_millis;
-use crate::http::AppState;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
 use crate::store::IdempotencyClaim;
 use crate::store::{RunRow, RunStepRow, WorkflowRow};

@@ -453,7 +453,7 @@ async fn model_step(
 
 /// The operator's list of models workflows may name; the default model is
 /// always allowed and `*` allows any.
-fn check_model_allowed(settings: &crate::http::HttpSettings, model: &str) -> Result<(), StepError> {
+fn check_model_allowed(settings: &crate::app::Settings, model: &str) -> Result<(), StepError> {
     let allowed = &settings.llm_allowed_models;
     if model == settings.llm_model || allowed.iter().any(|m| m == "*" || m == model) {
         return Ok(());
@@ -526,7 +526,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
 }
 
 /// Credits for a model answer's token usage, rounded up.
-fn price_of(settings: &crate::http::HttpSettings, usage: &Value) -> i64 {
+fn price_of(settings: &crate::app::Settings, usage: &Value) -> i64 {
     let tokens = |field: &str| usage[field].as_i64().unwrap_or(0).max(0);
     let milli = tokens("prompt_tokens")
         .saturating_mul(settings.llm_credits_per_1k_prompt_tokens)

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use super::engine::{Engine, EngineOutcome, RunCtx};
 use super::graph::GraphEngine;
 use super::llm::LlmEngine;
+use crate::app::AppState;
 use crate::clock::to_millis;
-use crate::http::AppState;
 use crate::id::new_id;
 use crate::store::{DeliveryRow, InstanceRow, RunFinish, RunRow};
 

@@ -277,7 +277,7 @@ async fn run() {
     let db = app.stop().await;
     let args = serve_args();
     let clock = std::sync::Arc::new(tollgate::clock::SystemClock);
-    let node = tollgate::app::App::new(&db.args(), &args, "http://x".into(), clock)
+    let node = tollgate::startup::App::new(&db.args(), &args, "http://x".into(), clock)
         .await
         .unwrap();
     let demo = node.ensure_demo().await.unwrap().expect("a demo account");

@@ -232,7 +232,7 @@ async fn killed_at_random_moments(backend: Backend) {
         );
     }
     let user = store
-        .user_by_email(tollgate::app::DEMO_EMAIL)
+        .user_by_email(tollgate::startup::DEMO_EMAIL)
         .await
         .unwrap()
         .unwrap();

@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use tollgate::accounts::{self, Email};
-use tollgate::app::App;
+use tollgate::app::AppState;
 use tollgate::auth::Role;
 use tollgate::clock::ManualClock;
 use tollgate::config::{DatabaseArgs, LogFormat, ServeArgs};
-use tollgate::http::AppState;
 use tollgate::secret::Secret;
+use tollgate::startup::App;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -361,4 +361,16 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Every `.rs` file below `dir`, for the tests that read the sources.
+pub fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
 }

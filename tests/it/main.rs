@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod architecture;
 mod browser;
 mod caching;
 mod callbacks;

@@ -207,18 +207,8 @@ async fn the_document_is_valid_openapi_3_1() {
 /// its method router names. `any(...)` (only `/mcp`) is the MCP transport,
 /// which answers POST, GET and DELETE.
 fn routes_in_source() -> BTreeSet<(String, String)> {
-    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
     let mut files = Vec::new();
-    rust_files(
+    crate::harness::rust_files(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
         &mut files,
     );

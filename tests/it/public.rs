@@ -181,13 +181,13 @@ async fn two_nodes_migrating_one_postgres_database_at_once_both_start() {
     let args = db.args();
     let serve = serve_args();
     let (a, b) = tokio::join!(
-        tollgate::app::App::new(
+        tollgate::startup::App::new(
             &args,
             &serve,
             "http://a".into(),
             std::sync::Arc::new(tollgate::clock::SystemClock)
         ),
-        tollgate::app::App::new(
+        tollgate::startup::App::new(
             &args,
             &serve,
             "http://a".into(),
@@ -215,7 +215,7 @@ async fn the_demo_account_has_credits_and_a_working_key_once() {
     let db = app.stop().await;
     let args = serve_args();
     let clock = std::sync::Arc::new(tollgate::clock::SystemClock);
-    let node = tollgate::app::App::new(&db.args(), &args, "http://x".into(), clock.clone())
+    let node = tollgate::startup::App::new(&db.args(), &args, "http://x".into(), clock.clone())
         .await
         .unwrap();
     let demo = node

@@ -1,0 +1,67 @@
+//! The connection instance a request uses, named by its `x-instance-id`
+//! header (or the caller's default one), with the metadata of its
+//! `x-instance-metadata` header stored on it.
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use crate::app::AppInner;
+use crate::auth::Caller;
+use crate::instances::{self, InstanceError};
+use crate::store::StoreError;
+
+/// Why a request's connection instance cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceUseError {
+    /// `x-instance-metadata` is JSON, but not an object.
+    #[error("x-instance-metadata is not a JSON object")]
+    MetadataNotObject(Value),
+    /// `x-instance-metadata` is not JSON at all.
+    #[error("x-instance-metadata is not JSON: {error}")]
+    MetadataNotJson { text: String, error: String },
+    /// `x-instance-id` names no instance of this caller.
+    #[error("no such instance")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The id of the instance the request with `headers` uses.
+pub async fn resolve(
+    app: &AppInner,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<String, InstanceUseError> {
+    let metadata = match headers.get("x-instance-metadata") {
+        None => None,
+        Some(raw) => {
+            let text = raw.to_str().unwrap_or_default();
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Some(Value::Object(m).to_string()),
+                Ok(other) => return Err(InstanceUseError::MetadataNotObject(other)),
+                Err(e) => {
+                    return Err(InstanceUseError::MetadataNotJson {
+                        text: text.into(),
+                        error: e.to_string(),
+                    })
+                }
+            }
+        }
+    };
+    let named = headers
+        .get("x-instance-id")
+        .map(|raw| raw.to_str().unwrap_or_default());
+    instances::resolve(
+        &app.caches,
+        app.store.as_ref(),
+        app.clock.now(),
+        caller,
+        named,
+        metadata,
+    )
+    .await
+    .map_err(|e| match e {
+        InstanceError::NotFound => InstanceUseError::NotFound,
+        InstanceError::Store(e) => InstanceUseError::Store(e),
+    })
+}

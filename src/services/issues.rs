@@ -1,0 +1,122 @@
+//! Issue reports about tools, from agents over REST (`POST /issues/report`)
+//! or MCP (`report_tool_issue`): always recorded, even for an unknown tool,
+//! under a per-user hourly limit.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use crate::app::AppInner;
+use crate::auth::Caller;
+use crate::clock::to_millis;
+use crate::id::{new_id, ObjectId};
+use crate::store::{IssueRow, StoreError};
+
+/// A report as an agent sends it.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// The tool's name, slug or product id, as the agent gave it.
+    pub product_ref: String,
+    pub error_message: String,
+    pub recommended_improvements: Option<String>,
+    /// Kept only when it names one of the caller's own instances.
+    pub instance_id: Option<String>,
+}
+
+/// A stored report, and whether it named a known tool.
+#[derive(Debug, Clone)]
+pub struct RecordedReport {
+    pub issue: IssueRow,
+    pub product_found: bool,
+}
+
+/// Why a report was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The caller has sent `per_hour` reports in the last hour already.
+    #[error("at most {per_hour} issue reports an hour")]
+    RateLimited { per_hour: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records `report` by `caller`.
+pub async fn record(
+    app: &AppInner,
+    caller: &Caller,
+    report: NewReport,
+) -> Result<RecordedReport, ReportError> {
+    // Held until the report is stored, so concurrent reports by one user
+    // cannot all pass the count.
+    let _guard = report_lock(&caller.user_id).lock().await;
+    let now = to_millis(app.clock.now());
+    let recent = app
+        .store
+        .issues_by_user_since(&caller.user_id, now - 3_600_000)
+        .await?;
+    let per_hour = app.settings.issue_reports_per_hour;
+    if recent >= per_hour {
+        return Err(ReportError::RateLimited { per_hour });
+    }
+    let snapshot = app.catalog.snapshot();
+    let resolved = snapshot.resolve(&report.product_ref);
+    let instance_id = report.instance_id.filter(|s| ObjectId::is_valid(s));
+    // Only the caller's own instance is recorded; a report never fails over it.
+    let instance_id = match instance_id {
+        Some(id) => app
+            .store
+            .instance_by_id(&id)
+            .await?
+            .filter(|i| i.user_id == caller.user_id)
+            .map(|i| i.id),
+        None => None,
+    };
+    let issue = IssueRow {
+        id: new_id(),
+        user_id: caller.user_id.clone(),
+        product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
+        product_ref: report.product_ref,
+        product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
+        lookup_method: crate::purchase::lookup_name(resolved.as_ref().map(|(_, l)| *l)).into(),
+        error_message: report.error_message,
+        recommended_improvements: report.recommended_improvements,
+        instance_id,
+        status: "open".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    app.store.insert_issue(&issue).await?;
+    Ok(RecordedReport {
+        issue,
+        product_found: resolved.is_some(),
+    })
+}
+
+impl RecordedReport {
+    /// The answer to the report, the same over REST and MCP.
+    pub fn response_body(&self) -> Value {
+        json!({
+            "success": true,
+            "message": "Issue report recorded",
+            "data": {
+                "issue_id": self.issue.id,
+                "product_found": self.product_found,
+                "lookup_method": self.issue.lookup_method,
+                "product_id": self.issue.product_ref,
+                "product_name": self.issue.product_name,
+                "status": self.issue.status,
+            },
+        })
+    }
+}
+
+/// The lock that serialises one user's reports on this node: one of a fixed
+/// set, picked by a hash of the user id.
+fn report_lock(user_id: &str) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    user_id.hash(&mut hasher);
+    &locks[(hasher.finish() % locks.len() as u64) as usize]
+}
