@@ -13,11 +13,12 @@
 //! writer; PostgreSQL several, and every batch locks its wallets in id order,
 //! so writers on several nodes never deadlock.
 //!
-//! Why sqlx and not a dedicated rusqlite thread on SQLite: sqlx hands each
-//! statement to its worker thread, which costs tens of microseconds per
-//! statement. A batch here is a fixed handful of multi-row statements however
-//! many commands it holds, so under load that hand-off is paid once per
-//! batch, not per purchase, and stops dominating (see the README's benchmark).
+//! On SQLite the writer is a thread of its own that borrows sqlx's writer
+//! connection and runs each batch's statements synchronously with rusqlite
+//! (`store/sqlite_sync.rs` says why); it keeps the connection while commands
+//! keep coming, for at most [`SESSION_SPAN`], so other writes still get in.
+//! On PostgreSQL the writers are async tasks and a batch is a handful of
+//! multi-row statements, so its round trips do not grow with its size.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -29,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch::Batch;
 use super::{Command, LedgerError, Reply};
 use crate::clock::{to_millis, Clock};
-use crate::store::{BatchTx, Store};
+use crate::store::{BatchTx, Store, StoreResult, SyncSession};
 
 /// The most commands one batch applies.
 pub const MAX_BATCH: usize = 256;
@@ -66,17 +67,17 @@ impl Engine {
         let writers = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                let writer = write_loop(store.clone(), clock.clone(), rx, stats.clone());
                 if sync {
                     // Batches that block their thread get a thread of their
                     // own, off the runtime's workers.
+                    let writer = sync_write_loop(store.clone(), clock.clone(), rx, stats.clone());
                     let rt = tokio::runtime::Handle::current();
                     std::thread::Builder::new()
                         .name("tollgate-ledger".into())
                         .spawn(move || rt.block_on(writer))
                         .expect("the ledger writer thread starts");
                 } else {
-                    tokio::spawn(writer);
+                    tokio::spawn(write_loop(store.clone(), clock.clone(), rx, stats.clone()));
                 }
                 tx
             })
@@ -124,69 +125,148 @@ fn command_user(c: &Command) -> &str {
     }
 }
 
+/// How a writer runs one batch.
+#[async_trait::async_trait]
+trait Runner: Send {
+    /// Applies `commands` in one transaction; the per-command results are
+    /// valid only once this returns `Ok` (the batch committed).
+    async fn run(&mut self, commands: &[&Command]) -> StoreResult<Vec<Result<Reply, LedgerError>>>;
+}
+
+/// Batches as async tasks, each on a transaction of its own.
+struct AsyncRunner<'a> {
+    store: &'a dyn Store,
+    clock: &'a dyn Clock,
+}
+
+#[async_trait::async_trait]
+impl Runner for AsyncRunner<'_> {
+    async fn run(&mut self, commands: &[&Command]) -> StoreResult<Vec<Result<Reply, LedgerError>>> {
+        let mut tx = self.store.begin_batch().await?;
+        let results = apply_batch(tx.as_mut(), self.clock, commands).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+/// Batches on a held writer connection, every statement on this thread.
+struct SyncRunner<'a, 's> {
+    session: &'a mut (dyn SyncSession + 's),
+    clock: &'a dyn Clock,
+}
+
+#[async_trait::async_trait]
+impl Runner for SyncRunner<'_, '_> {
+    async fn run(&mut self, commands: &[&Command]) -> StoreResult<Vec<Result<Reply, LedgerError>>> {
+        let clock = self.clock;
+        let mut results = None;
+        self.session.batch(&mut |tx| {
+            results = Some(now(apply_batch(tx, clock, commands))?);
+            Ok(())
+        })?;
+        Ok(results.expect("set before the commit"))
+    }
+}
+
+/// The value of a future that never waits (a synchronous batch's).
+fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+    f.now_or_never().expect("a synchronous batch never waits")
+}
+
+/// Runs the queued `batch` and answers each command. If the database
+/// refuses the batch, each command is retried alone: a failure of the first
+/// try may have been a neighbour's.
+async fn settle(batch: &mut Vec<Envelope>, runner: &mut dyn Runner, stats: &Stats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    stats.batches.fetch_add(1, Relaxed);
+    stats.commands.fetch_add(batch.len() as u64, Relaxed);
+    let outcome = {
+        let commands: Vec<&Command> = batch.iter().map(|e| &e.command).collect();
+        runner.run(&commands).await
+    };
+    match outcome {
+        Ok(results) => {
+            for (envelope, result) in batch.drain(..).zip(results) {
+                let _ = envelope.reply.send(result);
+            }
+        }
+        Err(e) => {
+            if batch.len() > 1 {
+                tracing::warn!(error = %e, size = batch.len(), "a ledger batch failed; retrying its commands one by one");
+            }
+            for envelope in batch.drain(..) {
+                let result = match runner.run(&[&envelope.command]).await {
+                    Ok(mut r) => r.pop().expect("one result"),
+                    Err(e) => Err(LedgerError::Store(e)),
+                };
+                let _ = envelope.reply.send(result);
+            }
+        }
+    }
+}
+
 async fn write_loop(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     mut queue: mpsc::Receiver<Envelope>,
     stats: Arc<Stats>,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        stats.batches.fetch_add(1, Relaxed);
-        stats.commands.fetch_add(batch.len() as u64, Relaxed);
-        let outcome = {
-            let commands: Vec<&Command> = batch.iter().map(|e| &e.command).collect();
-            run_batch(store.as_ref(), clock.as_ref(), &commands).await
+        let mut runner = AsyncRunner {
+            store: store.as_ref(),
+            clock: clock.as_ref(),
         };
-        match outcome {
-            Ok(results) => {
-                for (envelope, result) in batch.drain(..).zip(results) {
-                    let _ = envelope.reply.send(result);
-                }
-            }
-            Err(e) => {
-                if batch.len() > 1 {
-                    tracing::warn!(error = %e, size = batch.len(), "a ledger batch failed; retrying its commands one by one");
-                }
-                // Each alone: a failure of the first try may have been a neighbour's.
-                for envelope in batch.drain(..) {
-                    let result =
-                        match run_batch(store.as_ref(), clock.as_ref(), &[&envelope.command]).await
-                        {
-                            Ok(mut r) => r.pop().expect("one result"),
-                            Err(e) => Err(LedgerError::Store(e)),
-                        };
-                    let _ = envelope.reply.send(result);
-                }
-            }
-        }
+        settle(&mut batch, &mut runner, &stats).await;
     }
 }
 
-/// Applies `commands` in one transaction; the per-command results are valid
-/// only once this returns `Ok` (the batch committed).
-async fn run_batch(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    commands: &[&Command],
-) -> crate::store::StoreResult<Vec<Result<Reply, LedgerError>>> {
-    if let Some(sync) = store.sync_batches() {
-        let mut results = None;
-        sync.run_sync(&mut |tx| {
-            let r = apply_batch(tx, clock, commands)
-                .now_or_never()
-                .expect("a synchronous batch never waits")?;
-            results = Some(r);
-            Ok(())
-        })
-        .await?;
-        return Ok(results.expect("set before the commit"));
+/// How long the SQLite writer keeps the connection while commands keep
+/// coming, before letting other writes in.
+const SESSION_SPAN: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The SQLite writer: holds the writer connection while commands keep
+/// coming (up to [`SESSION_SPAN`]), so back-to-back batches pay no hand-off.
+async fn sync_write_loop(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut queue: mpsc::Receiver<Envelope>,
+    stats: Arc<Stats>,
+) {
+    let sync = store.sync_batches().expect("a synchronous store");
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // A session that ran out of time leaves its next batch taken but not run.
+    while !batch.is_empty() || queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let taken = sync
+            .session(&mut |session| {
+                let until = std::time::Instant::now() + SESSION_SPAN;
+                loop {
+                    let mut runner = SyncRunner {
+                        session: &mut *session,
+                        clock: clock.as_ref(),
+                    };
+                    now(settle(&mut batch, &mut runner, &stats));
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    if batch.is_empty() || std::time::Instant::now() >= until {
+                        return;
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = taken {
+            tracing::warn!(error = %e, "the ledger writer could not take the database connection");
+            for envelope in batch.drain(..) {
+                let _ = envelope.reply.send(Err(LedgerError::Store(
+                    crate::store::StoreError::Embedded(e.to_string()),
+                )));
+            }
+        }
     }
-    let mut tx = store.begin_batch().await?;
-    let results = apply_batch(tx.as_mut(), clock, commands).await?;
-    tx.commit().await?;
-    Ok(results)
 }
 
 /// Loads, applies and writes `commands` in `tx`, without committing.
@@ -194,7 +274,7 @@ async fn apply_batch(
     tx: &mut dyn BatchTx,
     clock: &dyn Clock,
     commands: &[&Command],
-) -> crate::store::StoreResult<Vec<Result<Reply, LedgerError>>> {
+) -> StoreResult<Vec<Result<Reply, LedgerError>>> {
     let mut state = Batch::load(tx, commands, || to_millis(clock.now())).await?;
     let results: Vec<_> = commands.iter().map(|c| state.apply(c)).collect();
     let writes = state.into_writes();

@@ -143,15 +143,25 @@ pub trait BatchTx: Send {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
+/// One batch's work on its transaction.
+pub type BatchFn<'a> = dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send + 'a;
+
+/// The writer connection, held for a run of batches.
+pub trait SyncSession: Send {
+    /// Runs `f` in one write transaction whose statements all run on the
+    /// calling thread (the [`BatchTx`] futures never wait); commits when `f`
+    /// returns `Ok` and rolls back otherwise.
+    fn batch(&mut self, f: &mut BatchFn<'_>) -> StoreResult<()>;
+}
+
 /// A backend whose ledger batches run synchronously on the engine's own
 /// thread (SQLite; see `sqlite_sync.rs`).
 #[async_trait]
 pub trait SyncBatches: Send + Sync {
-    /// Runs `f` in one write transaction whose statements all run on the
-    /// calling thread (the [`BatchTx`] futures never wait); commits when `f`
-    /// returns `Ok` and rolls back otherwise.
-    async fn run_sync(
+    /// Takes the writer connection and hands it to `f`, which may run
+    /// several batches in a row; other writers wait until `f` returns.
+    async fn session(
         &self,
-        f: &mut (dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send),
+        f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> StoreResult<()>;
 }

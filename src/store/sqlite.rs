@@ -16,7 +16,7 @@ use super::ledger_sql::impl_ledger_store;
 use super::sessions_sql::impl_session_store;
 use super::sqlite_sync::Readers;
 use super::workflows_sql::impl_workflow_store;
-use super::{BatchTx, SyncBatches};
+use super::{SyncBatches, SyncSession};
 
 /// A store on a SQLite database file.
 #[derive(Clone)]
@@ -169,12 +169,12 @@ impl_ledger_store!(SqliteStore, sqlx::Sqlite);
 
 #[async_trait::async_trait]
 impl SyncBatches for SqliteStore {
-    async fn run_sync(
+    async fn session(
         &self,
-        f: &mut (dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send),
+        f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> super::StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
-        super::sqlite_sync::run_on(&mut conn, f).await
+        super::sqlite_sync::session_on(&mut conn, f).await
     }
 }
 

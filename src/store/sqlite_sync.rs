@@ -27,7 +27,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::{
-    BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError, StoreResult, WalletRow,
+    BatchFn, BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError, StoreResult,
+    SyncSession, WalletRow,
 };
 
 const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
@@ -91,37 +92,70 @@ fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
     })
 }
 
-/// Runs `f` in one write transaction on sqlx's connection `conn`, every
-/// statement on the calling thread; commits when `f` returns `Ok`.
+/// Lends sqlx's connection `conn` to `f` as a [`SyncSession`]: every
+/// statement of its batches runs on the calling thread.
 #[allow(unsafe_code)]
-pub(crate) async fn run_on(
+pub(crate) async fn session_on(
     conn: &mut sqlx::SqliteConnection,
-    f: &mut (dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send),
+    f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
 ) -> StoreResult<()> {
     let mut locked = conn.lock_handle().await?;
     let handle = locked.as_raw_handle().as_ptr();
     // SAFETY: `handle` is sqlx's open connection, and `locked` keeps sqlx's
-    // worker off it until `locked` is dropped, after `db`. `from_handle`
-    // does not close the handle; dropping `db` finalises its statements.
+    // worker off it until `locked` is dropped, after the session. A
+    // connection made by `from_handle` does not close the handle; dropping
+    // it finalises its statements.
     let db = unsafe { Connection::from_handle(handle) }?;
-    db.execute_batch("BEGIN IMMEDIATE")?;
-    let mut tx = SyncTx { db };
-    let out = f(&mut tx).and_then(|()| tx.commit());
-    drop(tx);
+    let mut session = Session { db: Some(db) };
+    f(&mut session);
+    drop(session);
     drop(locked);
-    out
+    Ok(())
+}
+
+/// The borrowed writer connection between batches.
+struct Session {
+    /// `None` only while a batch holds it (or after a batch panicked).
+    db: Option<Connection>,
+}
+
+impl SyncSession for Session {
+    fn batch(&mut self, f: &mut BatchFn<'_>) -> StoreResult<()> {
+        let db = self.db.take().ok_or_else(|| {
+            StoreError::Embedded("the ledger connection was lost to a panic".into())
+        })?;
+        if let Err(e) = db.execute_batch("BEGIN IMMEDIATE") {
+            self.db = Some(db);
+            return Err(e.into());
+        }
+        let mut tx = SyncTx { db: Some(db) };
+        let out = f(&mut tx).and_then(|()| Ok(tx.db().execute_batch("COMMIT")?));
+        tx.roll_back_if_open();
+        self.db = tx.db.take();
+        out
+    }
 }
 
 /// One batch's transaction on the borrowed writer connection. Its futures
 /// never wait: every statement runs to its end on the calling thread.
 pub(crate) struct SyncTx {
-    db: Connection,
+    /// Always `Some` until the batch gives the connection back.
+    db: Option<Connection>,
 }
 
 impl SyncTx {
-    pub(crate) fn commit(&self) -> StoreResult<()> {
-        self.db.execute_batch("COMMIT")?;
-        Ok(())
+    fn db(&self) -> &Connection {
+        self.db.as_ref().expect("held for the batch")
+    }
+
+    fn roll_back_if_open(&self) {
+        if let Some(db) = &self.db {
+            if !db.is_autocommit() {
+                if let Err(e) = db.execute_batch("ROLLBACK") {
+                    tracing::warn!(error = %e, "rolling back a ledger batch failed");
+                }
+            }
+        }
     }
 
     /// Runs `sql` once per key, collecting what each finds.
@@ -136,7 +170,7 @@ impl SyncTx {
         if keys.is_empty() {
             return Ok(out);
         }
-        let mut stmt = self.db.prepare_cached(sql)?;
+        let mut stmt = self.db().prepare_cached(sql)?;
         for k in keys {
             let mut rows = stmt.query(bind(k).as_slice())?;
             while let Some(r) = rows.next()? {
@@ -147,15 +181,10 @@ impl SyncTx {
     }
 }
 
-/// A batch that did not commit (refused, failed or panicking) rolls back
-/// before the connection goes back to sqlx.
+/// A batch that panics rolls back before the connection goes back to sqlx.
 impl Drop for SyncTx {
     fn drop(&mut self) {
-        if !self.db.is_autocommit() {
-            if let Err(e) = self.db.execute_batch("ROLLBACK") {
-                tracing::warn!(error = %e, "rolling back a ledger batch failed");
-            }
-        }
+        self.roll_back_if_open();
     }
 }
 
@@ -227,7 +256,7 @@ impl BatchTx for SyncTx {
             return Ok(out);
         }
         // One indexed seek per probe.
-        let mut stmt = self.db.prepare_cached(
+        let mut stmt = self.db().prepare_cached(
             "SELECT cumulative - amount FROM spend_buckets WHERE budget_id = ?1 AND minute >= ?2 ORDER BY minute LIMIT 1",
         )?;
         for (budget_id, minute) in probes {
@@ -240,11 +269,12 @@ impl BatchTx for SyncTx {
     }
 
     async fn write(&mut self, w: &BatchWrites) -> StoreResult<()> {
-        write_batch(&self.db, w)
+        write_batch(self.db(), w)
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        SyncTx::commit(&self)
+        self.db().execute_batch("COMMIT")?;
+        Ok(())
     }
 }
 
