@@ -14,7 +14,7 @@ use super::catalog_sql::impl_catalog_store;
 use super::common::impl_store;
 use super::ledger_sql::impl_ledger_store;
 use super::sessions_sql::impl_session_store;
-use super::sqlite_sync::Readers;
+use super::sqlite_sync::{Checkpointer, Readers};
 use super::workflows_sql::impl_workflow_store;
 use super::{SyncBatches, SyncSession};
 
@@ -30,6 +30,13 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Point reads on the calling thread; `None` for an in-memory database.
     readers: Option<Arc<Readers>>,
+    /// Stops when the last clone of the store is dropped.
+    _checkpointer: Option<Arc<Checkpointer>>,
+}
+
+fn in_memory(file: &Path) -> bool {
+    let name = file.to_string_lossy();
+    name.is_empty() || name == ":memory:" || name.starts_with("file::memory:")
 }
 
 impl SqliteStore {
@@ -49,20 +56,26 @@ impl SqliteStore {
             // Never closed while the server runs: ledger batches borrow its handle.
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            // Checkpoints run on a thread of their own (`Checkpointer`), so
+            // no commit pays for copying the log back and syncing the file.
+            .connect_with(options.clone().pragma(
+                "wal_autocheckpoint",
+                if in_memory(&file) { "1000" } else { "0" },
+            ))
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(false))
             .await?;
-        let name = file.to_string_lossy();
-        let in_memory = name.is_empty() || name == ":memory:" || name.starts_with("file::memory:");
-        let readers = (!in_memory).then(|| Arc::new(Readers::new(file.clone())));
+        let on_disk = !in_memory(&file);
+        let readers = on_disk.then(|| Arc::new(Readers::new(file.clone())));
+        let checkpointer = on_disk.then(|| Checkpointer::start(file.clone()));
         Ok(SqliteStore {
             pool,
             writer,
             readers,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -112,10 +125,10 @@ impl SqliteStore {
 /// SQLite gives the `-wal` and `-shm` files the database file's mode; any
 /// left from an earlier, looser run are tightened too.
 fn restrict_database_files(path: &Path) -> anyhow::Result<()> {
-    let name = path.to_string_lossy();
-    if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+    if in_memory(path) {
         return Ok(());
     }
+    let name = path.to_string_lossy();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

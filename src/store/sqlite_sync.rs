@@ -21,7 +21,9 @@
 //! worker thread would.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -512,5 +514,54 @@ impl Readers {
             )?
             .query_row(params![user_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
         })
+    }
+}
+
+/// Copies the write-ahead log back into the database file on a thread of
+/// its own, every [`CHECKPOINT_EVERY`], so that no commit pays for it (the
+/// writer's own automatic checkpoints are off). Passive: it never blocks the
+/// writer or a reader.
+pub(crate) struct Checkpointer {
+    stop: Arc<AtomicBool>,
+}
+
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+impl Checkpointer {
+    pub(crate) fn start(path: PathBuf) -> Arc<Checkpointer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let run = move || {
+            let db = match Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+                Ok(db) => db,
+                Err(e) => {
+                    tracing::error!(error = %e, "the SQLite checkpointer cannot open the database");
+                    return;
+                }
+            };
+            // After a reset, a log that grew under a burst is cut back.
+            if let Err(e) = db.execute_batch("PRAGMA journal_size_limit = 67108864") {
+                tracing::warn!(error = %e, "setting the log size limit failed");
+            }
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "a SQLite checkpoint failed");
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("tollgate-checkpoint".into())
+            .spawn(run)
+        {
+            tracing::error!(error = %e, "the SQLite checkpointer did not start");
+        }
+        Arc::new(Checkpointer { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
