@@ -1,0 +1,226 @@
+//! A paid call's commands: reserve, capture, release and the one-write charge.
+
+use super::Batch;
+use crate::id::new_id;
+use crate::ledger::{plan_debit, LedgerError};
+use crate::store::{BudgetRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, TransactionRow};
+
+impl Batch {
+    pub(super) fn reserve(
+        &mut self,
+        user_id: &str,
+        amount: i64,
+        ttl_ms: i64,
+        budget: Option<&BudgetRow>,
+        order: Option<&OrderRow>,
+    ) -> Result<HoldRow, LedgerError> {
+        let refusal = budget
+            .and_then(|b| self.check_caps(b, amount).err())
+            .or_else(|| {
+                // Expired grants stop counting at once; their expiration
+                // entries are written by the next capture or sweep.
+                let available =
+                    (self.live(user_id) - self.wallets[user_id].row.held_credits).max(0);
+                (available < amount).then_some(LedgerError::InsufficientCredits {
+                    available,
+                    requested: amount,
+                })
+            });
+        if let Some(e) = refusal {
+            if let Some(order) = order {
+                self.failed_order(order, &e);
+            }
+            return Err(e);
+        }
+        let hold = HoldRow {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            budget_id: budget.map(|b| b.id.clone()),
+            amount_credits: amount,
+            reference: order.map(|o| o.id.clone()),
+            created_at: self.now,
+            deadline: self.now + ttl_ms,
+        };
+        if let Some(order) = order {
+            self.new_orders.insert(order.id.clone(), order.clone());
+        }
+        self.add_held(user_id, hold.budget_id.as_deref(), amount);
+        self.new_holds.insert(hold.id.clone(), hold.clone());
+        Ok(hold)
+    }
+
+    pub(super) fn add_held(&mut self, user_id: &str, budget_id: Option<&str>, amount: i64) {
+        let w = self.wallet(user_id);
+        w.row.held_credits += amount;
+        w.dirty = true;
+        if let Some(b) = budget_id.and_then(|id| self.budgets.get_mut(id)) {
+            b.row.held_credits += amount;
+            b.dirty = true;
+        }
+    }
+
+    /// Takes the hold out of the batch's view; `None` if it is not the wallet's.
+    pub(super) fn take_hold(&mut self, user_id: &str, hold_id: &str) -> Option<HoldRow> {
+        let hold = match self.new_holds.remove(hold_id) {
+            Some(h) => h,
+            None => {
+                let h = self
+                    .holds
+                    .get(hold_id)
+                    .filter(|h| h.user_id == user_id)?
+                    .clone();
+                self.holds.remove(hold_id);
+                self.deleted_holds.insert(hold_id.to_string());
+                h
+            }
+        };
+        if hold.user_id != user_id {
+            self.new_holds.insert(hold.id.clone(), hold);
+            return None;
+        }
+        self.add_held(user_id, hold.budget_id.as_deref(), -hold.amount_credits);
+        Some(hold)
+    }
+
+    pub(super) fn finish_order(
+        &mut self,
+        order_id: &str,
+        status: &str,
+        code: Option<&str>,
+        transaction_id: Option<&str>,
+        duration_ms: i64,
+    ) {
+        if let Some(o) = self.new_orders.get_mut(order_id) {
+            o.status = status.into();
+            o.error_code = code.map(str::to_string);
+            o.transaction_id = transaction_id.map(str::to_string);
+            o.completed_at = Some(self.now);
+            o.duration_ms = Some(duration_ms);
+            return;
+        }
+        self.finished_orders.insert(
+            order_id.to_string(),
+            OrderFinish {
+                id: order_id.to_string(),
+                status: status.into(),
+                error_code: code.map(str::to_string),
+                transaction_id: transaction_id.map(str::to_string),
+                completed_at: self.now,
+                duration_ms,
+            },
+        );
+    }
+
+    pub(super) fn capture(
+        &mut self,
+        user_id: &str,
+        hold_id: &str,
+        duration_ms: i64,
+        idempotent: Option<&(String, String)>,
+    ) -> Result<TransactionRow, LedgerError> {
+        let hold = self
+            .take_hold(user_id, hold_id)
+            .ok_or(LedgerError::UnknownHold)?;
+        self.expire_due(user_id);
+        let grants = self.live_grants(user_id);
+        let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
+            if let Some(order_id) = &hold.reference {
+                self.finish_order(
+                    order_id,
+                    "failed",
+                    Some("insufficient_credits"),
+                    None,
+                    duration_ms,
+                );
+            }
+            return Err(LedgerError::InsufficientCredits {
+                available: grants.iter().map(|g| g.remaining_credits).sum(),
+                requested: hold.amount_credits,
+            });
+        };
+        let txn = self.debit(
+            user_id,
+            hold.amount_credits,
+            plan,
+            hold.budget_id.as_deref(),
+            hold.reference.as_deref(),
+        );
+        if let Some(order_id) = &hold.reference {
+            self.finish_order(order_id, "succeeded", None, Some(&txn.id), duration_ms);
+        }
+        self.record_response(user_id, idempotent);
+        Ok(txn)
+    }
+
+    pub(super) fn release(
+        &mut self,
+        user_id: &str,
+        hold_id: &str,
+        code: &str,
+        duration_ms: i64,
+    ) -> Result<(), LedgerError> {
+        let hold = self
+            .take_hold(user_id, hold_id)
+            .ok_or(LedgerError::UnknownHold)?;
+        if let Some(order_id) = &hold.reference {
+            self.finish_order(order_id, "failed", Some(code), None, duration_ms);
+        }
+        Ok(())
+    }
+
+    /// One write for a call that already ran: charges it whole, or refuses
+    /// it whole and records the order as failed.
+    pub(super) fn charge(
+        &mut self,
+        amount: i64,
+        budget: Option<&BudgetRow>,
+        order: &OrderRow,
+        idempotent: Option<&(String, String)>,
+    ) -> Result<TransactionRow, LedgerError> {
+        let user_id = order.user_id.as_str();
+        if let Some(e) = budget.and_then(|b| self.check_caps(b, amount).err()) {
+            self.failed_order(order, &e);
+            return Err(e);
+        }
+        self.expire_due(user_id);
+        let grants = self.live_grants(user_id);
+        let live: i64 = grants.iter().map(|g| g.remaining_credits).sum();
+        let available = (live - self.wallets[user_id].row.held_credits).max(0);
+        if available < amount {
+            let e = LedgerError::InsufficientCredits {
+                available,
+                requested: amount,
+            };
+            self.failed_order(order, &e);
+            return Err(e);
+        }
+        let plan = plan_debit(&grants, amount).expect("available credits cover the charge");
+        let txn = self.debit(
+            user_id,
+            amount,
+            plan,
+            budget.map(|b| b.id.as_str()),
+            Some(&order.id),
+        );
+        let mut done = order.clone();
+        done.status = "succeeded".into();
+        done.transaction_id = Some(txn.id.clone());
+        done.completed_at = Some(self.now);
+        done.duration_ms = Some(order.duration_ms.unwrap_or(0));
+        self.new_orders.insert(done.id.clone(), done);
+        self.record_response(user_id, idempotent);
+        Ok(txn)
+    }
+
+    /// Stores the response of a charged idempotent request in the batch.
+    fn record_response(&mut self, user_id: &str, idempotent: Option<&(String, String)>) {
+        if let Some((key, body)) = idempotent {
+            self.idempotency.push(IdempotencyFinish {
+                user_id: user_id.to_string(),
+                key: key.clone(),
+                status: 200,
+                body: body.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Loading a batch: the rows its commands need, in a handful of reads.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{rolling_caps, window_start, Batch, Budget, Wallet, WINDOWS};
+use crate::ledger::Command;
+use crate::store::{BatchTx, BudgetCounterRow, GrantRow, HoldRow, StoreResult};
+
+impl Batch {
+    /// Loads what `commands` need, locking their wallets.
+    pub(in crate::ledger) async fn load(
+        tx: &mut dyn BatchTx,
+        commands: &[&Command],
+        now_ms: impl FnOnce() -> i64,
+    ) -> StoreResult<Batch> {
+        let users: BTreeSet<&str> = commands.iter().map(|c| c.user_id()).collect();
+        let users: Vec<String> = users.into_iter().map(str::to_string).collect();
+        let rows = tx.lock_wallets(&users).await?;
+        // Time is read under the wallets' locks, so each wallet's entries are
+        // dated in the order they were written.
+        let now = now_ms();
+        let mut wallets: HashMap<String, Wallet> = rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.user_id.clone(),
+                    Wallet {
+                        row,
+                        grants: None,
+                        dirty: false,
+                    },
+                )
+            })
+            .collect();
+
+        let hold_ids: Vec<String> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Capture { hold_id, .. } | Command::Release { hold_id, .. } => {
+                    Some(hold_id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let holds: HashMap<String, HoldRow> = tx
+            .holds_by_id(&hold_ids)
+            .await?
+            .into_iter()
+            .map(|h| (h.id.clone(), h))
+            .collect();
+        let named: Vec<String> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Revoke { grant_id, .. } => Some(grant_id.clone()),
+                _ => None,
+            })
+            .collect();
+        let named_grants: HashMap<String, GrantRow> = tx
+            .grants_by_id(&named)
+            .await?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
+
+        // Grants are read only where a command spends or changes them, or
+        // where a due grant makes the balance differ from the live credits.
+        let mut grant_users: BTreeSet<String> = commands
+            .iter()
+            .filter(|c| c.needs_grants())
+            .map(|c| c.user_id().to_string())
+            .collect();
+        for w in wallets.values() {
+            if w.row.next_expiry.is_some_and(|e| e <= now) {
+                grant_users.insert(w.row.user_id.clone());
+            }
+        }
+        let grant_users: Vec<String> = grant_users
+            .into_iter()
+            .filter(|u| wallets.contains_key(u))
+            .collect();
+        for u in &grant_users {
+            wallets.get_mut(u).expect("loaded").grants = Some(Vec::new());
+        }
+        for g in tx.open_grants(&grant_users).await? {
+            if let Some(list) = wallets.get_mut(&g.user_id).and_then(|w| w.grants.as_mut()) {
+                list.push(g);
+            }
+        }
+
+        // Budget counters: of budgets that reserve or charge, and of holds.
+        let mut budget_ids: BTreeSet<String> = BTreeSet::new();
+        // Per budget, which rolling windows have a cap.
+        let mut capped: BTreeMap<String, [bool; 4]> = BTreeMap::new();
+        for c in commands {
+            match c {
+                Command::Reserve {
+                    budget: Some(b), ..
+                }
+                | Command::Charge {
+                    budget: Some(b), ..
+                } => {
+                    budget_ids.insert(b.id.clone());
+                    let entry = capped.entry(b.id.clone()).or_insert([false; 4]);
+                    for (slot, cap) in entry.iter_mut().zip(rolling_caps(b)) {
+                        *slot |= cap.is_some();
+                    }
+                }
+                _ => {}
+            }
+        }
+        for h in holds.values() {
+            if let Some(b) = &h.budget_id {
+                budget_ids.insert(b.clone());
+            }
+        }
+        let budget_ids: Vec<String> = budget_ids.into_iter().collect();
+        let mut budgets: HashMap<String, Budget> = budget_ids
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    Budget {
+                        row: BudgetCounterRow {
+                            budget_id: id.clone(),
+                            ..Default::default()
+                        },
+                        before: [None; 4],
+                        dirty: false,
+                    },
+                )
+            })
+            .collect();
+        for row in tx.budget_counters(&budget_ids).await? {
+            if let Some(b) = budgets.get_mut(&row.budget_id) {
+                b.row = row;
+            }
+        }
+        // Each capped window's spend is the running total less what was
+        // spent before it: one indexed read per window, whatever the history.
+        let mut probes = Vec::new();
+        let mut slots = Vec::new();
+        for (id, windows) in &capped {
+            for (i, has_cap) in windows.iter().enumerate() {
+                if *has_cap {
+                    probes.push((id.clone(), window_start(now, WINDOWS[i].1)));
+                    slots.push((id.clone(), i));
+                }
+            }
+        }
+        let found = tx.spend_before(&probes).await?;
+        for ((id, i), before) in slots.into_iter().zip(found) {
+            let b = budgets.get_mut(&id).expect("loaded");
+            // No bucket since the window began: nothing was spent in it.
+            b.before[i] = Some(before.unwrap_or(b.row.spent_total));
+        }
+
+        Ok(Batch {
+            now,
+            wallets,
+            holds,
+            named_grants,
+            budgets,
+            dirty_grants: BTreeSet::new(),
+            new_grants: BTreeSet::new(),
+            new_holds: BTreeMap::new(),
+            deleted_holds: BTreeSet::new(),
+            new_orders: BTreeMap::new(),
+            finished_orders: BTreeMap::new(),
+            transactions: Vec::new(),
+            allocations: Vec::new(),
+            idempotency: Vec::new(),
+            buckets: BTreeMap::new(),
+        })
+    }
+}
