@@ -58,6 +58,17 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Column lists of rows more than one backend module reads, in the order
+/// of their row structs.
+pub(crate) mod cols {
+    pub const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
+    pub const HOLD_COLS: &str =
+        "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
+    pub const WALLET_COLS: &str =
+        "user_id, balance_credits, entry_count, held_credits, next_expiry";
+    pub const ORDER_COLS: &str = "id, user_id, budget_id, product_id, action, price_credits, status, error_code, instance_id, run_id, transaction_id, created_at, completed_at, duration_ms";
+}
+
 /// Kinds of rows in the cache invalidation log, read by every node.
 pub mod invalidation {
     /// `key` is an API key id.

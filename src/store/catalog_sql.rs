@@ -7,6 +7,7 @@ macro_rules! impl_catalog_store {
             use sqlx::Row;
 
             use super::$store;
+            use crate::store::cols::ORDER_COLS;
             use crate::store::{
                 ApprovalRow, BudgetAccess, BudgetRow, CatalogStore, CredentialRow, IdempotencyClaim, IdempotencyRow,
                 InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult, TransactionRow,
@@ -14,7 +15,6 @@ macro_rules! impl_catalog_store {
 
             const PRODUCT_COLS: &str = "id, slug, name, display_name, description, category, vendor_id, kind, endpoint, required_credentials, actions, status, timeout_ms, created_at, updated_at";
             const BUDGET_COLS: &str = "id, user_id, name, status, is_default, created_at, cap_per_call, cap_hourly, cap_daily, cap_weekly, cap_monthly, cap_total";
-            const ORDER_COLS: &str = "id, user_id, budget_id, product_id, action, price_credits, status, error_code, instance_id, run_id, transaction_id, created_at, completed_at, duration_ms";
             const ISSUE_COLS: &str = "id, user_id, product_id, product_ref, product_name, lookup_method, error_message, recommended_improvements, instance_id, status, created_at, updated_at";
             const APPROVAL_COLS: &str = "id, user_id, budget_id, kind, subject_id, detail, status, created_at, resolved_at";
 

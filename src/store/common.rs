@@ -7,6 +7,7 @@ macro_rules! impl_store {
     ($store:ident, $name:literal) => {
         use async_trait::async_trait;
         use sqlx::Row;
+        use crate::store::cols::{GRANT_COLS, HOLD_COLS};
 
         use crate::store::{
             Allocation, ApiKeyRow, BudgetRow, GrantRow, HoldRow, KeyPrincipal, NewUser,
@@ -14,9 +15,7 @@ macro_rules! impl_store {
         };
 
         const USER_COLS: &str = "id, email, password_hash, role, default_budget_id, created_at";
-        const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
         const TXN_COLS: &str = "id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id";
-        const HOLD_COLS: &str = "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
         pub(crate) const BUDGET_COLS: &str = "id, user_id, name, status, is_default, created_at, cap_per_call, cap_hourly, cap_daily, cap_weekly, cap_monthly, cap_total";
         const KEY_COLS: &str = "kid, algorithm, private_key_sealed, public_pem, (slot IS NOT NULL) AS current, created_at";
 

@@ -13,15 +13,12 @@ macro_rules! impl_ledger_store {
             use sqlx::QueryBuilder;
 
             use super::$store;
+            use crate::store::cols::{GRANT_COLS, HOLD_COLS, ORDER_COLS, WALLET_COLS};
             use crate::store::{
                 BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, LedgerStore, StoreError,
                 StoreResult, SyncBatches, WalletRow,
             };
 
-            const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
-            const HOLD_COLS: &str = "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
-            const WALLET_COLS: &str = "user_id, balance_credits, entry_count, held_credits, next_expiry";
-            const ORDER_COLS: &str = "id, user_id, budget_id, product_id, action, price_credits, status, error_code, instance_id, run_id, transaction_id, created_at, completed_at, duration_ms";
             const TXN_COLS: &str = "id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id, seq";
 
             /// One batch's transaction.

@@ -28,14 +28,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use super::cols::{GRANT_COLS, HOLD_COLS, WALLET_COLS};
 use super::{
     BatchFn, BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError, StoreResult,
     SyncSession, WalletRow,
 };
-
-const GRANT_COLS: &str = "id, user_id, amount_credits, remaining_credits, credit_type, source_metadata, date_created, pooled_at, expires_at, closed_at, closed_reason";
-const HOLD_COLS: &str = "id, user_id, budget_id, amount_credits, reference, created_at, deadline";
-const WALLET_COLS: &str = "user_id, balance_credits, entry_count, held_credits, next_expiry";
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
