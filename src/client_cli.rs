@@ -283,7 +283,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 print_run(&run);
             }
             anyhow::ensure!(
-                run.status == "succeeded",
+                run.status == tollgate_client::api::RunStatus::Succeeded,
                 "run {} {}",
                 run.run_id,
                 run.status

@@ -27,7 +27,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -38,6 +37,8 @@ use tower_http::request_id::{
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::{AppState, Settings};
 use error::{internal_body, ApiError, InternalErrorMarker};
@@ -56,96 +57,63 @@ impl MakeRequestId for MakeObjectId {
     }
 }
 
+/// Every route of the API with its documentation. The router and the
+/// OpenAPI document are both built from this one table, so neither can
+/// list a route the other lacks. Handlers for one path with different
+/// methods may be registered apart: axum merges their method routers.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(public::health))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs_page))
+        .routes(routes!(openapi::docs_asset))
+        .merge(embed::routes())
+        .routes(routes!(public::ready))
+        .routes(routes!(metrics::render))
+        .routes(routes!(public::jwt_public_key))
+        .routes(routes!(public::jwks))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(budgets::create_api_key, budgets::list_api_keys))
+        .routes(routes!(budgets::revoke_api_key))
+        .routes(routes!(budgets::list_budgets, budgets::create_budget))
+        .routes(routes!(budgets::get_budget, budgets::update_budget))
+        .routes(routes!(budgets::enable_product, budgets::disable_product))
+        .routes(routes!(products::fetch))
+        .routes(routes!(products::purchase))
+        .routes(routes!(issues::report))
+        .routes(routes!(credentials::list))
+        .routes(routes!(credentials::put, credentials::delete))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
+        .routes(routes!(vendor::list, vendor::create))
+        .routes(routes!(vendor::update))
+        .routes(routes!(issues::vendor_list))
+        .routes(routes!(issues::vendor_update))
+        .routes(routes!(agent_webhooks::trigger))
+        .routes(routes!(agent_webhooks::get_run))
+        .routes(routes!(agent_webhooks::cancel_run))
+        .routes(routes!(workflows::list, workflows::create))
+        .routes(routes!(workflows::get, workflows::update))
+        .routes(routes!(workflows::enable, workflows::disable))
+        .routes(routes!(credits::balance))
+        .routes(routes!(credits::history))
+        .routes(routes!(webhooks::get_secret))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(admin::create_grant))
+        .routes(routes!(admin::revoke_grant))
+        .routes(routes!(admin::set_user_role))
+}
+
 /// The whole API; `mounted` are the routes of other adapters served on the
 /// same listener under the same middleware (the MCP transport).
 pub fn router(state: AppState, mounted: Router<AppState>) -> Router {
     let settings = state.settings.clone();
-    let api = Router::new()
-        .route("/health", get(public::health))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs", get(openapi::docs_page))
-        .route("/docs/assets/{file}", get(openapi::docs_asset))
-        .merge(embed::routes())
-        .route("/ready", get(public::ready))
+    let (routes, _) = routes().split_for_parts();
+    let api = routes
         .merge(mounted)
-        .route("/metrics", get(metrics::render))
-        .route("/public/jwt-public-key", get(public::jwt_public_key))
-        .route("/.well-known/jwks.json", get(public::jwks))
-        .route("/auth/signup", post(auth::signup))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route(
-            "/budgets/{budget_id}/api-keys",
-            post(budgets::create_api_key).get(budgets::list_api_keys),
-        )
-        .route(
-            "/budgets/{budget_id}/api-keys/{key_id}",
-            axum::routing::delete(budgets::revoke_api_key),
-        )
-        .route(
-            "/budgets",
-            get(budgets::list_budgets).post(budgets::create_budget),
-        )
-        .route(
-            "/budgets/{budget_id}",
-            get(budgets::get_budget).patch(budgets::update_budget),
-        )
-        .route(
-            "/budgets/{budget_id}/products/{product_id}",
-            axum::routing::put(budgets::enable_product).delete(budgets::disable_product),
-        )
-        .route("/products/fetch", get(products::fetch))
-        .route("/products/purchase", post(products::purchase))
-        .route("/issues/report", post(issues::report))
-        .route("/credentials", get(credentials::list))
-        .route(
-            "/credentials/{product_id}/{name}",
-            axum::routing::put(credentials::put).delete(credentials::delete),
-        )
-        .route("/approvals", get(approvals::list))
-        .route("/approvals/{approval_id}/approve", post(approvals::approve))
-        .route("/approvals/{approval_id}/deny", post(approvals::deny))
-        .route("/vendor/products", get(vendor::list).post(vendor::create))
-        .route(
-            "/vendor/products/{product_id}",
-            axum::routing::patch(vendor::update),
-        )
-        .route("/vendor/issues", get(issues::vendor_list))
-        .route(
-            "/vendor/issues/{issue_id}",
-            axum::routing::patch(issues::vendor_update),
-        )
-        .route(
-            "/api/agent-webhooks/{workflow_id}/trigger",
-            post(agent_webhooks::trigger),
-        )
-        .route(
-            "/api/agent-webhooks/runs/{run_id}",
-            get(agent_webhooks::get_run),
-        )
-        .route(
-            "/api/agent-webhooks/runs/{run_id}/cancel",
-            post(agent_webhooks::cancel_run),
-        )
-        .route("/workflows", get(workflows::list).post(workflows::create))
-        .route(
-            "/workflows/{workflow_id}",
-            get(workflows::get).patch(workflows::update),
-        )
-        .route(
-            "/budgets/{budget_id}/workflows/{workflow_id}",
-            axum::routing::put(workflows::enable).delete(workflows::disable),
-        )
-        .route("/credits/balance", get(credits::balance))
-        .route("/credits/history", get(credits::history))
-        .route("/webhooks/secret", get(webhooks::get_secret))
-        .route("/webhooks/secret/rotate", post(webhooks::rotate_secret))
-        .route("/admin/grants", post(admin::create_grant))
-        .route("/admin/grants/{grant_id}/revoke", post(admin::revoke_grant))
-        .route(
-            "/admin/users/{user_id}/role",
-            axum::routing::put(admin::set_user_role),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

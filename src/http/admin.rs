@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::credits::{grant_json, transaction_json};
+use super::credits::{grant_view, transaction_view};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Fields, FromBody};
 use crate::accounts::Email;
@@ -85,12 +85,12 @@ impl FromBody for GrantRequest {
     responses(
         (status = 201, description = "The grant and its transaction.", body = oa::GrantCreatedResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such user (`user_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -99,7 +99,7 @@ pub async fn create_grant(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<GrantRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::GrantCreatedResponse>)> {
     require_admin(&caller)?;
     let not_found = || ApiError::not_found("user_not_found", "No user with this id or email.");
     let user = match (&req.user_id, &req.email) {
@@ -122,11 +122,16 @@ pub async fn create_grant(
         })
         .await?;
     tracing::info!(grant_id = %grant.id, credits = grant.amount_credits, "credits granted");
+    let data = oa::GrantCreated {
+        grant: grant_view(&grant),
+        transaction: transaction_view(&txn),
+    };
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"success": true, "data": {"grant": grant_json(&grant), "transaction": transaction_json(&txn)}}),
-        ),
+        Json(oa::GrantCreatedResponse {
+            success: true,
+            data,
+        }),
     ))
 }
 
@@ -143,11 +148,11 @@ pub async fn create_grant(
     ),
     responses(
         (status = 200, description = "The revocation transaction.", body = oa::GrantRevokedResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such grant (`grant_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The grant has no credits left (`nothing_to_revoke`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -156,15 +161,18 @@ pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
     Path(grant_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::GrantRevokedResponse>> {
     require_admin(&caller)?;
     if !ObjectId::is_valid(&grant_id) {
         return Err(ApiError::not_found("grant_not_found", "No such grant."));
     }
     let txn = state.ledger.revoke(&grant_id).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"transaction": transaction_json(&txn)}}),
-    ))
+    Ok(Json(oa::GrantRevokedResponse {
+        success: true,
+        data: oa::GrantRevoked {
+            transaction: transaction_view(&txn),
+        },
+    }))
 }
 
 pub struct RoleRequest {
@@ -205,12 +213,12 @@ impl FromBody for RoleRequest {
     responses(
         (status = 200, description = "The role was set.", body = oa::RoleChangedResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not an administrator (`admin_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such user (`user_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -220,7 +228,7 @@ pub async fn set_user_role(
     caller: Caller,
     Path(user_id): Path<String>,
     Body(req): Body<RoleRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::RoleChangedResponse>> {
     require_admin(&caller)?;
     let not_found = || ApiError::not_found("user_not_found", "No user with this id.");
     if !ObjectId::is_valid(&user_id) {
@@ -233,7 +241,11 @@ pub async fn set_user_role(
     }
     state.caches.invalidate(crate::cache::kind::USER, &user_id);
     tracing::info!(role, by = %caller.user_id, "role changed; sessions ended");
-    Ok(Json(
-        json!({"success": true, "data": {"user_id": user_id, "role": role}}),
-    ))
+    Ok(Json(oa::RoleChangedResponse {
+        success: true,
+        data: oa::RoleChangedData {
+            user_id,
+            role: role.into(),
+        },
+    }))
 }

@@ -542,10 +542,10 @@ pub async fn get_run(
     responses(
         (status = 200, description = "The run after the cancellation.", body = oa::RunCancelResponse),
         (status = 400, description = "Invalid run ID (`invalid_run_id`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 404, description = "Run not found for the caller (`run_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The run already ended (`run_finished`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]

@@ -31,8 +31,8 @@ fn approval_json(a: &ApprovalRow) -> Value {
     description = "The caller's approval requests, newest first: with an access token every budget's, with an API key only its budget's.",
     responses(
         (status = 200, description = "The requests.", body = oa::ApprovalListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -94,11 +94,11 @@ async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Appr
     ),
     responses(
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No approval request with this id belongs to the caller, or to the API key's budget (`approval_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -169,11 +169,11 @@ pub async fn approve(
     ),
     responses(
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No approval request with this id belongs to the caller, or to the API key's budget (`approval_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The request was already resolved (`approval_closed`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]

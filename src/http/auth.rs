@@ -159,10 +159,10 @@ pub fn new_password(f: &mut Fields<'_>, name: &str, pw: String) -> Option<String
         (status = 403, description = "Sign-up is closed on this server (`signup_disabled`).", body = oa::ErrorResponse),
         (status = 409, description = "An account with this email exists (`email_taken`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        super::openapi::Invalid,
         (status = 429, description = "Too many sign-ups from this address (`too_many_attempts`); `Retry-After` says how many seconds to wait.", body = oa::ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -170,7 +170,7 @@ pub async fn signup(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     Body(NewCredentials(c)): Body<NewCredentials>,
-) -> Result<(StatusCode, Json<Value>), AuthRefusal> {
+) -> Result<(StatusCode, Json<oa::SignupResponse>), AuthRefusal> {
     if !state.settings.signup_enabled {
         return Err(ApiError::forbidden(
             "signup_disabled",
@@ -202,9 +202,13 @@ pub async fn signup(
     tracing::info!(user_id = %created.user_id, "account created");
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"success": true, "data": {"user_id": created.user_id, "budget_id": created.budget_id}}),
-        ),
+        Json(oa::SignupResponse {
+            success: true,
+            data: oa::SignupData {
+                user_id: created.user_id,
+                budget_id: created.budget_id,
+            },
+        }),
     ))
 }
 
@@ -222,10 +226,10 @@ pub async fn signup(
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
         (status = 401, description = "The email or password is incorrect (`invalid_credentials`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        super::openapi::Invalid,
         (status = 429, description = "Too many sign-in attempts from this address or for this account (`too_many_attempts`); `Retry-After` says how many seconds to wait, and the wait grows each time the limit is passed again.", body = oa::ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -233,7 +237,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     Body(c): Body<Credentials>,
-) -> Result<Json<Value>, AuthRefusal> {
+) -> Result<Json<oa::LoginResponse>, AuthRefusal> {
     // Checked before the password, so a refused attempt costs no hashing.
     // An address already over its limit does not count against the
     // account, so one noisy address cannot lock others out of it.
@@ -270,9 +274,11 @@ pub async fn login(
         .tokens
         .issue_access(&user.id, &user.default_budget_id, &user.role, ttl)
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({"access_token": token, "token_type": "bearer", "expires_in": ttl.as_secs()}),
-    ))
+    Ok(Json(oa::LoginResponse {
+        access_token: token,
+        token_type: "bearer".into(),
+        expires_in: ttl.as_secs() as i64,
+    }))
 }
 
 /// `POST /auth/logout`: ends the session of the access token sent.
@@ -287,7 +293,7 @@ pub async fn login(
         (status = 200, description = "Signed out.", body = oa::LogoutResponse),
         (status = 401, description = "Missing or invalid bearer token, or a session already ended (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
         (status = 403, description = "An API key was sent; keys are not sessions, revoke one with DELETE /budgets/{budget_id}/api-keys/{key_id} (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -295,7 +301,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<oa::LogoutResponse>, ApiError> {
     let token = bearer_token(&headers)?;
     if token.starts_with(api_key::PREFIX) {
         return Err(ApiError::forbidden(
@@ -316,7 +322,8 @@ pub async fn logout(
         })?;
     state.tokens.revoke(&claims).await?;
     tracing::info!(user_id = %claims.sub, "signed out");
-    Ok(Json(
-        json!({"success": true, "message": "Signed out; this access token no longer works."}),
-    ))
+    Ok(Json(oa::LogoutResponse {
+        success: true,
+        message: "Signed out; this access token no longer works.".into(),
+    }))
 }

@@ -93,13 +93,13 @@ impl FromBody for NewKey {
     responses(
         (status = 201, description = "The key, shown once.", body = oa::ApiKeyCreatedResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many unrevoked API keys on this budget as it may (`quota_exceeded`; `data.kind` is `api_key`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -145,10 +145,10 @@ pub async fn create_api_key(
     ),
     responses(
         (status = 200, description = "The keys.", body = oa::ApiKeyListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -179,10 +179,10 @@ pub async fn list_api_keys(
     ),
     responses(
         (status = 200, description = "Revoked.", body = oa::ApiKeyRevokedResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such budget (`budget_not_found`) or no live key with this id on it (`api_key_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -318,9 +318,9 @@ impl BudgetPatch {
     summary = "List my budgets",
     responses(
         (status = 200, description = "The caller's budgets.", body = oa::BudgetListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -346,12 +346,12 @@ pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiR
     responses(
         (status = 201, description = "The budget.", body = oa::BudgetResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many budgets as it may (`quota_exceeded`; `data.kind` is `budget`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -397,10 +397,10 @@ pub async fn create_budget(
     ),
     responses(
         (status = 200, description = "The budget.", body = oa::BudgetResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -432,12 +432,12 @@ pub async fn get_budget(
     responses(
         (status = 200, description = "The budget.", body = oa::BudgetResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -471,10 +471,10 @@ pub async fn update_budget(
     ),
     responses(
         (status = 200, description = "Enabled.", body = oa::BudgetProductResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such budget (`budget_not_found`) or tool (`product_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -517,10 +517,10 @@ pub async fn enable_product(
     ),
     responses(
         (status = 200, description = "Disabled.", body = oa::BudgetProductResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such budget (`budget_not_found`), or the tool is not enabled on it (`product_not_on_budget`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]

@@ -21,18 +21,25 @@ use crate::embed::{resolve_members, BundleError};
 use crate::id::{new_id, ObjectId};
 use crate::store::BundleRow;
 
-fn bundle_json(state: &AppState, b: &BundleRow) -> Value {
-    json!({
-        "bundle_id": b.id,
-        "owner_id": b.owner_id,
-        "name": b.name,
-        "description": b.description,
-        "visibility": b.visibility,
-        "product_ids": b.products(),
-        "workflow_ids": b.workflows(),
-        "embed_url": format!("{}/embed/bundle/{}", state.settings.public_url, b.id),
-        "created_at": iso(from_millis(b.created_at)),
-        "updated_at": iso(from_millis(b.updated_at)),
+fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
+    oa::Bundle {
+        bundle_id: b.id.clone(),
+        owner_id: b.owner_id.clone(),
+        name: b.name.clone(),
+        description: b.description.clone(),
+        visibility: b.visibility.clone(),
+        product_ids: b.products(),
+        workflow_ids: b.workflows(),
+        embed_url: format!("{}/embed/bundle/{}", state.settings.public_url, b.id),
+        created_at: iso(from_millis(b.created_at)),
+        updated_at: iso(from_millis(b.updated_at)),
+    }
+}
+
+fn bundle_response(state: &AppState, b: &BundleRow) -> Json<oa::BundleResponse> {
+    Json(oa::BundleResponse {
+        success: true,
+        data: bundle_view(state, b),
     })
 }
 
@@ -177,12 +184,12 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
     responses(
         (status = 201, description = "The bundle, with its embed URL.", body = oa::BundleResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 409, description = "The account already has as many bundles as it may (`quota_exceeded`; `data.kind` is `bundle`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -191,7 +198,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     req: axum::extract::Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
     require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
@@ -210,10 +217,7 @@ pub async fn create(
     let owned = state.store.count_bundles_owned_by(&caller.user_id).await?;
     quotas::check(&state, Quota::BundlesPerUser, owned)?;
     state.store.insert_bundle(&b).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"success": true, "data": bundle_json(&state, &b)})),
-    ))
+    Ok((StatusCode::CREATED, bundle_response(&state, &b)))
 }
 
 /// `GET /bundles`: the caller's own bundles and every public one.
@@ -226,15 +230,21 @@ pub async fn create(
     description = "The caller's bundles and public ones.",
     responses(
         (status = 200, description = "The bundles.", body = oa::BundleListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::BundleListResponse>> {
     let rows = state.store.bundles_visible_to(&caller.user_id).await?;
-    let items: Vec<Value> = rows.iter().map(|b| bundle_json(&state, b)).collect();
-    Ok(Json(json!({"success": true, "data": {"bundles": items}})))
+    let bundles = rows.iter().map(|b| bundle_view(&state, b)).collect();
+    Ok(Json(oa::BundleListResponse {
+        success: true,
+        data: oa::BundleList { bundles },
+    }))
 }
 
 fn not_found() -> ApiError {
@@ -271,9 +281,9 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Bundl
     ),
     responses(
         (status = 200, description = "The bundle.", body = oa::BundleResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 404, description = "No bundle with this id is visible to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -281,11 +291,9 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BundleResponse>> {
     let b = visible(&state, &caller, &id).await?;
-    Ok(Json(
-        json!({"success": true, "data": bundle_json(&state, &b)}),
-    ))
+    Ok(bundle_response(&state, &b))
 }
 
 /// `PATCH /bundles/{id}`: owners and admins.
@@ -303,12 +311,12 @@ pub async fn get(
     responses(
         (status = 200, description = "The bundle.", body = oa::BundleResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No bundle with this id belongs to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -318,7 +326,7 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     req: axum::extract::Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BundleResponse>> {
     require_user_token(&caller)?;
     let mut b = visible(&state, &caller, &id).await?;
     if b.owner_id != caller.user_id && !caller.is_admin() {
@@ -331,7 +339,5 @@ pub async fn update(
     apply(&state, &mut b, &body, false).await?;
     b.updated_at = to_millis(state.clock.now());
     state.store.update_bundle(&b).await?;
-    Ok(Json(
-        json!({"success": true, "data": bundle_json(&state, &b)}),
-    ))
+    Ok(bundle_response(&state, &b))
 }

@@ -50,12 +50,12 @@ fn owner_only(caller: &Caller) -> ApiResult<()> {
     responses(
         (status = 200, description = "Stored.", body = oa::StoredCredentialResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such tool (`product_not_found`), or it declares no credential with this name (`credential_not_declared`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -64,7 +64,7 @@ pub async fn put(
     caller: Caller,
     Path((product, name)): Path<(String, String)>,
     Body(body): Body<CredentialValue>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::StoredCredentialResponse>> {
     owner_only(&caller)?;
     let snapshot = state.catalog.snapshot();
     let (p, _) = snapshot
@@ -109,9 +109,14 @@ pub async fn put(
         .store
         .resolve_approvals_for(&caller.user_id, "credential", &subject, "approved", now)
         .await?;
-    Ok(Json(
-        json!({"success": true, "data": {"product_id": p.row.id, "name": name, "updated_at": iso(from_millis(now))}}),
-    ))
+    Ok(Json(oa::StoredCredentialResponse {
+        success: true,
+        data: oa::StoredCredential {
+            product_id: p.row.id.clone(),
+            name,
+            updated_at: iso(from_millis(now)),
+        },
+    }))
 }
 
 /// `GET /credentials`: names only, never values.
@@ -124,22 +129,30 @@ pub async fn put(
     description = "Names only, never values.",
     responses(
         (status = 200, description = "The credentials.", body = oa::CredentialListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::CredentialListResponse>> {
     owner_only(&caller)?;
     let rows = state.store.credentials_of_user(&caller.user_id).await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|c| json!({"product_id": c.product_id, "name": c.name, "updated_at": iso(from_millis(c.updated_at))}))
+    let credentials = rows
+        .into_iter()
+        .map(|c| oa::StoredCredential {
+            product_id: c.product_id,
+            name: c.name,
+            updated_at: iso(from_millis(c.updated_at)),
+        })
         .collect();
-    Ok(Json(
-        json!({"success": true, "data": {"credentials": items}}),
-    ))
+    Ok(Json(oa::CredentialListResponse {
+        success: true,
+        data: oa::CredentialList { credentials },
+    }))
 }
 
 /// `DELETE /credentials/{product_id}/{name}`.
@@ -155,10 +168,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     ),
     responses(
         (status = 200, description = "Deleted.", body = oa::DeletedCredentialResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No stored credential with this name for this tool (`credential_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -166,7 +179,7 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((product, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::DeletedCredentialResponse>> {
     owner_only(&caller)?;
     let snapshot = state.catalog.snapshot();
     let id = snapshot
@@ -183,7 +196,12 @@ pub async fn delete(
             "No stored credential with this name for this tool.",
         ));
     }
-    Ok(Json(
-        json!({"success": true, "data": {"product_id": id, "name": name, "deleted": true}}),
-    ))
+    Ok(Json(oa::DeletedCredentialResponse {
+        success: true,
+        data: oa::DeletedCredential {
+            product_id: id,
+            name,
+            deleted: true,
+        },
+    }))
 }

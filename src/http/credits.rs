@@ -3,7 +3,6 @@
 use super::openapi::schemas as oa;
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::error::ApiResult;
 use super::extract::query_int;
@@ -23,55 +22,66 @@ use crate::store::{GrantRow, TransactionRow};
     description = "Check credit balance.",
     responses(
         (status = 200, description = "Current available credit balance and next expiration.", body = oa::CustomerCreditBalanceResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-pub async fn balance(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn balance(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::CustomerCreditBalanceResponse>> {
     let now = state.clock.now();
     let b = state.ledger.balance(&caller.user_id).await?;
     let (expiration, days) = match b.next_expiry {
         Some(t) if b.available > 0 => (Some(iso(t)), Some((t - now).num_days().max(0))),
         _ => (None, None),
     };
-    Ok(Json(json!({
-        "success": true,
-        "message": "Credit balance retrieved",
-        "data": {"balance": b.available, "expiration": expiration, "expires_in_days": days},
-    })))
+    Ok(Json(oa::CustomerCreditBalanceResponse {
+        success: true,
+        message: "Credit balance retrieved".into(),
+        data: oa::CustomerCreditBalanceData {
+            balance: b.available,
+            expiration,
+            expires_in_days: days,
+        },
+    }))
 }
 
 /// A grant as the spec shows it.
-pub fn grant_json(g: &GrantRow) -> Value {
-    json!({
-        "_id": g.id,
-        "user_id": g.user_id,
-        "amount_credits": g.amount_credits,
-        "amount_usd": usd(g.amount_credits),
-        "remaining_credits": g.remaining_credits,
-        "credit_type": g.credit_type,
-        "source_metadata": g.source_metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()).unwrap_or_else(|| json!({})),
-        "date_created": iso(from_millis(g.date_created)),
-        "pooled_at": g.pooled_at.map(|t| iso(from_millis(t))),
-        "expires_at": g.expires_at.map(|t| iso(from_millis(t))),
-    })
+pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
+    oa::CustomerCreditGrant {
+        id: g.id.clone(),
+        user_id: g.user_id.clone(),
+        amount_credits: g.amount_credits,
+        amount_usd: usd(g.amount_credits),
+        remaining_credits: g.remaining_credits,
+        credit_type: g.credit_type.clone(),
+        source_metadata: g
+            .source_metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default(),
+        date_created: iso(from_millis(g.date_created)),
+        pooled_at: g.pooled_at.map(|t| iso(from_millis(t))),
+        expires_at: g.expires_at.map(|t| iso(from_millis(t))),
+    }
 }
 
 /// A transaction as the spec shows it.
-pub fn transaction_json(t: &TransactionRow) -> Value {
-    json!({
-        "_id": t.id,
-        "user_id": t.user_id,
-        "transaction_type": t.transaction_type,
-        "amount_credits": t.amount_credits,
-        "amount_usd": usd(t.amount_credits),
-        "balance_after_credits": t.balance_after_credits,
-        "balance_after_usd": usd(t.balance_after_credits),
-        "date_created": iso(from_millis(t.date_created)),
-    })
+pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
+    oa::CustomerCreditTransaction {
+        id: t.id.clone(),
+        user_id: t.user_id.clone(),
+        transaction_type: t.transaction_type.clone(),
+        amount_credits: t.amount_credits,
+        amount_usd: usd(t.amount_credits),
+        balance_after_credits: t.balance_after_credits,
+        balance_after_usd: usd(t.balance_after_credits),
+        date_created: iso(from_millis(t.date_created)),
+    }
 }
 
 /// `GET /credits/history?limit=N`: grants and transactions, newest first.
@@ -87,9 +97,9 @@ pub fn transaction_json(t: &TransactionRow) -> Value {
     ),
     responses(
         (status = 200, description = "Credit grants and transaction audit trail for the caller.", body = oa::CustomerCreditHistoryResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -98,7 +108,7 @@ pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::CustomerCreditHistoryResponse>> {
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
     let grants = state.store.grants_for_user(&caller.user_id, limit).await?;
     // The wallet is the user's, but an API key sees only its own budget's
@@ -117,12 +127,12 @@ pub async fn history(
                 .await?
         }
     };
-    Ok(Json(json!({
-        "success": true,
-        "message": "Credit history retrieved",
-        "data": {
-            "grants": grants.iter().map(grant_json).collect::<Vec<_>>(),
-            "transactions": transactions.iter().map(transaction_json).collect::<Vec<_>>(),
+    Ok(Json(oa::CustomerCreditHistoryResponse {
+        success: true,
+        message: "Credit history retrieved".into(),
+        data: oa::CustomerCreditHistoryData {
+            grants: grants.iter().map(grant_view).collect(),
+            transactions: transactions.iter().map(transaction_view).collect(),
         },
-    })))
+    }))
 }

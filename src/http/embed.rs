@@ -7,8 +7,7 @@ use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::bundles;
 use super::error::ApiError;
@@ -17,18 +16,15 @@ use crate::auth::Caller;
 use crate::embed::{self, Asset, EmbedView, Page, ViewError};
 
 /// The widget's routes and the bundle API, merged into the application.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/embed.js", get(loader))
-        .route("/embed/assets/{file}", get(page_asset))
-        .route("/embed/{workflow_id}", get(workflow_page))
-        .route("/embed/bundle/{bundle_id}", get(bundle_page))
-        .route("/embed/product/{product_id}", get(product_page))
-        .route("/bundles", get(bundles::list).post(bundles::create))
-        .route(
-            "/bundles/{bundle_id}",
-            get(bundles::get).patch(bundles::update),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(loader))
+        .routes(routes!(page_asset))
+        .routes(routes!(workflow_page))
+        .routes(routes!(bundle_page))
+        .routes(routes!(product_page))
+        .routes(routes!(bundles::list, bundles::create))
+        .routes(routes!(bundles::get, bundles::update))
 }
 
 const NOSNIFF: (HeaderName, HeaderValue) = (

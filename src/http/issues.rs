@@ -5,7 +5,7 @@ use super::openapi::schemas as oa;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{query_int, Body, Fields, FromBody};
@@ -55,11 +55,11 @@ impl FromBody for IssueReport {
     responses(
         (status = 200, description = "The issue report was recorded. The endpoint always reports success (even when the product identifier could not be resolved) to avoid blocking agent flows.", body = oa::IssueReportResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
+        super::openapi::Invalid,
         (status = 429, description = "Too many reports this hour (`rate_limited`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -69,7 +69,7 @@ pub async fn report(
     caller: Caller,
     headers: HeaderMap,
     Body(body): Body<IssueReport>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::IssueReportResponse>> {
     let instance_id = headers
         .get("x-instance-id")
         .and_then(|v| v.to_str().ok())
@@ -81,16 +81,22 @@ pub async fn report(
         instance_id,
     };
     let recorded = issues::record(&state, &caller, report).await?;
-    Ok(Json(recorded.response_body()))
+    Ok(Json(recorded.view()))
 }
 
-fn issue_json(i: &IssueRow) -> Value {
-    json!({
-        "issue_id": i.id, "product_id": i.product_id, "product_ref": i.product_ref, "product_name": i.product_name,
-        "lookup_method": i.lookup_method, "error_message": i.error_message,
-        "recommended_improvements": i.recommended_improvements, "status": i.status,
-        "created_at": iso(from_millis(i.created_at)), "updated_at": iso(from_millis(i.updated_at)),
-    })
+fn issue_view(i: IssueRow) -> oa::Issue {
+    oa::Issue {
+        issue_id: i.id,
+        product_id: i.product_id,
+        product_ref: i.product_ref,
+        product_name: i.product_name,
+        lookup_method: i.lookup_method,
+        error_message: i.error_message,
+        recommended_improvements: i.recommended_improvements,
+        status: i.status,
+        created_at: iso(from_millis(i.created_at)),
+        updated_at: iso(from_millis(i.updated_at)),
+    }
 }
 
 fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
@@ -124,10 +130,10 @@ fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
     ),
     responses(
         (status = 200, description = "The reports.", body = oa::IssueListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -135,13 +141,16 @@ pub async fn vendor_list(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::IssueListResponse>> {
     let vendor = vendor_or_admin(&caller)?;
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
     let issues = state.store.issues_for_vendor(vendor, limit).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"issues": issues.iter().map(issue_json).collect::<Vec<_>>()}}),
-    ))
+    Ok(Json(oa::IssueListResponse {
+        success: true,
+        data: oa::IssueListData {
+            issues: issues.into_iter().map(issue_view).collect(),
+        },
+    }))
 }
 
 pub struct IssueUpdate {
@@ -182,12 +191,12 @@ impl FromBody for IssueUpdate {
     responses(
         (status = 200, description = "The updated report.", body = oa::IssueResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No report with this id about the vendor's tools (`issue_not_found`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -196,7 +205,7 @@ pub async fn vendor_update(
     caller: Caller,
     Path(issue_id): Path<String>,
     Body(body): Body<IssueUpdate>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::IssueResponse>> {
     let vendor = vendor_or_admin(&caller)?;
     let not_found = || {
         ApiError::not_found(
@@ -230,5 +239,8 @@ pub async fn vendor_update(
         .issue_by_id(&issue.id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(json!({"success": true, "data": issue_json(&issue)})))
+    Ok(Json(oa::IssueResponse {
+        success: true,
+        data: issue_view(issue),
+    }))
 }

@@ -8,7 +8,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiResult;
-use super::openapi::schemas as oa;
 use crate::app::AppState;
 use crate::telemetry::handle;
 
@@ -44,7 +43,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     description = "Request counts and latency histograms by route and status, purchases and credits spent by product, runs by status, callback deliveries by outcome, and queue depths, in the Prometheus text format.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
 )]
 pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {

@@ -16,16 +16,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
-use super::{
-    admin, agent_webhooks, approvals, auth, budgets, bundles, credentials, credits, embed, issues,
-    metrics, products, public, vendor, webhooks, workflows,
-};
 use schemas::*;
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearer";
 
-/// The document: every route the router serves.
+/// The document's frame: its info, tags, security scheme and shared
+/// components. The paths come from the route table, [`super::routes`].
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -34,70 +31,9 @@ pub const BEARER: &str = "bearer";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerAuth),
-    paths(
-        public::health,
-        openapi_json,
-        docs_page,
-        docs_asset,
-        embed::loader,
-        embed::page_asset,
-        embed::workflow_page,
-        embed::bundle_page,
-        embed::product_page,
-        bundles::list,
-        bundles::create,
-        bundles::get,
-        bundles::update,
-        public::ready,
-        mcp_post,
-        mcp_get,
-        mcp_delete,
-        metrics::render,
-        public::jwt_public_key,
-        public::jwks,
-        auth::signup,
-        auth::login,
-        auth::logout,
-        budgets::create_api_key,
-        budgets::list_api_keys,
-        budgets::revoke_api_key,
-        budgets::list_budgets,
-        budgets::create_budget,
-        budgets::get_budget,
-        budgets::update_budget,
-        budgets::enable_product,
-        budgets::disable_product,
-        products::fetch,
-        products::purchase,
-        issues::report,
-        credentials::list,
-        credentials::put,
-        credentials::delete,
-        approvals::list,
-        approvals::approve,
-        approvals::deny,
-        vendor::list,
-        vendor::create,
-        vendor::update,
-        issues::vendor_list,
-        issues::vendor_update,
-        agent_webhooks::trigger,
-        agent_webhooks::get_run,
-        agent_webhooks::cancel_run,
-        workflows::list,
-        workflows::create,
-        workflows::get,
-        workflows::update,
-        workflows::enable,
-        workflows::disable,
-        credits::balance,
-        credits::history,
-        webhooks::get_secret,
-        webhooks::rotate_secret,
-        admin::create_grant,
-        admin::revoke_grant,
-        admin::set_user_role,
-    ),
+    // The routes add their own paths (`http::routes`); listed here are only
+    // the operations served by another adapter mounted on the same router.
+    paths(mcp_post, mcp_get, mcp_delete),
     components(schemas(HTTPValidationError, ValidationError, ErrorResponse)),
     tags(
         (name = "Tool Calls Via REST API", description = "Credits, tools, purchases and issue reports: the spec's endpoints for agents."),
@@ -117,6 +53,32 @@ pub const BEARER: &str = "bearer";
     )
 )]
 pub struct ApiDoc;
+
+/// The answer of an authenticated operation to a request without a valid
+/// token; operations name it in `responses(...)` instead of repeating it.
+#[derive(utoipa::IntoResponses)]
+pub enum Unauthorized {
+    /// Missing or invalid bearer token (`missing_token`, `invalid_token`).
+    #[response(status = 401)]
+    Unauthorized(ErrorResponse),
+}
+
+/// The answer of any JSON operation to a fault of the server.
+#[derive(utoipa::IntoResponses)]
+pub enum Internal {
+    /// Unexpected server error (`internal_error`); the body names the request id.
+    #[response(status = 500)]
+    Internal(ErrorResponse),
+}
+
+/// The answer of an operation whose body, query or headers do not validate,
+/// in FastAPI's shape.
+#[derive(utoipa::IntoResponses)]
+pub enum Invalid {
+    /// Validation Error
+    #[response(status = 422)]
+    Invalid(HTTPValidationError),
+}
 
 /// Adds the bearer scheme every authenticated operation names.
 struct BearerAuth;
@@ -142,7 +104,7 @@ impl Modify for BearerAuth {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
+        let (_, mut doc) = super::routes().split_for_parts();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
         let mut doc = serde_json::to_value(&doc).expect("the document serializes");
         for (method, path) in BOTH_422_SHAPES {

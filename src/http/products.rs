@@ -120,10 +120,10 @@ fn shell_quote(s: &str) -> String {
     ),
     responses(
         (status = 200, description = "Paginated list of tools available to the caller, plus a pre-prompt and a sample tool-call curl.", body = oa::ProductsFetchResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 404, description = "`x-instance-id` names no connection instance of the caller (`instance_not_found`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -402,7 +402,7 @@ fn purchase_error(e: PurchaseError) -> ApiError {
     responses(
         (status = 200, description = "Tool invocation result along with an `instance_id` that the caller can persist for follow-up calls to the same connection.", body = oa::PurchaseResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 402, description = "Not enough credits (`insufficient_credits`); `data` has `balance` and `price`.", body = oa::ErrorResponse),
         (status = 403, description = "The tool is disabled (`product_disabled`), the budget is paused (`budget_paused`), or the tool is not enabled on the budget (`product_not_on_budget`; an approval request was opened, `data.approval_request_id`).", body = oa::ErrorResponse),
         (status = 404, description = "No such tool (`product_not_found`), or `x-instance-id` names no instance of the caller (`instance_not_found`).", body = oa::ErrorResponse),
@@ -410,7 +410,7 @@ fn purchase_error(e: PurchaseError) -> ApiError {
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         (status = 422, description = "Validation Error: the body, the action or its parameters are invalid (HTTPValidationError), or the Idempotency-Key was used with a different request (ErrorResponse `idempotency_key_reused`).", body = oa::HTTPValidationError),
         (status = 429, description = "The call would pass one of the budget's caps (`budget_cap_reached`); `data` has `window`, `cap`, `spent`, `price`.", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
         (status = 502, description = "The tool failed and nothing was charged (`tool_failed`, `vendor_error`); `data.order_id`.", body = oa::ErrorResponse),
         (status = 504, description = "The tool did not answer in time and nothing was charged (`tool_timeout`); `data.order_id`.", body = oa::ErrorResponse),
     ),

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::error::ApiResult;
 use crate::app::AppState;
@@ -44,20 +43,19 @@ pub async fn health() -> impl IntoResponse {
         (status = 503, description = "The database does not answer (`status` is `unavailable`).", body = oa::ReadyResponse),
     ),
 )]
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ok", "database": state.store.backend()})),
-        ),
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<oa::ReadyResponse>) {
+    let (status, word) = match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": state.store.backend()})),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
-    }
+    };
+    let body = oa::ReadyResponse {
+        status: word.into(),
+        database: state.store.backend().into(),
+    };
+    (status, Json(body))
 }
 
 /// `GET /public/jwt-public-key`: the PEM (SubjectPublicKeyInfo) of the current key.
@@ -70,22 +68,26 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     description = "Get the JWT public key for verifying vendor access tokens.",
     responses(
         (status = 200, description = "Successful Response", body = oa::JwtPublicKeyResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
 )]
-pub async fn jwt_public_key(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let keys = state.tokens.public_keys();
-    let current = keys
-        .first()
+pub async fn jwt_public_key(
+    State(state): State<AppState>,
+) -> ApiResult<Json<oa::JwtPublicKeyResponse>> {
+    let current = state
+        .tokens
+        .public_keys()
+        .into_iter()
+        .next()
         .ok_or_else(|| super::error::ApiError::internal(anyhow::anyhow!("no signing key")))?;
-    Ok(Json(json!({
-        "success": true,
-        "public_key": current.pem,
-        "algorithm": "EdDSA",
-        "kid": current.kid,
-        "issuer": state.tokens.issuer(),
-        "message": "Verify tokens issued by this server with this Ed25519 key (algorithm EdDSA). Older keys still in use are listed at /.well-known/jwks.json.",
-    })))
+    Ok(Json(oa::JwtPublicKeyResponse {
+        success: true,
+        public_key: current.pem,
+        algorithm: "EdDSA".into(),
+        kid: current.kid,
+        issuer: state.tokens.issuer().into(),
+        message: "Verify tokens issued by this server with this Ed25519 key (algorithm EdDSA). Older keys still in use are listed at /.well-known/jwks.json.".into(),
+    }))
 }
 
 /// `GET /.well-known/jwks.json`: every key that may still verify a token.
@@ -100,12 +102,19 @@ pub async fn jwt_public_key(State(state): State<AppState>) -> ApiResult<Json<Val
         (status = 200, description = "The key set.", body = oa::JwksResponse),
     ),
 )]
-pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
-    let keys: Vec<Value> = state
+pub async fn jwks(State(state): State<AppState>) -> Json<oa::JwksResponse> {
+    let keys = state
         .tokens
         .public_keys()
         .into_iter()
-        .map(|k| json!({"kty": "OKP", "crv": "Ed25519", "x": k.x, "kid": k.kid, "alg": "EdDSA", "use": "sig"}))
+        .map(|k| oa::Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: k.x,
+            kid: k.kid,
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        })
         .collect();
-    Json(json!({ "keys": keys }))
+    Json(oa::JwksResponse { keys })
 }

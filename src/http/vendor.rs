@@ -35,14 +35,30 @@ fn vendor_or_admin(caller: &Caller) -> ApiResult<()> {
     }
 }
 
-fn product_json(p: &ProductRow) -> Value {
-    json!({
-        "product_id": p.id, "slug": p.slug, "name": p.name, "display_name": p.display_name,
-        "description": p.description, "category": p.category, "kind": p.kind, "endpoint": p.endpoint,
-        "required_credentials": serde_json::from_str::<Value>(&p.required_credentials).unwrap_or(json!([])),
-        "actions": serde_json::from_str::<Value>(&p.actions).unwrap_or(json!([])),
-        "status": p.status, "timeout_ms": p.timeout_ms, "vendor_id": p.vendor_id,
-        "created_at": iso(from_millis(p.created_at)), "updated_at": iso(from_millis(p.updated_at)),
+fn product_view(p: &ProductRow) -> oa::VendorProduct {
+    oa::VendorProduct {
+        product_id: p.id.clone(),
+        slug: p.slug.clone(),
+        name: p.name.clone(),
+        display_name: p.display_name.clone(),
+        description: p.description.clone(),
+        category: p.category.clone(),
+        kind: p.kind.clone(),
+        endpoint: p.endpoint.clone(),
+        required_credentials: serde_json::from_str(&p.required_credentials).unwrap_or_default(),
+        actions: serde_json::from_str(&p.actions).unwrap_or_default(),
+        status: p.status.clone(),
+        timeout_ms: p.timeout_ms,
+        vendor_id: p.vendor_id.clone(),
+        created_at: iso(from_millis(p.created_at)),
+        updated_at: iso(from_millis(p.updated_at)),
+    }
+}
+
+fn product_response(p: &ProductRow) -> Json<oa::VendorProductResponse> {
+    Json(oa::VendorProductResponse {
+        success: true,
+        data: product_view(p),
     })
 }
 
@@ -288,12 +304,12 @@ fn conflict(e: StoreError) -> ApiError {
     responses(
         (status = 201, description = "The tool.", body = oa::VendorProductResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -302,7 +318,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     req: axum::extract::Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::VendorProductResponse>)> {
     vendor_or_admin(&caller)?;
     let body = json_body(req, &state).await?;
     if !body.is_object() {
@@ -341,10 +357,7 @@ pub async fn create(
     check_identifiers(&state, &row)?;
     state.store.insert_product(&row).await.map_err(conflict)?;
     state.catalog.reload().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"success": true, "data": product_json(&row)})),
-    ))
+    Ok((StatusCode::CREATED, product_response(&row)))
 }
 
 /// `GET /vendor/products`: the caller's products (every product, for admins).
@@ -357,21 +370,27 @@ pub async fn create(
     description = "The vendor's tools (every tool, for administrators).",
     responses(
         (status = 200, description = "The tools.", body = oa::VendorProductListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::VendorProductListResponse>> {
     vendor_or_admin(&caller)?;
     let rows = state.store.products().await?;
-    let mine: Vec<Value> = rows
+    let products = rows
         .iter()
         .filter(|p| caller.is_admin() || p.vendor_id.as_deref() == Some(caller.user_id.as_str()))
-        .map(product_json)
+        .map(product_view)
         .collect();
-    Ok(Json(json!({"success": true, "data": {"products": mine}})))
+    Ok(Json(oa::VendorProductListResponse {
+        success: true,
+        data: oa::VendorProductList { products },
+    }))
 }
 
 /// `PATCH /vendor/products/{product_id}`: updates, disables or re-enables a product.
@@ -389,13 +408,13 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     responses(
         (status = 200, description = "The tool.", body = oa::VendorProductResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No tool with this id belongs to the caller (`product_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -405,7 +424,7 @@ pub async fn update(
     caller: Caller,
     Path(product_id): Path<String>,
     req: axum::extract::Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::VendorProductResponse>> {
     vendor_or_admin(&caller)?;
     let body = json_body(req, &state).await?;
     if !body.is_object() {
@@ -450,5 +469,5 @@ pub async fn update(
     check_identifiers(&state, &row)?;
     state.store.update_product(&row).await.map_err(conflict)?;
     state.catalog.reload().await?;
-    Ok(Json(json!({"success": true, "data": product_json(&row)})))
+    Ok(product_response(&row))
 }

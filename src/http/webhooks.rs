@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
@@ -26,15 +25,15 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
 
 /// The answer both routes give; never cached, since it holds the secret.
 fn secret_response(secret: String, message: &str) -> Response {
-    let mut response = Json(json!({
-        "success": true,
-        "message": message,
-        "data": {
-            "secret": secret,
-            "algorithm": "HMAC-SHA256",
-            "scheme": "Standard Webhooks",
+    let mut response = Json(oa::WebhookSecretResponse {
+        success: true,
+        message: message.into(),
+        data: oa::WebhookSecret {
+            secret,
+            algorithm: "HMAC-SHA256".into(),
+            scheme: "Standard Webhooks".into(),
         },
-    }))
+    })
     .into_response();
     response
         .headers_mut()
@@ -52,9 +51,9 @@ fn secret_response(secret: String, message: &str) -> Response {
     description = "The secret that signs the caller's run callbacks (Standard Webhooks), made on first use. Not cached.",
     responses(
         (status = 200, description = "The secret.", body = oa::WebhookSecretResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -78,9 +77,9 @@ pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiRes
     description = "Callbacks from now on are signed with the new secret only.",
     responses(
         (status = 200, description = "The new secret.", body = oa::WebhookSecretResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]

@@ -62,23 +62,34 @@ fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError
     )
 }
 
-pub fn workflow_json(w: &WorkflowRow) -> Value {
-    json!({
-        "workflow_id": w.id, "owner_id": w.owner_id, "name": w.name, "description": w.description,
-        "visibility": w.visibility, "engine": w.engine,
-        "definition": serde_json::from_str::<Value>(&w.definition).unwrap_or(Value::Null),
-        "status": w.status, "created_at": iso(from_millis(w.created_at)), "updated_at": iso(from_millis(w.updated_at)),
-        "trigger_url": Value::Null, "version": w.version,
-    })
+/// A workflow with the URL that triggers it.
+fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
+    oa::Workflow {
+        workflow_id: w.id.clone(),
+        owner_id: w.owner_id.clone(),
+        name: w.name.clone(),
+        description: w.description.clone(),
+        visibility: w.visibility.clone(),
+        engine: w.engine.clone(),
+        definition: serde_json::from_str(&w.definition).unwrap_or(Value::Null),
+        status: w.status.clone(),
+        created_at: iso(from_millis(w.created_at)),
+        updated_at: iso(from_millis(w.updated_at)),
+        trigger_url: Some(format!(
+            "{}/api/agent-webhooks/{}/trigger",
+            state.settings.public_url, w.id
+        )),
+        enabled_on_budget: None,
+        version: w.version,
+        pinned_version: None,
+    }
 }
 
-fn with_trigger(state: &AppState, w: &WorkflowRow) -> Value {
-    let mut v = workflow_json(w);
-    v["trigger_url"] = json!(format!(
-        "{}/api/agent-webhooks/{}/trigger",
-        state.settings.public_url, w.id
-    ));
-    v
+fn workflow_response(state: &AppState, w: &WorkflowRow) -> Json<oa::WorkflowResponse> {
+    Json(oa::WorkflowResponse {
+        success: true,
+        data: workflow_view(state, w),
+    })
 }
 
 /// Applies the body's fields to `w`.
@@ -193,12 +204,12 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
     responses(
         (status = 201, description = "The workflow, with its trigger URL.", body = oa::WorkflowResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 409, description = "The account already has as many workflows as it may (`quota_exceeded`; `data.kind` is `workflow`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -207,7 +218,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     req: axum::extract::Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
     require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
@@ -231,10 +242,7 @@ pub async fn create(
         .await?;
     quotas::check(&state, Quota::WorkflowsPerUser, owned)?;
     state.store.insert_workflow(&w).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"success": true, "data": with_trigger(&state, &w)})),
-    ))
+    Ok((StatusCode::CREATED, workflow_response(&state, &w)))
 }
 
 /// `GET /workflows`: the workflows the caller can trigger (their own and public ones).
@@ -247,28 +255,33 @@ pub async fn create(
     description = "The caller's workflows and public ones, with whether each is enabled on the caller's budget.",
     responses(
         (status = 200, description = "The workflows.", body = oa::WorkflowListResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::WorkflowListResponse>> {
     let enabled = state.store.budget_workflows(&caller.budget_id).await?;
     let rows = state.store.workflows_visible_to(&caller.user_id).await?;
-    let items: Vec<Value> = rows
+    let workflows = rows
         .iter()
         .filter(|w| w.status == "active" || w.owner_id == caller.user_id)
         .map(|w| {
-            let mut v = with_trigger(&state, w);
             let pinned = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, p)| *p);
-            v["enabled_on_budget"] = json!(pinned.is_some());
-            if let Some(p) = pinned {
-                v["pinned_version"] = json!(p);
+            oa::Workflow {
+                enabled_on_budget: Some(pinned.is_some()),
+                pinned_version: pinned,
+                ..workflow_view(&state, w)
             }
-            v
         })
         .collect();
-    Ok(Json(json!({"success": true, "data": {"workflows": items}})))
+    Ok(Json(oa::WorkflowListResponse {
+        success: true,
+        data: oa::WorkflowList { workflows },
+    }))
 }
 
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<WorkflowRow> {
@@ -304,9 +317,9 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
     ),
     responses(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 404, description = "No workflow with this id is visible to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -314,11 +327,9 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::WorkflowResponse>> {
     let w = visible(&state, &caller, &id).await?;
-    Ok(Json(
-        json!({"success": true, "data": with_trigger(&state, &w)}),
-    ))
+    Ok(workflow_response(&state, &w))
 }
 
 /// `PATCH /workflows/{id}`: owners and admins.
@@ -336,13 +347,13 @@ pub async fn get(
     responses(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
         (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Another change of the workflow landed first (`workflow_changed`); read it again and retry.", body = oa::ErrorResponse),
         (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
-        (status = 422, description = "Validation Error", body = oa::HTTPValidationError),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Invalid,
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -351,7 +362,7 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     req: axum::extract::Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::WorkflowResponse>> {
     require_user_token(&caller)?;
     let mut w = visible(&state, &caller, &id).await?;
     if w.owner_id != caller.user_id && !caller.is_admin() {
@@ -376,9 +387,7 @@ pub async fn update(
             "The workflow was changed by another request at the same time; read it again and retry.",
         ));
     }
-    Ok(Json(
-        json!({"success": true, "data": with_trigger(&state, &w)}),
-    ))
+    Ok(workflow_response(&state, &w))
 }
 
 /// The caller's own budget, managed with an access token (see `budgets`).
@@ -401,10 +410,10 @@ async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiRe
     ),
     responses(
         (status = 200, description = "Enabled.", body = oa::BudgetWorkflowResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such budget (`budget_not_found`) or visible workflow (`workflow_not_found`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -412,16 +421,22 @@ pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
     own_budget(&state, &caller, &budget_id).await?;
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
         .enable_workflow(&budget_id, &w.id, w.version, to_millis(state.clock.now()))
         .await?;
-    Ok(Json(
-        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": w.id, "enabled": true, "pinned_version": w.version}}),
-    ))
+    Ok(Json(oa::BudgetWorkflowResponse {
+        success: true,
+        data: oa::BudgetWorkflow {
+            budget_id,
+            workflow_id: w.id,
+            enabled: true,
+            pinned_version: Some(w.version),
+        },
+    }))
 }
 
 /// `DELETE /budgets/{budget_id}/workflows/{workflow_id}`.
@@ -437,10 +452,10 @@ pub async fn enable(
     ),
     responses(
         (status = 200, description = "Disabled.", body = oa::BudgetWorkflowResponse),
-        (status = 401, description = "Missing or invalid bearer token (`missing_token`, `invalid_token`).", body = oa::ErrorResponse),
+        super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such budget (`budget_not_found`), or the workflow is not enabled on it (`workflow_not_on_budget`).", body = oa::ErrorResponse),
-        (status = 500, description = "Unexpected server error (`internal_error`); the body names the request id.", body = oa::ErrorResponse),
+        super::openapi::Internal,
     ),
     security(("bearer" = [])),
 )]
@@ -448,7 +463,7 @@ pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
     own_budget(&state, &caller, &budget_id).await?;
     if !state
         .store
@@ -460,7 +475,13 @@ pub async fn disable(
             "This workflow is not enabled on the budget.",
         ));
     }
-    Ok(Json(
-        json!({"success": true, "data": {"budget_id": budget_id, "workflow_id": workflow_id, "enabled": false}}),
-    ))
+    Ok(Json(oa::BudgetWorkflowResponse {
+        success: true,
+        data: oa::BudgetWorkflow {
+            budget_id,
+            workflow_id,
+            enabled: false,
+            pinned_version: None,
+        },
+    }))
 }

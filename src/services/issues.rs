@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::app::AppInner;
 use crate::auth::Caller;
@@ -94,19 +94,24 @@ pub async fn record(
 
 impl RecordedReport {
     /// The answer to the report, the same over REST and MCP.
-    pub fn response_body(&self) -> Value {
-        json!({
-            "success": true,
-            "message": "Issue report recorded",
-            "data": {
-                "issue_id": self.issue.id,
-                "product_found": self.product_found,
-                "lookup_method": self.issue.lookup_method,
-                "product_id": self.issue.product_ref,
-                "product_name": self.issue.product_name,
-                "status": self.issue.status,
+    pub fn view(&self) -> tollgate_api::IssueReportResponse {
+        tollgate_api::IssueReportResponse {
+            success: true,
+            message: "Issue report recorded".into(),
+            data: tollgate_api::IssueReportData {
+                issue_id: self.issue.id.clone(),
+                product_found: self.product_found,
+                lookup_method: self.issue.lookup_method.clone(),
+                product_id: self.issue.product_ref.clone(),
+                product_name: self.issue.product_name.clone(),
+                status: self.issue.status.clone(),
             },
-        })
+        }
+    }
+
+    /// [`RecordedReport::view`] as JSON, for an MCP tool result.
+    pub fn response_body(&self) -> Value {
+        serde_json::to_value(self.view()).expect("a report view serializes")
     }
 }
 

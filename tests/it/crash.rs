@@ -197,7 +197,13 @@ async fn killed_at_random_moments(backend: Backend) {
         let up = wait_healthy(&client, &base).await;
         *restarted_at.lock().unwrap() = up;
     }
+    // Let the agents buy on the last node for a moment, longer on a loaded
+    // machine, so that the checks below see enough answered purchases.
+    let enough = Instant::now() + Duration::from_secs(30);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    while seen.lock().unwrap().answered.len() <= 20 && Instant::now() < enough {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for a in agents {
         tokio::time::timeout(Duration::from_secs(90), a)

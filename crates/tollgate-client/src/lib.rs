@@ -18,7 +18,6 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// What a call can fail with.
@@ -57,89 +56,42 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Balance {
-    pub balance: i64,
-    pub expiration: Option<String>,
-    pub expires_in_days: Option<i64>,
-}
+// The bodies are the server's own wire types, from `tollgate-api`; the
+// names below are this client's short names for them.
+pub use tollgate_api as api;
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Grant {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub user_id: String,
-    pub amount_credits: i64,
-    pub amount_usd: f64,
-    pub remaining_credits: i64,
-    pub credit_type: String,
-    #[serde(default)]
-    pub source_metadata: Value,
-    pub date_created: String,
-    pub pooled_at: Option<String>,
-    pub expires_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Transaction {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub user_id: String,
-    pub transaction_type: String,
-    pub amount_credits: i64,
-    pub amount_usd: f64,
-    pub balance_after_credits: i64,
-    pub balance_after_usd: f64,
-    pub date_created: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct History {
-    pub grants: Vec<Grant>,
-    pub transactions: Vec<Transaction>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Action {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    pub parameters: Value,
-    pub price_credits: i64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Tool {
-    pub product_id: String,
-    pub name: String,
-    pub display_name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub actions: Vec<Action>,
-    /// The OpenAI-style function definition.
-    #[serde(default)]
-    pub function: Value,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Pagination {
-    pub page: i64,
-    pub page_size: i64,
-    pub total_count: i64,
-    pub total_pages: i64,
-    pub has_next: bool,
-    pub has_prev: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct ToolsPage {
-    pub instance_id: Option<String>,
-    pub preprompt: String,
-    pub tools: Vec<Tool>,
-    pub pagination: Pagination,
-    pub example_tool_call: Option<String>,
-}
+/// `GET /credits/balance`'s `data`.
+pub type Balance = api::CustomerCreditBalanceData;
+/// A credit grant in `GET /credits/history`.
+pub type Grant = api::CustomerCreditGrant;
+/// A ledger transaction in `GET /credits/history`.
+pub type Transaction = api::CustomerCreditTransaction;
+/// `GET /credits/history`'s `data`.
+pub type History = api::CustomerCreditHistoryData;
+/// One action of a tool, with its parameters' JSON Schema and price.
+pub type Action = api::ToolAction;
+/// A tool of the budget, as `GET /products/fetch` lists it.
+pub type Tool = api::ProductsFetchTool;
+/// The page position of a `GET /products/fetch` answer.
+pub type Pagination = api::ProductsFetchPagination;
+/// One page of `GET /products/fetch`.
+pub type ToolsPage = api::ProductsFetchResponse;
+/// The answer to `POST /products/purchase`.
+pub type Purchase = api::PurchaseResponse;
+/// The body of `POST /api/agent-webhooks/{workflowId}/trigger`.
+pub type TriggerRequest = api::TriggerRequest;
+/// A run as a trigger answers it.
+pub type RunSummary = api::RunSummary;
+/// Every field of a run, as `GET /api/agent-webhooks/runs/{runId}` shows it.
+pub type Run = api::Run;
+/// The answer to `POST /auth/login`.
+pub type Login = api::LoginResponse;
+/// The account `POST /auth/signup` created.
+pub type Account = api::SignupData;
+/// A budget API key just created, with its secret (shown this once).
+pub type ApiKey = api::CreatedApiKey;
+/// A budget, as `GET /budgets` lists it.
+pub type Budget = api::Budget;
 
 /// Options of a purchase.
 #[derive(Debug, Clone, Default)]
@@ -150,113 +102,14 @@ pub struct PurchaseOptions {
     pub instance_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Purchase {
-    pub data: Value,
-    pub order_id: String,
-    pub instance_id: String,
-    #[serde(default)]
-    pub price_credits: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TriggerRequest {
-    pub prompt: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_metadata: Option<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub workflow_id: String,
-    pub status: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// A triggered run, and whether the trigger was an idempotent replay.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Triggered {
     pub run: RunSummary,
     pub status_url: String,
-    /// True for an idempotent replay (HTTP 202) of an earlier trigger.
-    #[serde(skip)]
+    /// True for an idempotent replay (HTTP 202) of an earlier trigger; the
+    /// status code, not the body, says so.
     pub replayed: bool,
-}
-
-/// Every field of a run, as `GET /api/agent-webhooks/runs/{runId}` shows it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Run {
-    pub run_id: String,
-    pub workflow_id: String,
-    pub status: String,
-    pub prompt: String,
-    pub response_text: Option<String>,
-    pub session_id: Option<String>,
-    pub model: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub callback_url: Option<String>,
-    pub callback_status: String,
-    pub callback_last_status: Option<i64>,
-    pub callback_last_error: Option<String>,
-    pub callback_attempted_at: Option<String>,
-    pub callback_delivered_at: Option<String>,
-    #[serde(default)]
-    pub request_metadata: Value,
-    #[serde(default)]
-    pub run_metadata: Value,
-    pub created_at: String,
-    pub updated_at: String,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-}
-
-impl Run {
-    /// True once the run has ended.
-    pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Login {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: i64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Account {
-    pub user_id: String,
-    pub budget_id: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct ApiKey {
-    pub id: String,
-    pub budget_id: String,
-    pub name: String,
-    pub prefix: String,
-    /// The secret; present only when the key was just created.
-    pub key: Option<String>,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Budget {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    pub is_default: bool,
-    pub caps: Value,
-    pub product_ids: Vec<String>,
-    pub created_at: String,
 }
 
 /// A Tollgate API client. Cheap to clone.
@@ -430,9 +283,12 @@ impl Client {
             )
             .json(request);
         let (status, body) = self.send(req).await?;
-        let mut t: Triggered = Self::parse(body["data"].clone())?;
-        t.replayed = status == 202;
-        Ok(t)
+        let t: api::TriggerResponse = Self::parse(body)?;
+        Ok(Triggered {
+            run: t.data.run,
+            status_url: t.data.status_url,
+            replayed: status == 202,
+        })
     }
 
     /// `GET /api/agent-webhooks/runs/{runId}`.

@@ -1,0 +1,159 @@
+//! Wire types: budgets.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+/// Spending caps, in credits; null means no cap.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetCaps {
+    pub per_call: Option<i64>,
+    pub hourly: Option<i64>,
+    pub daily: Option<i64>,
+    pub weekly: Option<i64>,
+    pub monthly: Option<i64>,
+    pub total: Option<i64>,
+}
+
+/// A budget (agent group): its policy and enabled tools.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct Budget {
+    pub id: String,
+    pub name: String,
+    /// `active` or `paused`.
+    pub status: String,
+    pub is_default: bool,
+    pub caps: BudgetCaps,
+    /// Tools enabled on the budget.
+    pub product_ids: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetStatus {
+    Active,
+    Paused,
+}
+
+/// A budget's settings; absent fields are left as they are. In `caps`, a
+/// whole number of credits (0 or more) sets a cap and null clears it.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetRequest {
+    /// 1 to 100 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<BudgetStatus>,
+    /// Any of `per_call`, `hourly`, `daily`, `weekly`, `monthly`, `total`.
+    #[serde(default)]
+    pub caps: Option<HashMap<String, Option<i64>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetResponse {
+    pub success: bool,
+    pub data: Budget,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetList {
+    pub budgets: Vec<Budget>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetListResponse {
+    pub success: bool,
+    pub data: BudgetList,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetProduct {
+    pub budget_id: String,
+    pub product_id: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetProductResponse {
+    pub success: bool,
+    pub data: BudgetProduct,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetWorkflow {
+    pub budget_id: String,
+    pub workflow_id: String,
+    pub enabled: bool,
+    /// When enabled: the workflow version the budget runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct BudgetWorkflowResponse {
+    pub success: bool,
+    pub data: BudgetWorkflow,
+}
+
+/// A budget API key, without its secret.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub budget_id: String,
+    pub name: String,
+    /// The key's visible prefix, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A new API key, with its secret, shown once.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub id: String,
+    pub budget_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The key (`tg_...`): send it as `Authorization: Bearer <key>`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyRequest {
+    /// 1 to 100 characters; `default` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyCreatedResponse {
+    pub success: bool,
+    pub message: String,
+    pub data: CreatedApiKey,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyListResponse {
+    pub success: bool,
+    pub data: ApiKeyList,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyRevoked {
+    pub id: String,
+    pub revoked_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct ApiKeyRevokedResponse {
+    pub success: bool,
+    pub data: ApiKeyRevoked,
+}

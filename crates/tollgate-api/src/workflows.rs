@@ -1,0 +1,77 @@
+//! Wire types: workflows.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::Object;
+/// A workflow.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct Workflow {
+    pub workflow_id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    /// `private` or `public`.
+    pub visibility: String,
+    /// `graph` or `llm`.
+    pub engine: String,
+    /// The engine's definition.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Where to trigger it.
+    pub trigger_url: Option<String>,
+    /// In lists: whether it is enabled on the caller's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_on_budget: Option<bool>,
+    /// Counts changes of `engine` and `definition`, from 1.
+    pub version: i64,
+    /// In lists, when enabled on the caller's budget: the version the budget
+    /// runs. The workflow's owner always runs the newest one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<i64>,
+}
+
+/// A workflow's settings. On create `name`, `engine` and `definition` are
+/// required; on update every field is optional.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct WorkflowRequest {
+    /// 1 to 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `private` (default) or `public`.
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// `active` or `disabled`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `graph` or `llm`.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// The engine's definition.
+    #[serde(default)]
+    pub definition: Option<Object>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct WorkflowResponse {
+    pub success: bool,
+    pub data: Workflow,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct WorkflowList {
+    pub workflows: Vec<Workflow>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct WorkflowListResponse {
+    pub success: bool,
+    pub data: WorkflowList,
+}
