@@ -9,6 +9,7 @@ mod tests;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::str_param;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use codecs::{decode, encode};
 use hashing::{hash, hmac};
@@ -130,13 +131,6 @@ impl BuiltinTool for Tool {
             )),
         }
     }
-}
-
-fn str_param<'a>(params: &'a Value, field: &str) -> Result<&'a str, ToolError> {
-    params
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ToolError::invalid(field, format!("\"{field}\" must be a string")))
 }
 
 fn input_param<'a>(params: &'a Value, field: &str) -> Result<&'a str, ToolError> {

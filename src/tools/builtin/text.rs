@@ -9,6 +9,7 @@ mod transform;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::str_param;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use patterns::{extract, regex_replace};
 use stats::stats;
@@ -173,13 +174,6 @@ impl BuiltinTool for Tool {
             )),
         }
     }
-}
-
-fn str_param<'a>(params: &'a Value, field: &str) -> Result<&'a str, ToolError> {
-    params
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ToolError::invalid(field, format!("\"{field}\" must be a string")))
 }
 
 fn text_param(params: &Value) -> Result<&str, ToolError> {

@@ -1,7 +1,7 @@
 //! Tests of the calculator's actions, run through the tool.
 
 use super::*;
-use crate::tools::builtin::run_tool;
+use crate::tools::builtin::{field_of, run_tool};
 
 async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
     run_tool(&Tool, action, params).await
@@ -9,13 +9,6 @@ async fn run(action: &str, params: Value) -> Result<Value, ToolError> {
 
 async fn eval(expr: &str) -> Result<Value, ToolError> {
     run("evaluate", json!({"expression": expr})).await
-}
-
-fn invalid_field(err: ToolError) -> Option<String> {
-    match err {
-        ToolError::InvalidInput { field, .. } => field,
-        other => panic!("expected invalid input, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -62,7 +55,7 @@ async fn rejects_bad_expressions() {
         "((1)",
     ] {
         let err = eval(bad).await.unwrap_err();
-        assert_eq!(invalid_field(err).as_deref(), Some("expression"), "{bad}");
+        assert_eq!(field_of(err).as_deref(), Some("expression"), "{bad}");
     }
     let msg = eval("1 / 0").await.unwrap_err().to_string();
     assert!(msg.contains("division by zero"), "{msg}");
@@ -99,7 +92,7 @@ async fn computes_statistics() {
     assert_eq!(one["median"], json!(3.0));
     assert!(one["sample_stddev"].is_null());
     let err = run("statistics", json!({"numbers": []})).await.unwrap_err();
-    assert_eq!(invalid_field(err).as_deref(), Some("numbers"));
+    assert_eq!(field_of(err).as_deref(), Some("numbers"));
 }
 
 #[tokio::test]
@@ -138,25 +131,25 @@ async fn converts_units() {
     )
     .await
     .unwrap_err();
-    assert_eq!(invalid_field(err).as_deref(), Some("to"));
+    assert_eq!(field_of(err).as_deref(), Some("to"));
     let err = run(
         "convert_units",
         json!({"value": 1, "from": "furlong", "to": "m"}),
     )
     .await
     .unwrap_err();
-    assert_eq!(invalid_field(err).as_deref(), Some("from"));
+    assert_eq!(field_of(err).as_deref(), Some("from"));
     let err = run(
         "convert_units",
         json!({"value": -500, "from": "C", "to": "K"}),
     )
     .await
     .unwrap_err();
-    assert_eq!(invalid_field(err).as_deref(), Some("value"));
+    assert_eq!(field_of(err).as_deref(), Some("value"));
 }
 
 #[tokio::test]
 async fn unknown_action_is_invalid() {
     let err = run("integrate", json!({})).await.unwrap_err();
-    assert_eq!(invalid_field(err).as_deref(), Some("action"));
+    assert_eq!(field_of(err).as_deref(), Some("action"));
 }
