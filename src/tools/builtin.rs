@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::BuiltinTool;
+use serde_json::Value;
+
+use super::{BuiltinTool, ToolError};
 
 // Tools that need only their input.
 // (one `mod` line per tool file)
@@ -34,6 +36,14 @@ pub fn all() -> Vec<Arc<dyn BuiltinTool>> {
         Arc::new(memory::Tool),
         Arc::new(web_fetch::Tool),
     ]
+}
+
+/// The string parameter `field`, or an invalid-input error naming it.
+fn str_param<'a>(params: &'a Value, field: &str) -> Result<&'a str, ToolError> {
+    params
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ToolError::invalid(field, format!("\"{field}\" must be a string")))
 }
 
 /// Runs one action of `tool` in a fresh test context.
