@@ -2,18 +2,19 @@
 //! HTTP, served by the `rmcp` SDK.
 //!
 //! Every request is authenticated with the same bearer token as the REST
-//! API before the SDK sees it, and the caller rides to the handler in the
+//! API (`services::bearer`) before the SDK sees it, and the caller rides to the handler in the
 //! request's extensions. A session belongs to the user and budget that
 //! opened it: a request on it with anyone else's token is refused, so a
 //! leaked session id is useless without the owner's credentials.
 
 mod failures;
+mod refusals;
 mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -24,7 +25,8 @@ use tower::Service;
 
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::http::error::ApiError;
+use crate::services::{bearer, quotas};
+use refusals::refusal;
 use session::McpSession;
 
 /// The header that carries a session's id, on requests and on the
@@ -67,7 +69,7 @@ async fn coded_refusal(response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let message = String::from_utf8_lossy(&text).trim().to_string();
-    let mut coded = ApiError::coded(status, code, message).into_response();
+    let mut coded = refusal(status, code, message, None);
     if let Some(allow) = parts.headers.get(header::ALLOW) {
         coded.headers_mut().insert(header::ALLOW, allow.clone());
     }
@@ -125,9 +127,9 @@ impl Gate {
 
     async fn handle(&self, req: Request) -> Response {
         let (mut parts, body) = req.into_parts();
-        let caller = match Caller::from_request_parts(&mut parts, &self.state).await {
+        let caller = match bearer::caller(&self.state, &parts.headers).await {
             Ok(caller) => caller,
-            Err(e) => return e.into_response(),
+            Err(e) => return refusals::unauthenticated(e),
         };
         let owner = Owner::of(&caller);
         let session = parts
@@ -140,30 +142,28 @@ impl Gate {
             match known {
                 Some(o) if o == owner => {}
                 Some(_) => {
-                    return ApiError::forbidden(
+                    return refusal(
+                        StatusCode::FORBIDDEN,
                         "session_forbidden",
                         "This MCP session was opened with another account's credentials; initialize a session of your own.",
+                        None,
                     )
-                    .into_response()
                 }
                 None => {
-                    return ApiError::not_found(
+                    return refusal(
+                        StatusCode::NOT_FOUND,
                         "session_not_found",
                         "No MCP session with this id; it ended or never existed. Initialize a new session.",
+                        None,
                     )
-                    .into_response()
                 }
             }
         }
         if session.is_none() && parts.method == Method::POST {
             // A request without a session opens one: bounded per user.
             let open = self.open_sessions_of(&owner.user_id).await;
-            if let Err(e) = crate::http::quotas::check(
-                &self.state,
-                crate::http::quotas::Quota::McpSessionsPerUser,
-                open,
-            ) {
-                return e.into_response();
+            if let Err(e) = quotas::check(&self.state, quotas::Quota::McpSessionsPerUser, open) {
+                return refusals::over_quota(e);
             }
         }
         let ends_session = parts.method == Method::DELETE;

@@ -8,17 +8,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::app::approvals::{self, NewApproval};
 use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::ledger::LedgerError;
-use crate::store::{ApprovalRow, OrderRow};
+use crate::store::{ApprovalKind, OrderRow};
 use crate::tools::{vendor, ToolContext, ToolError};
 
+mod credentials;
 mod params;
 
+pub use credentials::{credential_request, missing_credential};
 pub use params::{validate_params, ParamError};
 
 /// A purchase to make.
@@ -144,20 +147,13 @@ async fn request_product(
         "product_id": product.row.id, "product_name": product.row.name, "display_name": product.row.display_name,
         "requested_with_api_key": caller.api_key_id,
     });
-    Ok(app
-        .store
-        .open_approval(&ApprovalRow {
-            id: new_id(),
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
-            kind: "enable_product".into(),
-            subject_id: product.row.id.clone(),
-            detail: detail.to_string(),
-            status: "open".into(),
-            created_at: to_millis(app.clock.now()),
-            resolved_at: None,
-        })
-        .await?)
+    let request = NewApproval::by(
+        caller,
+        ApprovalKind::EnableProduct,
+        product.row.id.clone(),
+        detail,
+    );
+    Ok(approvals::open(app, request).await?)
 }
 
 /// The body of a successful `POST /products/purchase`.
@@ -173,18 +169,10 @@ pub fn response_body(outcome: &PurchaseOutcome, instance_id: &str) -> Value {
     })
 }
 
-/// Runs a purchase for `caller`, counting its outcome in the metrics.
-pub async fn purchase(
-    app: &AppState,
-    caller: &Caller,
-    req: PurchaseRequest,
-) -> Result<PurchaseOutcome, PurchaseError> {
-    purchase_with_key(app, caller, req, None).await
-}
-
-/// [`purchase`] under a claimed `Idempotency-Key`: a charged success records
-/// its response for the key in the charge's own transaction, so a retry
-/// after a crash replays the charge instead of repeating it.
+/// Runs a purchase for `caller`, counting its outcome in the metrics. Under
+/// a claimed `Idempotency-Key`, a charged success records its response for
+/// the key in the charge's own transaction, so a retry after a crash
+/// replays the charge instead of repeating it.
 ///
 /// The purchase runs in a task of its own, which the caller only waits for:
 /// a client that goes away mid-call cannot stop a vendor's finished work
@@ -263,7 +251,7 @@ async fn purchase_product(
     let credentials = if product.credentials.is_empty() {
         Vec::new()
     } else {
-        resolve_credentials(app, caller, product).await?
+        credentials::resolve(app, caller, product).await?
     };
 
     let started = Instant::now();
@@ -509,20 +497,13 @@ async fn check_agreed_price(
         "agreed_price_credits": agreed_price, "price_credits": price,
         "requested_with_api_key": caller.api_key_id,
     });
-    let approval_request_id = app
-        .store
-        .open_approval(&ApprovalRow {
-            id: new_id(),
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
-            kind: "price_increase".into(),
-            subject_id: product.row.id.clone(),
-            detail: detail.to_string(),
-            status: "open".into(),
-            created_at: to_millis(app.clock.now()),
-            resolved_at: None,
-        })
-        .await?;
+    let request = NewApproval::by(
+        caller,
+        ApprovalKind::PriceIncrease,
+        product.row.id.clone(),
+        detail,
+    );
+    let approval_request_id = approvals::open(app, request).await?;
     Err(PurchaseError::PriceNotApproved {
         product_id: product.row.id.clone(),
         action: action.to_string(),
@@ -537,59 +518,6 @@ fn tool_error_code(error: &ToolError) -> &'static str {
         ToolError::InvalidInput { .. } => "tool_input_error",
         ToolError::Failed(_) => "tool_failed",
         ToolError::Timeout => "tool_timeout",
-    }
-}
-
-/// The caller's stored credentials the product needs, opened; or the
-/// approval requests for those missing.
-async fn resolve_credentials(
-    app: &AppInner,
-    caller: &Caller,
-    product: &Product,
-) -> Result<Vec<(crate::catalog::CredentialSpec, String)>, PurchaseError> {
-    let stored = app
-        .store
-        .credentials_for(&caller.user_id, product.id())
-        .await?;
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    let mut request_ids = Vec::new();
-    for spec in &product.credentials {
-        match stored.iter().find(|c| c.name == spec.name) {
-            Some(c) => {
-                let value = app
-                    .master
-                    .open(&c.value_sealed)
-                    .map_err(PurchaseError::Internal)?;
-                found.push((spec.clone(), String::from_utf8_lossy(&value).into_owned()));
-            }
-            None => {
-                missing.push(serde_json::json!({"product_id": product.row.id, "name": spec.name, "location": spec.location, "field": spec.field}));
-                let id = app
-                    .store
-                    .open_approval(&ApprovalRow {
-                        id: new_id(),
-                        user_id: caller.user_id.clone(),
-                        budget_id: caller.budget_id.clone(),
-                        kind: "credential".into(),
-                        subject_id: format!("{}:{}", product.row.id, spec.name),
-                        detail: serde_json::json!({"product_id": product.row.id, "product_name": product.row.name, "credential": spec.name}).to_string(),
-                        status: "open".into(),
-                        created_at: to_millis(app.clock.now()),
-                        resolved_at: None,
-                    })
-                    .await?;
-                request_ids.push(id);
-            }
-        }
-    }
-    if missing.is_empty() {
-        Ok(found)
-    } else {
-        Err(PurchaseError::MissingCredentials {
-            missing,
-            request_ids,
-        })
     }
 }
 

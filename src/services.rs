@@ -1,6 +1,15 @@
-//! Use cases that more than one adapter serves: the REST API and the MCP
-//! server call the same functions here. Each returns its own error enum,
-//! which every adapter maps to its own error shape in one place.
+//! The use cases the adapters call: a handler parses and authorises, calls
+//! one function here and maps its result; the MCP server calls the same
+//! functions where it serves the same use case (a purchase, an issue
+//! report, bearer authentication, a quota). Each returns its own error
+//! enum, which every adapter maps to its own error shape in one place.
 
+pub mod approvals;
+pub mod bearer;
+pub mod budgets;
+pub mod idempotency;
 pub mod instances;
 pub mod issues;
+pub mod purchase;
+pub mod quotas;
+pub mod trigger;

@@ -4,7 +4,6 @@
 //! Errors here use the spec's `{"success":false,"error","message"}` shape.
 
 use super::openapi::schemas as oa;
-use std::sync::Arc;
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
@@ -15,30 +14,19 @@ use serde_json::{json, Map, Value};
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::catalog::Product;
-use crate::clock::to_millis;
-use crate::id::{new_id, ObjectId};
-use crate::store::{ApprovalRow, RunRow, StoreError, WorkflowRow};
-use crate::tools::outbound::is_public;
-use crate::workflows::versions;
+use crate::id::ObjectId;
+use crate::services::trigger::{self, TriggerRequest, Triggered};
+use crate::store::RunRow;
 use crate::workflows::view::{run_json, run_summary};
-use crate::workflows::worker::delivery_for;
 
 /// Longest prompt accepted, in characters.
 pub const MAX_PROMPT_CHARS: usize = 32_000;
-
-struct Trigger {
-    prompt: String,
-    request_id: Option<String>,
-    callback_url: Option<String>,
-    request_metadata: Map<String, Value>,
-}
 
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
-fn parse_trigger(bytes: &[u8]) -> ApiResult<Trigger> {
+fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| bad("invalid_json", format!("The body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
@@ -98,197 +86,12 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<Trigger> {
             ))
         }
     };
-    Ok(Trigger {
+    Ok(TriggerRequest {
         prompt,
         request_id,
         callback_url,
         request_metadata,
     })
-}
-
-/// Checks what a callback URL says about itself: HTTPS (plain HTTP only for
-/// a host the operator's allowlist names), no credentials, and no private,
-/// loopback or link-local IP literal (or `localhost`) unless allowlisted.
-/// Names are not resolved here: a host may not resolve yet, or resolve
-/// elsewhere later. Delivery resolves it through the guarded resolver at
-/// each attempt, refuses private answers, and retries when it does not
-/// resolve.
-pub fn check_callback_url(state: &AppState, raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not allowed".into());
-    }
-    let allow = state.outbound.allowlist();
-    let (host, literal) = match url.host() {
-        Some(url::Host::Domain(d)) => (d.trim_end_matches('.').to_ascii_lowercase(), None),
-        Some(url::Host::Ipv4(ip)) => (ip.to_string(), Some(std::net::IpAddr::V4(ip))),
-        Some(url::Host::Ipv6(ip)) => (ip.to_string(), Some(std::net::IpAddr::V6(ip))),
-        None => return Err("the URL has no host".into()),
-    };
-    let allowlisted = allow.allows_host(&host) || literal.is_some_and(|ip| allow.allows_ip(ip));
-    if allowlisted {
-        return if matches!(url.scheme(), "http" | "https") {
-            Ok(())
-        } else {
-            Err("only http(s) URLs are allowed".into())
-        };
-    }
-    if url.scheme() != "https" {
-        return Err("the callback URL must use https".into());
-    }
-    let private_name = host == "localhost" || host.ends_with(".localhost");
-    if private_name || literal.is_some_and(|ip| !is_public(ip)) {
-        return Err(
-            "the callback URL must not point at a private, loopback or link-local address".into(),
-        );
-    }
-    Ok(())
-}
-
-/// The tools a workflow calls.
-fn workflow_tools(state: &AppState, w: &WorkflowRow) -> Vec<Arc<Product>> {
-    let snapshot = state.catalog.snapshot();
-    versions::tool_names(&snapshot, w)
-        .iter()
-        .filter_map(|n| snapshot.resolve(n).map(|(p, _)| p))
-        .collect()
-}
-
-async fn open(
-    state: &AppState,
-    caller: &Caller,
-    kind: &str,
-    subject: String,
-    detail: Value,
-) -> Result<String, StoreError> {
-    state
-        .store
-        .open_approval(&ApprovalRow {
-            id: new_id(),
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
-            kind: kind.into(),
-            subject_id: subject,
-            detail: detail.to_string(),
-            status: "open".into(),
-            created_at: to_millis(state.clock.now()),
-            resolved_at: None,
-        })
-        .await
-}
-
-/// The version of `w` the caller's budget runs. The workflow's owner runs
-/// the newest; anyone else the version pinned on the budget, and while a
-/// newer one exists, an approval request (one per version, and none for a
-/// version its owner denied) asks the budget's owner to accept it.
-async fn version_to_run(
-    state: &AppState,
-    caller: &Caller,
-    w: &WorkflowRow,
-    pinned: i64,
-) -> ApiResult<WorkflowRow> {
-    if w.owner_id == caller.user_id || pinned >= w.version {
-        return Ok(w.clone());
-    }
-    let row = state
-        .store
-        .workflow_version(&w.id, pinned)
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!("workflow {} has no version {pinned}", w.id))
-        })?;
-    let pinned_w = versions::at_version(w, &row);
-    // A version the budget's owner turned down is not asked about again; the
-    // next version is.
-    let subject = versions::update_subject(&w.id, w.version);
-    if !state
-        .store
-        .approval_denied(&caller.budget_id, versions::UPDATE_KIND, &subject)
-        .await?
-    {
-        let detail =
-            versions::update_detail(&state.catalog.snapshot(), &pinned_w, w, &caller.budget_id);
-        open(state, caller, versions::UPDATE_KIND, subject, detail).await?;
-    }
-    Ok(pinned_w)
-}
-
-/// The workflow as the caller's budget runs it (see [`version_to_run`]), or
-/// what blocks the caller from running it, as the spec's 409.
-async fn blockers(
-    state: &AppState,
-    caller: &Caller,
-    w: &WorkflowRow,
-) -> ApiResult<Result<WorkflowRow, ApiError>> {
-    let enabled = state.store.budget_workflows(&caller.budget_id).await?;
-    let add_workflow = json!({"workflow_id": w.id, "name": w.name, "description": w.description, "budget_id": caller.budget_id});
-    let Some(pinned) = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, v)| *v) else {
-        let id = open(
-            state,
-            caller,
-            "enable_workflow",
-            w.id.clone(),
-            add_workflow.clone(),
-        )
-        .await?;
-        return Ok(Err(
-            ApiError::conflict("workflow_not_on_budget", "This workflow is not enabled on your budget. An approval request was sent to the budget's owner.")
-                .with_data(json!({"workflow_request_id": id, "credential_request_ids": [], "add_workflow": add_workflow, "missing_credentials": []})),
-        ));
-    };
-    let w = &version_to_run(state, caller, w, pinned).await?;
-    let tools = workflow_tools(state, w);
-    let products = state.store.budget_product_ids(&caller.budget_id).await?;
-    let mut product_requests = Vec::new();
-    let mut missing_products = Vec::new();
-    let mut credential_requests = Vec::new();
-    let mut missing_credentials = Vec::new();
-    for p in &tools {
-        if !products.contains(&p.row.id) {
-            let detail = json!({"product_id": p.row.id, "product_name": p.row.name, "display_name": p.row.display_name, "workflow_id": w.id});
-            product_requests
-                .push(open(state, caller, "enable_product", p.row.id.clone(), detail).await?);
-            missing_products.push(json!({"product_id": p.row.id, "name": p.row.name}));
-        }
-        if p.credentials.is_empty() {
-            continue;
-        }
-        let stored = state
-            .store
-            .credentials_for(&caller.user_id, &p.row.id)
-            .await?;
-        for c in &p.credentials {
-            if !stored.iter().any(|s| s.name == c.name) {
-                let detail = json!({"product_id": p.row.id, "product_name": p.row.name, "credential": c.name});
-                credential_requests.push(
-                    open(
-                        state,
-                        caller,
-                        "credential",
-                        format!("{}:{}", p.row.id, c.name),
-                        detail,
-                    )
-                    .await?,
-                );
-                missing_credentials.push(json!({"product_id": p.row.id, "name": c.name, "location": c.location, "field": c.field}));
-            }
-        }
-    }
-    if !missing_credentials.is_empty() {
-        return Ok(Err(
-            ApiError::conflict("missing_credentials", "The workflow's tools need credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}.")
-                .with_data(json!({"workflow_request_id": null, "credential_request_ids": credential_requests, "add_workflow": null,
-                                  "missing_credentials": missing_credentials, "product_request_ids": product_requests, "missing_products": missing_products})),
-        ));
-    }
-    if !missing_products.is_empty() {
-        return Ok(Err(
-            ApiError::conflict("setup_required", "The workflow uses tools that are not enabled on your budget. Approval requests were sent to the budget's owner.")
-                .with_data(json!({"workflow_request_id": null, "credential_request_ids": [], "add_workflow": null, "missing_credentials": [],
-                                  "product_request_ids": product_requests, "missing_products": missing_products})),
-        ));
-    }
-    Ok(Ok(w.clone()))
 }
 
 fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, Json<Value>) {
@@ -354,147 +157,23 @@ pub async fn trigger(
         }
     })?;
     let t = parse_trigger(&bytes)?;
-    if let Some(url) = &t.callback_url {
-        check_callback_url(&state, url).map_err(|e| {
-            bad(
-                "invalid_callback_url",
-                format!("The callback URL is not allowed: {e}."),
-            )
-        })?;
-    }
-    let not_found = || {
-        ApiError::not_found(
-            "workflow_not_found",
-            "No workflow with this id is available to you.",
-        )
-    };
-    let workflow = state
-        .store
-        .workflow_by_id(&workflow_id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(not_found)?;
-    if workflow.owner_id != caller.user_id && workflow.visibility != "public" {
-        return Err(not_found());
-    }
-    if workflow.status != "active" {
-        return Err(not_found());
-    }
-    if let Some(rid) = &t.request_id {
-        if let Some(existing) = state
-            .store
-            .run_by_request(&caller.user_id, &workflow.id, rid)
-            .await?
-        {
-            return replay(&state, &caller, &existing);
-        }
-    }
-    let run_as = blockers(&state, &caller, &workflow).await??;
-    let max_queued = state.settings.max_queued_runs_per_user;
-    if state.store.count_queued_runs(&caller.user_id).await? >= max_queued {
-        return Err(ApiError::coded(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_queued_runs",
-            format!(
-                "You already have {max_queued} runs waiting in the queue, the most this server allows. \
-                 Wait for some to start or cancel them, then trigger again."
-            ),
-        ));
-    }
-    let now = to_millis(state.clock.now());
-    let session_id = t
-        .request_metadata
-        .get("session_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let run = RunRow {
-        id: new_id(),
-        workflow_id: workflow.id.clone(),
-        user_id: caller.user_id.clone(),
-        budget_id: caller.budget_id.clone(),
-        request_id: t.request_id.clone(),
-        prompt: t.prompt,
-        status: "queued".into(),
-        response_text: None,
-        session_id,
-        model: None,
-        error_code: None,
-        error_message: None,
-        callback_status: if t.callback_url.is_some() {
-            "pending".into()
-        } else {
-            "skipped".into()
+    Ok(
+        match trigger::trigger(&state, &caller, &workflow_id, t).await? {
+            Triggered::Queued(run) => accepted(&state, &run, StatusCode::OK),
+            Triggered::Existing(run) => accepted(&state, &run, StatusCode::ACCEPTED),
         },
-        callback_url: t.callback_url,
-        callback_last_status: None,
-        callback_last_error: None,
-        callback_attempted_at: None,
-        callback_delivered_at: None,
-        callback_attempts: 0,
-        request_metadata: Value::Object(t.request_metadata).to_string(),
-        run_metadata: json!({"workflow_version": run_as.version}).to_string(),
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        completed_at: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        attempts: 0,
-        cancel_requested: false,
-        workflow_version: Some(run_as.version),
-    };
-    match state.store.insert_run(&run).await {
-        Ok(()) => {
-            state.run_queued.notify_waiters();
-            Ok(accepted(&state, &run, StatusCode::OK))
-        }
-        Err(StoreError::Conflict(_)) => {
-            // A concurrent trigger with the same request_id won the race.
-            let rid = run.request_id.as_deref().unwrap_or_default();
-            let existing = state
-                .store
-                .run_by_request(&caller.user_id, &workflow.id, rid)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
-            replay(&state, &caller, &existing)
-        }
-        Err(e) => Err(e.into()),
-    }
+    )
 }
 
-/// The answer to a trigger whose `request_id` names an existing run: that
-/// run again, unless it is another budget's and the caller an API key, which
-/// must not learn of it.
-fn replay(
-    state: &AppState,
-    caller: &Caller,
-    existing: &RunRow,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !caller.sees_budget(&existing.budget_id) {
-        return Err(ApiError::conflict(
-            "request_id_in_use",
-            "This request_id was already used for this workflow outside this API key's budget; send a new one.",
-        ));
-    }
-    Ok(accepted(state, existing, StatusCode::ACCEPTED))
-}
-
-async fn own_run(state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<RunRow> {
-    if !ObjectId::is_valid(run_id) {
+/// A run id from the path, which must look like one.
+fn valid_run_id(raw: &str) -> ApiResult<&str> {
+    if !ObjectId::is_valid(raw) {
         return Err(bad(
             "invalid_run_id",
             "The run id must be a 24-character hex ObjectId.",
         ));
     }
-    let run = state.store.run_by_id(&run_id.to_ascii_lowercase()).await?;
-    match run {
-        Some(r) if r.user_id == caller.user_id && caller.sees_budget(&r.budget_id) => Ok(r),
-        // Another user's run, or another budget's for an API key, answers
-        // exactly like a missing one.
-        _ => Err(ApiError::not_found(
-            "run_not_found",
-            "No run with this id belongs to you.",
-        )),
-    }
+    Ok(raw)
 }
 
 /// `GET /api/agent-webhooks/runs/{runId}`.
@@ -521,7 +200,7 @@ pub async fn get_run(
     caller: Caller,
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let run = own_run(&state, &caller, &run_id).await?;
+    let run = trigger::get_run(&state, &caller, valid_run_id(&run_id)?).await?;
     Ok(Json(
         json!({"success": true, "data": {"run": run_json(&run)}}),
     ))
@@ -554,19 +233,7 @@ pub async fn cancel_run(
     caller: Caller,
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let run = own_run(&state, &caller, &run_id).await?;
-    if !matches!(run.status.as_str(), "queued" | "running") {
-        return Err(ApiError::conflict(
-            "run_finished",
-            format!("The run already ended ({}).", run.status),
-        ));
-    }
-    let now = to_millis(state.clock.now());
-    let run = state
-        .store
-        .cancel_run(&run.id, now, delivery_for(&run, now).as_ref())
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
+    let run = trigger::cancel_run(&state, &caller, valid_run_id(&run_id)?).await?;
     Ok(Json(
         json!({"success": true, "data": {"run": run_json(&run)}, "message": if run.status == "cancelled" { "Run cancelled" } else { "Cancellation requested; the run stops at its next step" }}),
     ))

@@ -5,16 +5,16 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::{from_millis, iso};
+use crate::services::approvals;
 use crate::store::ApprovalRow;
-use crate::workflows::versions;
 
 fn approval_json(a: &ApprovalRow) -> Value {
     json!({
-        "id": a.id, "budget_id": a.budget_id, "kind": a.kind, "subject_id": a.subject_id,
+        "id": a.id, "budget_id": a.budget_id, "kind": a.kind.as_str(), "subject_id": a.subject_id,
         "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null),
         "status": a.status, "created_at": iso(from_millis(a.created_at)),
         "resolved_at": a.resolved_at.map(|t| iso(from_millis(t))),
@@ -37,46 +37,10 @@ fn approval_json(a: &ApprovalRow) -> Value {
     security(("bearer" = [])),
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let rows = state
-        .store
-        .approvals_for_user(&caller.user_id, caller.key_budget(), 200)
-        .await?;
+    let rows = approvals::list(&state, &caller).await?;
     Ok(Json(
         json!({"success": true, "data": {"approvals": rows.iter().map(approval_json).collect::<Vec<_>>()}}),
     ))
-}
-
-/// The open request `id` of the caller's, for its owner to resolve. Another
-/// budget's request does not exist for an API key; its own budget's it may
-/// see but not resolve, since agents must not approve their own requests.
-async fn own_open(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ApprovalRow> {
-    let not_found = || {
-        ApiError::not_found(
-            "approval_not_found",
-            "No approval request with this id belongs to you.",
-        )
-    };
-    let a = state
-        .store
-        .approval_by_id(id)
-        .await?
-        .ok_or_else(not_found)?;
-    if a.user_id != caller.user_id || !caller.sees_budget(&a.budget_id) {
-        return Err(not_found());
-    }
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Approve requests with an access token from POST /auth/login.",
-        ));
-    }
-    if a.status != "open" {
-        return Err(ApiError::conflict(
-            "approval_closed",
-            "This request was already resolved.",
-        ));
-    }
-    Ok(a)
 }
 
 /// `POST /approvals/{id}/approve`: does what was asked (enabling a tool or a
@@ -107,53 +71,7 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let a = own_open(&state, &caller, &id).await?;
-    let now = to_millis(state.clock.now());
-    match a.kind.as_str() {
-        // Approving agrees to the product's prices of now.
-        "enable_product" | "price_increase" => {
-            let prices = state
-                .catalog
-                .snapshot()
-                .by_id(&a.subject_id)
-                .map(|p| p.prices_json())
-                .ok_or_else(|| {
-                    ApiError::not_found("product_not_found", "The tool no longer exists.")
-                })?;
-            state
-                .store
-                .enable_product(&a.budget_id, &a.subject_id, &prices, now)
-                .await?;
-            state
-                .caches
-                .invalidate(crate::cache::kind::BUDGET, &a.budget_id);
-        }
-        "enable_workflow" => {
-            // Enabling pins the version current now.
-            if let Some(w) = state.store.workflow_by_id(&a.subject_id).await? {
-                state
-                    .store
-                    .enable_workflow(&a.budget_id, &w.id, w.version, now)
-                    .await?
-            }
-        }
-        versions::UPDATE_KIND => {
-            // Moves the pin forward to the version the request named, never back.
-            if let Some((workflow_id, version)) = versions::parse_update_subject(&a.subject_id) {
-                state
-                    .store
-                    .pin_workflow_version(&a.budget_id, workflow_id, version)
-                    .await?;
-            }
-        }
-        _ => {}
-    }
-    state.store.resolve_approval(&a.id, "approved", now).await?;
-    let a = state
-        .store
-        .approval_by_id(&a.id)
-        .await?
-        .expect("just resolved");
+    let a = approvals::approve(&state, &caller, &id).await?;
     Ok(Json(json!({"success": true, "data": approval_json(&a)})))
 }
 
@@ -182,15 +100,6 @@ pub async fn deny(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let a = own_open(&state, &caller, &id).await?;
-    state
-        .store
-        .resolve_approval(&a.id, "denied", to_millis(state.clock.now()))
-        .await?;
-    let a = state
-        .store
-        .approval_by_id(&a.id)
-        .await?
-        .expect("just resolved");
+    let a = approvals::deny(&state, &caller, &id).await?;
     Ok(Json(json!({"success": true, "data": approval_json(&a)})))
 }

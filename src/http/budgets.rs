@@ -8,14 +8,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::{Body, Fields, FromBody};
-use super::quotas::{self, Quota};
-use crate::accounts;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis};
-use crate::id::ObjectId;
+use crate::clock::{from_millis, iso};
+use crate::services::budgets::{self, BudgetView, CAP_NAMES};
 use crate::store::{ApiKeyRow, BudgetRow};
 
 /// The caller's own budget, or 404 for anyone else's, so ids do not leak.
@@ -24,33 +22,12 @@ pub(crate) async fn own_budget(
     caller: &Caller,
     budget_id: &str,
 ) -> ApiResult<BudgetRow> {
-    let not_found =
-        || ApiError::not_found("budget_not_found", "No budget with this id belongs to you.");
-    if !ObjectId::is_valid(budget_id) {
-        return Err(not_found());
-    }
-    let budget = state
-        .store
-        .budget_by_id(budget_id)
-        .await?
-        .ok_or_else(not_found)?;
-    // An API key sees only its own budget: the user's others do not exist
-    // for it.
-    if budget.user_id != caller.user_id || !caller.sees_budget(&budget.id) {
-        return Err(not_found());
-    }
-    Ok(budget)
+    Ok(budgets::own_budget(state, caller, budget_id).await?)
 }
 
 /// Key management needs the owner signed in, not an agent holding a key.
 pub(crate) fn require_user_token(caller: &Caller) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Manage budgets and API keys with an access token from POST /auth/login, not with an API key.",
-        ));
-    }
-    Ok(())
+    Ok(budgets::require_user_token(caller)?)
 }
 
 fn key_json(k: &ApiKeyRow) -> Value {
@@ -110,18 +87,7 @@ pub async fn create_api_key(
     Path(budget_id): Path<String>,
     Body(body): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let budget = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let keys = state.store.api_keys_for_budget(&budget.id).await?;
-    let live = keys.iter().filter(|k| k.revoked_at.is_none()).count();
-    quotas::check(&state, Quota::ApiKeysPerBudget, live as i64)?;
-    let (row, secret) = accounts::create_api_key(
-        state.store.as_ref(),
-        &budget,
-        &body.name,
-        to_millis(state.clock.now()),
-    )
-    .await?;
+    let (row, secret) = budgets::create_api_key(&state, &caller, &budget_id, &body.name).await?;
     let mut data = key_json(&row);
     data["key"] = Value::String(secret);
     Ok((
@@ -157,9 +123,7 @@ pub async fn list_api_keys(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let budget = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let keys = state.store.api_keys_for_budget(&budget.id).await?;
+    let keys = budgets::list_api_keys(&state, &caller, &budget_id).await?;
     Ok(Json(
         json!({"success": true, "data": {"api_keys": keys.iter().map(key_json).collect::<Vec<_>>()}}),
     ))
@@ -191,24 +155,11 @@ pub async fn revoke_api_key(
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let budget = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let now = to_millis(state.clock.now());
-    if !state.store.revoke_api_key(&budget.id, &key_id, now).await? {
-        return Err(ApiError::not_found(
-            "api_key_not_found",
-            "No live API key with this id on this budget.",
-        ));
-    }
-    state
-        .caches
-        .invalidate(crate::cache::kind::API_KEY, &key_id);
+    let revoked_at = budgets::revoke_api_key(&state, &caller, &budget_id, &key_id).await?;
     Ok(Json(
-        json!({"success": true, "data": {"id": key_id, "revoked_at": iso(from_millis(now))}}),
+        json!({"success": true, "data": {"id": key_id, "revoked_at": iso(from_millis(revoked_at))}}),
     ))
 }
-
-const CAP_NAMES: [&str; 6] = ["per_call", "hourly", "daily", "weekly", "monthly", "total"];
 
 fn caps_json(b: &BudgetRow) -> Value {
     json!({
@@ -217,7 +168,8 @@ fn caps_json(b: &BudgetRow) -> Value {
     })
 }
 
-fn budget_json(b: &BudgetRow, product_ids: &[String]) -> Value {
+fn budget_json(view: &BudgetView) -> Value {
+    let (b, product_ids) = (&view.budget, &view.product_ids);
     json!({
         "id": b.id,
         "name": b.name,
@@ -230,11 +182,7 @@ fn budget_json(b: &BudgetRow, product_ids: &[String]) -> Value {
 }
 
 /// A budget's settings from a body; absent fields are left as they are.
-pub struct BudgetPatch {
-    name: Option<String>,
-    status: Option<String>,
-    caps: Vec<(&'static str, Option<i64>)>,
-}
+pub struct BudgetPatch(budgets::BudgetPatch);
 
 impl FromBody for BudgetPatch {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
@@ -283,29 +231,7 @@ impl FromBody for BudgetPatch {
                 }
             }
         }
-        Some(BudgetPatch { name, status, caps })
-    }
-}
-
-impl BudgetPatch {
-    fn apply(&self, b: &mut BudgetRow) {
-        if let Some(n) = &self.name {
-            b.name = n.clone();
-        }
-        if let Some(s) = &self.status {
-            b.status = s.clone();
-        }
-        for (cap, value) in &self.caps {
-            let slot = match *cap {
-                "per_call" => &mut b.cap_per_call,
-                "hourly" => &mut b.cap_hourly,
-                "daily" => &mut b.cap_daily,
-                "weekly" => &mut b.cap_weekly,
-                "monthly" => &mut b.cap_monthly,
-                _ => &mut b.cap_total,
-            };
-            *slot = *value;
-        }
+        Some(BudgetPatch(budgets::BudgetPatch { name, status, caps }))
     }
 }
 
@@ -325,12 +251,11 @@ impl BudgetPatch {
     security(("bearer" = [])),
 )]
 pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    require_user_token(&caller)?;
-    let mut out = Vec::new();
-    for b in state.store.budgets_for_user(&caller.user_id).await? {
-        let ids = state.store.budget_product_ids(&b.id).await?;
-        out.push(budget_json(&b, &ids));
-    }
+    let out: Vec<Value> = budgets::list(&state, &caller)
+        .await?
+        .iter()
+        .map(budget_json)
+        .collect();
     Ok(Json(json!({"success": true, "data": {"budgets": out}})))
 }
 
@@ -360,28 +285,14 @@ pub async fn create_budget(
     caller: Caller,
     Body(patch): Body<BudgetPatch>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_user_token(&caller)?;
-    let mut b = BudgetRow {
-        id: crate::id::new_id(),
-        user_id: caller.user_id.clone(),
-        name: "Budget".into(),
-        status: "active".into(),
-        is_default: false,
-        created_at: to_millis(state.clock.now()),
-        cap_per_call: None,
-        cap_hourly: None,
-        cap_daily: None,
-        cap_weekly: None,
-        cap_monthly: None,
-        cap_total: None,
+    let b = budgets::create(&state, &caller, &patch.0).await?;
+    let view = BudgetView {
+        budget: b,
+        product_ids: Vec::new(),
     };
-    patch.apply(&mut b);
-    let budgets = state.store.budgets_for_user(&caller.user_id).await?;
-    quotas::check(&state, Quota::BudgetsPerUser, budgets.len() as i64)?;
-    state.store.insert_budget(&b).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"success": true, "data": budget_json(&b, &[])})),
+        Json(json!({"success": true, "data": budget_json(&view)})),
     ))
 }
 
@@ -409,12 +320,8 @@ pub async fn get_budget(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let b = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let ids = state.store.budget_product_ids(&b.id).await?;
-    Ok(Json(
-        json!({"success": true, "data": budget_json(&b, &ids)}),
-    ))
+    let view = budgets::get(&state, &caller, &budget_id).await?;
+    Ok(Json(json!({"success": true, "data": budget_json(&view)})))
 }
 
 /// `PATCH /budgets/{budget_id}`: rename, pause or resume, set caps (null clears one).
@@ -447,15 +354,8 @@ pub async fn update_budget(
     Path(budget_id): Path<String>,
     Body(patch): Body<BudgetPatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut b = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    patch.apply(&mut b);
-    state.store.update_budget(&b).await?;
-    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
-    let ids = state.store.budget_product_ids(&b.id).await?;
-    Ok(Json(
-        json!({"success": true, "data": budget_json(&b, &ids)}),
-    ))
+    let view = budgets::update(&state, &caller, &budget_id, &patch.0).await?;
+    Ok(Json(json!({"success": true, "data": budget_json(&view)})))
 }
 
 /// `PUT /budgets/{budget_id}/products/{product_id}`: enables a tool.
@@ -483,24 +383,9 @@ pub async fn enable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let b = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let snapshot = state.catalog.snapshot();
-    let (product, _) = snapshot
-        .resolve(&product_id)
-        .ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
-    state
-        .store
-        .enable_product(
-            &b.id,
-            product.id(),
-            &product.prices_json(),
-            to_millis(state.clock.now()),
-        )
-        .await?;
-    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
+    let (b, product_id) = budgets::enable_product(&state, &caller, &budget_id, &product_id).await?;
     Ok(Json(
-        json!({"success": true, "data": {"budget_id": b.id, "product_id": product.id(), "enabled": true}}),
+        json!({"success": true, "data": {"budget_id": b.id, "product_id": product_id, "enabled": true}}),
     ))
 }
 
@@ -529,21 +414,7 @@ pub async fn disable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let b = own_budget(&state, &caller, &budget_id).await?;
-    require_user_token(&caller)?;
-    let snapshot = state.catalog.snapshot();
-    let id = snapshot
-        .resolve(&product_id)
-        .map(|(p, _)| p.row.id.clone())
-        .unwrap_or(product_id);
-    let disabled = state.store.disable_product(&b.id, &id).await?;
-    state.caches.invalidate(crate::cache::kind::BUDGET, &b.id);
-    if !disabled {
-        return Err(ApiError::not_found(
-            "product_not_on_budget",
-            "This tool is not enabled on the budget.",
-        ));
-    }
+    let (b, id) = budgets::disable_product(&state, &caller, &budget_id, &product_id).await?;
     Ok(Json(
         json!({"success": true, "data": {"budget_id": b.id, "product_id": id, "enabled": false}}),
     ))

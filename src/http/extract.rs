@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, FieldError};
 use crate::app::AppState;
-use crate::auth::{api_key, Caller, Role};
+use crate::auth::Caller;
+use crate::services::bearer;
 
 /// A request type read field by field from a JSON object.
 pub trait FromBody: Sized {
@@ -389,77 +390,13 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)?;
-        authenticate(state, token).await
+        Ok(bearer::caller(state, &parts.headers).await?)
     }
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing_token",
-                "Send Authorization: Bearer <access token or API key>.",
-            )
-        })?;
-    header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "invalid_token",
-                "The Authorization header must be 'Bearer <token>'.",
-            )
-        })
-}
-
-/// Resolves a bearer token (API key or access token) to a caller.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let invalid = || {
-        ApiError::unauthorized(
-            "invalid_token",
-            "The bearer token is invalid, expired or revoked.",
-        )
-    };
-    if token.starts_with(api_key::PREFIX) {
-        if !api_key::looks_like_key(token) {
-            return Err(invalid());
-        }
-        // Cached: a revoked key stops working everywhere within `cache::BOUND`.
-        let principal = state
-            .caches
-            .principal(&api_key::hash(token))
-            .await?
-            .ok_or_else(invalid)?;
-        return Ok(Caller {
-            user_id: principal.user_id,
-            budget_id: principal.budget_id,
-            role: Role::parse(&principal.role).unwrap_or(Role::Customer),
-            api_key_id: Some(principal.key_id),
-        });
-    }
-    let claims = state
-        .tokens
-        .verify_access(token)
-        .await
-        .map_err(|e| match e {
-            crate::auth::tokens::TokenError::Store(e) => ApiError::from(e),
-            _ => invalid(),
-        })?;
-    Ok(Caller {
-        user_id: claims.sub,
-        budget_id: claims.bid,
-        role: Role::parse(&claims.role).ok_or_else(invalid)?,
-        api_key_id: None,
-    })
+    Ok(bearer::bearer_token(headers)?)
 }
 
 /// The client's address: from the configured proxy header when set and

@@ -6,19 +6,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{bounded_int, json_body, Fields};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
-use crate::clock::to_millis;
-
-use crate::purchase::{self, PurchaseError, PurchaseRequest};
-use crate::services::instances;
-use crate::store::IdempotencyClaim;
-use crate::tools::ToolError;
+use crate::services::idempotency::{self, IdempotencyKey, NextAction, SavedResponse};
+use crate::services::purchase::{NewPurchase, Purchased};
+use crate::services::{self, instances};
 
 /// A page number or size from the header (which wins) or the query.
 fn page_param(
@@ -237,14 +233,7 @@ fn listing(p: &Product) -> &serde_json::value::RawValue {
 }
 
 /// A purchase body: `product_id` (or `name`) and `parameters`.
-struct PurchaseBody {
-    product: String,
-    action: Option<String>,
-    params: Map<String, Value>,
-    max_price_credits: Option<i64>,
-}
-
-fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
+fn parse_purchase(value: &Value) -> ApiResult<NewPurchase> {
     let mut f = Fields::body(value)?;
     let product = if f.has("product_id") {
         f.req_str("product_id")
@@ -280,109 +269,12 @@ fn parse_purchase(value: &Value) -> ApiResult<PurchaseBody> {
         );
     }
     f.finish()?;
-    Ok(PurchaseBody {
+    Ok(NewPurchase {
         product: product.expect("checked"),
         action,
         params,
         max_price_credits,
     })
-}
-
-/// A canonical hash of what a purchase asks for, for idempotency.
-fn request_hash(body: &PurchaseBody) -> String {
-    fn canonical(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), canonical(&m[k])))
-                        .collect(),
-                )
-            }
-            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-            other => other.clone(),
-        }
-    }
-    let mut v = json!({"product": body.product, "action": body.action, "parameters": canonical(&Value::Object(body.params.clone()))});
-    if let Some(max) = body.max_price_credits {
-        v["max_price_credits"] = max.into();
-    }
-    let digest = Sha256::digest(v.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The refusals about price; nothing is charged.
-fn price_error(e: PurchaseError) -> ApiError {
-    match e {
-        PurchaseError::PriceNotApproved { product_id, action, agreed, price, approval_request_id } => ApiError::conflict(
-            "price_not_approved",
-            format!("This tool now costs {price} credits, more than the budget's owner agreed to; an approval request was sent to them. Nothing was charged."),
-        )
-        .with_data(json!({"product_id": product_id, "action": action, "agreed_price_credits": agreed, "price_credits": price, "approval_request_id": approval_request_id})),
-        PurchaseError::PriceAboveMax { price, max } => ApiError::conflict(
-            "price_above_max",
-            format!("This call costs {price} credits, more than your max_price_credits of {max}. Nothing was charged."),
-        )
-        .with_data(json!({"price_credits": price, "max_price_credits": max})),
-        other => ApiError::Internal(anyhow::anyhow!("not a price refusal: {other}")),
-    }
-}
-
-fn purchase_error(e: PurchaseError) -> ApiError {
-    match e {
-        PurchaseError::ProductNotFound(p) => ApiError::not_found("product_not_found", format!("No tool matches {p:?}. List the tools you can use with GET /products/fetch.")),
-        PurchaseError::ProductDisabled => ApiError::forbidden("product_disabled", "This tool is disabled by its vendor and cannot be called now."),
-        PurchaseError::BudgetPaused => ApiError::forbidden("budget_paused", "This budget is paused; its owner must resume it before tools can be called."),
-        PurchaseError::NotOnBudget { product_id, approval_request_id } => ApiError::forbidden(
-            "product_not_on_budget",
-            "This tool is not enabled on your budget. An approval request was sent to the budget's owner.",
-        )
-        .with_data(json!({"product_id": product_id, "approval_request_id": approval_request_id})),
-        PurchaseError::UnknownAction { given, available } => {
-            let expected = available.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
-            ApiError::field(
-                FieldError::new(vec!["body".into(), "parameters".into(), "action".into()], "enum", format!("Input should be {expected}"), given)
-                    .with_ctx(json!({"expected": expected})),
-            )
-        }
-        PurchaseError::InvalidParameters(errors) => ApiError::Validation(
-            errors
-                .into_iter()
-                .map(|e| {
-                    let mut loc: Vec<Value> = vec!["body".into(), "parameters".into()];
-                    loc.extend(e.path);
-                    FieldError::new(loc, e.kind, e.message, e.input)
-                })
-                .collect(),
-        ),
-        PurchaseError::MissingCredentials { missing, request_ids } => ApiError::conflict(
-            "missing_credentials",
-            "This tool needs credentials you have not stored. Store them with PUT /credentials/{product_id}/{name}; an approval request was sent to the owner.",
-        )
-        .with_data(json!({"missing_credentials": missing, "credential_request_ids": request_ids})),
-        e @ (PurchaseError::PriceNotApproved { .. } | PurchaseError::PriceAboveMax { .. }) => price_error(e),
-        PurchaseError::Ledger(e) => e.into(),
-        PurchaseError::Tool { error, order_id, vendor } => match error {
-            ToolError::InvalidInput { field, message } => {
-                let mut loc: Vec<Value> = vec!["body".into(), "parameters".into()];
-                if let Some(f) = field {
-                    loc.push(f.into());
-                }
-                ApiError::field(FieldError::new(loc, "value_error", format!("Value error, {message}"), Value::Null).with_ctx(json!({"error": message, "order_id": order_id})))
-            }
-            ToolError::Failed(message) => ApiError::coded(
-                StatusCode::BAD_GATEWAY,
-                if vendor { "vendor_error" } else { "tool_failed" },
-                format!("The tool failed and nothing was charged: {message}"),
-            )
-            .with_data(json!({"order_id": order_id})),
-            ToolError::Timeout => ApiError::coded(StatusCode::GATEWAY_TIMEOUT, "tool_timeout", "The tool did not answer in time; nothing was charged.")
-                .with_data(json!({"order_id": order_id})),
-        },
-        PurchaseError::Internal(e) => ApiError::Internal(e),
-    }
 }
 
 /// `POST /products/purchase`: purchase and invoke a tool.
@@ -425,15 +317,10 @@ pub async fn purchase(
 ) -> ApiResult<Response> {
     let value = json_body(req, &state).await?;
     let body = parse_purchase(&value)?;
-    let idempotency_key = match headers.get("idempotency-key") {
+    let key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => match v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 255)
-        {
-            Some(k) => Some(k.to_string()),
+        Some(v) => match v.to_str().ok().and_then(IdempotencyKey::parse) {
+            Some(key) => Some(key),
             None => {
                 return Err(ApiError::field(FieldError::new(
                     vec!["header".into(), "idempotency-key".into()],
@@ -444,84 +331,71 @@ pub async fn purchase(
             }
         },
     };
-    let Some(key) = idempotency_key else {
-        return run_purchase(&state, &caller, &headers, body, None)
-            .await
-            .map(|(s, v)| (s, Json(v)).into_response());
+    let Some(key) = key else {
+        let purchased = run_purchase(&state, &caller, &headers, body, None).await?;
+        return Ok(Json(purchased.response_body()).into_response());
     };
-    let hash = request_hash(&body);
-    let now = to_millis(state.clock.now());
-    // A purchase ends within the request time limit (its task may outlive
-    // the request, but not its own time limit), so an older claim is dead.
-    let mut stale_before = now - (state.settings.request_timeout.as_millis() as i64 + 10_000);
-    if state.store.backend() == "sqlite" {
-        // One node: every claim older than this process died with the last one.
-        stale_before = stale_before.max(state.started_at);
-    }
-    match state.store.claim_idempotency_key(&caller.user_id, &key, &hash, now, stale_before).await? {
-        IdempotencyClaim::Existing(row) if row.request_hash != hash => Err(ApiError::coded(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request; use a new key for a new request.",
-        )),
-        IdempotencyClaim::Existing(row) if row.status == "done" => {
-            let status = StatusCode::from_u16(row.response_status.unwrap_or(200) as u16).unwrap_or(StatusCode::OK);
-            let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], row.response_body.unwrap_or_default()).into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    match idempotency::claim(&state, &caller.user_id, &key, &body.request_hash()).await? {
+        NextAction::ReturnSavedResponse(saved) => {
+            let mut response = saved_response(saved);
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        IdempotencyClaim::Existing(_) => Err(ApiError::conflict(
-            "idempotency_key_in_progress",
-            "A request with this Idempotency-Key is still running; retry after it finishes to get its result.",
-        )),
-        IdempotencyClaim::Claimed => {
-            // The key is finished in a task of its own, so a client that
-            // goes away cannot leave it claimed until it goes stale.
-            let task = tokio::spawn(async move {
-                let outcome = run_purchase(&state, &caller, &headers, body, Some(&key)).await;
-                let (status, body) = match outcome {
-                    Ok((status, body)) => (status, body),
-                    Err(ApiError::Internal(e)) => {
+        NextAction::StartProcessing => {
+            let (app, user_id) = (state.clone(), caller.user_id.clone());
+            let work = {
+                let key = key.clone();
+                async move {
+                    match run_purchase(&state, &caller, &headers, body, Some(&key)).await {
+                        Ok(purchased) => Ok(SavedResponse {
+                            status: StatusCode::OK.as_u16(),
+                            body: purchased.response_body().to_string(),
+                        }),
                         // Nothing durable to replay; let a retry run again.
-                        state.store.release_idempotency_key(&caller.user_id, &key).await?;
-                        return Err(ApiError::Internal(e));
+                        Err(e @ ApiError::Internal(_)) => Err(e),
+                        Err(e) => saved_error(e).await,
                     }
-                    Err(e) => {
-                        let response = e.into_response();
-                        let status = response.status();
-                        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(ApiError::internal)?;
-                        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-                    }
-                };
-                state.store.finish_idempotency_key(&caller.user_id, &key, status.as_u16() as i64, &body.to_string()).await?;
-                Ok((status, Json(body)).into_response())
-            });
-            task.await.map_err(ApiError::internal)?
+                }
+            };
+            let saved = idempotency::run_claimed(&app, &user_id, &key, work).await?;
+            Ok(saved_response(saved))
         }
     }
+}
+
+/// A refusal as it is recorded for its key.
+async fn saved_error(e: ApiError) -> ApiResult<SavedResponse> {
+    let response = e.into_response();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(SavedResponse {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// A recorded answer, as the response it was.
+fn saved_response(saved: SavedResponse) -> Response {
+    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        saved.body,
+    )
+        .into_response()
 }
 
 async fn run_purchase(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-    body: PurchaseBody,
-    idempotency_key: Option<&str>,
-) -> ApiResult<(StatusCode, Value)> {
+    body: NewPurchase,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Purchased> {
     let instance_id = instances::resolve(state, caller, headers).await?;
-    let request = PurchaseRequest {
-        product: body.product,
-        max_price_credits: body.max_price_credits,
-        params: body.params,
-        action: body.action,
-        instance_id: instance_id.clone(),
-        run_id: None,
-    };
-    let outcome = purchase::purchase_with_key(state, caller, request, idempotency_key)
-        .await
-        .map_err(purchase_error)?;
-    Ok((
-        StatusCode::OK,
-        purchase::response_body(&outcome, &instance_id),
-    ))
+    Ok(services::purchase::purchase(state, caller, body, instance_id, key).await?)
 }

@@ -23,9 +23,9 @@ use super::failures::{failure, instance_failure, purchase_failure, report_failur
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
-use crate::purchase::{self, PurchaseRequest};
 use crate::services::instances::{self, InstanceUseError};
 use crate::services::issues::{self, NewReport};
+use crate::services::purchase::{self, NewPurchase};
 use crate::store::StoreError;
 
 const REPORT_TOOL: &str = "report_tool_issue";
@@ -111,18 +111,14 @@ impl McpSession {
             Ok(id) => id,
             Err(e) => return instance_failure(e),
         };
-        let request = PurchaseRequest {
-            max_price_credits: None,
+        let new = NewPurchase {
             product: product.to_string(),
-            params,
             action,
-            instance_id: instance_id.clone(),
-            run_id: None,
+            params,
+            max_price_credits: None,
         };
-        match purchase::purchase(&self.state, caller, request).await {
-            Ok(outcome) => {
-                CallToolResult::structured(purchase::response_body(&outcome, &instance_id))
-            }
+        match purchase::purchase(&self.state, caller, new, instance_id, None).await {
+            Ok(purchased) => CallToolResult::structured(purchased.response_body()),
             Err(e) => purchase_failure(e),
         }
     }

@@ -9,7 +9,7 @@ macro_rules! impl_catalog_store {
             use super::$store;
             use crate::store::cols::ORDER_COLS;
             use crate::store::{
-                ApprovalRow, BudgetAccess, BudgetRow, CatalogStore, CredentialRow, IdempotencyClaim, IdempotencyRow,
+                ApprovalKind, ApprovalRow, BudgetAccess, BudgetRow, CatalogStore, CredentialRow, IdempotencyClaim, IdempotencyRow,
                 InstanceRow, IssueRow, OrderRow, ProductRow, StoreError, StoreResult, TransactionRow,
             };
 
@@ -444,7 +444,7 @@ macro_rules! impl_catalog_store {
                     .bind(&a.id)
                     .bind(&a.user_id)
                     .bind(&a.budget_id)
-                    .bind(&a.kind)
+                    .bind(a.kind.as_str())
                     .bind(&a.subject_id)
                     .bind(&a.detail)
                     .bind(&a.status)
@@ -454,7 +454,7 @@ macro_rules! impl_catalog_store {
                     .await?;
                     Ok(sqlx::query_scalar("SELECT id FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'")
                         .bind(&a.budget_id)
-                        .bind(&a.kind)
+                        .bind(a.kind.as_str())
                         .bind(&a.subject_id)
                         .fetch_one(&self.pool)
                         .await?)
@@ -484,12 +484,12 @@ macro_rules! impl_catalog_store {
                         .await?)
                 }
 
-                async fn approval_denied(&self, budget_id: &str, kind: &str, subject_id: &str) -> StoreResult<bool> {
+                async fn approval_denied(&self, budget_id: &str, kind: ApprovalKind, subject_id: &str) -> StoreResult<bool> {
                     let denied: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'denied'",
                     )
                     .bind(budget_id)
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(subject_id)
                     .fetch_one(&self.pool)
                     .await?;

@@ -11,9 +11,8 @@ use serde_json::{json, Map, Value};
 use super::definition::{parse_graph, Condition, Step, StepKind};
 use super::engine::{state_too_large, Engine, EngineOutcome, RunCtx, StepError};
 use super::template::{json_size, render_value, TooLarge};
-use crate::clock::to_millis;
-use crate::id::new_id;
-use crate::store::ApprovalRow;
+use crate::app::approvals::{self, NewApproval};
+use crate::store::ApprovalKind;
 
 pub struct GraphEngine;
 
@@ -234,21 +233,14 @@ impl GraphEngine {
                     state_too_large("the message", ctx.app.settings.run_state_limit_bytes)
                 })?;
                 let text = text_of(&rendered);
-                let now = to_millis(ctx.app.clock.now());
-                let id = ctx
-                    .app
-                    .store
-                    .open_approval(&ApprovalRow {
-                        id: new_id(),
-                        user_id: ctx.run.user_id.clone(),
-                        budget_id: ctx.run.budget_id.clone(),
-                        kind: "workflow_human".into(),
-                        subject_id: format!("{}:{}", ctx.run.id, step.id),
-                        detail: json!({"run_id": ctx.run.id, "workflow_id": ctx.workflow.id, "step": step.id, "message": text}).to_string(),
-                        status: "open".into(),
-                        created_at: now,
-                        resolved_at: None,
-                    })
+                let request = NewApproval {
+                    user_id: ctx.run.user_id.clone(),
+                    budget_id: ctx.run.budget_id.clone(),
+                    kind: ApprovalKind::WorkflowHuman,
+                    subject_id: format!("{}:{}", ctx.run.id, step.id),
+                    detail: json!({"run_id": ctx.run.id, "workflow_id": ctx.workflow.id, "step": step.id, "message": text}),
+                };
+                let id = approvals::open(&ctx.app, request)
                     .await
                     .map_err(|e| StepError::new("internal_error", e.to_string()))?;
                 ctx.set_metadata(

@@ -50,10 +50,9 @@ const MODULES: &[(&str, Layer)] = &[
 ];
 
 /// Adapters use one another only here: the HTTP API serves the embed pages
-/// it renders with `embed`, and the `/mcp` gate in `src/mcp.rs`
-/// authenticates with the HTTP API's bearer extractor and answers in its
-/// error shape. The MCP protocol handler (`src/mcp/`) uses neither.
-const ADAPTER_EDGES: &[(&str, &str)] = &[("src/http", "embed"), ("src/mcp.rs", "http")];
+/// it renders with `embed`. MCP uses nothing of HTTP: both authenticate and
+/// check quotas through the application layer.
+const ADAPTER_EDGES: &[(&str, &str)] = &[("src/http", "embed")];
 
 /// Cycles between domain modules that are known and not yet broken: the
 /// catalog holds the builtin tools, and the vendor proxy in `tools` reads

@@ -1,0 +1,55 @@
+//! Opening approval requests: what a blocked purchase, trigger or workflow
+//! step asks a budget's owner for. It sits here, under the purchase path
+//! and the workflow engines that open requests, so both can; resolving a
+//! request is `services::approvals`.
+
+use serde_json::Value;
+
+use super::AppInner;
+use crate::auth::Caller;
+use crate::clock::to_millis;
+use crate::id::new_id;
+use crate::store::{ApprovalKind, ApprovalRow, StoreError};
+
+/// A request to open.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub user_id: String,
+    pub budget_id: String,
+    pub kind: ApprovalKind,
+    /// What the request is about; one open request per budget, kind and subject.
+    pub subject_id: String,
+    /// What the owner is shown.
+    pub detail: Value,
+}
+
+impl NewApproval {
+    /// A request of `caller`'s, on its budget.
+    pub fn by(caller: &Caller, kind: ApprovalKind, subject_id: String, detail: Value) -> Self {
+        NewApproval {
+            user_id: caller.user_id.clone(),
+            budget_id: caller.budget_id.clone(),
+            kind,
+            subject_id,
+            detail,
+        }
+    }
+}
+
+/// Opens `request` unless the same one is open already; returns the open
+/// request's id either way.
+pub async fn open(app: &AppInner, request: NewApproval) -> Result<String, StoreError> {
+    app.store
+        .open_approval(&ApprovalRow {
+            id: new_id(),
+            user_id: request.user_id,
+            budget_id: request.budget_id,
+            kind: request.kind,
+            subject_id: request.subject_id,
+            detail: request.detail.to_string(),
+            status: "open".into(),
+            created_at: to_millis(app.clock.now()),
+            resolved_at: None,
+        })
+        .await
+}
