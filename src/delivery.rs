@@ -50,7 +50,7 @@ use crate::app::{AppInner, AppState};
 use crate::clock::{from_millis, iso, to_millis};
 use crate::store::{DeliveryAttempt, DeliveryRow, RunRow};
 use crate::tools::outbound::OutboundError;
-use crate::workflows::view::run_json;
+use crate::workflows::view::run_view;
 
 /// The prefix Standard Webhooks gives signing secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -164,7 +164,7 @@ pub fn payload(run: &RunRow) -> Value {
     json!({
         "type": EVENT_TYPE,
         "timestamp": iso(from_millis(run.completed_at.unwrap_or(run.updated_at))),
-        "data": {"run": run_json(run)},
+        "data": {"run": run_view(run)},
     })
 }
 

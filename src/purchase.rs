@@ -157,16 +157,21 @@ async fn request_product(
 }
 
 /// The body of a successful `POST /products/purchase`.
-pub fn response_body(outcome: &PurchaseOutcome, instance_id: &str) -> Value {
-    serde_json::json!({
-        "success": true,
-        "data": outcome.data,
-        "order_id": outcome.order_id,
-        "instance_id": instance_id,
-        "product_id": outcome.product_id,
-        "action": outcome.action,
-        "price_credits": outcome.price_credits,
-    })
+pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::PurchaseResponse {
+    tollgate_api::PurchaseResponse {
+        success: true,
+        data: outcome.data.clone(),
+        order_id: outcome.order_id.clone(),
+        instance_id: instance_id.into(),
+        product_id: outcome.product_id.clone(),
+        action: outcome.action.clone(),
+        price_credits: outcome.price_credits,
+    }
+}
+
+/// [`response`] as the JSON text an idempotency key records.
+pub fn response_text(outcome: &PurchaseOutcome, instance_id: &str) -> String {
+    serde_json::to_string(&response(outcome, instance_id)).expect("a purchase response serializes")
 }
 
 /// Runs a purchase for `caller`, counting its outcome in the metrics. Under
@@ -345,8 +350,8 @@ async fn purchase_product(
             Ok(data) => {
                 let outcome = outcome(data, &order.id);
                 if price > 0 {
-                    let body = idempotency_key
-                        .map(|k| (k, response_body(&outcome, &req.instance_id).to_string()));
+                    let body =
+                        idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
                     app.ledger
                         .charge(
                             price,
@@ -412,8 +417,8 @@ async fn purchase_product(
             let outcome = outcome(data, &order_id);
             match &hold {
                 Some(h) => {
-                    let body = idempotency_key
-                        .map(|k| (k, response_body(&outcome, &req.instance_id).to_string()));
+                    let body =
+                        idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
                     app.ledger
                         .capture_with(
                             &caller.user_id,

@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::id::ObjectId;
 use crate::services::trigger::{self, TriggerRequest, Triggered};
 use crate::store::RunRow;
-use crate::workflows::view::{run_json, run_summary};
+use crate::workflows::view::{run_summary, run_view};
 
 /// Longest prompt accepted, in characters.
 pub const MAX_PROMPT_CHARS: usize = 32_000;
@@ -94,17 +94,24 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
     })
 }
 
-fn accepted(state: &AppState, run: &RunRow, status: StatusCode) -> (StatusCode, Json<Value>) {
+fn accepted(
+    state: &AppState,
+    run: &RunRow,
+    status: StatusCode,
+) -> (StatusCode, Json<oa::TriggerResponse>) {
     let status_url = format!(
         "{}/api/agent-webhooks/runs/{}",
         state.settings.public_url, run.id
     );
-    (
-        status,
-        Json(
-            json!({"success": true, "data": {"run": run_summary(run), "status_url": status_url}, "message": "Workflow trigger accepted"}),
-        ),
-    )
+    let body = oa::TriggerResponse {
+        success: true,
+        data: oa::TriggerData {
+            run: run_summary(run),
+            status_url,
+        },
+        message: "Workflow trigger accepted".into(),
+    };
+    (status, Json(body))
 }
 
 /// `POST /api/agent-webhooks/{workflowId}/trigger`.
@@ -138,7 +145,7 @@ pub async fn trigger(
     caller: Caller,
     Path(workflow_id): Path<String>,
     req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::TriggerResponse>)> {
     if !ObjectId::is_valid(&workflow_id) {
         return Err(bad(
             "invalid_workflow_id",
@@ -199,11 +206,14 @@ pub async fn get_run(
     State(state): State<AppState>,
     caller: Caller,
     Path(run_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::RunResponse>> {
     let run = trigger::get_run(&state, &caller, valid_run_id(&run_id)?).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"run": run_json(&run)}}),
-    ))
+    Ok(Json(oa::RunResponse {
+        success: true,
+        data: oa::RunData {
+            run: run_view(&run),
+        },
+    }))
 }
 
 /// `POST /api/agent-webhooks/runs/{runId}/cancel`: a queued run is cancelled
@@ -232,9 +242,18 @@ pub async fn cancel_run(
     State(state): State<AppState>,
     caller: Caller,
     Path(run_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::RunCancelResponse>> {
     let run = trigger::cancel_run(&state, &caller, valid_run_id(&run_id)?).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"run": run_json(&run)}, "message": if run.status == "cancelled" { "Run cancelled" } else { "Cancellation requested; the run stops at its next step" }}),
-    ))
+    let message = if run.status == "cancelled" {
+        "Run cancelled"
+    } else {
+        "Cancellation requested; the run stops at its next step"
+    };
+    Ok(Json(oa::RunCancelResponse {
+        success: true,
+        data: oa::RunData {
+            run: run_view(&run),
+        },
+        message: message.into(),
+    }))
 }

@@ -3,7 +3,7 @@
 use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::ApiResult;
 use crate::app::AppState;
@@ -12,12 +12,23 @@ use crate::clock::{from_millis, iso};
 use crate::services::approvals;
 use crate::store::ApprovalRow;
 
-fn approval_json(a: &ApprovalRow) -> Value {
-    json!({
-        "id": a.id, "budget_id": a.budget_id, "kind": a.kind.as_str(), "subject_id": a.subject_id,
-        "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null),
-        "status": a.status, "created_at": iso(from_millis(a.created_at)),
-        "resolved_at": a.resolved_at.map(|t| iso(from_millis(t))),
+fn approval_view(a: ApprovalRow) -> oa::Approval {
+    oa::Approval {
+        id: a.id,
+        budget_id: a.budget_id,
+        kind: a.kind.as_str().into(),
+        subject_id: a.subject_id,
+        detail: serde_json::from_str(&a.detail).unwrap_or(Value::Null),
+        status: a.status,
+        created_at: iso(from_millis(a.created_at)),
+        resolved_at: a.resolved_at.map(|t| iso(from_millis(t))),
+    }
+}
+
+fn approval_response(a: ApprovalRow) -> Json<oa::ApprovalResponse> {
+    Json(oa::ApprovalResponse {
+        success: true,
+        data: approval_view(a),
     })
 }
 
@@ -36,11 +47,17 @@ fn approval_json(a: &ApprovalRow) -> Value {
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::ApprovalListResponse>> {
     let rows = approvals::list(&state, &caller).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"approvals": rows.iter().map(approval_json).collect::<Vec<_>>()}}),
-    ))
+    Ok(Json(oa::ApprovalListResponse {
+        success: true,
+        data: oa::ApprovalList {
+            approvals: rows.into_iter().map(approval_view).collect(),
+        },
+    }))
 }
 
 /// `POST /approvals/{id}/approve`: does what was asked (enabling a tool or a
@@ -70,9 +87,9 @@ pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::ApprovalResponse>> {
     let a = approvals::approve(&state, &caller, &id).await?;
-    Ok(Json(json!({"success": true, "data": approval_json(&a)})))
+    Ok(approval_response(a))
 }
 
 /// `POST /approvals/{id}/deny`.
@@ -99,7 +116,7 @@ pub async fn deny(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::ApprovalResponse>> {
     let a = approvals::deny(&state, &caller, &id).await?;
-    Ok(Json(json!({"success": true, "data": approval_json(&a)})))
+    Ok(approval_response(a))
 }

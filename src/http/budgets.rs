@@ -30,15 +30,15 @@ pub(crate) fn require_user_token(caller: &Caller) -> ApiResult<()> {
     Ok(budgets::require_user_token(caller)?)
 }
 
-fn key_json(k: &ApiKeyRow) -> Value {
-    json!({
-        "id": k.id,
-        "budget_id": k.budget_id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "created_at": iso(from_millis(k.created_at)),
-        "revoked_at": k.revoked_at.map(|t| iso(from_millis(t))),
-    })
+fn key_view(k: ApiKeyRow) -> oa::ApiKey {
+    oa::ApiKey {
+        id: k.id,
+        budget_id: k.budget_id,
+        name: k.name,
+        prefix: k.prefix,
+        created_at: iso(from_millis(k.created_at)),
+        revoked_at: k.revoked_at.map(|t| iso(from_millis(t))),
+    }
 }
 
 pub struct NewKey {
@@ -86,15 +86,25 @@ pub async fn create_api_key(
     caller: Caller,
     Path(budget_id): Path<String>,
     Body(body): Body<NewKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::ApiKeyCreatedResponse>)> {
     let (row, secret) = budgets::create_api_key(&state, &caller, &budget_id, &body.name).await?;
-    let mut data = key_json(&row);
-    data["key"] = Value::String(secret);
+    let k = key_view(row);
+    let data = oa::CreatedApiKey {
+        id: k.id,
+        budget_id: k.budget_id,
+        name: k.name,
+        prefix: k.prefix,
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
+        key: secret,
+    };
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"success": true, "message": "Store this key now: it is not shown again.", "data": data}),
-        ),
+        Json(oa::ApiKeyCreatedResponse {
+            success: true,
+            message: "Store this key now: it is not shown again.".into(),
+            data,
+        }),
     ))
 }
 
@@ -122,11 +132,14 @@ pub async fn list_api_keys(
     State(state): State<AppState>,
     caller: Caller,
     Path(budget_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::ApiKeyListResponse>> {
     let keys = budgets::list_api_keys(&state, &caller, &budget_id).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"api_keys": keys.iter().map(key_json).collect::<Vec<_>>()}}),
-    ))
+    Ok(Json(oa::ApiKeyListResponse {
+        success: true,
+        data: oa::ApiKeyList {
+            api_keys: keys.into_iter().map(key_view).collect(),
+        },
+    }))
 }
 
 /// `DELETE /budgets/{budget_id}/api-keys/{key_id}`: the key stops working at once.
@@ -154,30 +167,41 @@ pub async fn revoke_api_key(
     State(state): State<AppState>,
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::ApiKeyRevokedResponse>> {
     let revoked_at = budgets::revoke_api_key(&state, &caller, &budget_id, &key_id).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"id": key_id, "revoked_at": iso(from_millis(revoked_at))}}),
-    ))
+    Ok(Json(oa::ApiKeyRevokedResponse {
+        success: true,
+        data: oa::ApiKeyRevoked {
+            id: key_id,
+            revoked_at: iso(from_millis(revoked_at)),
+        },
+    }))
 }
 
-fn caps_json(b: &BudgetRow) -> Value {
-    json!({
-        "per_call": b.cap_per_call, "hourly": b.cap_hourly, "daily": b.cap_daily,
-        "weekly": b.cap_weekly, "monthly": b.cap_monthly, "total": b.cap_total,
-    })
+fn budget_view(view: BudgetView) -> oa::Budget {
+    let b = view.budget;
+    oa::Budget {
+        caps: oa::BudgetCaps {
+            per_call: b.cap_per_call,
+            hourly: b.cap_hourly,
+            daily: b.cap_daily,
+            weekly: b.cap_weekly,
+            monthly: b.cap_monthly,
+            total: b.cap_total,
+        },
+        id: b.id,
+        name: b.name,
+        status: b.status,
+        is_default: b.is_default,
+        product_ids: view.product_ids,
+        created_at: iso(from_millis(b.created_at)),
+    }
 }
 
-fn budget_json(view: &BudgetView) -> Value {
-    let (b, product_ids) = (&view.budget, &view.product_ids);
-    json!({
-        "id": b.id,
-        "name": b.name,
-        "status": b.status,
-        "is_default": b.is_default,
-        "caps": caps_json(b),
-        "product_ids": product_ids,
-        "created_at": iso(from_millis(b.created_at)),
+fn budget_response(view: BudgetView) -> Json<oa::BudgetResponse> {
+    Json(oa::BudgetResponse {
+        success: true,
+        data: budget_view(view),
     })
 }
 
@@ -250,13 +274,19 @@ impl FromBody for BudgetPatch {
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_budgets(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let out: Vec<Value> = budgets::list(&state, &caller)
+pub async fn list_budgets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<oa::BudgetListResponse>> {
+    let budgets = budgets::list(&state, &caller)
         .await?
-        .iter()
-        .map(budget_json)
+        .into_iter()
+        .map(budget_view)
         .collect();
-    Ok(Json(json!({"success": true, "data": {"budgets": out}})))
+    Ok(Json(oa::BudgetListResponse {
+        success: true,
+        data: oa::BudgetList { budgets },
+    }))
 }
 
 /// `POST /budgets`: a new budget with no tools enabled.
@@ -284,16 +314,13 @@ pub async fn create_budget(
     State(state): State<AppState>,
     caller: Caller,
     Body(patch): Body<BudgetPatch>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<oa::BudgetResponse>)> {
     let b = budgets::create(&state, &caller, &patch.0).await?;
     let view = BudgetView {
         budget: b,
         product_ids: Vec::new(),
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"success": true, "data": budget_json(&view)})),
-    ))
+    Ok((StatusCode::CREATED, budget_response(view)))
 }
 
 /// `GET /budgets/{budget_id}`.
@@ -319,9 +346,9 @@ pub async fn get_budget(
     State(state): State<AppState>,
     caller: Caller,
     Path(budget_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetResponse>> {
     let view = budgets::get(&state, &caller, &budget_id).await?;
-    Ok(Json(json!({"success": true, "data": budget_json(&view)})))
+    Ok(budget_response(view))
 }
 
 /// `PATCH /budgets/{budget_id}`: rename, pause or resume, set caps (null clears one).
@@ -353,9 +380,9 @@ pub async fn update_budget(
     caller: Caller,
     Path(budget_id): Path<String>,
     Body(patch): Body<BudgetPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetResponse>> {
     let view = budgets::update(&state, &caller, &budget_id, &patch.0).await?;
-    Ok(Json(json!({"success": true, "data": budget_json(&view)})))
+    Ok(budget_response(view))
 }
 
 /// `PUT /budgets/{budget_id}/products/{product_id}`: enables a tool.
@@ -382,11 +409,16 @@ pub async fn enable_product(
     State(state): State<AppState>,
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetProductResponse>> {
     let (b, product_id) = budgets::enable_product(&state, &caller, &budget_id, &product_id).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"budget_id": b.id, "product_id": product_id, "enabled": true}}),
-    ))
+    Ok(Json(oa::BudgetProductResponse {
+        success: true,
+        data: oa::BudgetProduct {
+            budget_id: b.id,
+            product_id,
+            enabled: true,
+        },
+    }))
 }
 
 /// `DELETE /budgets/{budget_id}/products/{product_id}`: disables a tool.
@@ -413,9 +445,14 @@ pub async fn disable_product(
     State(state): State<AppState>,
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<oa::BudgetProductResponse>> {
     let (b, id) = budgets::disable_product(&state, &caller, &budget_id, &product_id).await?;
-    Ok(Json(
-        json!({"success": true, "data": {"budget_id": b.id, "product_id": id, "enabled": false}}),
-    ))
+    Ok(Json(oa::BudgetProductResponse {
+        success: true,
+        data: oa::BudgetProduct {
+            budget_id: b.id,
+            product_id: id,
+            enabled: false,
+        },
+    }))
 }

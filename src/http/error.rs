@@ -15,6 +15,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::openapi::schemas as oa;
 use crate::ledger::LedgerError;
 use crate::purchase::PurchaseError;
 use crate::services::approvals::ApprovalError;
@@ -423,35 +424,71 @@ impl From<BudgetError> for ApiError {
 }
 
 /// The body of a generic internal error.
-pub fn internal_body(request_id: Option<&str>) -> Value {
-    json!({
-        "success": false,
-        "error": "internal_error",
-        "message": "Internal server error. Quote the request id when reporting it.",
-        "detail": "Internal server error",
-        "request_id": request_id,
-    })
+pub fn internal_body(request_id: Option<&str>) -> oa::ErrorResponse {
+    oa::ErrorResponse {
+        success: false,
+        error: "internal_error".into(),
+        message: "Internal server error. Quote the request id when reporting it.".into(),
+        detail: "Internal server error".into(),
+        data: None,
+        request_id: request_id.map(str::to_owned),
+    }
+}
+
+/// A JSON object, or nothing: `data` and `ctx` are objects by contract.
+fn object(value: Option<Value>) -> Option<oa::Object> {
+    match value? {
+        Value::Object(map) => Some(map),
+        other => {
+            debug_assert!(false, "error data that is not an object: {other}");
+            None
+        }
+    }
+}
+
+impl From<FieldError> for oa::ValidationError {
+    fn from(e: FieldError) -> Self {
+        oa::ValidationError {
+            loc: e
+                .loc
+                .into_iter()
+                .map(|item| match item {
+                    Value::Number(n) if n.is_i64() => oa::LocItem::Index(n.as_i64().unwrap_or(0)),
+                    Value::String(s) => oa::LocItem::Name(s),
+                    other => oa::LocItem::Name(other.to_string()),
+                })
+                .collect(),
+            msg: e.msg,
+            kind: e.kind.into(),
+            input: e.input,
+            ctx: object(e.ctx),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Validation(errors) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({ "detail": errors })),
-            )
-                .into_response(),
+            ApiError::Validation(errors) => {
+                let body = oa::HTTPValidationError {
+                    detail: errors.into_iter().map(Into::into).collect(),
+                };
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+            }
             ApiError::Coded {
                 status,
                 code,
                 message,
                 data,
             } => {
-                let mut body =
-                    json!({"success": false, "error": code, "message": message, "detail": message});
-                if let Some(data) = data {
-                    body["data"] = data;
-                }
+                let body = oa::ErrorResponse {
+                    success: false,
+                    error: code.into(),
+                    detail: message.clone(),
+                    message,
+                    data: object(data),
+                    request_id: None,
+                };
                 (status, Json(body)).into_response()
             }
             ApiError::Internal(err) => {

@@ -49,21 +49,30 @@ fn page_param(
     }
 }
 
-fn tool_json(p: &Product) -> Value {
+fn tool_view(p: &Product) -> oa::ProductsFetchTool {
     let cheapest = p.actions.iter().map(|a| a.price_credits).min().unwrap_or(0);
-    json!({
-        "product_id": p.row.id,
-        "name": p.row.name,
-        "display_name": p.row.display_name,
-        "description": p.row.description,
-        "slug": p.row.slug,
-        "category": p.row.category,
-        "kind": p.row.kind,
-        "price_credits": cheapest,
-        "actions": p.actions_json(),
-        "required_credentials": p.credentials.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-        "function": p.function_definition(),
-    })
+    oa::ProductsFetchTool {
+        product_id: p.row.id.clone(),
+        name: p.row.name.clone(),
+        display_name: p.row.display_name.clone(),
+        description: p.row.description.clone(),
+        slug: p.row.slug.clone(),
+        category: p.row.category.clone(),
+        kind: p.row.kind.clone(),
+        price_credits: cheapest,
+        actions: p
+            .actions
+            .iter()
+            .map(|a| oa::ToolAction {
+                name: a.name.clone(),
+                description: a.description.clone(),
+                parameters: a.parameters.clone(),
+                price_credits: a.price_credits,
+            })
+            .collect(),
+        required_credentials: p.credentials.iter().map(|c| c.name.clone()).collect(),
+        function: p.function_definition(),
+    }
 }
 
 /// Example parameters for an action: its required properties with placeholders.
@@ -187,48 +196,51 @@ pub async fn fetch(
     let body = FetchResponse {
         success: true,
         instance_id: &instance_id,
-        details: json!({
-            "tools_on_this_page": page_tools.len(),
-            "total_qualified_tools": total,
-            "page_returned": page,
-            "page_size_requested": page_size,
-            "page_source": page_source,
-            "page_size_source": page_size_source,
-            "total_pages": total_pages,
-            "has_next_page": page < total_pages,
-            "has_previous_page": page > 1,
-        }),
+        details: oa::ProductsFetchDetails {
+            tools_on_this_page: page_tools.len() as i64,
+            total_qualified_tools: total,
+            page_returned: page,
+            page_size_requested: page_size,
+            page_source: page_source.into(),
+            page_size_source: page_size_source.into(),
+            total_pages,
+            has_next_page: page < total_pages,
+            has_previous_page: page > 1,
+        },
         preprompt,
         tools: page_tools.iter().map(|p| listing(p)).collect(),
-        pagination: json!({
-            "page": page,
-            "page_size": page_size,
-            "total_count": total,
-            "total_pages": total_pages,
-            "has_next": page < total_pages,
-            "has_prev": page > 1,
-        }),
+        pagination: oa::ProductsFetchPagination {
+            page,
+            page_size,
+            total_count: total,
+            total_pages,
+            has_next: page < total_pages,
+            has_prev: page > 1,
+        },
         example_tool_call: example,
     };
     Ok(Json(body).into_response())
 }
 
-/// The body of `GET /products/fetch`; tool entries are pre-serialised.
+/// The body of `GET /products/fetch`: [`oa::ProductsFetchResponse`] field
+/// for field, with each tool entry an [`oa::ProductsFetchTool`] serialised
+/// once per catalog version rather than on every request. The test of
+/// live responses against the document checks that the two agree.
 #[derive(serde::Serialize)]
 struct FetchResponse<'a> {
     success: bool,
     instance_id: &'a str,
-    details: Value,
+    details: oa::ProductsFetchDetails,
     preprompt: String,
     tools: Vec<&'a serde_json::value::RawValue>,
-    pagination: Value,
+    pagination: oa::ProductsFetchPagination,
     example_tool_call: Option<String>,
 }
 
 /// A product's listing entry, serialised once per catalog version.
 fn listing(p: &Product) -> &serde_json::value::RawValue {
     p.listing.get_or_init(|| {
-        serde_json::value::to_raw_value(&tool_json(p)).expect("a JSON value serialises")
+        serde_json::value::to_raw_value(&tool_view(p)).expect("a tool entry serialises")
     })
 }
 
@@ -333,7 +345,7 @@ pub async fn purchase(
     };
     let Some(key) = key else {
         let purchased = run_purchase(&state, &caller, &headers, body, None).await?;
-        return Ok(Json(purchased.response_body()).into_response());
+        return Ok(Json(purchased.response()).into_response());
     };
     match idempotency::claim(&state, &caller.user_id, &key, &body.request_hash()).await? {
         NextAction::ReturnSavedResponse(saved) => {
@@ -351,7 +363,7 @@ pub async fn purchase(
                     match run_purchase(&state, &caller, &headers, body, Some(&key)).await {
                         Ok(purchased) => Ok(SavedResponse {
                             status: StatusCode::OK.as_u16(),
-                            body: purchased.response_body().to_string(),
+                            body: purchased.response_text(),
                         }),
                         // Nothing durable to replay; let a retry run again.
                         Err(e @ ApiError::Internal(_)) => Err(e),

@@ -47,8 +47,18 @@ pub struct Purchased {
 
 impl Purchased {
     /// The answer to the call, the same over REST and MCP.
+    pub fn response(&self) -> tollgate_api::PurchaseResponse {
+        purchase::response(&self.outcome, &self.instance_id)
+    }
+
+    /// [`Purchased::response`] as JSON, for an MCP tool result.
     pub fn response_body(&self) -> Value {
-        purchase::response_body(&self.outcome, &self.instance_id)
+        serde_json::to_value(self.response()).expect("a purchase response serializes")
+    }
+
+    /// [`Purchased::response`] as the JSON text an idempotency key records.
+    pub fn response_text(&self) -> String {
+        purchase::response_text(&self.outcome, &self.instance_id)
     }
 }
 

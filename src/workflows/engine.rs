@@ -269,7 +269,7 @@ impl RunCtx {
             Ok(outcome) => {
                 if outcome.price_credits == 0 {
                     // No capture recorded the response: record it here.
-                    let body = purchase::response_body(&outcome, &self.instance_id).to_string();
+                    let body = purchase::response_text(&outcome, &self.instance_id);
                     store
                         .finish_idempotency_key(&self.run.user_id, &key, 200, &body)
                         .await
