@@ -1,6 +1,6 @@
 //! The ledger engine's SQL, shared by both backends; see `common.rs`. A
-//! backend supplies `begin_write`, `LOCK_ROWS` (how a batch locks the wallets
-//! it reads) and `LEDGER_WRITERS`.
+//! backend supplies `begin_write`, `sync_runner` and `readers`; `Dialect`
+//! says how a batch locks the wallets it reads and how many writers run.
 //!
 //! Every read and write takes whole lists, so a batch of many commands costs
 //! a handful of statements. Bulk updates go through a `WITH v(...) AS
@@ -45,7 +45,7 @@ macro_rules! impl_ledger_store {
                 }
 
                 fn ledger_writers(&self) -> usize {
-                    Self::LEDGER_WRITERS
+                    <$db as crate::store::backend::Dialect>::LEDGER_WRITERS
                 }
 
                 fn sync_batches(&self) -> Option<&dyn SyncBatches> {
@@ -91,7 +91,7 @@ macro_rules! impl_ledger_store {
                     if user_ids.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let tail = format!(" ORDER BY user_id{}", $store::LOCK_ROWS);
+                    let tail = format!(" ORDER BY user_id{}", <$db as crate::store::backend::Dialect>::LOCK_ROWS);
                     Ok(select_in(WALLET_COLS, "wallets", "user_id", user_ids, &tail)
                         .build_query_as()
                         .fetch_all(&mut *self.tx)
