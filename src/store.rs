@@ -17,7 +17,6 @@ mod idempotency;
 mod instances;
 mod issues;
 mod ledger;
-mod ledger_sql;
 mod orders;
 pub mod postgres;
 mod sessions;

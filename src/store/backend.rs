@@ -9,7 +9,11 @@
 
 use std::future::Future;
 
-use sqlx::{Database, Pool, Transaction};
+use futures::future::BoxFuture;
+use sqlx::{Database, FromRow, Pool, QueryBuilder, Transaction};
+
+use super::sqlite_sync::Readers;
+use super::SyncBatches;
 
 /// A store over one sqlx database, as the shared SQL sees it.
 pub(crate) trait Backend: Send + Sync {
@@ -24,6 +28,10 @@ pub(crate) trait Backend: Send + Sync {
     fn begin_write(
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Set where ledger batches run synchronously on the engine's thread.
+    fn sync_runner(&self) -> Option<&dyn SyncBatches>;
+    /// Point reads on the calling thread, where the backend has them.
+    fn readers(&self) -> Option<&Readers>;
 }
 
 /// The dialect differences, one constant each.
@@ -40,6 +48,22 @@ pub(crate) trait Dialect: Database<QueryResult: RowsAffected> {
     const LOCK_ROWS: &'static str;
     /// How many ledger writers may run batches at once.
     const LEDGER_WRITERS: usize;
+
+    /// Runs the statement `q` built. Here, not generic, because only the
+    /// concrete argument types let a builder's binds outlive its borrow
+    /// (`SqliteArguments<'q>` is covariant; a generic projection is not).
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>>;
+
+    /// Runs the query `q` built and reads every row as an `O`.
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a;
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -51,6 +75,23 @@ impl Dialect for sqlx::Sqlite {
     const LOCK_ROWS: &'static str = "";
     // SQLite has one writer: one engine writer batches everything.
     const LEDGER_WRITERS: usize = 1;
+
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
+        Box::pin(q.build().execute(conn))
+    }
+
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
+    {
+        Box::pin(q.build_query_as().fetch_all(conn))
+    }
 }
 
 impl Dialect for sqlx::Postgres {
@@ -65,6 +106,23 @@ impl Dialect for sqlx::Postgres {
     // Writers on PostgreSQL overlap their round trips; each owns a share of
     // the wallets, and all lock in id order.
     const LEDGER_WRITERS: usize = 4;
+
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
+        Box::pin(q.build().execute(conn))
+    }
+
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
+    {
+        Box::pin(q.build_query_as().fetch_all(conn))
+    }
 }
 
 /// How many rows a statement changed; both drivers say so, in methods of

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::ledger_sql::impl_ledger_store;
-
 /// A store on a PostgreSQL database.
 #[derive(Clone)]
 pub struct PgStore {
@@ -46,8 +44,6 @@ impl PgStore {
     }
 }
 
-impl_ledger_store!(PgStore, sqlx::Postgres);
-
 impl super::backend::Backend for PgStore {
     type Db = sqlx::Postgres;
 
@@ -61,5 +57,13 @@ impl super::backend::Backend for PgStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         PgStore::begin_write(self).await
+    }
+
+    fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {
+        PgStore::sync_runner(self)
+    }
+
+    fn readers(&self) -> Option<&super::sqlite_sync::Readers> {
+        PgStore::readers(self)
     }
 }

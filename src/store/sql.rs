@@ -16,6 +16,7 @@ mod history;
 mod idempotency;
 mod instances;
 mod issues;
+mod ledger;
 mod orders;
 mod runs;
 mod sessions;

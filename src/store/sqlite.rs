@@ -9,7 +9,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::ledger_sql::impl_ledger_store;
 use super::sqlite_sync::{Checkpointer, Readers};
 use super::{SyncBatches, SyncSession};
 
@@ -145,8 +144,6 @@ fn set_private(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-impl_ledger_store!(SqliteStore, sqlx::Sqlite);
-
 #[async_trait::async_trait]
 impl SyncBatches for SqliteStore {
     async fn session(
@@ -210,5 +207,13 @@ impl super::backend::Backend for SqliteStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         SqliteStore::begin_write(self).await
+    }
+
+    fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {
+        SqliteStore::sync_runner(self)
+    }
+
+    fn readers(&self) -> Option<&super::sqlite_sync::Readers> {
+        SqliteStore::readers(self)
     }
 }
