@@ -1,4 +1,5 @@
-//! The SQL of users, their budgets, API keys, one-time markers and the cache invalidation log, shared by both backends.
+//! Accounts: users, budgets, API keys, one-time markers and the cache
+//! invalidation log.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

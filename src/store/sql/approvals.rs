@@ -1,4 +1,4 @@
-//! The SQL of approval requests to budgets' owners, shared by both backends.
+//! Approval requests.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

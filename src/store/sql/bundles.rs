@@ -1,4 +1,4 @@
-//! The bundle SQL, shared by both backends.
+//! Bundles.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

@@ -1,4 +1,4 @@
-//! The SQL of products, and which products a budget may buy at which prices, shared by both backends.
+//! The catalog: products, and which a budget may buy at which prices.
 
 use async_trait::async_trait;
 use sqlx::query::Query;

@@ -1,4 +1,4 @@
-//! The SQL of credentials users store for the tools that need them, sealed, shared by both backends.
+//! Credentials stored for tools, sealed.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

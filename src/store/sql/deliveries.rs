@@ -1,4 +1,4 @@
-//! The SQL of callback deliveries and the webhook signing secrets they are signed with, shared by both backends.
+//! Callback deliveries and the webhook secrets that sign them.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

@@ -1,4 +1,5 @@
-//! The SQL of the ledger's rows as history and sweepers read them, outside the engine's batches, shared by both backends.
+//! The ledger's rows as history and the sweepers read them, outside the
+//! engine's batches.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

@@ -1,4 +1,4 @@
-//! The SQL of idempotency keys of purchase requests, shared by both backends.
+//! Idempotency keys of purchase requests.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

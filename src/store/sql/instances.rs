@@ -1,4 +1,4 @@
-//! The SQL of connection instances and their key-value memory, shared by both backends.
+//! Connection instances and their key-value memory.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

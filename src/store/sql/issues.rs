@@ -1,4 +1,4 @@
-//! The SQL of issue reports about tools, shared by both backends.
+//! Issue reports about tools.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

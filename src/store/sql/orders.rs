@@ -1,4 +1,4 @@
-//! The SQL of orders, as the ledger engine wrote them, shared by both backends.
+//! Orders, as the ledger engine wrote them.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

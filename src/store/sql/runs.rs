@@ -1,4 +1,4 @@
-//! The SQL of runs: the queue, leases, step results, model calls and chat sessions, shared by both backends.
+//! Runs: the queue and its leases, step results, model calls, chat sessions.
 
 use async_trait::async_trait;
 use sqlx::query::Query;

@@ -1,4 +1,5 @@
-//! The SQL of what ends sessions (logged-out tokens, per-user cut-offs) and the signing keys, shared by both backends.
+//! What ends sessions (logged-out tokens, per-user cut-offs) and the
+//! signing keys.
 
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};

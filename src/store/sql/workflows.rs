@@ -1,4 +1,4 @@
-//! The SQL of workflows, their versions, and which budgets enable them, shared by both backends.
+//! Workflows, their versions, and the budgets that enable them.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
