@@ -7,7 +7,54 @@
 
 use async_trait::async_trait;
 
-use super::{Allocation, GrantRow, HoldRow, OrderRow, StoreResult, TransactionRow};
+use super::{OrderRow, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub user_id: String,
+    pub amount_credits: i64,
+    pub remaining_credits: i64,
+    pub credit_type: String,
+    pub source_metadata: Option<String>,
+    pub date_created: i64,
+    pub pooled_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closed_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TransactionRow {
+    pub id: String,
+    pub user_id: String,
+    pub transaction_type: String,
+    pub amount_credits: i64,
+    pub balance_after_credits: i64,
+    pub grant_id: Option<String>,
+    pub reference: Option<String>,
+    pub date_created: i64,
+    /// The budget a purchase was made under.
+    pub budget_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HoldRow {
+    pub id: String,
+    pub user_id: String,
+    pub budget_id: Option<String>,
+    pub amount_credits: i64,
+    pub reference: Option<String>,
+    pub created_at: i64,
+    pub deadline: i64,
+}
+
+/// One grant's share of a debit.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Allocation {
+    pub grant_id: String,
+    pub amount_credits: i64,
+}
 
 /// A wallet's counters, kept as its rows change.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -164,4 +211,35 @@ pub trait SyncBatches: Send + Sync {
         &self,
         f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> StoreResult<()>;
+}
+
+/// The ledger's rows as history and sweepers read them, outside the engine's batches.
+#[async_trait]
+pub trait LedgerHistory: Send + Sync {
+    async fn grant_by_id(&self, id: &str) -> StoreResult<Option<GrantRow>>;
+    async fn hold_by_id(&self, id: &str) -> StoreResult<Option<HoldRow>>;
+    async fn grants_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<GrantRow>>;
+    async fn transactions_for_user(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRow>>;
+    /// A wallet's transactions, newest first, less the purchases made under
+    /// budgets other than `budget_id`.
+    async fn transactions_for_budget(
+        &self,
+        user_id: &str,
+        budget_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<TransactionRow>>;
+    async fn allocations_for_transaction(
+        &self,
+        transaction_id: &str,
+    ) -> StoreResult<Vec<Allocation>>;
+    /// Users with grants that expired by `now` and still hold credits.
+    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<String>>;
+    /// Holds whose deadline passed by `now`.
+    async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
+    /// Holds made before `before`.
+    async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
 }

@@ -24,8 +24,20 @@ pub enum RetireOutcome {
     NotFound,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    /// The PKCS#8 private key, sealed with the master key.
+    pub private_key_sealed: String,
+    pub public_pem: String,
+    pub current: bool,
+    pub created_at: i64,
+}
+
+/// What ends sessions (logged-out tokens, per-user cut-offs) and the signing keys.
 #[async_trait]
-pub trait SessionStore {
+pub trait SessionStore: Send + Sync {
     /// Records a logged-out token until `expires_at`; repeating is harmless.
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
     /// The session state of `user_id` for token `jti`; `None` when the user
@@ -35,6 +47,11 @@ pub trait SessionStore {
     async fn purge_revoked_tokens(&self, now: i64) -> StoreResult<u64>;
     /// Changes a user's role and ends their sessions; false when no such user.
     async fn set_user_role(&self, user_id: &str, role: &str, now: i64) -> StoreResult<bool>;
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
+    /// Inserts `key` as the current key unless one already is; returns the current key.
+    async fn ensure_current_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;
+    /// Makes `key` the current key, keeping the old ones for verification.
+    async fn rotate_signing_key(&self, key: &SigningKeyRow) -> StoreResult<()>;
     /// The kids of the signing keys in use, and whether each is current:
     /// a cheap check for changes made by other nodes.
     async fn signing_key_ids(&self) -> StoreResult<Vec<(String, bool)>>;

@@ -9,13 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::bundles_sql::impl_bundle_store;
-use super::catalog_sql::impl_catalog_store;
-use super::common::impl_store;
-use super::ledger_sql::impl_ledger_store;
-use super::sessions_sql::impl_session_store;
 use super::sqlite_sync::{Checkpointer, Readers};
-use super::workflows_sql::impl_workflow_store;
 use super::{SyncBatches, SyncSession};
 
 /// A store on a SQLite database file.
@@ -89,35 +83,9 @@ impl SqliteStore {
 
     /// A write transaction that takes SQLite's write lock up front, so a
     /// read-then-write never fails with BUSY half-way.
-    // One writer: a claim is already exclusive.
-    pub(crate) const SKIP_LOCKED: &'static str = "";
-    pub(crate) const CLAIM_LOCK: Option<&'static str> = None;
-
-    /// Adds a row to the cache invalidation log inside `tx`.
-    async fn log_invalidation(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        kind: &str,
-        key: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO cache_invalidations (kind, key, created_at) VALUES ($1, $2, $3)")
-            .bind(kind)
-            .bind(key)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
-
-    // `BEGIN IMMEDIATE` already serialises writers, so reading the rows is enough.
-    const LOCK_ROWS: &'static str = "";
-    // SQLite has one writer: one engine writer batches everything.
-    const LEDGER_WRITERS: usize = 1;
 }
 
 /// Makes the database file readable by its owner only, creating it empty
@@ -176,10 +144,6 @@ fn set_private(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-impl_store!(SqliteStore, "sqlite");
-
-impl_ledger_store!(SqliteStore, sqlx::Sqlite);
-
 #[async_trait::async_trait]
 impl SyncBatches for SqliteStore {
     async fn session(
@@ -191,29 +155,12 @@ impl SyncBatches for SqliteStore {
     }
 }
 
-/// Names the sqlx database type for the shared SQL.
-pub(crate) trait HasDb {
-    type Db: sqlx::Database;
-}
-
-impl HasDb for SqliteStore {
-    type Db = sqlx::Sqlite;
-}
-
-impl_catalog_store!(SqliteStore);
-
-impl_workflow_store!(SqliteStore);
-
-impl_bundle_store!(SqliteStore);
-
-impl_session_store!(SqliteStore);
-
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::SqliteStore;
-    use crate::store::Store;
+    use crate::store::AccountStore;
 
     fn mode(path: &std::path::Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -244,5 +191,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode(&db), 0o600);
+    }
+}
+
+impl super::backend::Backend for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.pool
+    }
+
+    fn writer(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        SqliteStore::begin_write(self).await
+    }
+
+    fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {
+        SqliteStore::sync_runner(self)
+    }
+
+    fn readers(&self) -> Option<&super::sqlite_sync::Readers> {
+        SqliteStore::readers(self)
     }
 }

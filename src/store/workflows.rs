@@ -126,6 +126,7 @@ pub struct DeliveryAttempt {
     pub attempted_at: i64,
 }
 
+/// Workflows, their versions, and which budgets enable them.
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {
     /// Inserts a workflow and its version `w.version`.
@@ -164,7 +165,11 @@ pub trait WorkflowStore: Send + Sync {
     async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool>;
     /// The workflows enabled on a budget, each with its pinned version.
     async fn budget_workflows(&self, budget_id: &str) -> StoreResult<Vec<(String, i64)>>;
+}
 
+/// Runs: the queue, leases, step results, model calls and chat sessions.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Inserts a queued run; `Conflict` when its request id was used.
     async fn insert_run(&self, r: &RunRow) -> StoreResult<()>;
     async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>>;
@@ -220,10 +225,8 @@ pub trait WorkflowStore: Send + Sync {
         now: i64,
         delivery: Option<&DeliveryRow>,
     ) -> StoreResult<Option<RunRow>>;
-
     async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>>;
     async fn record_step(&self, s: &RunStepRow) -> StoreResult<()>;
-
     async fn session_messages(&self, session_id: &str, user_id: &str) -> StoreResult<Vec<String>>;
     async fn append_session_messages(
         &self,
@@ -232,13 +235,16 @@ pub trait WorkflowStore: Send + Sync {
         messages: &[String],
         now: i64,
     ) -> StoreResult<()>;
+}
 
+/// Callback deliveries and the webhook signing secrets they are signed with.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
     async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// Stores a first secret unless the user already has one (another node's).
     async fn insert_webhook_secret(&self, user_id: &str, sealed: &str, now: i64)
         -> StoreResult<()>;
     async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;
-
     /// Runs waiting in the queue, and callbacks not yet delivered or given up.
     async fn queue_depths(&self) -> StoreResult<(i64, i64)>;
     /// Takes a due pending delivery under a lease.

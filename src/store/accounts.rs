@@ -1,0 +1,92 @@
+//! Rows and storage of accounts: users, budgets, API keys.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub default_budget_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BudgetRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub status: String,
+    pub is_default: bool,
+    pub created_at: i64,
+    pub cap_per_call: Option<i64>,
+    pub cap_hourly: Option<i64>,
+    pub cap_daily: Option<i64>,
+    pub cap_weekly: Option<i64>,
+    pub cap_monthly: Option<i64>,
+    pub cap_total: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Who an API key acts for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyPrincipal {
+    pub key_id: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub role: String,
+}
+
+/// A new user with their default budget and empty wallet.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub budget_id: String,
+    pub created_at: i64,
+    /// Products enabled on the default budget from the start.
+    pub enabled_products: Vec<String>,
+}
+
+/// Users, their budgets, API keys, one-time markers and the cache invalidation log.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Claims a one-time marker; true for the one caller that set it.
+    async fn claim_marker(&self, key: &str, value: &str, now: i64) -> StoreResult<bool>;
+    async fn create_user(&self, user: &NewUser) -> StoreResult<()>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn budget_by_id(&self, id: &str) -> StoreResult<Option<BudgetRow>>;
+    async fn budgets_for_user(&self, user_id: &str) -> StoreResult<Vec<BudgetRow>>;
+    async fn insert_budget(&self, b: &BudgetRow) -> StoreResult<()>;
+    async fn update_budget(&self, b: &BudgetRow) -> StoreResult<()>;
+    async fn insert_api_key(&self, key: &ApiKeyRow) -> StoreResult<()>;
+    async fn api_keys_for_budget(&self, budget_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
+    /// Revokes a live key of the budget; false when there is none.
+    async fn revoke_api_key(&self, budget_id: &str, key_id: &str, now: i64) -> StoreResult<bool>;
+    /// The principal of a live key with this hash.
+    async fn principal_for_key_hash(&self, key_hash: &str) -> StoreResult<Option<KeyPrincipal>>;
+    /// Rows of the cache invalidation log written after `since`: (seq, kind, key, created_at).
+    async fn invalidations_since(&self, since: i64)
+        -> StoreResult<Vec<(i64, String, String, i64)>>;
+    /// Writes invalidation log rows (see `cache`), in one transaction.
+    async fn log_invalidations(&self, kind: &str, keys: &[String], now: i64) -> StoreResult<()>;
+    async fn prune_invalidations(&self, before: i64) -> StoreResult<u64>;
+}

@@ -1,0 +1,144 @@
+//! What the shared SQL needs from a backend, and the few places the two
+//! dialects differ.
+//!
+//! The SQL of each area (`store/sql/*.rs`) is written once, generic over a
+//! [`Backend`]: a store that names its sqlx database, hands out its pools and
+//! starts write transactions. The bounds those functions need of the
+//! database (which Rust types it binds and decodes, that its connections
+//! execute queries) head each area's `impl`; see `sql.rs`.
+
+use std::future::Future;
+
+use futures::future::BoxFuture;
+use sqlx::{Database, FromRow, Pool, QueryBuilder, Transaction};
+
+use super::sqlite_sync::Readers;
+use super::SyncBatches;
+
+/// A store over one sqlx database, as the shared SQL sees it.
+pub(crate) trait Backend: Send + Sync {
+    type Db: Dialect;
+
+    /// Readers; on SQLite they run beside the one writer.
+    fn pool(&self) -> &Pool<Self::Db>;
+    /// The writing connections (SQLite: exactly one).
+    fn writer(&self) -> &Pool<Self::Db>;
+    /// A write transaction (SQLite: `BEGIN IMMEDIATE`, which takes the
+    /// write lock up front, so a read-then-write never fails with BUSY).
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Set where ledger batches run synchronously on the engine's thread.
+    fn sync_runner(&self) -> Option<&dyn SyncBatches>;
+    /// Point reads on the calling thread, where the backend has them.
+    fn readers(&self) -> Option<&Readers>;
+}
+
+/// The dialect differences, one constant each.
+pub(crate) trait Dialect: Database<QueryResult: RowsAffected> {
+    /// `sqlite` or `postgres`.
+    const NAME: &'static str;
+    /// Appended to a queue claim's inner `SELECT`, so nodes claiming at once
+    /// skip each other's rows.
+    const SKIP_LOCKED: &'static str;
+    /// Run first in a run claim's transaction where claims are not already
+    /// serialised by a single writer.
+    const CLAIM_LOCK: Option<&'static str>;
+    /// Appended to a ledger batch's wallet read, to lock the rows.
+    const LOCK_ROWS: &'static str;
+    /// How many ledger writers may run batches at once.
+    const LEDGER_WRITERS: usize;
+
+    /// Runs the statement `q` built. Here, not generic, because only the
+    /// concrete argument types let a builder's binds outlive its borrow
+    /// (`SqliteArguments<'q>` is covariant; a generic projection is not).
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>>;
+
+    /// Runs the query `q` built and reads every row as an `O`.
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const NAME: &'static str = "sqlite";
+    // One writer: a claim is already exclusive.
+    const SKIP_LOCKED: &'static str = "";
+    const CLAIM_LOCK: Option<&'static str> = None;
+    // `BEGIN IMMEDIATE` already serialises writers, so reading the rows is enough.
+    const LOCK_ROWS: &'static str = "";
+    // SQLite has one writer: one engine writer batches everything.
+    const LEDGER_WRITERS: usize = 1;
+
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
+        Box::pin(q.build().execute(conn))
+    }
+
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
+    {
+        Box::pin(q.build_query_as().fetch_all(conn))
+    }
+}
+
+impl Dialect for sqlx::Postgres {
+    const NAME: &'static str = "postgres";
+    // Nodes claiming at once skip each other's rows.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    // Run claims take turns across every node, so two claims cannot both
+    // count a user under the running limit before either commits.
+    const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7411001)");
+    // The row locks serialise ledger work on each wallet across every node.
+    const LOCK_ROWS: &'static str = " FOR UPDATE";
+    // Writers on PostgreSQL overlap their round trips; each owns a share of
+    // the wallets, and all lock in id order.
+    const LEDGER_WRITERS: usize = 4;
+
+    fn execute_built<'a>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
+        Box::pin(q.build().execute(conn))
+    }
+
+    fn fetch_all_built<'a, O>(
+        q: &'a mut QueryBuilder<'_, Self>,
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
+    {
+        Box::pin(q.build_query_as().fetch_all(conn))
+    }
+}
+
+/// How many rows a statement changed; both drivers say so, in methods of
+/// their own.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::postgres::PgQueryResult::rows_affected(self)
+    }
+}

@@ -1,0 +1,33 @@
+//! Rows and storage of the credentials tools need.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CredentialRow {
+    pub user_id: String,
+    pub product_id: String,
+    pub name: String,
+    pub value_sealed: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Credentials users store for the tools that need them, sealed.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()>;
+    async fn credentials_for(
+        &self,
+        user_id: &str,
+        product_id: &str,
+    ) -> StoreResult<Vec<CredentialRow>>;
+    async fn credentials_of_user(&self, user_id: &str) -> StoreResult<Vec<CredentialRow>>;
+    async fn delete_credential(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        name: &str,
+    ) -> StoreResult<bool>;
+}

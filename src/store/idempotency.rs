@@ -1,0 +1,49 @@
+//! Rows and storage of idempotency keys.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct IdempotencyRow {
+    pub user_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub status: String,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub created_at: i64,
+}
+
+/// The outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyClaim {
+    /// The caller owns the key now and must finish it.
+    Claimed,
+    /// Another request with this key exists.
+    Existing(IdempotencyRow),
+}
+
+/// Idempotency keys of purchase requests.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for this request; a stale in-progress claim older than
+    /// `stale_before` is taken over (its request died).
+    async fn claim_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> StoreResult<IdempotencyClaim>;
+    async fn finish_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        status: i64,
+        body: &str,
+    ) -> StoreResult<()>;
+    async fn release_idempotency_key(&self, user_id: &str, key: &str) -> StoreResult<()>;
+    async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64>;
+}

@@ -1,0 +1,41 @@
+//! Rows and storage of connection instances and their memory.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub id: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub metadata: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// Connection instances and their key-value memory.
+#[async_trait]
+pub trait InstanceStore: Send + Sync {
+    async fn insert_instance(&self, i: &InstanceRow) -> StoreResult<()>;
+    /// The instance `owner` (an API key, or a signed-in user's budget) uses
+    /// when it names none: the existing one, or `fresh`, made now.
+    async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<String>;
+    async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>>;
+    async fn touch_instance(&self, id: &str, metadata: Option<&str>, now: i64) -> StoreResult<()>;
+    async fn memory_get(&self, instance_id: &str, key: &str) -> StoreResult<Option<String>>;
+    async fn memory_set(
+        &self,
+        instance_id: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn memory_delete(&self, instance_id: &str, key: &str) -> StoreResult<bool>;
+    async fn memory_list(
+        &self,
+        instance_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
+    async fn memory_count(&self, instance_id: &str) -> StoreResult<i64>;
+}

@@ -1,0 +1,35 @@
+//! Rows and storage of issue reports.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct IssueRow {
+    pub id: String,
+    pub user_id: String,
+    pub product_id: Option<String>,
+    pub product_ref: String,
+    pub product_name: Option<String>,
+    pub lookup_method: String,
+    pub error_message: String,
+    pub recommended_improvements: Option<String>,
+    pub instance_id: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Issue reports about tools.
+#[async_trait]
+pub trait IssueStore: Send + Sync {
+    async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()>;
+    async fn issues_by_user_since(&self, user_id: &str, since: i64) -> StoreResult<i64>;
+    async fn issues_for_vendor(
+        &self,
+        vendor_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<IssueRow>>;
+    async fn issue_by_id(&self, id: &str) -> StoreResult<Option<IssueRow>>;
+    async fn update_issue_status(&self, id: &str, status: &str, now: i64) -> StoreResult<()>;
+}

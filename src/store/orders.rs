@@ -1,0 +1,30 @@
+//! Rows and storage of orders.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub user_id: String,
+    pub budget_id: String,
+    pub product_id: String,
+    pub action: String,
+    pub price_credits: i64,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub instance_id: Option<String>,
+    pub run_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+}
+
+/// Orders, as the ledger engine wrote them.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
+    async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
+}
