@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzes every operation of /openapi.json with schemathesis against a fresh
 # server built by `cargo build` (target/debug/tollgate), authenticated with the
-# demo account's API key. Fails on a server error, an undocumented status or
-# content type, or a response that breaks its documented schema.
+# demo account's API key, with every check (`--checks all`): it fails on a
+# server error, an undocumented status, content type or header, a response
+# that breaks its documented schema, a schema-valid request refused or an
+# invalid one accepted. The few checks an operation cannot pass are excluded
+# for it alone, each with its reason, below.
 #
 # Run it locally after `cargo build`: bash .ci/schemathesis.sh
 # Knobs: SCHEMATHESIS_MAX_EXAMPLES (per operation), SCHEMATHESIS_MAX_TIME (s).
@@ -70,21 +73,44 @@ if [ -z "$API_KEY" ]; then
 fi
 echo "== schemathesis $SCHEMATHESIS_VERSION against $BASE (at most $MAX_EXAMPLES examples per operation, ${MAX_TIME}s)"
 
+# Checks an operation cannot pass, each with why; the operations named here
+# run in a second pass with every other check.
+#  - mcp_post (POST /mcp) is the MCP transport (rmcp's Streamable HTTP), not a
+#    handler of ours: whether a well-formed JSON-RPC message is taken depends
+#    on state the document cannot express (without `Mcp-Session-Id` only
+#    `initialize`; with one, a session an `initialize` opened) and on an
+#    `Accept` naming both JSON and event streams. Its refusals are documented.
+#  - products_purchase: a retried `Idempotency-Key` with a different request
+#    is refused with 422 `idempotency_key_reused` (documented, as the
+#    Idempotency-Key draft says), and the fuzzer, which reuses small keys
+#    across bodies, cannot know which keys it used before.
+PARTIAL="mcp_post products_purchase"
+include=() exclude=()
+for op in $PARTIAL; do
+  include+=(--include-operation-id "$op")
+  exclude+=(--exclude-operation-id "$op")
+done
+
+fuzz() {
+  timeout --kill-after=10 "$((MAX_TIME + 120))" \
+    "$VENV/bin/st" run "$BASE/openapi.json" \
+    --url "$BASE" \
+    --header "Authorization: Bearer $API_KEY" \
+    --max-examples "$MAX_EXAMPLES" \
+    --max-time "$MAX_TIME" \
+    --request-timeout 30 \
+    --workers 2 \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
+    --no-color \
+    --generation-database none \
+    --warnings off \
+    "$@"
+}
+
 status=0
-timeout --kill-after=10 "$((MAX_TIME + 120))" \
-  "$VENV/bin/st" run "$BASE/openapi.json" \
-  --url "$BASE" \
-  --header "Authorization: Bearer $API_KEY" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "$MAX_EXAMPLES" \
-  --max-time "$MAX_TIME" \
-  --request-timeout 30 \
-  --workers 2 \
-  --seed "${SCHEMATHESIS_SEED:-1}" \
-  --no-color \
-  --generation-database none \
-  --warnings off \
-  "$@" || status=$?
+fuzz --checks all "${exclude[@]}" "$@" || status=$?
+echo "== the operations with a check excluded: $PARTIAL"
+fuzz --checks all --exclude-checks positive_data_acceptance "${include[@]}" "$@" || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "== schemathesis failed (exit $status); server log tail:" >&2

@@ -127,6 +127,18 @@ impl Gate {
 
     async fn handle(&self, req: Request) -> Response {
         let (mut parts, body) = req.into_parts();
+        if ![Method::GET, Method::POST, Method::DELETE].contains(&parts.method) {
+            let mut response = refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "/mcp takes GET, POST and DELETE.",
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            return response;
+        }
         let caller = match bearer::caller(&self.state, &parts.headers).await {
             Ok(caller) => caller,
             Err(e) => return refusals::unauthenticated(e),

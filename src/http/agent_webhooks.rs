@@ -50,7 +50,9 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
     };
     let request_id = match obj.get("request_id") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => Some(s.clone()),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 200 => {
+            Some(s.clone())
+        }
         Some(_) => {
             return Err(bad(
                 "invalid_request_id",
@@ -60,7 +62,7 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
     };
     let callback_url = match obj.get("callback_url") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() <= 2048 => Some(s.clone()),
+        Some(Value::String(s)) if s.chars().count() <= 2048 => Some(s.clone()),
         Some(_) => {
             return Err(bad(
                 "invalid_callback_url",
@@ -123,7 +125,7 @@ fn accepted(
     summary = "Trigger a workflow run",
     description = "Queues a run of the workflow with the prompt. With `request_id`, a retry returns the existing run (202). With `callback_url`, the final run status is POSTed there, signed with the caller's webhook secret.",
     params(
-        ("workflow_id" = String, Path, description = "The workflow's id (24 hex characters); `workflowId` in the spec."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id (24 hex characters); `workflowId` in the spec."),
     ),
     request_body(content = oa::TriggerRequest, content_type = "application/json"),
     responses(
@@ -191,7 +193,7 @@ fn valid_run_id(raw: &str) -> ApiResult<&str> {
     operation_id = "agent_webhooks_get_run",
     summary = "Get workflow run status",
     params(
-        ("run_id" = String, Path, description = "The run's id (24 hex characters)."),
+        ("run_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The run's id (24 hex characters)."),
     ),
     responses(
         (status = 200, description = "Current status and payload of the workflow run.", body = oa::RunResponse),
@@ -226,7 +228,7 @@ pub async fn get_run(
     summary = "Cancel a workflow run",
     description = "A queued run is cancelled at once; a running one stops at its next step.",
     params(
-        ("run_id" = String, Path, description = "The run's id (24 hex characters)."),
+        ("run_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The run's id (24 hex characters)."),
     ),
     responses(
         (status = 200, description = "The run after the cancellation.", body = oa::RunCancelResponse),

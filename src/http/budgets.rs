@@ -205,6 +205,17 @@ fn budget_response(view: BudgetView) -> Json<oa::BudgetResponse> {
     })
 }
 
+/// A whole number of credits, 0 or more, also when written `5.0` (which
+/// JSON Schema's `integer` includes).
+fn whole_credits(n: &serde_json::Number) -> Option<i64> {
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..9_223_372_036_854_775_808.0).contains(f))
+            .map(|f| f as i64)
+    });
+    whole.filter(|n| *n >= 0)
+}
+
 /// A budget's settings from a body; absent fields are left as they are.
 pub struct BudgetPatch(budgets::BudgetPatch);
 
@@ -242,8 +253,8 @@ impl FromBody for BudgetPatch {
                 };
                 match v {
                     Value::Null => caps.push((*name, None)),
-                    Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => {
-                        caps.push((*name, n.as_i64()))
+                    Value::Number(n) if whole_credits(n).is_some() => {
+                        caps.push((*name, whole_credits(n)))
                     }
                     other => f.error(
                         "caps",

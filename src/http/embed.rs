@@ -191,7 +191,7 @@ fn view<'a>(state: &'a AppState, caller: &'a Result<Caller, ApiError>) -> EmbedV
     summary = "Embed the chat widget scoped to a workflow",
     description = "An optional bearer token shows the caller's private items too.",
     params(
-        ("workflow_id" = String, Path, description = "The workflow's id; `workflowId` in the spec."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id; `workflowId` in the spec."),
     ),
     responses(
         (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),
@@ -219,7 +219,7 @@ pub async fn workflow_page(
     summary = "Embed the chat widget scoped to a bundle of tools and workflows",
     description = "An optional bearer token shows the caller's private items too.",
     params(
-        ("bundle_id" = String, Path, description = "The bundle's id; `bundleId` in the spec."),
+        ("bundle_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The bundle's id; `bundleId` in the spec."),
     ),
     responses(
         (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),
@@ -247,7 +247,7 @@ pub async fn bundle_page(
     summary = "Embed the chat widget scoped to a single product tool",
     description = "An optional bearer token shows the caller's private items too.",
     params(
-        ("product_id" = String, Path, description = "The tool's id; `productId` in the spec."),
+        ("product_id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The tool's id, slug or name (up to 64 letters, digits, `_` or `-`); `productId` in the spec."),
     ),
     responses(
         (status = 200, description = "HTML document that renders the chat widget inside an `<iframe>`. End users sign in with their own credentials.", content_type = "text/html", body = String),

@@ -110,6 +110,8 @@ pub fn document() -> &'static Value {
         for (method, path) in BOTH_422_SHAPES {
             both_422_shapes(&mut doc, method, path);
         }
+        grant_names_a_user(&mut doc);
+        metadata_is_json(&mut doc);
         doc
     })
 }
@@ -134,6 +136,41 @@ fn both_422_shapes(doc: &mut Value, method: &str, path: &str) {
         {"$ref": "#/components/schemas/HTTPValidationError"},
         {"$ref": "#/components/schemas/ErrorResponse"},
     ]});
+}
+
+/// A grant names its user by `user_id` or `email` (a string, not null), at
+/// least one: a rule across fields that the derive cannot state.
+fn grant_names_a_user(doc: &mut Value) {
+    let schema = doc
+        .pointer_mut("/components/schemas/GrantRequest")
+        .expect("the document has GrantRequest");
+    schema["anyOf"] = json!([
+        {"required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
+        {"required": ["email"], "properties": {"email": {"type": "string"}}},
+    ]);
+}
+
+/// `x-instance-metadata` is the text of a JSON object: said with `content`,
+/// which a parameter's annotation cannot give.
+fn metadata_is_json(doc: &mut Value) {
+    let paths = doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
+    let params = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(|op| op.get_mut("parameters").and_then(Value::as_array_mut))
+        .flatten()
+        .filter(|p| p["in"] == "header" && p["name"] == "x-instance-metadata");
+    for param in params {
+        let param = param.as_object_mut().expect("a parameter is an object");
+        param.remove("schema");
+        param.insert(
+            "content".into(),
+            json!({"application/json": {"schema": {"type": "object"}}}),
+        );
+    }
 }
 
 /// `GET /openapi.json`.

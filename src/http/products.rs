@@ -16,6 +16,9 @@ use crate::services::idempotency::{self, IdempotencyKey, NextAction, SavedRespon
 use crate::services::purchase::{NewPurchase, Purchased};
 use crate::services::{self, instances};
 
+/// The highest page number, `i64::MAX / 1024` (2^53 - 1), as documented.
+const MAX_PAGE: i64 = i64::MAX / 1024;
+
 /// A page number or size from the header (which wins) or the query.
 fn page_param(
     query: Option<&str>,
@@ -116,10 +119,10 @@ fn shell_quote(s: &str) -> String {
     summary = "List tools available in your budget",
     description = "List tools available in your budget.",
     params(
-        ("page" = Option<i64>, Query, minimum = 1, description = "Page number (1-based)"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 9007199254740991i64, description = "Page number (1-based)"),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page (max 100)"),
-        ("X-Page" = Option<i64>, Header, description = "Page number from header (alternative to query param)"),
-        ("X-Page-Size" = Option<i64>, Header, description = "Page size from header (alternative to query param)"),
+        ("X-Page" = Option<i64>, Header, nullable = false, minimum = 1, maximum = 9007199254740991i64, description = "Page number from header (alternative to query param); wins over `page`."),
+        ("X-Page-Size" = Option<i64>, Header, nullable = false, minimum = 1, maximum = 100, description = "Page size from header (alternative to query param); wins over `page_size`."),
         ("x-instance-id" = Option<String>, Header, description = "Connection instance ID for persistent storage"),
         ("x-instance-metadata" = Option<String>, Header, description = "Instance metadata as JSON string"),
     ),
@@ -139,14 +142,8 @@ pub async fn fetch(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let (page, page_source) = page_param(
-        query.as_deref(),
-        &headers,
-        "page",
-        "x-page",
-        1,
-        i64::MAX / 1024,
-    )?;
+    let (page, page_source) =
+        page_param(query.as_deref(), &headers, "page", "x-page", 1, MAX_PAGE)?;
     let (page_size, page_size_source) = page_param(
         query.as_deref(),
         &headers,
@@ -300,7 +297,7 @@ fn parse_purchase(value: &Value) -> ApiResult<NewPurchase> {
     params(
         ("x-instance-id" = Option<String>, Header, description = "Connection instance ID for persistent storage"),
         ("x-instance-metadata" = Option<String>, Header, description = "Instance metadata as JSON string (AI agent info)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and request replays the first answer instead of charging again."),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$", description = "1 to 255 characters: a retry with the same key and request replays the first answer instead of charging again."),
     ),
     request_body(content = oa::PurchaseRequest, content_type = "application/json", description = "Purchase-and-invoke request envelope. The `parameters` field is tool-specific; retrieve the declared action schema from `GET /products/fetch` or the product's marketplace page."),
     responses(

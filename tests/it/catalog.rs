@@ -416,7 +416,33 @@ async fn budgets_are_managed_by_their_owner_only(app: TestApp) {
     assert_eq!(b["data"]["name"], "night shift");
 }
 
+/// JSON Schema's `integer` includes `500.0`, so the document's caps do too.
+async fn budget_caps_take_whole_numbers_written_with_a_fraction_of_zero(app: TestApp) {
+    let alice = app.new_user().await;
+    let (status, b) = app
+        .post(
+            "/budgets",
+            Some(&alice.token),
+            json!({"name": "floats", "caps": {"daily": 500.0, "total": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    assert_eq!(b["data"]["caps"]["daily"], 500);
+    assert_eq!(b["data"]["caps"]["total"], 0);
+
+    let (status, b) = app
+        .post(
+            "/budgets",
+            Some(&alice.token),
+            json!({"name": "fractions", "caps": {"daily": 1.5, "hourly": -2.0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["detail"].as_array().unwrap().len(), 2);
+}
+
 crate::on_both_backends!(
+    budget_caps_take_whole_numbers_written_with_a_fraction_of_zero,
     a_new_user_sees_the_builtin_tools_with_schemas_prices_and_functions,
     pagination_follows_the_spec_for_0_1_one_page_and_several_pages,
     bad_page_values_get_a_fastapi_422,

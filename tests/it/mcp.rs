@@ -647,7 +647,32 @@ async fn mcp_refusals_use_documented_statuses_and_codes(app: TestApp) {
     }
 }
 
+/// `/mcp` serves GET, POST and DELETE; any other method is refused before
+/// the token or session is looked at.
+async fn other_methods_on_mcp_answer_405_with_allow(app: TestApp) {
+    let user = funded_user(&app, 10).await;
+    for method in [Method::PUT, Method::PATCH, Method::TRACE] {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}/mcp", app.url))
+            .bearer_auth(&user.token)
+            .header("mcp-session-id", "no-such-session")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
+        assert_eq!(response.headers()["allow"], "GET, POST, DELETE");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{body}");
+    }
+}
+
 crate::on_both_backends!(
+    other_methods_on_mcp_answer_405_with_allow,
     an_mcp_client_lists_the_budgets_tools_and_a_call_is_a_charged_purchase,
     failed_calls_are_tool_errors_with_the_apis_codes_and_cost_nothing,
     report_tool_issue_records_a_report_like_the_rest_endpoint,

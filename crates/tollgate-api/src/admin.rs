@@ -13,13 +13,15 @@ pub struct GrantRequest {
     #[serde(default)]
     pub email: Option<String>,
     /// Credits to grant, more than 0.
+    #[schema(minimum = 1)]
     pub amount_credits: i64,
     /// 1 to 64 characters; `admin_grant` when absent.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub credit_type: Option<String>,
-    /// When the credits expire (ISO-8601, in the future).
+    /// When the credits expire (RFC 3339, in the future).
     #[serde(default)]
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub source_metadata: Option<Object>,

@@ -6,7 +6,12 @@ use utoipa::ToSchema;
 /// An email and password.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct CredentialsRequest {
-    /// A valid email address.
+    /// A valid email address: one `@`, something before it, and a domain of
+    /// at least two dot-separated labels of letters, digits and inner hyphens.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[!-?A-~]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )]
     pub email: String,
     /// 1 to 1024 characters.
     #[schema(min_length = 1, max_length = 1024)]
@@ -44,7 +49,12 @@ pub struct LogoutResponse {
 /// An email and a new password.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct NewCredentialsRequest {
-    /// A valid email address.
+    /// A valid email address: one `@`, something before it, and a domain of
+    /// at least two dot-separated labels of letters, digits and inner hyphens.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[!-?A-~]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )]
     pub email: String,
     /// 12 to 1024 characters, not one of the most common passwords
     /// (compared case-insensitively, also with digits or punctuation appended).

@@ -1,7 +1,6 @@
 //! Wire types: budgets.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// Spending caps, in credits; null means no cap.
@@ -42,12 +41,66 @@ pub enum BudgetStatus {
 pub struct BudgetRequest {
     /// 1 to 100 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default)]
     pub status: Option<BudgetStatus>,
-    /// Any of `per_call`, `hourly`, `daily`, `weekly`, `monthly`, `total`.
     #[serde(default)]
-    pub caps: Option<HashMap<String, Option<i64>>>,
+    pub caps: Option<BudgetCapsRequest>,
+}
+
+/// Caps to change, in credits: a whole number (0 or more) sets a cap, null
+/// clears it, an absent cap is left as it is. Other names are refused.
+#[derive(Debug, Clone, Default, PartialEq, ToSchema, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetCapsRequest {
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub per_call: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub hourly: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub daily: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub weekly: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub monthly: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "set_or_clear",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    pub total: Option<Option<i64>>,
+}
+
+/// A cap that is present: `Some(None)` when null (clear it).
+fn set_or_clear<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
@@ -125,6 +178,7 @@ pub struct CreatedApiKey {
 pub struct ApiKeyRequest {
     /// 1 to 100 characters; `default` when absent.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct CredentialValueRequest {
     /// The secret, 1 to 8192 characters. It is sealed at rest and never shown again.
+    #[schema(min_length = 1, max_length = 8192)]
     pub value: String,
 }
 

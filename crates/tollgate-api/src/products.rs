@@ -121,6 +121,7 @@ pub struct ProductsFetchResponse {
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct PurchaseRequest {
     /// The ID of the tool (product) to purchase and invoke. Its slug or name is accepted too, and `name` may be sent in place of `product_id`.
+    #[schema(min_length = 1, max_length = 200)]
     pub product_id: String,
     /// Action-specific parameters. The shape depends on the product's declared action schema; `action` selects the action.
     #[serde(default)]

@@ -28,13 +28,31 @@ pub enum CallbackStatus {
 /// A workflow trigger.
 #[derive(Debug, Clone, Default, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct TriggerRequest {
-    /// Prompt forwarded to the workflow for execution.
+    /// Prompt forwarded to the workflow for execution: 1 to 32,000
+    /// characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 32000,
+        pattern = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub prompt: String,
-    /// Caller-supplied idempotency key. Retrying with the same key returns the existing run.
+    /// Caller-supplied idempotency key. Retrying with the same key returns the existing run. 1 to 200 characters, not only whitespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub request_id: Option<String>,
-    /// HTTPS URL that will receive a POST with the final run status.
+    /// HTTPS URL that will receive a POST with the final run status: up to
+    /// 2,048 characters, without credentials, naming a host (not `localhost`
+    /// nor a private, loopback or link-local address). The pattern is the
+    /// form of such a URL with a host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https://(?![^/?#]*[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt](?:[/?#]|$))[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?:[/?#][!-~]*)?$"
+    )]
     pub callback_url: Option<String>,
     /// Free-form metadata persisted alongside the run for caller-side tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
