@@ -28,13 +28,6 @@ fn page_param(
     default: i64,
     max: i64,
 ) -> ApiResult<(i64, &'static str)> {
-    if let Some(raw) = headers.get(header_name) {
-        let text = raw.to_str().unwrap_or_default();
-        return Ok((
-            bounded_int(vec!["header".into(), header_name.into()], text, 1, max)?,
-            "header",
-        ));
-    }
     let raw = query.and_then(|q| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(q)
             .unwrap_or_default()
@@ -43,13 +36,25 @@ fn page_param(
             .find(|(k, _)| k == query_name)
             .map(|(_, v)| v)
     });
-    match raw {
-        Some(text) => Ok((
-            bounded_int(vec!["query".into(), query_name.into()], &text, 1, max)?,
-            "query",
-        )),
-        None => Ok((default, "query")),
+    // The query is checked even when the header wins: an invalid value is
+    // refused wherever it is sent.
+    let from_query = match raw {
+        Some(text) => Some(bounded_int(
+            vec!["query".into(), query_name.into()],
+            &text,
+            1,
+            max,
+        )?),
+        None => None,
+    };
+    if let Some(raw) = headers.get(header_name) {
+        let text = raw.to_str().unwrap_or_default();
+        return Ok((
+            bounded_int(vec!["header".into(), header_name.into()], text, 1, max)?,
+            "header",
+        ));
     }
+    Ok((from_query.unwrap_or(default), "query"))
 }
 
 fn tool_view(p: &Product) -> oa::ProductsFetchTool {
