@@ -176,6 +176,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_MAX_RUNNING_RUNS_PER_USER", default_value_t = 2)]
     pub max_running_runs_per_user: i64,
 
+    /// Callback deliveries one node makes at once. 0 makes a node that
+    /// delivers no callbacks (the other nodes of the database deliver them).
+    #[arg(long, env = "TOLLGATE_CALLBACK_WORKERS", default_value_t = 4)]
+    pub callback_workers: usize,
+
     /// Delivery attempts of a run's callback before it is marked failed.
     #[arg(long, env = "TOLLGATE_CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
     pub callback_max_attempts: i64,

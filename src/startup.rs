@@ -98,6 +98,7 @@ impl App {
             run_state_limit_bytes: serve.run_state_limit_bytes.max(1024),
             max_queued_runs_per_user: serve.max_queued_runs_per_user.max(1),
             max_running_runs_per_user: serve.max_running_runs_per_user.max(1),
+            callback_workers: serve.callback_workers,
             embed_frame_ancestors: serve.embed_frame_ancestors.clone(),
             login_rate_limit: serve.login_rate_limit,
             signup_rate_limit: serve.signup_rate_limit,
@@ -216,7 +217,7 @@ impl App {
             crate::workflows::worker::spawn(&self.state, self.state.settings.workers, &stop_rx);
         // Several delivery loops, so one slow receiver cannot hold up the
         // others' callbacks; each delivery is claimed under a lease.
-        let deliveries: Vec<_> = (0..DELIVERY_LOOPS)
+        let deliveries: Vec<_> = (0..self.state.settings.callback_workers)
             .map(|_| tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone())))
             .collect();
         let router = router(self.state.clone());
@@ -297,8 +298,6 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Callback deliveries one node makes at once.
-const DELIVERY_LOOPS: usize = 4;
 /// How often each node re-reads the signing keys.
 const KEY_REFRESH: Duration = Duration::from_secs(60);
 /// Idempotency keys are kept at least 24 hours; these are purged after 48.

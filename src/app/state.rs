@@ -44,6 +44,8 @@ pub struct Settings {
     pub run_state_limit_bytes: usize,
     pub max_queued_runs_per_user: i64,
     pub max_running_runs_per_user: i64,
+    /// Callback delivery loops this node runs.
+    pub callback_workers: usize,
     pub embed_frame_ancestors: String,
     /// Sign-in attempts per minute, per address and per account; 0 is off.
     pub login_rate_limit: u32,

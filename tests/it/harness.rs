@@ -125,6 +125,7 @@ pub fn serve_args() -> ServeArgs {
         llm_credits_per_1k_completion_tokens: 0,
         workers: 2,
         run_lease_secs: 30,
+        callback_workers: 4,
         callback_max_attempts: 5,
         run_state_limit_bytes: 1024 * 1024,
         max_queued_runs_per_user: 50,
@@ -338,15 +339,17 @@ impl TestApp {
     }
 }
 
-/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL;
+/// `tweak = |args| ...;` first changes the servers' settings.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (tweak = $tweak:expr; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await.unwrap();
+                    let tweak: fn(&mut tollgate::config::ServeArgs) = $tweak;
+                    let app = $crate::harness::TestApp::spawn_with($crate::harness::Backend::Sqlite, tweak).await.unwrap();
                     super::$name(app).await
                 }
             )*
@@ -355,11 +358,15 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await else { return };
+                    let tweak: fn(&mut tollgate::config::ServeArgs) = $tweak;
+                    let Some(app) = $crate::harness::TestApp::spawn_with($crate::harness::Backend::Postgres, tweak).await else { return };
                     super::$name(app).await
                 }
             )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(tweak = |_| {}; $($name),*);
     };
 }
 
