@@ -18,7 +18,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod products;
 pub mod public;
-pub mod quotas;
 pub mod vendor;
 pub mod webhooks;
 pub mod workflows;

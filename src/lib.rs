@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod embed;
+pub mod html;
 pub mod http;
 pub mod id;
 pub mod instances;

@@ -4,21 +4,7 @@ use serde_json::Value;
 
 use super::assets::asset;
 
-/// Escapes text for HTML content and double- or single-quoted attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::html::escape as escape_html;
 
 /// The pages' Content-Security-Policy. `frame_ancestors` is the operator's
 /// setting (`*` by default); a token that could end the directive or start

@@ -14,21 +14,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
 use crate::services::budgets::{self, BudgetView, CAP_NAMES};
-use crate::store::{ApiKeyRow, BudgetRow};
-
-/// The caller's own budget, or 404 for anyone else's, so ids do not leak.
-pub(crate) async fn own_budget(
-    state: &AppState,
-    caller: &Caller,
-    budget_id: &str,
-) -> ApiResult<BudgetRow> {
-    Ok(budgets::own_budget(state, caller, budget_id).await?)
-}
-
-/// Key management needs the owner signed in, not an agent holding a key.
-pub(crate) fn require_user_token(caller: &Caller) -> ApiResult<()> {
-    Ok(budgets::require_user_token(caller)?)
-}
+use crate::store::ApiKeyRow;
 
 fn key_view(k: ApiKeyRow) -> oa::ApiKey {
     oa::ApiKey {
@@ -41,17 +27,14 @@ fn key_view(k: ApiKeyRow) -> oa::ApiKey {
     }
 }
 
-pub struct NewKey {
-    name: String,
-}
-
-impl FromBody for NewKey {
+impl FromBody for oa::ApiKeyRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        let name = f
-            .opt_str("name")
-            .or_else(|| (!f.has("name")).then(|| "default".to_string()));
-        let name = f.str_len("name", name, 1, 100)?;
-        Some(NewKey { name })
+        let name = f.opt_str("name");
+        let name = match name {
+            Some(n) => Some(f.str_len("name", Some(n), 1, 100)?),
+            None => None,
+        };
+        Some(oa::ApiKeyRequest { name })
     }
 }
 
@@ -69,12 +52,11 @@ impl FromBody for NewKey {
     request_body(content = oa::ApiKeyRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The key, shown once.", body = oa::ApiKeyCreatedResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many unrevoked API keys on this budget as it may (`quota_exceeded`; `data.kind` is `api_key`, `data.limit` the limit).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -85,9 +67,10 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     caller: Caller,
     Path(budget_id): Path<String>,
-    Body(body): Body<NewKey>,
+    Body(body): Body<oa::ApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::ApiKeyCreatedResponse>)> {
-    let (row, secret) = budgets::create_api_key(&state, &caller, &budget_id, &body.name).await?;
+    let name = body.name.as_deref().unwrap_or("default");
+    let (row, secret) = budgets::create_api_key(&state, &caller, &budget_id, name).await?;
     let k = key_view(row);
     let data = oa::CreatedApiKey {
         id: k.id,
@@ -216,45 +199,54 @@ fn whole_credits(n: &serde_json::Number) -> Option<i64> {
     whole.filter(|n| *n >= 0)
 }
 
-/// A budget's settings from a body; absent fields are left as they are.
-pub struct BudgetPatch(budgets::BudgetPatch);
-
-impl FromBody for BudgetPatch {
+impl FromBody for oa::BudgetRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let name = f.opt_str("name");
         let name = match name {
             Some(n) => Some(f.str_len("name", Some(n), 1, 100)?),
             None => None,
         };
-        let status = f.opt_str("status");
-        if let Some(s) = &status {
-            if s != "active" && s != "paused" {
-                f.error(
-                    "status",
-                    "enum",
-                    "Input should be 'active' or 'paused'",
-                    Value::String(s.clone()),
-                    Some(json!({"expected": "'active' or 'paused'"})),
-                );
-            }
-        }
-        let mut caps = Vec::new();
-        if let Some(obj) = f.opt_object("caps") {
-            for (k, v) in &obj {
-                let Some(name) = CAP_NAMES.iter().find(|c| *c == k) else {
+        let status = match f.opt_str("status") {
+            Some(s) => match serde_json::from_value(Value::String(s.clone())) {
+                Ok(status) => Some(status),
+                Err(_) => {
                     f.error(
-                        "caps",
-                        "extra_forbidden",
-                        format!("Unknown cap {k:?}; caps are {}", CAP_NAMES.join(", ")),
-                        v.clone(),
-                        None,
+                        "status",
+                        "enum",
+                        "Input should be 'active' or 'paused'",
+                        Value::String(s),
+                        Some(json!({"expected": "'active' or 'paused'"})),
                     );
-                    continue;
+                    None
+                }
+            },
+            None => None,
+        };
+        let caps = f.opt_object("caps").map(|obj| {
+            let mut caps = oa::BudgetCapsRequest::default();
+            for (k, v) in &obj {
+                let slot = match k.as_str() {
+                    "per_call" => &mut caps.per_call,
+                    "hourly" => &mut caps.hourly,
+                    "daily" => &mut caps.daily,
+                    "weekly" => &mut caps.weekly,
+                    "monthly" => &mut caps.monthly,
+                    "total" => &mut caps.total,
+                    _ => {
+                        f.error(
+                            "caps",
+                            "extra_forbidden",
+                            format!("Unknown cap {k:?}; caps are {}", CAP_NAMES.join(", ")),
+                            v.clone(),
+                            None,
+                        );
+                        continue;
+                    }
                 };
                 match v {
-                    Value::Null => caps.push((*name, None)),
+                    Value::Null => *slot = Some(None),
                     Value::Number(n) if whole_credits(n).is_some() => {
-                        caps.push((*name, whole_credits(n)))
+                        *slot = Some(whole_credits(n))
                     }
                     other => f.error(
                         "caps",
@@ -265,8 +257,30 @@ impl FromBody for BudgetPatch {
                     ),
                 }
             }
-        }
-        Some(BudgetPatch(budgets::BudgetPatch { name, status, caps }))
+            caps
+        });
+        Some(oa::BudgetRequest { name, status, caps })
+    }
+}
+
+/// The service's patch of a budget from the request.
+fn budget_patch(req: oa::BudgetRequest) -> budgets::BudgetPatch {
+    let caps = req.caps.unwrap_or_default();
+    let caps = [
+        ("per_call", caps.per_call),
+        ("hourly", caps.hourly),
+        ("daily", caps.daily),
+        ("weekly", caps.weekly),
+        ("monthly", caps.monthly),
+        ("total", caps.total),
+    ];
+    budgets::BudgetPatch {
+        name: req.name,
+        status: req.status.map(|s| s.as_str().to_string()),
+        caps: caps
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect(),
     }
 }
 
@@ -311,11 +325,10 @@ pub async fn list_budgets(
     request_body(content = oa::BudgetRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The budget.", body = oa::BudgetResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 409, description = "The account already has as many budgets as it may (`quota_exceeded`; `data.kind` is `budget`, `data.limit` the limit).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -324,9 +337,9 @@ pub async fn list_budgets(
 pub async fn create_budget(
     State(state): State<AppState>,
     caller: Caller,
-    Body(patch): Body<BudgetPatch>,
+    Body(body): Body<oa::BudgetRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::BudgetResponse>)> {
-    let b = budgets::create(&state, &caller, &patch.0).await?;
+    let b = budgets::create(&state, &caller, &budget_patch(body)).await?;
     let view = BudgetView {
         budget: b,
         product_ids: Vec::new(),
@@ -376,11 +389,10 @@ pub async fn get_budget(
     request_body(content = oa::BudgetRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The budget.", body = oa::BudgetResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No budget with this id belongs to the caller (`budget_not_found`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -390,9 +402,9 @@ pub async fn update_budget(
     State(state): State<AppState>,
     caller: Caller,
     Path(budget_id): Path<String>,
-    Body(patch): Body<BudgetPatch>,
+    Body(body): Body<oa::BudgetRequest>,
 ) -> ApiResult<Json<oa::BudgetResponse>> {
-    let view = budgets::update(&state, &caller, &budget_id, &patch.0).await?;
+    let view = budgets::update(&state, &caller, &budget_id, &budget_patch(body)).await?;
     Ok(budget_response(view))
 }
 

@@ -11,14 +11,14 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{json_body, Fields};
-use super::quotas::{self, Quota};
+use super::extract::{json_body, require_user_token, Fields};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::embed::bundle::MAX_MEMBERS;
 use crate::embed::{resolve_members, BundleError};
 use crate::id::{new_id, ObjectId};
+use crate::services::quotas::{self, Quota};
 use crate::store::BundleRow;
 
 fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
@@ -161,18 +161,6 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
     }
 }
 
-/// Workflows and bundles are shared with other accounts, so only the owner
-/// signed in may create or change them, never an agent holding a budget key.
-fn require_user_token(caller: &Caller) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Creating and changing bundles needs an access token from POST /auth/login, not a budget API key.",
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /bundles`.
 #[utoipa::path(
     post,
@@ -183,11 +171,10 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
     request_body(content = oa::BundleRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The bundle, with its embed URL.", body = oa::BundleResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 409, description = "The account already has as many bundles as it may (`quota_exceeded`; `data.kind` is `bundle`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -199,7 +186,7 @@ pub async fn create(
     caller: Caller,
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Creating and changing bundles")?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut b = BundleRow {
@@ -310,11 +297,10 @@ pub async fn get(
     request_body(content = oa::BundleRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The bundle.", body = oa::BundleResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "A budget API key was used; creating and changing bundles needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No bundle with this id belongs to the caller (`bundle_not_found`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -327,7 +313,7 @@ pub async fn update(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> ApiResult<Json<oa::BundleResponse>> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Creating and changing bundles")?;
     let mut b = visible(&state, &caller, &id).await?;
     if b.owner_id != caller.user_id && !caller.is_admin() {
         return Err(ApiError::not_found(

@@ -6,32 +6,18 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{Body, Fields, FromBody};
+use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
-use crate::store::CredentialRow;
+use crate::store::{ApprovalKind, CredentialRow};
 
-pub struct CredentialValue {
-    value: String,
-}
-
-impl FromBody for CredentialValue {
+impl FromBody for oa::CredentialValueRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let value = f.req_str("value");
         let value = f.str_len("value", value, 1, 8192)?;
-        Some(CredentialValue { value })
+        Some(oa::CredentialValueRequest { value })
     }
-}
-
-fn owner_only(caller: &Caller) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Manage credentials with an access token from POST /auth/login.",
-        ));
-    }
-    Ok(())
 }
 
 /// `PUT /credentials/{product_id}/{name}`: stores or replaces a credential.
@@ -49,11 +35,10 @@ fn owner_only(caller: &Caller) -> ApiResult<()> {
     request_body(content = oa::CredentialValueRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored.", body = oa::StoredCredentialResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "An API key was used where an access token from POST /auth/login is required (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No such tool (`product_not_found`), or it declares no credential with this name (`credential_not_declared`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -63,9 +48,9 @@ pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path((product, name)): Path<(String, String)>,
-    Body(body): Body<CredentialValue>,
+    Body(body): Body<oa::CredentialValueRequest>,
 ) -> ApiResult<Json<oa::StoredCredentialResponse>> {
-    owner_only(&caller)?;
+    require_user_token(&caller, "Managing credentials")?;
     let snapshot = state.catalog.snapshot();
     let (p, _) = snapshot
         .resolve(&product)
@@ -107,7 +92,13 @@ pub async fn put(
     let subject = format!("{}:{}", p.row.id, name);
     state
         .store
-        .resolve_approvals_for(&caller.user_id, "credential", &subject, "approved", now)
+        .resolve_approvals_for(
+            &caller.user_id,
+            ApprovalKind::Credential,
+            &subject,
+            "approved",
+            now,
+        )
         .await?;
     Ok(Json(oa::StoredCredentialResponse {
         success: true,
@@ -139,7 +130,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::CredentialListResponse>> {
-    owner_only(&caller)?;
+    require_user_token(&caller, "Managing credentials")?;
     let rows = state.store.credentials_of_user(&caller.user_id).await?;
     let credentials = rows
         .into_iter()
@@ -180,7 +171,7 @@ pub async fn delete(
     caller: Caller,
     Path((product, name)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::DeletedCredentialResponse>> {
-    owner_only(&caller)?;
+    require_user_token(&caller, "Managing credentials")?;
     let snapshot = state.catalog.snapshot();
     let id = snapshot
         .resolve(&product)

@@ -12,6 +12,19 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::services::bearer;
 
+/// Refuses an API key where the owner must be signed in: workflows, bundles,
+/// tools and secrets serve other budgets and accounts, so an agent holding
+/// one budget's key may not change them. `task` names what was tried.
+pub fn require_user_token(caller: &Caller, task: &str) -> Result<(), ApiError> {
+    if caller.api_key_id.is_some() {
+        return Err(ApiError::forbidden(
+            "user_token_required",
+            format!("{task} needs an access token from POST /auth/login, not a budget API key."),
+        ));
+    }
+    Ok(())
+}
+
 /// A request type read field by field from a JSON object.
 pub trait FromBody: Sized {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self>;

@@ -8,20 +8,14 @@ use axum::Json;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{query_int, Body, Fields, FromBody};
+use super::extract::{query_int, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{from_millis, iso, to_millis};
 use crate::services::issues::{self, NewReport};
 use crate::store::IssueRow;
 
-pub struct IssueReport {
-    product_id: String,
-    error_message: String,
-    recommended_improvements: Option<String>,
-}
-
-impl FromBody for IssueReport {
+impl FromBody for oa::IssueReportRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let product_id = f.req_str("product_id");
         let error_message = f.req_str("error_message");
@@ -32,7 +26,7 @@ impl FromBody for IssueReport {
             Some(r) => Some(f.str_len("recommended_improvements", Some(r), 0, 10_000)?),
             None => None,
         };
-        Some(IssueReport {
+        Some(oa::IssueReportRequest {
             product_id: product_id?,
             error_message: error_message?,
             recommended_improvements,
@@ -54,9 +48,8 @@ impl FromBody for IssueReport {
     request_body(content = oa::IssueReportRequest, content_type = "application/json", description = "Request model for reporting tool usage errors"),
     responses(
         (status = 200, description = "The issue report was recorded. The endpoint always reports success (even when the product identifier could not be resolved) to avoid blocking agent flows.", body = oa::IssueReportResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         (status = 429, description = "Too many reports this hour (`rate_limited`).", body = oa::ErrorResponse),
         super::openapi::Internal,
@@ -68,7 +61,7 @@ pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Body(body): Body<IssueReport>,
+    Body(body): Body<oa::IssueReportRequest>,
 ) -> ApiResult<Json<oa::IssueReportResponse>> {
     let instance_id = headers
         .get("x-instance-id")
@@ -101,12 +94,7 @@ fn issue_view(i: IssueRow) -> oa::Issue {
 
 fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
     // An agent holding a vendor's budget key is not the vendor.
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Managing reports needs an access token from POST /auth/login, not an API key.",
-        ));
-    }
+    require_user_token(caller, "Managing reports")?;
     match caller.role {
         Role::Admin => Ok(None),
         Role::Vendor => Ok(Some(caller.user_id.as_str())),
@@ -153,27 +141,22 @@ pub async fn vendor_list(
     }))
 }
 
-pub struct IssueUpdate {
-    status: String,
-}
-
-impl FromBody for IssueUpdate {
+impl FromBody for oa::IssueUpdateRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let status = f.req_str("status")?;
-        if !matches!(
-            status.as_str(),
-            "open" | "acknowledged" | "resolved" | "wont_fix"
-        ) {
-            f.error(
-                "status",
-                "enum",
-                "Input should be 'open', 'acknowledged', 'resolved' or 'wont_fix'",
-                Value::String(status),
-                None,
-            );
-            return None;
+        match serde_json::from_value(Value::String(status.clone())) {
+            Ok(status) => Some(oa::IssueUpdateRequest { status }),
+            Err(_) => {
+                f.error(
+                    "status",
+                    "enum",
+                    "Input should be 'open', 'acknowledged', 'resolved' or 'wont_fix'",
+                    Value::String(status),
+                    None,
+                );
+                None
+            }
         }
-        Some(IssueUpdate { status })
     }
 }
 
@@ -190,11 +173,10 @@ impl FromBody for IssueUpdate {
     request_body(content = oa::IssueUpdateRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated report.", body = oa::IssueResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No report with this id about the vendor's tools (`issue_not_found`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -204,7 +186,7 @@ pub async fn vendor_update(
     State(state): State<AppState>,
     caller: Caller,
     Path(issue_id): Path<String>,
-    Body(body): Body<IssueUpdate>,
+    Body(body): Body<oa::IssueUpdateRequest>,
 ) -> ApiResult<Json<oa::IssueResponse>> {
     let vendor = vendor_or_admin(&caller)?;
     let not_found = || {
@@ -232,7 +214,7 @@ pub async fn vendor_update(
     let now = to_millis(state.clock.now());
     state
         .store
-        .update_issue_status(&issue.id, &body.status, now)
+        .update_issue_status(&issue.id, body.status.as_str(), now)
         .await?;
     let issue = state
         .store

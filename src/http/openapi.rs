@@ -71,6 +71,17 @@ pub enum Internal {
     Internal(ErrorResponse),
 }
 
+/// The answers of an operation with a JSON body to one it cannot read.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyRefused {
+    /// The body could not be read (`unreadable_body`).
+    #[response(status = 400)]
+    Unreadable(ErrorResponse),
+    /// The body is larger than this server accepts (`payload_too_large`).
+    #[response(status = 413)]
+    TooLarge(ErrorResponse),
+}
+
 /// The answer of an operation whose body, query or headers do not validate,
 /// in FastAPI's shape.
 #[derive(utoipa::IntoResponses)]

@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::json_body;
+use super::extract::{json_body, require_user_token};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::catalog::{
@@ -20,12 +20,7 @@ use crate::store::{ProductRow, StoreError};
 
 fn vendor_or_admin(caller: &Caller) -> ApiResult<()> {
     // An agent holding a vendor's budget key is not the vendor.
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Publishing tools needs an access token from POST /auth/login, not an API key.",
-        ));
-    }
+    require_user_token(caller, "Publishing tools")?;
     match caller.role {
         Role::Admin | Role::Vendor => Ok(()),
         Role::Customer => Err(ApiError::forbidden(
@@ -303,11 +298,10 @@ fn conflict(e: StoreError) -> ApiError {
     request_body(content = oa::VendorProductRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The tool.", body = oa::VendorProductResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -407,12 +401,11 @@ pub async fn list(
     request_body(content = oa::VendorProductRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The tool.", body = oa::VendorProductResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "Not a vendor or administrator (`vendor_required`), or an API key was used (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No tool with this id belongs to the caller (`product_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Another tool answers to this slug or name (`product_exists`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),

@@ -9,19 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::{ApiError, ApiResult};
+use super::extract::require_user_token;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::delivery;
-
-fn require_user_token(caller: &Caller) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Manage the webhook signing secret with an access token from POST /auth/login, not with an API key.",
-        ));
-    }
-    Ok(())
-}
 
 /// The answer both routes give; never cached, since it holds the secret.
 fn secret_response(secret: String, message: &str) -> Response {
@@ -59,7 +50,7 @@ fn secret_response(secret: String, message: &str) -> Response {
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Managing the webhook signing secret")?;
     let secret = delivery::secret_for(&state, &caller.user_id)
         .await
         .map_err(ApiError::internal)?;
@@ -85,7 +76,7 @@ pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiRes
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn rotate_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Managing the webhook signing secret")?;
     let secret = delivery::rotate_secret(&state, &caller.user_id)
         .await
         .map_err(ApiError::internal)?;

@@ -7,12 +7,12 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{json_body, Fields};
-use super::quotas::{self, Quota};
+use super::extract::{json_body, require_user_token, Fields};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};
+use crate::services::quotas::{self, Quota};
 use crate::store::WorkflowRow;
 use crate::workflows::definition::{parse_graph, DefinitionError};
 use crate::workflows::versions;
@@ -180,18 +180,6 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
     Ok(())
 }
 
-/// Workflows and bundles are shared with other accounts, so only the owner
-/// signed in may create or change them, never an agent holding a budget key.
-fn require_user_token(caller: &Caller) -> ApiResult<()> {
-    if caller.api_key_id.is_some() {
-        return Err(ApiError::forbidden(
-            "user_token_required",
-            "Creating and changing workflows needs an access token from POST /auth/login, not a budget API key.",
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /workflows`.
 #[utoipa::path(
     post,
@@ -203,11 +191,10 @@ fn require_user_token(caller: &Caller) -> ApiResult<()> {
     request_body(content = oa::WorkflowRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The workflow, with its trigger URL.", body = oa::WorkflowResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 409, description = "The account already has as many workflows as it may (`quota_exceeded`; `data.kind` is `workflow`, `data.limit` the limit).", body = oa::ErrorResponse),
         (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -219,7 +206,7 @@ pub async fn create(
     caller: Caller,
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Creating and changing workflows")?;
     let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
@@ -346,12 +333,11 @@ pub async fn get(
     request_body(content = oa::WorkflowRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
-        (status = 400, description = "The body could not be read (`unreadable_body`).", body = oa::ErrorResponse),
+        super::openapi::BodyRefused,
         super::openapi::Unauthorized,
         (status = 403, description = "A budget API key was used; creating and changing workflows needs an access token from POST /auth/login (`user_token_required`).", body = oa::ErrorResponse),
         (status = 404, description = "No workflow with this id belongs to the caller (`workflow_not_found`).", body = oa::ErrorResponse),
         (status = 409, description = "Another change of the workflow landed first (`workflow_changed`); read it again and retry.", body = oa::ErrorResponse),
-        (status = 413, description = "The body is larger than this server accepts (`payload_too_large`).", body = oa::ErrorResponse),
         super::openapi::Invalid,
         super::openapi::Internal,
     ),
@@ -363,7 +349,7 @@ pub async fn update(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> ApiResult<Json<oa::WorkflowResponse>> {
-    require_user_token(&caller)?;
+    require_user_token(&caller, "Creating and changing workflows")?;
     let mut w = visible(&state, &caller, &id).await?;
     if w.owner_id != caller.user_id && !caller.is_admin() {
         return Err(ApiError::not_found(
@@ -371,9 +357,6 @@ pub async fn update(
             "No workflow with this id belongs to you.",
         ));
     }
-    // A workflow serves every budget that enabled it, so only the owner's
-    // signed-in session changes it, never one budget's key.
-    super::budgets::require_user_token(&caller)?;
     let body = json_body(req, &state).await?;
     let before = w.clone();
     apply(&state, &mut w, &body, false)?;
@@ -388,12 +371,6 @@ pub async fn update(
         ));
     }
     Ok(workflow_response(&state, &w))
-}
-
-/// The caller's own budget, managed with an access token (see `budgets`).
-async fn own_budget(state: &AppState, caller: &Caller, budget_id: &str) -> ApiResult<()> {
-    super::budgets::own_budget(state, caller, budget_id).await?;
-    super::budgets::require_user_token(caller)
 }
 
 /// `PUT /budgets/{budget_id}/workflows/{workflow_id}`.
@@ -422,7 +399,7 @@ pub async fn enable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    own_budget(&state, &caller, &budget_id).await?;
+    crate::services::budgets::managed(&state, &caller, &budget_id).await?;
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
@@ -464,7 +441,7 @@ pub async fn disable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    own_budget(&state, &caller, &budget_id).await?;
+    crate::services::budgets::managed(&state, &caller, &budget_id).await?;
     if !state
         .store
         .disable_workflow(&budget_id, &workflow_id)

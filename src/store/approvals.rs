@@ -116,7 +116,7 @@ pub trait ApprovalStore: Send + Sync {
     async fn resolve_approvals_for(
         &self,
         user_id: &str,
-        kind: &str,
+        kind: ApprovalKind,
         subject_id: &str,
         status: &str,
         now: i64,

@@ -46,6 +46,15 @@ fn str_param<'a>(params: &'a Value, field: &str) -> Result<&'a str, ToolError> {
         .ok_or_else(|| ToolError::invalid(field, format!("\"{field}\" must be a string")))
 }
 
+/// The boolean parameter `field`, or `default` when it is absent or not a
+/// boolean.
+fn bool_param(params: &Value, field: &str, default: bool) -> bool {
+    params
+        .get(field)
+        .and_then(Value::as_bool)
+        .unwrap_or(default)
+}
+
 /// Runs one action of `tool` in a fresh test context.
 #[cfg(test)]
 pub(crate) async fn run_tool(

@@ -13,9 +13,6 @@ use super::definition::{graph_tools, parse_graph};
 use crate::catalog::Snapshot;
 use crate::store::{WorkflowRow, WorkflowVersionRow};
 
-/// The approval kind that asks a budget's owner to accept a newer version.
-pub const UPDATE_KIND: &str = "workflow_update";
-
 /// Whether `new` changes what `old` runs: its engine or its definition.
 pub fn definition_changed(old: &WorkflowRow, new: &WorkflowRow) -> bool {
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);

@@ -35,6 +35,16 @@ pub enum BudgetStatus {
     Paused,
 }
 
+impl BudgetStatus {
+    /// The stored and answered name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BudgetStatus::Active => "active",
+            BudgetStatus::Paused => "paused",
+        }
+    }
+}
+
 /// A budget's settings; absent fields are left as they are. In `caps`, a
 /// whole number of credits (0 or more) sets a cap and null clears it.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]

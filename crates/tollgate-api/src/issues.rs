@@ -81,6 +81,18 @@ pub enum IssueStatus {
     WontFix,
 }
 
+impl IssueStatus {
+    /// The stored and answered name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IssueStatus::Open => "open",
+            IssueStatus::Acknowledged => "acknowledged",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::WontFix => "wont_fix",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct IssueUpdateRequest {
     pub status: IssueStatus,

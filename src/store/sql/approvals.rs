@@ -112,7 +112,7 @@ where
     async fn resolve_approvals_for(
         &self,
         user_id: &str,
-        kind: &str,
+        kind: ApprovalKind,
         subject_id: &str,
         status: &str,
         now: i64,
@@ -121,7 +121,7 @@ where
             "UPDATE approval_requests SET status = $4, resolved_at = $5 WHERE user_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'",
         )
         .bind(user_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(subject_id)
         .bind(status)
         .bind(now)

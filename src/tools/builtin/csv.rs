@@ -11,6 +11,7 @@ mod tests;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::bool_param;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use convert::{parse, to_csv};
 use describe::describe;
@@ -176,13 +177,6 @@ impl BuiltinTool for Tool {
             )),
         }
     }
-}
-
-fn bool_param(params: &Value, field: &str, default: bool) -> bool {
-    params
-        .get(field)
-        .and_then(Value::as_bool)
-        .unwrap_or(default)
 }
 
 fn string_list(params: &Value, field: &str) -> Result<Option<Vec<String>>, ToolError> {

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 use serde_json::{json, Value};
 
+use super::bool_param;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
 /// Most UUIDs, numbers, passwords or tokens per call.
@@ -171,13 +172,6 @@ impl BuiltinTool for Tool {
             )),
         }
     }
-}
-
-fn bool_param(params: &Value, field: &str, default: bool) -> bool {
-    params
-        .get(field)
-        .and_then(Value::as_bool)
-        .unwrap_or(default)
 }
 
 /// An optional integer parameter within `min..=max`.

@@ -9,7 +9,7 @@ mod transform;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::str_param;
+use super::{bool_param, str_param};
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use patterns::{extract, regex_replace};
 use stats::stats;
@@ -185,8 +185,4 @@ fn text_param(params: &Value) -> Result<&str, ToolError> {
         ));
     }
     Ok(text)
-}
-
-fn bool_param(params: &Value, field: &str) -> bool {
-    params.get(field).and_then(Value::as_bool).unwrap_or(false)
 }

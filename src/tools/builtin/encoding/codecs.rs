@@ -59,21 +59,6 @@ fn percent_decode(text: &str, form: bool) -> Result<Vec<u8>, ToolError> {
     Ok(out)
 }
 
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Decodes numeric entities and the common named ones; anything else stays as written.
 fn html_unescape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -140,7 +125,7 @@ pub(super) fn encode(text: &str, encoding: &str) -> Result<String, ToolError> {
         "hex" => hex(text.as_bytes()),
         "url" => percent_encode(text, false),
         "form" => percent_encode(text, true),
-        "html" => html_escape(text),
+        "html" => crate::html::escape(text),
         other => return Err(unknown_encoding(other)),
     })
 }

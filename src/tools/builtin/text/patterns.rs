@@ -40,7 +40,7 @@ pub(super) fn regex_replace(params: &Value) -> Result<Value, ToolError> {
     let re = compile(
         "pattern",
         str_param(params, "pattern")?,
-        bool_param(params, "case_insensitive"),
+        bool_param(params, "case_insensitive", false),
     )?;
     let replacement = str_param(params, "replacement")?;
     if replacement.chars().count() > MAX_REPLACEMENT_CHARS {
@@ -79,7 +79,7 @@ pub(super) fn regex_replace(params: &Value) -> Result<Value, ToolError> {
 
 pub(super) fn extract(params: &Value) -> Result<Value, ToolError> {
     let text = text_param(params)?;
-    let case_insensitive = bool_param(params, "case_insensitive");
+    let case_insensitive = bool_param(params, "case_insensitive", false);
     let re = match (
         params.get("pattern").and_then(Value::as_str),
         params.get("preset").and_then(Value::as_str),
@@ -102,7 +102,7 @@ pub(super) fn extract(params: &Value) -> Result<Value, ToolError> {
         }
         (None, None) => return Err(ToolError::invalid("pattern", "give a pattern or a preset")),
     };
-    let unique = bool_param(params, "unique");
+    let unique = bool_param(params, "unique", false);
     let max_matches = params
         .get("max_matches")
         .and_then(Value::as_u64)
