@@ -78,10 +78,15 @@ impl Default for ObjectId {
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        // Every purchase makes a few ids: one write of 24 characters, not
+        // twelve formatted bytes.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 24];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
         }
-        Ok(())
+        f.write_str(std::str::from_utf8(&out).expect("hex digits are ASCII"))
     }
 }
 
@@ -128,6 +133,17 @@ mod tests {
         let ca = u32::from_be_bytes([0, a.0[9], a.0[10], a.0[11]]);
         let cb = u32::from_be_bytes([0, b.0[9], b.0[10], b.0[11]]);
         assert_eq!((ca + 1) & 0xffffff, cb);
+    }
+
+    #[test]
+    fn ids_show_as_the_hex_they_parse_from() {
+        let id = ObjectId([
+            0x00, 0x01, 0x7f, 0x80, 0xab, 0xcd, 0xef, 0x10, 0x99, 0xff, 0x0a, 0x5c,
+        ]);
+        assert_eq!(id.to_string(), "00017f80abcdef1099ff0a5c");
+        assert_eq!(ObjectId::parse("00017F80ABCDEF1099FF0A5C"), Some(id));
+        let fresh = ObjectId::new();
+        assert_eq!(ObjectId::parse(&fresh.to_string()), Some(fresh));
     }
 
     #[test]

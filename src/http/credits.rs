@@ -28,7 +28,7 @@ use crate::store::{GrantRow, TransactionRow};
     ),
     security(("bearer" = [])),
 )]
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %caller.user_id))]
 pub async fn balance(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,7 +103,7 @@ pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
     ),
     security(("bearer" = [])),
 )]
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %caller.user_id))]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,

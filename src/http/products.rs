@@ -140,7 +140,7 @@ fn shell_quote(s: &str) -> String {
     ),
     security(("bearer" = [])),
 )]
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %caller.user_id))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -321,7 +321,7 @@ fn parse_purchase(value: &Value) -> ApiResult<NewPurchase> {
     ),
     security(("bearer" = [])),
 )]
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %caller.user_id))]
 pub async fn purchase(
     State(state): State<AppState>,
     caller: Caller,
