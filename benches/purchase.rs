@@ -241,6 +241,21 @@ end
     })
 }
 
+/// The ledger engine's (batches, commands) so far, from `/metrics`.
+async fn ledger_counts(url: &str) -> anyhow::Result<(f64, f64)> {
+    let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;
+    let get = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        get("tollgate_ledger_batches_total "),
+        get("tollgate_ledger_commands_total "),
+    ))
+}
+
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -343,8 +358,11 @@ async fn main() -> anyhow::Result<()> {
     print("GET /credits/balance", &balance, health.rps);
     let fetch = wrk(&url, "/products/fetch", &keys, "", 32, seconds, 0)?;
     print("GET /products/fetch", &fetch, health.rps);
+    let (batches_before, commands_before) = ledger_counts(&url).await?;
     let many = wrk(&url, "/products/purchase", &keys, PURCHASE, 32, seconds, 0)?;
     print("POST /products/purchase, 200 wallets", &many, health.rps);
+    let (batches, commands) = ledger_counts(&url).await?;
+    let per_batch = (commands - commands_before) / (batches - batches_before).max(1.0);
     let rss_peak = rss_mib(pid);
     let one = wrk(
         &url,
@@ -411,6 +429,7 @@ async fn main() -> anyhow::Result<()> {
         fetch.rps / health.rps
     );
     println!("hot wallet / many wallets:    {:.3}", one.rps / many.rps);
+    println!("ledger commands per commit:   {per_batch:.1} (200 wallets)");
     println!("caps on (history) / caps off: {:.3}", on.rps / off.rps);
     println!(
         "p99 / p50 at {:.0} req/s:     {:.2}",

@@ -33,7 +33,7 @@ pub fn mint() -> MintedKey {
 /// The stored form of a key.
 pub fn hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{digest:x}")
 }
 
 /// True when the string has the shape of a key (not that it exists).
@@ -52,5 +52,14 @@ mod tests {
         assert!(a.secret.starts_with(&a.prefix));
         assert_eq!(super::hash(&a.secret), a.hash);
         assert_eq!(a.hash.len(), 64);
+    }
+
+    #[test]
+    fn the_stored_form_is_the_lower_hex_sha256_of_the_key() {
+        // Keys stored by earlier versions must still be found.
+        assert_eq!(
+            super::hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

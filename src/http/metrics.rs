@@ -40,7 +40,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     tag = "Interfaces",
     operation_id = "telemetry_render",
     summary = "Prometheus metrics",
-    description = "Request counts and latency histograms by route and status, purchases and credits spent by product, runs by status, callback deliveries by outcome, and queue depths, in the Prometheus text format.",
+    description = "Request counts and latency histograms by route and status, purchases and credits spent by product, runs by status, callback deliveries by outcome, ledger batches and the commands in them, and queue depths, in the Prometheus text format.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
         super::openapi::Internal,
@@ -50,6 +50,10 @@ pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {
     let (queued, pending) = state.store.queue_depths().await?;
     metrics::gauge!("tollgate_runs_queued").set(queued as f64);
     metrics::gauge!("tollgate_callbacks_pending").set(pending as f64);
+    // Commands per batch is how well the ledger engine groups its commits.
+    let (batches, commands) = state.ledger.engine_stats();
+    metrics::counter!("tollgate_ledger_batches_total").absolute(batches);
+    metrics::counter!("tollgate_ledger_commands_total").absolute(commands);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -101,7 +101,7 @@ pub fn canonical(v: &Value) -> Value {
 /// caller has made it [`canonical`]) from another request under the key.
 pub fn request_hash(request: &Value) -> String {
     let digest = Sha256::digest(request.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{digest:x}")
 }
 
 /// Claims `key` for `user_id`'s request with `request_hash`.

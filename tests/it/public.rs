@@ -340,4 +340,6 @@ async fn metrics_count_requests_purchases_and_the_queue() {
     assert!(after.contains("tollgate_http_request_duration_seconds_bucket"));
     assert!(after.contains("tollgate_runs_queued"));
     assert!(after.contains("tollgate_callbacks_pending"));
+    assert!(after.contains("tollgate_ledger_batches_total"));
+    assert!(after.contains("tollgate_ledger_commands_total"));
 }
