@@ -26,5 +26,8 @@ pub struct OrderRow {
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     async fn order_by_id(&self, id: &str) -> StoreResult<Option<OrderRow>>;
+    /// A user's newest orders. No index serves it (the purchase path would
+    /// pay for one on every call): it reads the whole table, for tests and
+    /// operators' tools, never for a request.
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
 }
