@@ -74,7 +74,7 @@ impl Dialect for sqlx::Sqlite {
     // `BEGIN IMMEDIATE` already serialises writers, so reading the rows is enough.
     const LOCK_ROWS: &'static str = "";
     // SQLite has one writer: one engine writer batches everything.
-    const LEDGER_WRITERS: usize = 1;
+    const LEDGER_WRITERS: usize = 2;
 
     fn execute_built<'a>(
         q: &'a mut QueryBuilder<'_, Self>,
@@ -104,8 +104,12 @@ impl Dialect for sqlx::Postgres {
     // The row locks serialise ledger work on each wallet across every node.
     const LOCK_ROWS: &'static str = " FOR UPDATE";
     // Writers on PostgreSQL overlap their round trips; each owns a share of
-    // the wallets, and all lock in id order.
-    const LEDGER_WRITERS: usize = 4;
+    // the wallets, and all lock in id order. Each writer's commit is a WAL
+    // flush of its own, so more writers make smaller batches: on a 2-core
+    // machine with the database beside the server, 200 wallets bought
+    // 0.052 x /health with four writers, 0.067 with two and 0.068 with one.
+    // Two keep a second batch's round trips in flight for a remote database.
+    const LEDGER_WRITERS: usize = 2;
 
     fn execute_built<'a>(
         q: &'a mut QueryBuilder<'_, Self>,
