@@ -34,13 +34,6 @@ impl IdempotencyKey {
         (!key.is_empty() && key.len() <= 255).then(|| IdempotencyKey(key.to_string()))
     }
 
-    /// The key under which a workflow run's paid step records its charge,
-    /// so a worker that takes the run over replays the step instead of
-    /// paying again.
-    pub fn for_run_step(run_id: &str, step_key: &str) -> IdempotencyKey {
-        IdempotencyKey(format!("run:{run_id}:{step_key}"))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -111,23 +104,11 @@ pub async fn claim(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<NextAction, IdempotencyError> {
+    let now = to_millis(app.clock.now());
     // A request ends within the request time limit (its task may outlive
     // the request, but not its own time limit), so an older claim is dead.
-    let lasts = app.settings.request_timeout.as_millis() as i64 + STALE_MARGIN_MS;
-    claim_lasting(app, user_id, key, request_hash, lasts).await
-}
-
-/// [`claim`] for work whose claim may stand `lasts_ms` before it counts as
-/// dead.
-pub async fn claim_lasting(
-    app: &AppInner,
-    user_id: &str,
-    key: &IdempotencyKey,
-    request_hash: &str,
-    lasts_ms: i64,
-) -> Result<NextAction, IdempotencyError> {
-    let now = to_millis(app.clock.now());
-    let mut stale_before = now - lasts_ms;
+    let mut stale_before =
+        now - (app.settings.request_timeout.as_millis() as i64 + STALE_MARGIN_MS);
     if app.store.backend() == "sqlite" {
         // One node: every claim older than this process died with the last one.
         stale_before = stale_before.max(app.started_at);
