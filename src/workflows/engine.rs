@@ -6,13 +6,19 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
+use crate::app::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction, SavedResponse};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::to_millis;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
-use crate::store::IdempotencyClaim;
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
 use crate::tools::ToolError;
+
+/// The request hash a step's key is claimed with: the key names the step.
+const STEP_HASH: &str = "run-step";
+/// How long a step's claim stands before it counts as dead: a tool call ends
+/// within two minutes, and the worker's lease runs out within two more.
+const STEP_CLAIM_MS: i64 = 120_000 + 120_000;
 
 /// Step records kept in a run's metadata.
 pub const MAX_STEP_RECORDS: usize = 1000;
@@ -220,29 +226,30 @@ impl RunCtx {
         // the capture records the response under it in its own transaction,
         // so a worker that dies (or loses its lease) after paying cannot make
         // a second worker pay again.
-        let key = format!("run:{}:{}", self.run.id, step_key);
-        let stale_before = started_at - (120_000 + 120_000);
-        let claim = store
-            .claim_idempotency_key(
-                &self.run.user_id,
-                &key,
-                "run-step",
-                started_at,
-                stale_before,
+        let key = IdempotencyKey::for_run_step(&self.run.id, step_key);
+        let in_progress = || {
+            StepError::new(
+                "step_in_progress",
+                format!("step {step_key} is being run by another worker"),
             )
-            .await
-            .map_err(internal)?;
-        if let IdempotencyClaim::Existing(row) = claim {
-            let body: Value = row
-                .response_body
-                .as_deref()
-                .and_then(|b| serde_json::from_str(b).ok())
-                .unwrap_or(Value::Null);
-            if row.status != "done" || body["success"] != true {
-                return Err(StepError::new(
-                    "step_in_progress",
-                    format!("step {step_key} is being run by another worker"),
-                ));
+        };
+        let claim = idempotency::claim_lasting(
+            &self.app,
+            &self.run.user_id,
+            &key,
+            STEP_HASH,
+            STEP_CLAIM_MS,
+        )
+        .await;
+        let claim = match claim {
+            Ok(next) => next,
+            Err(IdempotencyError::Store(e)) => return Err(internal(e)),
+            Err(_) => return Err(in_progress()),
+        };
+        if let NextAction::ReturnSavedResponse(saved) = claim {
+            let body: Value = serde_json::from_str(&saved.body).unwrap_or(Value::Null);
+            if body["success"] != true {
+                return Err(in_progress());
             }
             let outcome = PurchaseOutcome {
                 order_id: body["order_id"].as_str().unwrap_or_default().to_string(),
@@ -265,13 +272,17 @@ impl RunCtx {
             instance_id: self.instance_id.clone(),
             run_id: Some(self.run.id.clone()),
         };
-        match purchase::purchase_with_key(&self.app, &self.caller, request, Some(&key)).await {
+        let paid =
+            purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
+        match paid {
             Ok(outcome) => {
                 if outcome.price_credits == 0 {
                     // No capture recorded the response: record it here.
-                    let body = purchase::response_text(&outcome, &self.instance_id);
-                    store
-                        .finish_idempotency_key(&self.run.user_id, &key, 200, &body)
+                    let saved = SavedResponse {
+                        status: 200,
+                        body: purchase::response_text(&outcome, &self.instance_id),
+                    };
+                    idempotency::finish(&self.app, &self.run.user_id, &key, &saved)
                         .await
                         .map_err(internal)?;
                 }
@@ -283,8 +294,7 @@ impl RunCtx {
             }
             Err(e) => {
                 // Nothing was charged: a later attempt may run the step again.
-                store
-                    .release_idempotency_key(&self.run.user_id, &key)
+                idempotency::release(&self.app, &self.run.user_id, &key)
                     .await
                     .map_err(internal)?;
                 let err = step_error(e);

@@ -1,0 +1,218 @@
+//! Idempotent requests, after zero-to-production's `idempotency` module.
+//! A request with an `Idempotency-Key` first [`claim`]s the key for its
+//! user. A key already finished replays its recorded response; a key in use
+//! by another request, or used with a different request, is refused. The
+//! claimed request runs under [`run_claimed`], which [`finish`]es the key
+//! with the response, or [`release`]s it when nothing durable happened, so
+//! a retry runs again.
+//!
+//! A charged purchase records its response under the key in the charge's
+//! own transaction (see `purchase::purchase_with_key`); finishing the key
+//! again afterwards writes the same response. A workflow run's paid step
+//! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
+//! worker that takes the run over replays the step instead of paying again.
+
+use std::future::Future;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{AppInner, AppState};
+use crate::clock::to_millis;
+use crate::store::{IdempotencyClaim, StoreError};
+
+/// How long a claim of another process may last before it counts as dead,
+/// beyond the request time limit.
+const STALE_MARGIN_MS: i64 = 10_000;
+
+/// An `Idempotency-Key`: 1 to 255 characters, surrounding spaces dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key a header value names, if it is one.
+    pub fn parse(raw: &str) -> Option<IdempotencyKey> {
+        let key = raw.trim();
+        (!key.is_empty() && key.len() <= 255).then(|| IdempotencyKey(key.to_string()))
+    }
+
+    /// The key under which a workflow run's paid step records its charge,
+    /// so a worker that takes the run over replays the step instead of
+    /// paying again.
+    pub fn for_run_step(run_id: &str, step_key: &str) -> IdempotencyKey {
+        IdempotencyKey(format!("run:{run_id}:{step_key}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A response as it is recorded for a key and replayed: the HTTP status
+/// and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What to do with a request after claiming its key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextAction {
+    /// The key is the request's now: run it under [`run_claimed`].
+    StartProcessing,
+    /// The key's first request finished: answer its response again.
+    ReturnSavedResponse(SavedResponse),
+}
+
+/// Why a request with a key cannot run or replay.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The key was used with a different request.
+    #[error("the Idempotency-Key was used with a different request")]
+    KeyReused,
+    /// Another request with the key has not finished.
+    #[error("a request with this Idempotency-Key is still running")]
+    InProgress,
+    /// The task running the claimed request failed.
+    #[error("the request's task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `v` with the keys of every object sorted, so that two spellings of one
+/// request hash alike.
+pub fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The hash a key is claimed with, to tell a retry of a request (as the
+/// caller has made it [`canonical`]) from another request under the key.
+pub fn request_hash(request: &Value) -> String {
+    let digest = Sha256::digest(request.to_string().as_bytes());
+    format!("{digest:x}")
+}
+
+/// Claims `key` for `user_id`'s request with `request_hash`.
+pub async fn claim(
+    app: &AppInner,
+    user_id: &str,
+    key: &IdempotencyKey,
+    request_hash: &str,
+) -> Result<NextAction, IdempotencyError> {
+    // A request ends within the request time limit (its task may outlive
+    // the request, but not its own time limit), so an older claim is dead.
+    let lasts = app.settings.request_timeout.as_millis() as i64 + STALE_MARGIN_MS;
+    claim_lasting(app, user_id, key, request_hash, lasts).await
+}
+
+/// [`claim`] for work whose claim may stand `lasts_ms` before it counts as
+/// dead.
+pub async fn claim_lasting(
+    app: &AppInner,
+    user_id: &str,
+    key: &IdempotencyKey,
+    request_hash: &str,
+    lasts_ms: i64,
+) -> Result<NextAction, IdempotencyError> {
+    let now = to_millis(app.clock.now());
+    let mut stale_before = now - lasts_ms;
+    if app.store.backend() == "sqlite" {
+        // One node: every claim older than this process died with the last one.
+        stale_before = stale_before.max(app.started_at);
+    }
+    let claim = app
+        .store
+        .claim_idempotency_key(user_id, key.as_str(), request_hash, now, stale_before)
+        .await?;
+    match claim {
+        IdempotencyClaim::Claimed => Ok(NextAction::StartProcessing),
+        IdempotencyClaim::Existing(row) if row.request_hash != request_hash => {
+            Err(IdempotencyError::KeyReused)
+        }
+        IdempotencyClaim::Existing(row) if row.status == "done" => {
+            Ok(NextAction::ReturnSavedResponse(SavedResponse {
+                status: row.response_status.unwrap_or(200) as u16,
+                body: row.response_body.unwrap_or_default(),
+            }))
+        }
+        IdempotencyClaim::Existing(_) => Err(IdempotencyError::InProgress),
+    }
+}
+
+/// Records `response` as the answer to `key`.
+pub async fn finish(
+    app: &AppInner,
+    user_id: &str,
+    key: &IdempotencyKey,
+    response: &SavedResponse,
+) -> Result<(), StoreError> {
+    app.store
+        .finish_idempotency_key(
+            user_id,
+            key.as_str(),
+            i64::from(response.status),
+            &response.body,
+        )
+        .await
+}
+
+/// Gives `key` up: its request left nothing to replay.
+pub async fn release(
+    app: &AppInner,
+    user_id: &str,
+    key: &IdempotencyKey,
+) -> Result<(), StoreError> {
+    app.store
+        .release_idempotency_key(user_id, key.as_str())
+        .await
+}
+
+/// Runs the request `work` under the claimed `key`: a response it gives is
+/// recorded for the key and returned; an error (nothing durable to replay)
+/// releases the key and is returned.
+///
+/// The work runs in a task of its own, so a client that goes away cannot
+/// leave the key claimed until it goes stale.
+pub async fn run_claimed<W, E>(
+    app: &AppState,
+    user_id: &str,
+    key: &IdempotencyKey,
+    work: W,
+) -> Result<SavedResponse, E>
+where
+    W: Future<Output = Result<SavedResponse, E>> + Send + 'static,
+    E: From<IdempotencyError> + Send + 'static,
+{
+    let (app, user_id, key) = (app.clone(), user_id.to_string(), key.clone());
+    let task = tokio::spawn(async move {
+        match work.await {
+            Ok(response) => {
+                finish(&app, &user_id, &key, &response)
+                    .await
+                    .map_err(IdempotencyError::from)?;
+                Ok(response)
+            }
+            Err(e) => {
+                release(&app, &user_id, &key)
+                    .await
+                    .map_err(IdempotencyError::from)?;
+                Err(e)
+            }
+        }
+    });
+    task.await.map_err(IdempotencyError::from)?
+}
