@@ -182,7 +182,7 @@ pub fn response_text(outcome: &PurchaseOutcome, instance_id: &str) -> String {
 /// The purchase runs in a task of its own, which the caller only waits for:
 /// a client that goes away mid-call cannot stop a vendor's finished work
 /// from being captured, nor leave a hold to the sweeper.
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id, product = %req.product))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %caller.user_id, product = %req.product))]
 pub async fn purchase_with_key(
     app: &AppState,
     caller: &Caller,

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch::Batch;
 use super::{Command, LedgerError, Reply};
 use crate::clock::{to_millis, Clock};
-use crate::store::{BatchTx, Store, StoreResult, SyncSession};
+use crate::store::{BatchTx, BatchWriter, Store, StoreResult, SyncSession};
 
 /// The most commands one batch applies.
 pub const MAX_BATCH: usize = 256;
@@ -58,12 +58,13 @@ pub struct Stats {
 }
 
 impl Engine {
-    /// Starts the store's number of writers on the current runtime. They
-    /// stop when the engine is dropped.
+    /// Starts the store's number of writers, each on a thread off the
+    /// current runtime's workers. They stop when the engine is dropped.
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine {
         let n = store.ledger_writers().max(1);
         let stats = Arc::new(Stats::default());
         let sync = store.sync_batches().is_some();
+        let mut loops = Vec::new();
         let writers = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -77,11 +78,30 @@ impl Engine {
                         .spawn(move || rt.block_on(writer))
                         .expect("the ledger writer thread starts");
                 } else {
-                    tokio::spawn(write_loop(store.clone(), clock.clone(), rx, stats.clone()));
+                    let writer = store
+                        .batch_writer()
+                        .expect("a store without synchronous batches has async writers");
+                    loops.push(write_loop(writer, clock.clone(), rx, stats.clone()));
                 }
                 tx
             })
             .collect();
+        if !loops.is_empty() {
+            // The async writers share a thread and a runtime of their own,
+            // which also open their connections: each round trip's reply
+            // wakes its writer at once instead of queueing behind the
+            // request workers' tasks.
+            std::thread::Builder::new()
+                .name("tollgate-ledger".into())
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("the ledger writers' runtime starts")
+                        .block_on(futures::future::join_all(loops))
+                })
+                .expect("the ledger writer thread starts");
+        }
         Engine { writers, stats }
     }
 
@@ -135,14 +155,14 @@ trait Runner: Send {
 
 /// Batches as async tasks, each on a transaction of its own.
 struct AsyncRunner<'a> {
-    store: &'a dyn Store,
+    writer: &'a mut dyn BatchWriter,
     clock: &'a dyn Clock,
 }
 
 #[async_trait::async_trait]
 impl Runner for AsyncRunner<'_> {
     async fn run(&mut self, commands: &[&Command]) -> StoreResult<Vec<Result<Reply, LedgerError>>> {
-        let mut tx = self.store.begin_batch().await?;
+        let mut tx = self.writer.begin().await?;
         let results = apply_batch(tx.as_mut(), self.clock, commands).await?;
         tx.commit().await?;
         Ok(results)
@@ -206,7 +226,7 @@ async fn settle(batch: &mut Vec<Envelope>, runner: &mut dyn Runner, stats: &Stat
 }
 
 async fn write_loop(
-    store: Arc<dyn Store>,
+    mut writer: Box<dyn BatchWriter>,
     clock: Arc<dyn Clock>,
     mut queue: mpsc::Receiver<Envelope>,
     stats: Arc<Stats>,
@@ -214,7 +234,7 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut runner = AsyncRunner {
-            store: store.as_ref(),
+            writer: writer.as_mut(),
             clock: clock.as_ref(),
         };
         settle(&mut batch, &mut runner, &stats).await;

@@ -9,11 +9,10 @@
 
 use std::future::Future;
 
-use futures::future::BoxFuture;
-use sqlx::{Database, FromRow, Pool, QueryBuilder, Transaction};
+use sqlx::{Database, Pool, Transaction};
 
 use super::sqlite_sync::Readers;
-use super::SyncBatches;
+use super::{BatchWriter, SyncBatches};
 
 /// A store over one sqlx database, as the shared SQL sees it.
 pub(crate) trait Backend: Send + Sync {
@@ -28,6 +27,9 @@ pub(crate) trait Backend: Send + Sync {
     fn begin_write(
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// A new async ledger writer's connection, where batches run as async
+    /// tasks.
+    fn batch_writer(&self) -> Option<Box<dyn BatchWriter>>;
     /// Set where ledger batches run synchronously on the engine's thread.
     fn sync_runner(&self) -> Option<&dyn SyncBatches>;
     /// Point reads on the calling thread, where the backend has them.
@@ -44,26 +46,8 @@ pub(crate) trait Dialect: Database<QueryResult: RowsAffected> {
     /// Run first in a run claim's transaction where claims are not already
     /// serialised by a single writer.
     const CLAIM_LOCK: Option<&'static str>;
-    /// Appended to a ledger batch's wallet read, to lock the rows.
-    const LOCK_ROWS: &'static str;
     /// How many ledger writers may run batches at once.
     const LEDGER_WRITERS: usize;
-
-    /// Runs the statement `q` built. Here, not generic, because only the
-    /// concrete argument types let a builder's binds outlive its borrow
-    /// (`SqliteArguments<'q>` is covariant; a generic projection is not).
-    fn execute_built<'a>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>>;
-
-    /// Runs the query `q` built and reads every row as an `O`.
-    fn fetch_all_built<'a, O>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
-    where
-        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a;
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -71,27 +55,8 @@ impl Dialect for sqlx::Sqlite {
     // One writer: a claim is already exclusive.
     const SKIP_LOCKED: &'static str = "";
     const CLAIM_LOCK: Option<&'static str> = None;
-    // `BEGIN IMMEDIATE` already serialises writers, so reading the rows is enough.
-    const LOCK_ROWS: &'static str = "";
     // SQLite has one writer: one engine writer batches everything.
-    const LEDGER_WRITERS: usize = 2;
-
-    fn execute_built<'a>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
-        Box::pin(q.build().execute(conn))
-    }
-
-    fn fetch_all_built<'a, O>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
-    where
-        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
-    {
-        Box::pin(q.build_query_as().fetch_all(conn))
-    }
+    const LEDGER_WRITERS: usize = 1;
 }
 
 impl Dialect for sqlx::Postgres {
@@ -101,32 +66,13 @@ impl Dialect for sqlx::Postgres {
     // Run claims take turns across every node, so two claims cannot both
     // count a user under the running limit before either commits.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7411001)");
-    // The row locks serialise ledger work on each wallet across every node.
-    const LOCK_ROWS: &'static str = " FOR UPDATE";
     // Writers on PostgreSQL overlap their round trips; each owns a share of
-    // the wallets, and all lock in id order. Each writer's commit is a WAL
-    // flush of its own, so more writers make smaller batches: on a 2-core
-    // machine with the database beside the server, 200 wallets bought
-    // 0.052 x /health with four writers, 0.067 with two and 0.068 with one.
-    // Two keep a second batch's round trips in flight for a remote database.
+    // the wallets, and all lock in id order. Each writer's batch has a fixed
+    // cost (its statements' start-up, a WAL flush), so more writers make
+    // smaller batches: on a 2-core machine with the database beside the
+    // server, 200 wallets bought 0.066-0.078 x /health with one writer,
+    // 0.081-0.094 with two and 0.057-0.074 with four (three runs each).
     const LEDGER_WRITERS: usize = 2;
-
-    fn execute_built<'a>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Self::QueryResult, sqlx::Error>> {
-        Box::pin(q.build().execute(conn))
-    }
-
-    fn fetch_all_built<'a, O>(
-        q: &'a mut QueryBuilder<'_, Self>,
-        conn: &'a mut Self::Connection,
-    ) -> BoxFuture<'a, Result<Vec<O>, sqlx::Error>>
-    where
-        O: for<'r> FromRow<'r, Self::Row> + Send + Unpin + 'a,
-    {
-        Box::pin(q.build_query_as().fetch_all(conn))
-    }
 }
 
 /// How many rows a statement changed; both drivers say so, in methods of

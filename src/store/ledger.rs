@@ -153,8 +153,10 @@ impl BatchWrites {
 /// Where the ledger engine writes.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// Starts a write transaction for one batch.
-    async fn begin_batch(&self) -> StoreResult<Box<dyn BatchTx>>;
+    /// Where one async writer begins its batches, or `None` where batches
+    /// run synchronously ([`LedgerStore::sync_batches`]). Each writer has
+    /// its own: its connections live and die with it, on its thread.
+    fn batch_writer(&self) -> Option<Box<dyn BatchWriter>>;
     /// How many writers may run batches at once: one on SQLite, several on
     /// PostgreSQL (each owns a fixed share of the wallets).
     fn ledger_writers(&self) -> usize;
@@ -167,6 +169,13 @@ pub trait LedgerStore: Send + Sync {
     async fn live_grants_sum(&self, user_id: &str, now: i64) -> StoreResult<(i64, Option<i64>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
+}
+
+/// One async ledger writer's connection to the database.
+#[async_trait]
+pub trait BatchWriter: Send {
+    /// Starts a write transaction for one batch.
+    async fn begin(&mut self) -> StoreResult<Box<dyn BatchTx + '_>>;
 }
 
 /// One batch's transaction; dropped without `commit`, it rolls back.

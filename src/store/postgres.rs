@@ -1,5 +1,7 @@
 //! The PostgreSQL backend for several stateless nodes on one database.
 
+mod ledger;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL has many writers.
     writer: PgPool,
+    /// Where each ledger writer opens its own connection.
+    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -20,13 +24,19 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // sqlx pings a connection before lending it by default: one more
+            // round trip before every read and every ledger batch. A
+            // connection that broke meanwhile fails its next statement
+            // instead, and the pool drops it.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(PgStore {
             writer: pool.clone(),
             pool,
+            options,
         })
     }
 
@@ -57,6 +67,10 @@ impl super::backend::Backend for PgStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         PgStore::begin_write(self).await
+    }
+
+    fn batch_writer(&self) -> Option<Box<dyn super::BatchWriter>> {
+        Some(Box::new(ledger::PgWriter::new(self.options.clone())))
     }
 
     fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sqlite_sync::{Checkpointer, Readers};
+use super::sqlite_sync::{Checkpointer, LogRestart, Readers};
 use super::{SyncBatches, SyncSession};
 
 /// A store on a SQLite database file.
@@ -26,6 +26,8 @@ pub struct SqliteStore {
     readers: Option<Arc<Readers>>,
     /// Stops when the last clone of the store is dropped.
     _checkpointer: Option<Arc<Checkpointer>>,
+    /// When the ledger writer next starts the log over.
+    log_restart: Arc<LogRestart>,
 }
 
 fn in_memory(file: &Path) -> bool {
@@ -52,10 +54,17 @@ impl SqliteStore {
             .max_lifetime(None)
             // Checkpoints run on a thread of their own (`Checkpointer`), so
             // no commit pays for copying the log back and syncing the file.
-            .connect_with(options.clone().pragma(
-                "wal_autocheckpoint",
-                if in_memory(&file) { "1000" } else { "0" },
-            ))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma(
+                        "wal_autocheckpoint",
+                        if in_memory(&file) { "1000" } else { "0" },
+                    )
+                    // When the log starts over after a burst, it is cut back
+                    // to 128 MiB (`LogRestart` starts it over at about 64).
+                    .pragma("journal_size_limit", "134217728"),
+            )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
@@ -64,12 +73,14 @@ impl SqliteStore {
             .await?;
         let on_disk = !in_memory(&file);
         let readers = on_disk.then(|| Arc::new(Readers::new(file.clone())));
-        let checkpointer = on_disk.then(|| Checkpointer::start(file.clone()));
+        let log_restart = Arc::new(LogRestart::default());
+        let checkpointer = on_disk.then(|| Checkpointer::start(file.clone(), log_restart.clone()));
         Ok(SqliteStore {
             pool,
             writer,
             readers,
             _checkpointer: checkpointer,
+            log_restart,
         })
     }
 
@@ -151,7 +162,7 @@ impl SyncBatches for SqliteStore {
         f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> super::StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
-        super::sqlite_sync::session_on(&mut conn, f).await
+        super::sqlite_sync::session_on(&mut conn, &self.log_restart, f).await
     }
 }
 
@@ -207,6 +218,12 @@ impl super::backend::Backend for SqliteStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         SqliteStore::begin_write(self).await
+    }
+
+    /// SQLite's batches run on the ledger engine's thread through
+    /// [`SyncBatches`](super::SyncBatches), never as async tasks.
+    fn batch_writer(&self) -> Option<Box<dyn super::BatchWriter>> {
+        None
     }
 
     fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {

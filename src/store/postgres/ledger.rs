@@ -1,0 +1,356 @@
+//! PostgreSQL's ledger batches.
+//!
+//! Every statement binds whole columns as arrays (`= ANY($1)`,
+//! `UNNEST($1, $2, ...)`), so its text is the same whatever the batch's size:
+//! each connection prepares it once and plans it from its cache. All of a
+//! batch's writes are one statement of data-modifying CTEs, so a batch costs
+//! the same few round trips at one command or two hundred: `BEGIN`, the
+//! reads, the writes, `COMMIT`. (SQL built per batch size, as a multi-row
+//! `VALUES` list is, made a new statement for nearly every batch and spent
+//! more of the database's time parsing and planning than writing.)
+//!
+//! The CTEs of one statement see one snapshot, so no two of them touch the
+//! same row: a batch's new grants and grant updates, new and finished orders,
+//! and new and deleted holds are disjoint sets (`ledger::batch` folds a
+//! change to a row it creates into the created row). Foreign keys are
+//! checked at the end of the statement, after every CTE has run.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+
+use crate::store::cols::{GRANT_COLS, HOLD_COLS, ORDER_COLS, WALLET_COLS};
+use crate::store::{
+    BatchTx, BatchWriter, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError,
+    StoreResult, WalletRow,
+};
+
+/// One ledger writer's connection, of its own rather than the store's pool:
+/// opened on the writer's thread (`ledger::engine`), its replies wake the
+/// writer there, not through the request workers' queue, and it closes
+/// with the writer. After a batch that did not commit, the next batch opens
+/// a new connection, in case that one broke.
+pub(crate) struct PgWriter {
+    options: PgConnectOptions,
+    conn: Option<PgConnection>,
+    /// Set from a batch's start until it commits.
+    unfinished: bool,
+}
+
+impl PgWriter {
+    pub(crate) fn new(options: PgConnectOptions) -> PgWriter {
+        PgWriter {
+            options,
+            conn: None,
+            unfinished: false,
+        }
+    }
+}
+
+#[async_trait]
+impl BatchWriter for PgWriter {
+    async fn begin(&mut self) -> StoreResult<Box<dyn BatchTx + '_>> {
+        let PgWriter {
+            options,
+            conn,
+            unfinished,
+        } = self;
+        if std::mem::replace(unfinished, true) {
+            *conn = None;
+        }
+        let conn = match conn {
+            Some(conn) => conn,
+            empty => empty.insert(PgConnection::connect_with(options).await?),
+        };
+        Ok(Box::new(PgBatch {
+            tx: conn.begin().await?,
+            unfinished,
+        }))
+    }
+}
+
+/// One batch's transaction.
+struct PgBatch<'c> {
+    tx: Transaction<'c, Postgres>,
+    unfinished: &'c mut bool,
+}
+
+/// One column of `rows`.
+fn col<'a, T, V>(rows: &'a [T], f: impl FnMut(&'a T) -> V) -> Vec<V> {
+    rows.iter().map(f).collect()
+}
+
+static LOCK_WALLETS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE")
+});
+static OPEN_GRANTS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {GRANT_COLS} FROM grants WHERE user_id = ANY($1) AND remaining_credits > 0")
+});
+static GRANTS_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {GRANT_COLS} FROM grants WHERE id = ANY($1)"));
+static HOLDS_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {HOLD_COLS} FROM holds WHERE id = ANY($1)"));
+
+const BUDGET_COUNTERS: &str = "SELECT budget_id, spent_total, held_credits, last_minute \
+     FROM budget_counters WHERE budget_id = ANY($1)";
+
+/// One indexed seek per probe, all in one statement; `i` counts from 1.
+const SPEND_BEFORE: &str = "SELECT p.i, (SELECT s.cumulative - s.amount FROM spend_buckets s \
+     WHERE s.budget_id = p.budget_id AND s.minute >= p.minute ORDER BY s.minute LIMIT 1) \
+     FROM UNNEST($1::text[], $2::int8[]) WITH ORDINALITY AS p(budget_id, minute, i)";
+
+/// Every write of a batch. Each CTE's arrays are empty when the batch has
+/// nothing of its kind, and then it changes nothing.
+static WRITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH new_grants AS (
+            INSERT INTO grants ({GRANT_COLS})
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[])
+        ), grant_updates AS (
+            UPDATE grants SET remaining_credits = v.remaining, closed_at = v.closed_at,
+                closed_reason = v.closed_reason
+            FROM UNNEST($12::text[], $13::int8[], $14::int8[], $15::text[])
+                AS v(id, remaining, closed_at, closed_reason)
+            WHERE grants.id = v.id
+        ), new_transactions AS (
+            INSERT INTO credit_transactions (id, user_id, transaction_type, amount_credits,
+                balance_after_credits, grant_id, reference, date_created, budget_id, seq)
+            SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::int8[], $20::int8[],
+                $21::text[], $22::text[], $23::int8[], $24::text[], $25::int8[])
+        ), new_allocations AS (
+            INSERT INTO ledger_allocations (transaction_id, grant_id, amount_credits)
+            SELECT * FROM UNNEST($26::text[], $27::text[], $28::int8[])
+        ), deleted_holds AS (
+            DELETE FROM holds WHERE id = ANY($29::text[])
+        ), new_holds AS (
+            INSERT INTO holds ({HOLD_COLS})
+            SELECT * FROM UNNEST($30::text[], $31::text[], $32::text[], $33::int8[], $34::text[],
+                $35::int8[], $36::int8[])
+        ), new_orders AS (
+            INSERT INTO orders ({ORDER_COLS})
+            SELECT * FROM UNNEST($37::text[], $38::text[], $39::text[], $40::text[], $41::text[],
+                $42::int8[], $43::text[], $44::text[], $45::text[], $46::text[], $47::text[],
+                $48::int8[], $49::int8[], $50::int8[])
+        ), finished_orders AS (
+            UPDATE orders SET status = v.status, error_code = v.error_code,
+                transaction_id = v.transaction_id, completed_at = v.completed_at,
+                duration_ms = v.duration_ms
+            FROM UNNEST($51::text[], $52::text[], $53::text[], $54::text[], $55::int8[], $56::int8[])
+                AS v(id, status, error_code, transaction_id, completed_at, duration_ms)
+            WHERE orders.id = v.id
+        ), finished_requests AS (
+            UPDATE idempotency_keys SET status = 'done', response_status = v.status,
+                response_body = v.body
+            FROM UNNEST($57::text[], $58::text[], $59::int8[], $60::text[])
+                AS v(user_id, key, status, body)
+            WHERE idempotency_keys.user_id = v.user_id AND idempotency_keys.key = v.key
+        ), wallet_counters AS (
+            UPDATE wallets SET balance_credits = v.balance, entry_count = v.entries,
+                held_credits = v.held, next_expiry = v.next_expiry, updated_at = $66
+            FROM UNNEST($61::text[], $62::int8[], $63::int8[], $64::int8[], $65::int8[])
+                AS v(user_id, balance, entries, held, next_expiry)
+            WHERE wallets.user_id = v.user_id
+        ), budget_spend AS (
+            INSERT INTO budget_counters (budget_id, spent_total, held_credits, last_minute)
+            SELECT * FROM UNNEST($67::text[], $68::int8[], $69::int8[], $70::int8[])
+            ON CONFLICT (budget_id) DO UPDATE SET spent_total = excluded.spent_total,
+                held_credits = excluded.held_credits, last_minute = excluded.last_minute
+        ), spend_minutes AS (
+            INSERT INTO spend_buckets (budget_id, minute, amount, cumulative)
+            SELECT * FROM UNNEST($71::text[], $72::int8[], $73::int8[], $74::int8[])
+            ON CONFLICT (budget_id, minute) DO UPDATE
+                SET amount = spend_buckets.amount + excluded.amount,
+                    cumulative = excluded.cumulative
+        )
+        SELECT 1"
+    )
+});
+
+#[async_trait]
+impl BatchTx for PgBatch<'_> {
+    async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(&LOCK_WALLETS)
+            .bind(user_ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(&OPEN_GRANTS)
+            .bind(user_ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(&GRANTS_BY_ID)
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(&HOLDS_BY_ID)
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn budget_counters(
+        &mut self,
+        budget_ids: &[String],
+    ) -> StoreResult<Vec<BudgetCounterRow>> {
+        if budget_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(BUDGET_COUNTERS)
+            .bind(budget_ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>> {
+        if probes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(SPEND_BEFORE)
+            .bind(col(probes, |p| p.0.as_str()))
+            .bind(col(probes, |p| p.1))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut out = vec![None; probes.len()];
+        for (i, base) in rows {
+            out[(i - 1) as usize] = base;
+        }
+        Ok(out)
+    }
+
+    async fn write(&mut self, w: &BatchWrites) -> StoreResult<()> {
+        let (g, u, t, a) = (
+            &w.new_grants,
+            &w.grant_updates,
+            &w.transactions,
+            &w.allocations,
+        );
+        let (h, o, f, i) = (
+            &w.new_holds,
+            &w.new_orders,
+            &w.finished_orders,
+            &w.idempotency,
+        );
+        let (wl, b, s) = (&w.wallets, &w.budgets, &w.buckets);
+        sqlx::query(&WRITE)
+            // new_grants
+            .bind(col(g, |g| g.id.as_str()))
+            .bind(col(g, |g| g.user_id.as_str()))
+            .bind(col(g, |g| g.amount_credits))
+            .bind(col(g, |g| g.remaining_credits))
+            .bind(col(g, |g| g.credit_type.as_str()))
+            .bind(col(g, |g| g.source_metadata.as_deref()))
+            .bind(col(g, |g| g.date_created))
+            .bind(col(g, |g| g.pooled_at))
+            .bind(col(g, |g| g.expires_at))
+            .bind(col(g, |g| g.closed_at))
+            .bind(col(g, |g| g.closed_reason.as_deref()))
+            // grant_updates
+            .bind(col(u, |g| g.id.as_str()))
+            .bind(col(u, |g| g.remaining_credits))
+            .bind(col(u, |g| g.closed_at))
+            .bind(col(u, |g| g.closed_reason.as_deref()))
+            // new_transactions
+            .bind(col(t, |(t, _)| t.id.as_str()))
+            .bind(col(t, |(t, _)| t.user_id.as_str()))
+            .bind(col(t, |(t, _)| t.transaction_type.as_str()))
+            .bind(col(t, |(t, _)| t.amount_credits))
+            .bind(col(t, |(t, _)| t.balance_after_credits))
+            .bind(col(t, |(t, _)| t.grant_id.as_deref()))
+            .bind(col(t, |(t, _)| t.reference.as_deref()))
+            .bind(col(t, |(t, _)| t.date_created))
+            .bind(col(t, |(t, _)| t.budget_id.as_deref()))
+            .bind(col(t, |(_, seq)| *seq))
+            // new_allocations
+            .bind(col(a, |(txn, _)| txn.as_str()))
+            .bind(col(a, |(_, a)| a.grant_id.as_str()))
+            .bind(col(a, |(_, a)| a.amount_credits))
+            // deleted_holds
+            .bind(&w.deleted_holds)
+            // new_holds
+            .bind(col(h, |h| h.id.as_str()))
+            .bind(col(h, |h| h.user_id.as_str()))
+            .bind(col(h, |h| h.budget_id.as_deref()))
+            .bind(col(h, |h| h.amount_credits))
+            .bind(col(h, |h| h.reference.as_deref()))
+            .bind(col(h, |h| h.created_at))
+            .bind(col(h, |h| h.deadline))
+            // new_orders
+            .bind(col(o, |o| o.id.as_str()))
+            .bind(col(o, |o| o.user_id.as_str()))
+            .bind(col(o, |o| o.budget_id.as_str()))
+            .bind(col(o, |o| o.product_id.as_str()))
+            .bind(col(o, |o| o.action.as_str()))
+            .bind(col(o, |o| o.price_credits))
+            .bind(col(o, |o| o.status.as_str()))
+            .bind(col(o, |o| o.error_code.as_deref()))
+            .bind(col(o, |o| o.instance_id.as_deref()))
+            .bind(col(o, |o| o.run_id.as_deref()))
+            .bind(col(o, |o| o.transaction_id.as_deref()))
+            .bind(col(o, |o| o.created_at))
+            .bind(col(o, |o| o.completed_at))
+            .bind(col(o, |o| o.duration_ms))
+            // finished_orders
+            .bind(col(f, |o| o.id.as_str()))
+            .bind(col(f, |o| o.status.as_str()))
+            .bind(col(f, |o| o.error_code.as_deref()))
+            .bind(col(f, |o| o.transaction_id.as_deref()))
+            .bind(col(f, |o| o.completed_at))
+            .bind(col(f, |o| o.duration_ms))
+            // finished_requests
+            .bind(col(i, |i| i.user_id.as_str()))
+            .bind(col(i, |i| i.key.as_str()))
+            .bind(col(i, |i| i.status))
+            .bind(col(i, |i| i.body.as_str()))
+            // wallet_counters
+            .bind(col(wl, |r| r.user_id.as_str()))
+            .bind(col(wl, |r| r.balance_credits))
+            .bind(col(wl, |r| r.entry_count))
+            .bind(col(wl, |r| r.held_credits))
+            .bind(col(wl, |r| r.next_expiry))
+            .bind(w.now)
+            // budget_spend
+            .bind(col(b, |c| c.budget_id.as_str()))
+            .bind(col(b, |c| c.spent_total))
+            .bind(col(b, |c| c.held_credits))
+            .bind(col(b, |c| c.last_minute))
+            // spend_minutes
+            .bind(col(s, |s| s.budget_id.as_str()))
+            .bind(col(s, |s| s.minute))
+            .bind(col(s, |s| s.amount))
+            .bind(col(s, |s| s.cumulative))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| StoreError::on_unique(e, "ledger entry"))?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        let PgBatch { tx, unfinished } = *self;
+        tx.commit().await?;
+        *unfinished = false;
+        Ok(())
+    }
+}
