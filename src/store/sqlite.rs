@@ -192,6 +192,71 @@ mod tests {
         }
     }
 
+    /// Under writes that never pause, the write-ahead log starts over from
+    /// its beginning again and again instead of growing with every commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_writes_that_never_pause() {
+        use std::sync::atomic::Ordering;
+
+        use crate::store::{BatchWrites, BucketAdd, SyncBatches};
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("busy.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        // 64 frames rather than 64 MiB, so the test writes little.
+        store
+            .log_restart
+            .restart_frames
+            .store(64, Ordering::Relaxed);
+        let wal = dir.path().join("busy.db-wal");
+        // The log's header counts its restarts (its checkpoint sequence
+        // number, bytes 12 to 16).
+        let restarts = || {
+            use std::io::Read;
+            let mut header = [0u8; 16];
+            match std::fs::File::open(&wal).and_then(|mut f| f.read_exact(&mut header)) {
+                Ok(()) => u32::from_be_bytes(header[12..16].try_into().unwrap()),
+                Err(_) => 0,
+            }
+        };
+        let mut commits = 0i64;
+        let first = restarts();
+        let started = std::time::Instant::now();
+        // Three seconds of writes: the checkpointer looks every 100 ms.
+        while started.elapsed() < std::time::Duration::from_secs(3) {
+            store
+                .session(&mut |session| {
+                    for _ in 0..256 {
+                        commits += 1;
+                        let writes = BatchWrites {
+                            buckets: vec![BucketAdd {
+                                budget_id: format!("b{}", commits % 500),
+                                minute: commits,
+                                amount: 1,
+                                cumulative: commits,
+                            }],
+                            ..Default::default()
+                        };
+                        session
+                            .batch(&mut |tx| {
+                                futures::FutureExt::now_or_never(tx.write(&writes))
+                                    .expect("a synchronous batch never waits")
+                            })
+                            .unwrap();
+                    }
+                })
+                .await
+                .unwrap();
+        }
+        let restarted = restarts().wrapping_sub(first);
+        assert!(
+            restarted >= 3,
+            "the log started over {restarted} times in {commits} commits"
+        );
+    }
+
     #[tokio::test]
     async fn a_world_readable_database_from_an_earlier_run_is_tightened() {
         let dir = tempfile::tempdir().unwrap();

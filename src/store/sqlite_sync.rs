@@ -21,7 +21,7 @@
 //! worker thread would.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,10 +133,20 @@ struct Session<'a> {
 /// passive checkpoint there finds nothing left (no reader was on an older
 /// snapshot), the next batch writes the log from its start again, over
 /// blocks the file already has.
-#[derive(Default)]
 pub(crate) struct LogRestart {
     /// Set until a checkpoint on the writer has copied every frame back.
     due: AtomicBool,
+    /// [`RESTART_FRAMES`], lower in tests.
+    pub(crate) restart_frames: AtomicI64,
+}
+
+impl Default for LogRestart {
+    fn default() -> Self {
+        LogRestart {
+            due: AtomicBool::new(false),
+            restart_frames: AtomicI64::new(RESTART_FRAMES),
+        }
+    }
 }
 
 /// Frames (pages) in the log past which the writer starts it over: 64 MiB.
@@ -146,23 +156,23 @@ pub(crate) struct LogRestart {
 const RESTART_FRAMES: i64 = 16_384;
 
 /// Frames written since the last pass, below which the checkpointer leaves
-/// the rest to the ledger writer (about a megabyte).
+/// the rest to the ledger writer at once (about a megabyte).
 const HANDOFF_FRAMES: i64 = 256;
 
-/// With the log past [`RESTART_FRAMES`] and every frame copied back at
-/// `frames`, copies back what was written meanwhile, pass after pass, each
-/// shorter than the one before, until little is left; then the ledger
-/// writer copies back that little (and pays for syncing only that) and
-/// starts the log over.
+/// With the log past its limit and every frame copied back at `frames`,
+/// copies back what was written meanwhile, pass after pass (at most four),
+/// each shorter than the one before, until little is left; then the ledger
+/// writer copies back the rest (and pays for syncing only that) and starts
+/// the log over.
 fn catch_up(db: &Connection, mut frames: i64, log: &LogRestart) {
     for _ in 0..4 {
         match checkpoint(db) {
             Ok((0, now, copied)) if copied == now => {
-                if now - frames < HANDOFF_FRAMES {
-                    log.due.store(true, Ordering::Relaxed);
-                    return;
-                }
+                let written = now - frames;
                 frames = now;
+                if written < HANDOFF_FRAMES {
+                    break;
+                }
             }
             // A reader on an older snapshot: at the next round.
             Ok(_) => return,
@@ -172,6 +182,7 @@ fn catch_up(db: &Connection, mut frames: i64, log: &LogRestart) {
             }
         }
     }
+    log.due.store(true, Ordering::Relaxed);
 }
 
 /// A passive checkpoint: (busy, frames in the log, frames copied back).
@@ -620,7 +631,9 @@ impl Checkpointer {
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 match checkpoint(&db) {
-                    Ok((_, frames, _)) if frames > RESTART_FRAMES => catch_up(&db, frames, &log),
+                    Ok((_, frames, _)) if frames > log.restart_frames.load(Ordering::Relaxed) => {
+                        catch_up(&db, frames, &log)
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "a SQLite checkpoint failed"),
                 }
