@@ -294,10 +294,13 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
+    // PostgreSQL: (server URL, the run's schema), dropped at the end.
+    let mut pg_schema = None;
     let database_url = match std::env::var("TOLLGATE_BENCH_DATABASE_URL") {
         // A schema of its own, so runs never see each other's data.
         Ok(base) => {
             let schema = format!("bench_{}", new_id());
+            pg_schema = Some((base.clone(), schema.clone()));
             let pool = sqlx::PgPool::connect(&base).await?;
             sqlx::query(&format!("CREATE SCHEMA {schema}"))
                 .execute(&pool)
@@ -439,5 +442,12 @@ async fn main() -> anyhow::Result<()> {
     println!("server resident memory:       {rss:.0} MiB");
     drop(server);
     std::thread::sleep(Duration::from_millis(100));
+    if let Some((base, schema)) = pg_schema {
+        let pool = sqlx::PgPool::connect(&base).await?;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+    }
     Ok(())
 }
