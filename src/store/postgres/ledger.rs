@@ -169,59 +169,45 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+impl PgBatch<'_> {
+    /// The rows `sql` finds for the ids bound as its one array, `$1`.
+    async fn rows_for<R>(&mut self, sql: &str, ids: &[String]) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(sql)
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+}
+
 #[async_trait]
 impl BatchTx for PgBatch<'_> {
     async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>> {
-        if user_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(&LOCK_WALLETS)
-            .bind(user_ids)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        self.rows_for(&LOCK_WALLETS, user_ids).await
     }
 
     async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>> {
-        if user_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(&OPEN_GRANTS)
-            .bind(user_ids)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        self.rows_for(&OPEN_GRANTS, user_ids).await
     }
 
     async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(&GRANTS_BY_ID)
-            .bind(ids)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        self.rows_for(&GRANTS_BY_ID, ids).await
     }
 
     async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(&HOLDS_BY_ID)
-            .bind(ids)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        self.rows_for(&HOLDS_BY_ID, ids).await
     }
 
     async fn budget_counters(
         &mut self,
         budget_ids: &[String],
     ) -> StoreResult<Vec<BudgetCounterRow>> {
-        if budget_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(BUDGET_COUNTERS)
-            .bind(budget_ids)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        self.rows_for(BUDGET_COUNTERS, budget_ids).await
     }
 
     async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>> {
