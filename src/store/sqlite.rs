@@ -9,12 +9,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sqlite_sync::{Checkpointer, LogRestart, Readers};
+use super::sqlite_sync::{Checkpointer, KeptStatements, LogRestart, Readers};
 use super::{SyncBatches, SyncSession};
 
 /// A store on a SQLite database file.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The ledger batches' statements on the writer's connection. First, so
+    /// that the last clone of the store finalises them before its pools
+    /// close their connections.
+    kept: Arc<KeptStatements>,
     /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
     /// The one writing connection. SQLite has a single writer anyway;
@@ -62,8 +66,8 @@ impl SqliteStore {
                         if in_memory(&file) { "1000" } else { "0" },
                     )
                     // When the log starts over after a burst, it is cut back
-                    // to 128 MiB (`LogRestart` starts it over at about 64).
-                    .pragma("journal_size_limit", "134217728"),
+                    // to 512 MiB (`LogRestart` starts it over at about 256).
+                    .pragma("journal_size_limit", "536870912"),
             )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
@@ -76,6 +80,7 @@ impl SqliteStore {
         let log_restart = Arc::new(LogRestart::default());
         let checkpointer = on_disk.then(|| Checkpointer::start(file.clone(), log_restart.clone()));
         Ok(SqliteStore {
+            kept: Arc::default(),
             pool,
             writer,
             readers,
@@ -162,7 +167,7 @@ impl SyncBatches for SqliteStore {
         f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> super::StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
-        super::sqlite_sync::session_on(&mut conn, &self.log_restart, f).await
+        super::sqlite_sync::session_on(&mut conn, &self.log_restart, &self.kept, f).await
     }
 }
 
@@ -224,7 +229,7 @@ mod tests {
         let mut commits = 0i64;
         let first = restarts();
         let started = std::time::Instant::now();
-        // Three seconds of writes: the checkpointer looks every 100 ms.
+        // Three seconds of writes: the checkpointer looks every 10 ms.
         while started.elapsed() < std::time::Duration::from_secs(3) {
             store
                 .session(&mut |session| {

@@ -6,6 +6,7 @@ use evalexpr::{
     Function, HashMapContext, Node, Operator, Value as EValue,
 };
 use serde_json::{json, Value};
+use std::sync::LazyLock;
 
 use super::{EXACT_FLOAT_INT, MAX_EXPRESSION_CHARS, MAX_TREE_DEPTH};
 use crate::tools::ToolError;
@@ -37,10 +38,14 @@ fn function_alias(name: &str) -> Option<&'static str> {
     })
 }
 
-/// The constants and the one- or two-argument `log` the expressions may use.
-fn evaluation_context() -> Result<HashMapContext<DefaultNumericTypes>, ToolError> {
+/// The constants and the one- or two-argument `log` the expressions may use,
+/// built once.
+static CONTEXT: LazyLock<Result<HashMapContext<DefaultNumericTypes>, String>> =
+    LazyLock::new(evaluation_context);
+
+fn evaluation_context() -> Result<HashMapContext<DefaultNumericTypes>, String> {
     let mut ctx = HashMapContext::<DefaultNumericTypes>::new();
-    let fail = |e: EvalexprError| ToolError::Failed(format!("calculator set-up failed: {e}"));
+    let fail = |e: EvalexprError| format!("calculator set-up failed: {e}");
     for (name, value) in [
         ("pi", std::f64::consts::PI),
         ("e", std::f64::consts::E),
@@ -172,12 +177,12 @@ pub(super) fn evaluate(expression: &str) -> Result<Value, ToolError> {
             *name = full.to_string();
         }
     }
-    let ctx = evaluation_context()?;
+    let ctx = CONTEXT.as_ref().map_err(|e| ToolError::Failed(e.clone()))?;
     let mut float_tree = tree.clone();
     make_float_tree(&mut float_tree);
 
-    let int_result = tree.eval_with_context(&ctx);
-    let float_result = float_tree.eval_with_context(&ctx);
+    let int_result = tree.eval_with_context(ctx);
+    let float_result = float_tree.eval_with_context(ctx);
     let value = match (&int_result, float_result) {
         (Ok(int), Ok(float)) => reconcile(int, &float),
         (Err(EvalexprError::DivisionError { .. } | EvalexprError::ModulationError { .. }), _) => {
