@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::cols::WALLET_COLS;
 use super::{BatchFn, StoreError, StoreResult, SyncSession, WalletRow};
 
 mod batch;
@@ -273,11 +272,10 @@ impl Readers {
 
     pub(crate) fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>> {
         self.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {WALLET_COLS} FROM wallets WHERE user_id = ?1"
-            ))?
-            .query_row(params![user_id], wallet_row)
-            .optional()
+            // The very statement a batch reads the wallet with.
+            c.prepare_cached(&batch::SQL.wallet)?
+                .query_row(params![user_id], wallet_row)
+                .optional()
         })
     }
 

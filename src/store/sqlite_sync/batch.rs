@@ -18,7 +18,7 @@ use super::wallet_row;
 
 /// Every statement a ledger batch runs.
 pub(super) struct Sql {
-    wallet: String,
+    pub(super) wallet: String,
     open_grants: String,
     grant: String,
     hold: String,
