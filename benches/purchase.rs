@@ -338,6 +338,21 @@ async fn main() -> anyhow::Result<()> {
     caps.cap_total = Some(1_000_000_000);
     store.update_budget(&caps).await?;
     history(&database_url, &capped, history_n).await?;
+    if backend == "postgres" {
+        // A database in service has statistics (autovacuum analyses tables
+        // as they change); a fresh schema has none, and plans made without
+        // them scan whole tables where an index would find a few rows.
+        let pool = sqlx::PgPool::connect(&database_url).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_all(&pool)
+        .await?;
+        sqlx::query(&format!("ANALYZE {}", tables.join(", ")))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+    }
     drop(ledger);
     drop(store);
     let setup = started.elapsed();
