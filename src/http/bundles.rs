@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{json_body, require_user_token, Fields};
+use super::extract::{listing_fields, require_user_token, visibility_name, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -43,93 +43,46 @@ fn bundle_response(state: &AppState, b: &BundleRow) -> Json<oa::BundleResponse> 
     })
 }
 
-/// A list of up to [`MAX_MEMBERS`] strings, or errors located under it.
-fn string_list(body: &Value, name: &str, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
-    let loc = |extra: Option<usize>| {
-        let mut l: Vec<Value> = vec!["body".into(), name.into()];
-        l.extend(extra.map(Value::from));
-        l
-    };
-    let items = match body.get(name) {
-        None | Some(Value::Null) => return None,
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            errors.push(FieldError::new(
-                loc(None),
-                "list_type",
-                "Input should be a valid list",
-                other.clone(),
-            ));
-            return None;
-        }
-    };
-    if items.len() > MAX_MEMBERS {
-        errors.push(
-            FieldError::new(
-                loc(None),
-                "too_long",
-                format!("List should have at most {MAX_MEMBERS} items after validation, not {}", items.len()),
-                Value::Null,
-            )
-            .with_ctx(json!({"field_type": "List", "max_length": MAX_MEMBERS, "actual_length": items.len()})),
-        );
-        return None;
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match item {
-            Value::String(s) => out.push(s.clone()),
-            other => errors.push(FieldError::new(
-                loc(Some(i)),
-                "string_type",
-                "Input should be a valid string",
-                other.clone(),
-            )),
-        }
-    }
-    Some(out)
+/// A bundle's fields from a body; on create `name` is required.
+fn bundle_fields(f: &mut Fields<'_>, creating: bool) -> Option<oa::BundleRequest> {
+    let (name, description, visibility) = listing_fields(f, creating);
+    Some(oa::BundleRequest {
+        name,
+        description,
+        visibility,
+        product_ids: f.opt_string_list("product_ids", MAX_MEMBERS),
+        workflow_ids: f.opt_string_list("workflow_ids", MAX_MEMBERS),
+    })
 }
 
-/// Applies the body's fields to `b`, checking that every member exists
+/// The body of `POST /bundles`.
+pub struct NewBundle(pub oa::BundleRequest);
+
+impl FromBody for NewBundle {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        bundle_fields(f, true).map(NewBundle)
+    }
+}
+
+impl FromBody for oa::BundleRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        bundle_fields(f, false)
+    }
+}
+
+/// Applies a request's fields to `b`, checking that every member exists
 /// and may be offered by the bundle's owner.
-async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool) -> ApiResult<()> {
-    let mut f = Fields::body(body)?;
-    if creating || f.has("name") {
-        let name = f.req_str("name");
-        if let Some(n) = f.str_len("name", name, 1, 200) {
-            b.name = n;
-        }
+async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> ApiResult<()> {
+    if let Some(name) = req.name {
+        b.name = name;
     }
-    if let Some(d) = f.opt_str("description") {
-        if let Some(d) = f.str_len("description", Some(d), 0, 4000) {
-            b.description = d;
-        }
+    if let Some(description) = req.description {
+        b.description = description;
     }
-    if let Some(v) = f.opt_str("visibility") {
-        if v == "private" || v == "public" {
-            b.visibility = v;
-        } else {
-            f.error(
-                "visibility",
-                "enum",
-                "Input should be 'private' or 'public'",
-                Value::String(v),
-                Some(json!({"expected": "'private' or 'public'"})),
-            );
-        }
+    if let Some(visibility) = req.visibility {
+        b.visibility = visibility_name(visibility).into();
     }
-    let mut list_errors = Vec::new();
-    let products = string_list(body, "product_ids", &mut list_errors);
-    let workflows = string_list(body, "workflow_ids", &mut list_errors);
-    match f.finish() {
-        Err(ApiError::Validation(mut errors)) => {
-            errors.extend(list_errors);
-            return Err(ApiError::Validation(errors));
-        }
-        Err(other) => return Err(other),
-        Ok(()) if !list_errors.is_empty() => return Err(ApiError::Validation(list_errors)),
-        Ok(()) => {}
-    }
+    let (products, workflows) = (req.product_ids, req.workflow_ids);
     let products = products.unwrap_or_else(|| b.products());
     let workflows = workflows.unwrap_or_else(|| b.workflows());
     match resolve_members(state, &b.owner_id, &products, &workflows).await {
@@ -184,10 +137,9 @@ async fn apply(state: &AppState, b: &mut BundleRow, body: &Value, creating: bool
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    req: axum::extract::Request,
+    Body(NewBundle(body)): Body<NewBundle>,
 ) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
     require_user_token(&caller, "Creating and changing bundles")?;
-    let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut b = BundleRow {
         id: new_id(),
@@ -200,7 +152,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    apply(&state, &mut b, &body, true).await?;
+    apply(&state, &mut b, body).await?;
     let owned = state.store.count_bundles_owned_by(&caller.user_id).await?;
     quotas::check(&state, Quota::BundlesPerUser, owned)?;
     state.store.insert_bundle(&b).await?;
@@ -311,7 +263,7 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: axum::extract::Request,
+    Body(body): Body<oa::BundleRequest>,
 ) -> ApiResult<Json<oa::BundleResponse>> {
     require_user_token(&caller, "Creating and changing bundles")?;
     let mut b = visible(&state, &caller, &id).await?;
@@ -321,8 +273,7 @@ pub async fn update(
             "No bundle with this id belongs to you.",
         ));
     }
-    let body = json_body(req, &state).await?;
-    apply(&state, &mut b, &body, false).await?;
+    apply(&state, &mut b, body).await?;
     b.updated_at = to_millis(state.clock.now());
     state.store.update_bundle(&b).await?;
     Ok(bundle_response(&state, &b))

@@ -246,6 +246,88 @@ impl<'a> Fields<'a> {
         Some(n)
     }
 
+    /// One of `choices`, by its name; an `enum` error names them all.
+    pub fn opt_choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)]) -> Option<T> {
+        let s = self.opt_str(name)?;
+        if let Some((_, v)) = choices.iter().find(|(n, _)| *n == s) {
+            return Some(*v);
+        }
+        let quoted: Vec<String> = choices.iter().map(|(n, _)| format!("'{n}'")).collect();
+        let expected = match quoted.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => quoted.concat(),
+        };
+        self.error(
+            name,
+            "enum",
+            format!("Input should be {expected}"),
+            Value::String(s),
+            Some(json!({ "expected": expected })),
+        );
+        None
+    }
+
+    /// A list of at most `max` strings; errors are located at the field or
+    /// at the item.
+    pub fn opt_string_list(&mut self, name: &str, max: usize) -> Option<Vec<String>> {
+        let items = match self.present(name)? {
+            Value::Array(items) => items,
+            other => {
+                let other = other.clone();
+                self.error(
+                    name,
+                    "list_type",
+                    "Input should be a valid list",
+                    other,
+                    None,
+                );
+                return None;
+            }
+        };
+        if items.len() > max {
+            self.error(
+                name,
+                "too_long",
+                format!(
+                    "List should have at most {max} items after validation, not {}",
+                    items.len()
+                ),
+                Value::Null,
+                Some(
+                    json!({"field_type": "List", "max_length": max, "actual_length": items.len()}),
+                ),
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut valid = true;
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                other => {
+                    valid = false;
+                    let mut loc = self.loc(name);
+                    loc.push(i.into());
+                    self.errors.push(FieldError::new(
+                        loc,
+                        "string_type",
+                        "Input should be a valid string",
+                        other.clone(),
+                    ));
+                }
+            }
+        }
+        valid.then_some(out)
+    }
+
+    pub fn req_object(&mut self, name: &str) -> Option<Map<String, Value>> {
+        if !self.has(name) {
+            self.missing(name);
+            return None;
+        }
+        self.opt_object(name)
+    }
+
     pub fn opt_object(&mut self, name: &str) -> Option<Map<String, Value>> {
         match self.present(name)? {
             Value::Object(m) => Some(m.clone()),
@@ -455,6 +537,43 @@ fn parse_forwarded_addr(value: &str) -> Option<std::net::IpAddr> {
                 .parse()
                 .ok()
         })
+}
+
+/// What workflows and bundles are listed under: a `name` of 1 to 200
+/// characters (required when `creating`), a `description` of up to 4000
+/// and a `visibility`.
+pub fn listing_fields(
+    f: &mut Fields<'_>,
+    creating: bool,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<tollgate_api::Visibility>,
+) {
+    let name = if creating {
+        f.req_str("name")
+    } else {
+        f.opt_str("name")
+    };
+    let name = f.str_len("name", name, 1, 200);
+    let description = f.opt_str("description");
+    let description = f.str_len("description", description, 0, 4000);
+    let visibility = f.opt_choice(
+        "visibility",
+        &[
+            ("private", tollgate_api::Visibility::Private),
+            ("public", tollgate_api::Visibility::Public),
+        ],
+    );
+    (name, description, visibility)
+}
+
+/// The stored name of a visibility.
+pub fn visibility_name(v: tollgate_api::Visibility) -> &'static str {
+    match v {
+        tollgate_api::Visibility::Private => "private",
+        tollgate_api::Visibility::Public => "public",
+    }
 }
 
 #[cfg(test)]

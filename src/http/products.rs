@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{bounded_int, json_body, Fields};
+use super::extract::{bounded_int, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
@@ -246,49 +246,61 @@ fn listing(p: &Product) -> &serde_json::value::RawValue {
     })
 }
 
-/// A purchase body: `product_id` (or `name`) and `parameters`.
-fn parse_purchase(value: &Value) -> ApiResult<NewPurchase> {
-    let mut f = Fields::body(value)?;
-    let product = if f.has("product_id") {
-        f.req_str("product_id")
-    } else if f.has("name") {
-        f.req_str("name")
-    } else {
-        f.req_str("product_id")
-    };
-    let mut params = f.opt_object("parameters").unwrap_or_default();
-    let action = match params.remove("action") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            f.error(
+/// A purchase body: `product_id` (or `name`), `parameters` (whose `action`,
+/// when given, is a string) and `max_price_credits`.
+impl FromBody for oa::PurchaseRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let product = if f.has("product_id") {
+            f.req_str("product_id")
+        } else if f.has("name") {
+            f.req_str("name")
+        } else {
+            f.req_str("product_id")
+        };
+        let parameters = f.opt_object("parameters");
+        match parameters.as_ref().and_then(|p| p.get("action")) {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(other) => f.error(
                 "parameters",
                 "string_type",
                 "Input should be a valid string",
-                other,
+                other.clone(),
                 None,
-            );
-            None
+            ),
         }
-    };
-    let product = product.and_then(|p| f.str_len("product_id", Some(p), 1, 200));
-    let max_price_credits = f.opt_int("max_price_credits");
-    if let Some(max) = max_price_credits.filter(|m| *m < 0) {
-        f.error(
-            "max_price_credits",
-            "greater_than_equal",
-            "Input should be greater than or equal to 0",
-            max.into(),
-            Some(json!({"ge": 0})),
-        );
+        let product = product.and_then(|p| f.str_len("product_id", Some(p), 1, 200));
+        let max_price_credits = f.opt_int("max_price_credits");
+        if let Some(max) = max_price_credits.filter(|m| *m < 0) {
+            f.error(
+                "max_price_credits",
+                "greater_than_equal",
+                "Input should be greater than or equal to 0",
+                max.into(),
+                Some(json!({"ge": 0})),
+            );
+        }
+        Some(oa::PurchaseRequest {
+            product_id: product?,
+            parameters,
+            max_price_credits,
+        })
     }
-    f.finish()?;
-    Ok(NewPurchase {
-        product: product.expect("checked"),
+}
+
+/// The purchase a body asks for, its `action` taken out of `parameters`.
+fn new_purchase(body: oa::PurchaseRequest) -> NewPurchase {
+    let mut params = body.parameters.unwrap_or_default();
+    let action = match params.remove("action") {
+        Some(Value::String(s)) => Some(s),
+        // `from_fields` refused any other type.
+        _ => None,
+    };
+    NewPurchase {
+        product: body.product_id,
         action,
         params,
-        max_price_credits,
-    })
+        max_price_credits: body.max_price_credits,
+    }
 }
 
 /// `POST /products/purchase`: purchase and invoke a tool.
@@ -326,10 +338,9 @@ pub async fn purchase(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    req: axum::extract::Request,
+    Body(body): Body<oa::PurchaseRequest>,
 ) -> ApiResult<Response> {
-    let value = json_body(req, &state).await?;
-    let body = parse_purchase(&value)?;
+    let body = new_purchase(body);
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str().ok().and_then(IdempotencyKey::parse) {

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{json_body, require_user_token, Fields};
+use super::extract::{listing_fields, require_user_token, visibility_name, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -92,89 +92,98 @@ fn workflow_response(state: &AppState, w: &WorkflowRow) -> Json<oa::WorkflowResp
     })
 }
 
-/// Applies the body's fields to `w`.
-fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) -> ApiResult<()> {
-    let mut f = Fields::body(body)?;
-    if creating || f.has("name") {
-        let name = f.req_str("name");
-        if let Some(n) = f.str_len("name", name, 1, 200) {
-            w.name = n;
-        }
-    }
-    if let Some(d) = f.opt_str("description") {
-        if let Some(d) = f.str_len("description", Some(d), 0, 4000) {
-            w.description = d;
-        }
-    }
-    if let Some(v) = f.opt_str("visibility") {
-        if v == "private" || v == "public" {
-            w.visibility = v;
-        } else {
-            f.error(
-                "visibility",
-                "enum",
-                "Input should be 'private' or 'public'",
-                Value::String(v),
-                None,
-            );
-        }
-    }
-    if let Some(s) = f.opt_str("status") {
-        if s == "active" || s == "disabled" {
-            w.status = s;
-        } else {
-            f.error(
-                "status",
-                "enum",
-                "Input should be 'active' or 'disabled'",
-                Value::String(s),
-                None,
-            );
-        }
-    }
-    if creating || f.has("engine") {
-        if let Some(e) = f.req_str("engine") {
-            w.engine = e;
-        }
-    }
-    let definition = if creating || f.has("definition") {
-        match body.get("definition") {
-            Some(d @ Value::Object(_)) => Some(d.clone()),
-            Some(other) => {
-                f.error(
-                    "definition",
-                    "dict_type",
-                    "Input should be a valid dictionary",
-                    other.clone(),
-                    None,
-                );
-                None
-            }
-            None => {
-                f.error(
-                    "definition",
-                    "missing",
-                    "Field required",
-                    body.clone(),
-                    None,
-                );
-                None
-            }
-        }
+/// A workflow's fields from a body; on create `name`, `engine` and
+/// `definition` are required.
+fn workflow_fields(f: &mut Fields<'_>, creating: bool) -> Option<oa::WorkflowRequest> {
+    let (name, description, visibility) = listing_fields(f, creating);
+    let status = f.opt_choice(
+        "status",
+        &[
+            ("active", oa::ActiveStatus::Active),
+            ("disabled", oa::ActiveStatus::Disabled),
+        ],
+    );
+    let engine = match if creating {
+        f.req_str("engine")
     } else {
-        serde_json::from_str(&w.definition).ok()
+        f.opt_str("engine")
+    } {
+        None => None,
+        Some(e) => match e.as_str() {
+            "graph" => Some(oa::Engine::Graph),
+            "llm" => Some(oa::Engine::Llm),
+            _ => {
+                let msg = format!("unknown engine {e:?}; use graph or llm");
+                f.error(
+                    "engine",
+                    "value_error",
+                    format!("Value error, {msg}"),
+                    Value::Null,
+                    Some(json!({ "error": msg })),
+                );
+                None
+            }
+        },
     };
-    f.finish()?;
-    let definition = definition.unwrap_or(Value::Null);
-    if w.engine != "graph" && w.engine != "llm" {
-        return Err(definition_errors(
-            vec![(
-                vec![],
-                format!("unknown engine {:?}; use graph or llm", w.engine),
-            )],
-            true,
-        ));
+    let definition = if creating {
+        f.req_object("definition")
+    } else {
+        f.opt_object("definition")
+    };
+    Some(oa::WorkflowRequest {
+        name,
+        description,
+        visibility,
+        status,
+        engine,
+        definition,
+    })
+}
+
+/// The body of `POST /workflows`.
+pub struct NewWorkflow(pub oa::WorkflowRequest);
+
+impl FromBody for NewWorkflow {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        workflow_fields(f, true).map(NewWorkflow)
     }
+}
+
+impl FromBody for oa::WorkflowRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        workflow_fields(f, false)
+    }
+}
+
+/// Applies a request's fields to `w` and checks its definition for its engine.
+fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> ApiResult<()> {
+    if let Some(name) = req.name {
+        w.name = name;
+    }
+    if let Some(description) = req.description {
+        w.description = description;
+    }
+    if let Some(visibility) = req.visibility {
+        w.visibility = visibility_name(visibility).into();
+    }
+    if let Some(status) = req.status {
+        w.status = match status {
+            oa::ActiveStatus::Active => "active",
+            oa::ActiveStatus::Disabled => "disabled",
+        }
+        .into();
+    }
+    if let Some(engine) = req.engine {
+        w.engine = match engine {
+            oa::Engine::Graph => "graph",
+            oa::Engine::Llm => "llm",
+        }
+        .into();
+    }
+    let definition = match req.definition {
+        Some(d) => Value::Object(d),
+        None => serde_json::from_str(&w.definition).unwrap_or(Value::Null),
+    };
     validate_definition(state, &w.engine, &definition).map_err(|e| definition_errors(e, false))?;
     w.definition = definition.to_string();
     Ok(())
@@ -204,10 +213,9 @@ fn apply(state: &AppState, w: &mut WorkflowRow, body: &Value, creating: bool) ->
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    req: axum::extract::Request,
+    Body(NewWorkflow(body)): Body<NewWorkflow>,
 ) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
     require_user_token(&caller, "Creating and changing workflows")?;
-    let body = json_body(req, &state).await?;
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
         id: new_id(),
@@ -222,7 +230,7 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
-    apply(&state, &mut w, &body, true)?;
+    apply(&state, &mut w, body)?;
     let owned = state
         .store
         .count_workflows_owned_by(&caller.user_id)
@@ -347,7 +355,7 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: axum::extract::Request,
+    Body(body): Body<oa::WorkflowRequest>,
 ) -> ApiResult<Json<oa::WorkflowResponse>> {
     require_user_token(&caller, "Creating and changing workflows")?;
     let mut w = visible(&state, &caller, &id).await?;
@@ -357,9 +365,8 @@ pub async fn update(
             "No workflow with this id belongs to you.",
         ));
     }
-    let body = json_body(req, &state).await?;
     let before = w.clone();
-    apply(&state, &mut w, &body, false)?;
+    apply(&state, &mut w, body)?;
     w.updated_at = to_millis(state.clock.now());
     if versions::definition_changed(&before, &w) {
         w.version = before.version + 1;

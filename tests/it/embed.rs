@@ -403,6 +403,20 @@ async fn bundles_are_their_owners_and_private_ones_are_404_to_others(app: TestAp
         kinds.contains(&"missing") && kinds.contains(&"enum") && kinds.contains(&"list_type"),
         "{body}"
     );
+    // Too many members, and a member that is not a string, each located.
+    let many: Vec<String> = (0..101).map(|i| format!("tool-{i}")).collect();
+    let (status, body) = app
+        .post(
+            "/bundles",
+            Some(&other.token),
+            json!({"name": "Big", "product_ids": many, "workflow_ids": ["ok", 7]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["type"], "too_long", "{body}");
+    assert_eq!(body["detail"][0]["ctx"]["max_length"], 100, "{body}");
+    assert_eq!(body["detail"][1]["loc"], json!(["body", "workflow_ids", 1]));
+    assert_eq!(body["detail"][1]["type"], "string_type", "{body}");
 }
 
 async fn the_embed_page_of_another_users_private_workflow_is_404(app: TestApp) {

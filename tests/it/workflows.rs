@@ -456,14 +456,45 @@ async fn definitions_are_validated_with_errors_naming_the_step(app: TestApp) {
         );
         assert_eq!(body["detail"][0]["loc"][1], "definition");
     }
-    let (status, _) = app
+    // Every field's error in one answer, each at its field.
+    let (status, body) = app
         .post(
             "/workflows",
             Some(&user.token),
-            json!({"name": "x", "engine": "quantum", "definition": {}}),
+            json!({"name": "", "engine": "quantum", "visibility": "secret", "definition": {}}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let errors: Vec<(Value, &str)> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["loc"].clone(), d["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (json!(["body", "name"]), "string_too_short"),
+            (json!(["body", "visibility"]), "enum"),
+            (json!(["body", "engine"]), "value_error"),
+        ],
+        "{body}"
+    );
+    // On create the engine and the definition are required.
+    let (status, body) = app
+        .post("/workflows", Some(&user.token), json!({"name": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "engine"]),
+        "{body}"
+    );
+    assert_eq!(
+        body["detail"][1]["loc"],
+        json!(["body", "definition"]),
+        "{body}"
+    );
 }
 
 async fn branches_merges_loops_and_a_human_step_run_as_drawn(app: TestApp) {

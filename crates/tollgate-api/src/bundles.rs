@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Visibility;
+
 /// A named set of tools and workflows, embeddable as one widget.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct Bundle {
@@ -26,16 +28,22 @@ pub struct Bundle {
 pub struct BundleRequest {
     /// 1 to 200 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// Up to 4000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
     /// `private` (default) or `public`.
     #[serde(default)]
-    pub visibility: Option<String>,
-    /// Tool ids, slugs or names.
+    pub visibility: Option<Visibility>,
+    /// Up to 100 tool ids, slugs or names.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub product_ids: Option<Vec<String>>,
+    /// Up to 100 workflow ids.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub workflow_ids: Option<Vec<String>>,
 }
 

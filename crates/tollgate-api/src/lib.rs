@@ -10,6 +10,28 @@ use serde_json::Value;
 /// A free-form JSON object.
 pub type Object = serde_json::Map<String, Value>;
 
+/// Who may see a workflow or a bundle.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Only its owner.
+    Private,
+    /// Every account, which may enable it on a budget of its own.
+    Public,
+}
+
+/// Whether a workflow or a tool can be used.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveStatus {
+    Active,
+    Disabled,
+}
+
 pub mod admin;
 pub mod approvals;
 pub mod auth;

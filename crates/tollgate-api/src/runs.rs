@@ -54,7 +54,7 @@ pub struct TriggerRequest {
         pattern = r"^https://(?![^/?#]*[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt](?:[/?#]|$))[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?:[/?#][!-~]*)?$"
     )]
     pub callback_url: Option<String>,
-    /// Free-form metadata persisted alongside the run for caller-side tracing.
+    /// Free-form metadata persisted alongside the run for caller-side tracing, at most 16 KiB as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_metadata: Option<Object>,
 }

@@ -3,7 +3,14 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::Object;
+use crate::{ActiveStatus, Object};
+
+/// The kind of tool a vendor publishes: builtin tools ship in the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishedKind {
+    Http,
+}
 /// A published tool, as its vendor sees it.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct VendorProduct {
@@ -34,28 +41,43 @@ pub struct VendorProduct {
 /// `status` of a builtin tool may change.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct VendorProductRequest {
-    /// Lower-case letters, digits and single hyphens; 1 to 64 characters.
+    /// 1 to 64 lower-case letters, digits and hyphens, neither first nor last.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+    )]
     pub slug: Option<String>,
     /// 1 to 64 characters of a-z, A-Z, 0-9, `_` or `-`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
     pub name: Option<String>,
+    /// 1 to 200 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
+    /// Up to 4000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
+    /// Up to 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub category: Option<String>,
     /// Only `http`.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<PublishedKind>,
+    /// The public HTTPS URL the tool is called at, up to 2048 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 2048)]
     pub endpoint: Option<String>,
     /// `active` or `disabled`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<ActiveStatus>,
     /// 100 to 120000.
     #[serde(default)]
+    #[schema(minimum = 100, maximum = 120000)]
     pub timeout_ms: Option<i64>,
     #[serde(default)]
     pub required_credentials: Option<Vec<Object>>,

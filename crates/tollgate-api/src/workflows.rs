@@ -4,7 +4,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::Object;
+use crate::{ActiveStatus, Object, Visibility};
+
+/// What runs a workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// A graph of tool calls.
+    Graph,
+    /// A model that calls the budget's tools.
+    Llm,
+}
+
 /// A workflow.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct Workflow {
@@ -42,18 +53,21 @@ pub struct Workflow {
 pub struct WorkflowRequest {
     /// 1 to 200 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// Up to 4000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
     /// `private` (default) or `public`.
     #[serde(default)]
-    pub visibility: Option<String>,
-    /// `active` or `disabled`.
+    pub visibility: Option<Visibility>,
+    /// `active` (default) or `disabled`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<ActiveStatus>,
     /// `graph` or `llm`.
     #[serde(default)]
-    pub engine: Option<String>,
+    pub engine: Option<Engine>,
     /// The engine's definition.
     #[serde(default)]
     pub definition: Option<Object>,
