@@ -176,82 +176,87 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))
         }
     };
-    match cmd {
-        AdminCommand::CreateUser {
-            email,
-            password,
-            role,
-        } => {
-            let parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid email: {e}"))?;
-            crate::auth::password::check_new(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let role = Role::parse(&role).expect("clap checked the role");
-            let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins())
-                .await?
-                .builtin_ids();
-            let created =
-                accounts::create_user(store.as_ref(), &parsed, &password, role, builtins).await?;
-            println!(
-                "created {} user {} (id {}, default budget {})",
-                role.as_str(),
-                parsed.as_str(),
-                created.user_id,
-                created.budget_id
-            );
+    let out = async {
+        match cmd {
+            AdminCommand::CreateUser {
+                email,
+                password,
+                role,
+            } => {
+                let parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid email: {e}"))?;
+                crate::auth::password::check_new(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let role = Role::parse(&role).expect("clap checked the role");
+                let builtins = crate::catalog::Catalog::load(store.clone(), crate::tools::builtins())
+                    .await?
+                    .builtin_ids();
+                let created =
+                    accounts::create_user(store.as_ref(), &parsed, &password, role, builtins).await?;
+                println!(
+                    "created {} user {} (id {}, default budget {})",
+                    role.as_str(),
+                    parsed.as_str(),
+                    created.user_id,
+                    created.budget_id
+                );
+            }
+            AdminCommand::CreateApiKey { email, name } => {
+                let user = user_for(email).await?;
+                let budget = store
+                    .budget_by_id(&user.default_budget_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the user has no default budget"))?;
+                let now = chrono::Utc::now().timestamp_millis();
+                let (_, secret) = accounts::create_api_key(store.as_ref(), &budget, &name, now).await?;
+                println!("{secret}");
+            }
+            AdminCommand::Grant {
+                email,
+                credits,
+                expires_at,
+                credit_type,
+            } => {
+                let user = user_for(email).await?;
+                let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
+                let (grant, txn) = ledger
+                    .grant(NewGrant {
+                        user_id: user.id,
+                        amount_credits: credits,
+                        credit_type,
+                        expires_at: expires_at.map(|t| t.with_timezone(&chrono::Utc)),
+                        source_metadata: Some(serde_json::json!({"source": "tollgate admin grant"})),
+                    })
+                    .await?;
+                println!(
+                    "granted {credits} credits (grant {}); balance is now {}",
+                    grant.id, txn.balance_after_credits
+                );
+            }
+            AdminCommand::RotateSigningKey => {
+                let tokens = TokenService::load(store.clone(), master, String::new()).await?;
+                let kid = tokens.rotate().await?;
+                println!("new signing key {kid} is current; running servers pick it up within seconds, older keys still verify until retired");
+            }
+            AdminCommand::RetireSigningKey { kid } => {
+                let tokens = TokenService::load(store.clone(), master, String::new()).await?;
+                tokens.retire(&kid).await?;
+                println!("signing key {kid} is retired; tokens it signed stop working within a second");
+            }
+            AdminCommand::SetRole { email, role } => {
+                let user = user_for(email).await?;
+                let now = chrono::Utc::now().timestamp_millis();
+                anyhow::ensure!(
+                    store.set_user_role(&user.id, &role, now).await?,
+                    "the user vanished"
+                );
+                println!(
+                    "{} is now {role}; their signed-in sessions have ended",
+                    user.email
+                );
+            }
         }
-        AdminCommand::CreateApiKey { email, name } => {
-            let user = user_for(email).await?;
-            let budget = store
-                .budget_by_id(&user.default_budget_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the user has no default budget"))?;
-            let now = chrono::Utc::now().timestamp_millis();
-            let (_, secret) = accounts::create_api_key(store.as_ref(), &budget, &name, now).await?;
-            println!("{secret}");
-        }
-        AdminCommand::Grant {
-            email,
-            credits,
-            expires_at,
-            credit_type,
-        } => {
-            let user = user_for(email).await?;
-            let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
-            let (grant, txn) = ledger
-                .grant(NewGrant {
-                    user_id: user.id,
-                    amount_credits: credits,
-                    credit_type,
-                    expires_at: expires_at.map(|t| t.with_timezone(&chrono::Utc)),
-                    source_metadata: Some(serde_json::json!({"source": "tollgate admin grant"})),
-                })
-                .await?;
-            println!(
-                "granted {credits} credits (grant {}); balance is now {}",
-                grant.id, txn.balance_after_credits
-            );
-        }
-        AdminCommand::RotateSigningKey => {
-            let tokens = TokenService::load(store.clone(), master, String::new()).await?;
-            let kid = tokens.rotate().await?;
-            println!("new signing key {kid} is current; running servers pick it up within seconds, older keys still verify until retired");
-        }
-        AdminCommand::RetireSigningKey { kid } => {
-            let tokens = TokenService::load(store.clone(), master, String::new()).await?;
-            tokens.retire(&kid).await?;
-            println!("signing key {kid} is retired; tokens it signed stop working within a second");
-        }
-        AdminCommand::SetRole { email, role } => {
-            let user = user_for(email).await?;
-            let now = chrono::Utc::now().timestamp_millis();
-            anyhow::ensure!(
-                store.set_user_role(&user.id, &role, now).await?,
-                "the user vanished"
-            );
-            println!(
-                "{} is now {role}; their signed-in sessions have ended",
-                user.email
-            );
-        }
+        Ok::<(), anyhow::Error>(())
     }
-    Ok(())
+    .await;
+    startup::release_store(store.as_ref()).await;
+    out
 }

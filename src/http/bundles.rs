@@ -55,12 +55,16 @@ fn bundle_fields(f: &mut Fields<'_>, creating: bool) -> Option<oa::BundleRequest
     })
 }
 
-/// The body of `POST /bundles`.
-pub struct NewBundle(pub oa::BundleRequest);
-
-impl FromBody for NewBundle {
+impl FromBody for oa::NewBundleRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        bundle_fields(f, true).map(NewBundle)
+        let b = bundle_fields(f, true)?;
+        Some(oa::NewBundleRequest {
+            name: b.name?,
+            description: b.description,
+            visibility: b.visibility,
+            product_ids: b.product_ids,
+            workflow_ids: b.workflow_ids,
+        })
     }
 }
 
@@ -121,7 +125,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> A
     tag = "Bundles",
     operation_id = "bundles_create",
     summary = "Create a bundle",
-    request_body(content = oa::BundleRequest, content_type = "application/json"),
+    request_body(content = oa::NewBundleRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The bundle, with its embed URL.", body = oa::BundleResponse),
         super::openapi::BodyRefused,
@@ -137,7 +141,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> A
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(NewBundle(body)): Body<NewBundle>,
+    Body(body): Body<oa::NewBundleRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
     require_user_token(&caller, "Creating and changing bundles")?;
     let now = to_millis(state.clock.now());
@@ -152,7 +156,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    apply(&state, &mut b, body).await?;
+    apply(&state, &mut b, body.into()).await?;
     let owned = state.store.count_bundles_owned_by(&caller.user_id).await?;
     quotas::check(&state, Quota::BundlesPerUser, owned)?;
     state.store.insert_bundle(&b).await?;

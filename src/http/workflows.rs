@@ -140,12 +140,17 @@ fn workflow_fields(f: &mut Fields<'_>, creating: bool) -> Option<oa::WorkflowReq
     })
 }
 
-/// The body of `POST /workflows`.
-pub struct NewWorkflow(pub oa::WorkflowRequest);
-
-impl FromBody for NewWorkflow {
+impl FromBody for oa::NewWorkflowRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        workflow_fields(f, true).map(NewWorkflow)
+        let w = workflow_fields(f, true)?;
+        Some(oa::NewWorkflowRequest {
+            name: w.name?,
+            description: w.description,
+            visibility: w.visibility,
+            status: w.status,
+            engine: w.engine?,
+            definition: w.definition?,
+        })
     }
 }
 
@@ -197,7 +202,7 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
     operation_id = "workflows_create",
     summary = "Create a workflow",
     description = "A `graph` or `llm` workflow; the definition is validated against the catalog.",
-    request_body(content = oa::WorkflowRequest, content_type = "application/json"),
+    request_body(content = oa::NewWorkflowRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The workflow, with its trigger URL.", body = oa::WorkflowResponse),
         super::openapi::BodyRefused,
@@ -213,7 +218,7 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(NewWorkflow(body)): Body<NewWorkflow>,
+    Body(body): Body<oa::NewWorkflowRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
     require_user_token(&caller, "Creating and changing workflows")?;
     let now = to_millis(state.clock.now());
@@ -230,7 +235,7 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
-    apply(&state, &mut w, body)?;
+    apply(&state, &mut w, body.into())?;
     let owned = state
         .store
         .count_workflows_owned_by(&caller.user_id)

@@ -220,6 +220,12 @@ pub trait SyncBatches: Send + Sync {
         &self,
         f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
     ) -> StoreResult<()>;
+
+    /// Finalises whatever the writer keeps prepared on its connection and
+    /// keeps nothing more, before the process ends: once the runtime stops,
+    /// sqlx may close that connection at any moment, and it refuses to
+    /// close one with statements open.
+    async fn release(&self) -> StoreResult<()>;
 }
 
 /// The ledger's rows as history and sweepers read them, outside the engine's batches.

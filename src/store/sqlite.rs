@@ -169,6 +169,11 @@ impl SyncBatches for SqliteStore {
         let mut conn = self.writer.acquire().await?;
         super::sqlite_sync::session_on(&mut conn, &self.log_restart, &self.kept, f).await
     }
+
+    async fn release(&self) -> super::StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        super::sqlite_sync::release_on(&mut conn, &self.kept).await
+    }
 }
 
 #[cfg(all(test, unix))]

@@ -59,8 +59,20 @@ fn wallet_row(r: &Row<'_>) -> rusqlite::Result<WalletRow> {
 /// lifetime, and nothing closes the pool), and the store drops this field
 /// before its pools: the statements are finalised when the last clone of
 /// the store goes, with no session running (a session borrows the store).
+/// One more case closes it: a connection handed back to the pool as the
+/// runtime stops is closed instead, on whichever thread drops the task that
+/// would have returned it. So the process releases the statements
+/// ([`release_on`]) before its runtime stops, and sessions after that keep
+/// none.
 #[derive(Default)]
-pub(crate) struct KeptStatements(Mutex<Option<Kept>>);
+pub(crate) struct KeptStatements(Mutex<Keeping>);
+
+#[derive(Default)]
+struct Keeping {
+    kept: Option<Kept>,
+    /// Set by [`release_on`]: sessions finalise their statements as they end.
+    released: bool,
+}
 
 struct Kept {
     /// The sqlx connection's handle the statements belong to.
@@ -79,7 +91,7 @@ pub(crate) async fn session_on(
 ) -> StoreResult<()> {
     let mut locked = conn.lock_handle().await?;
     let handle = locked.as_raw_handle().as_ptr();
-    let db = match kept.0.lock().expect("kept statements lock").take() {
+    let db = match kept.0.lock().expect("kept statements lock").kept.take() {
         Some(k) if k.handle == handle as usize => k.db,
         other => {
             // A different handle would mean sqlx opened a new connection,
@@ -103,11 +115,35 @@ pub(crate) async fn session_on(
     let mut session = Session { db: Some(db), log };
     f(&mut session);
     if let Some(db) = session.db.take() {
-        *kept.0.lock().expect("kept statements lock") = Some(Kept {
-            handle: handle as usize,
-            db,
-        });
+        let mut keeping = kept.0.lock().expect("kept statements lock");
+        if keeping.released {
+            // Finalised here, with sqlx's worker still kept off the handle.
+            drop(db);
+        } else {
+            keeping.kept = Some(Kept {
+                handle: handle as usize,
+                db,
+            });
+        }
     }
+    drop(locked);
+    Ok(())
+}
+
+/// Finalises the statements kept on sqlx's connection `conn` (the writer),
+/// and makes later sessions keep none.
+pub(crate) async fn release_on(
+    conn: &mut sqlx::SqliteConnection,
+    kept: &KeptStatements,
+) -> StoreResult<()> {
+    // Holding the handle keeps sqlx's worker off it while they finalise.
+    let locked = conn.lock_handle().await?;
+    let taken = {
+        let mut keeping = kept.0.lock().expect("kept statements lock");
+        keeping.released = true;
+        keeping.kept.take()
+    };
+    drop(taken);
     drop(locked);
     Ok(())
 }

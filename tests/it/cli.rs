@@ -189,6 +189,53 @@ async fn admin_commands_work_with_the_server_stopped() {
     );
 }
 
+/// A command that wrote through the ledger ends without a panic: the
+/// ledger writer keeps statements prepared on SQLite's writer connection,
+/// and a connection closed with statements open makes sqlx panic. Each grant
+/// used to race its own exit, and lost about half the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_grants_exit_cleanly_every_time() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let db = app.stop().await;
+    let out = tollgate(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "grants@example.com",
+            "--password",
+            "grants password 1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..12 {
+        let out = tollgate(
+            &db,
+            &[
+                "admin",
+                "grant",
+                "--email",
+                "grants@example.com",
+                "--credits",
+                "5",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "grant {i}: {stderr}");
+        assert!(!stderr.contains("panicked"), "grant {i}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("balance is now {}", 5 * (i + 1))),
+            "grant {i}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn serve_works_on_a_fresh_directory_and_prints_a_working_curl_line() {
     let dir = tempfile::tempdir().unwrap();

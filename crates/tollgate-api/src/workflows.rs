@@ -73,6 +73,40 @@ pub struct WorkflowRequest {
     pub definition: Option<Object>,
 }
 
+/// A new workflow: `name`, `engine` and `definition` are required.
+#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+pub struct NewWorkflowRequest {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Up to 4000 characters.
+    #[serde(default)]
+    #[schema(max_length = 4000)]
+    pub description: Option<String>,
+    /// `private` (default) or `public`.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// `active` (default) or `disabled`.
+    #[serde(default)]
+    pub status: Option<ActiveStatus>,
+    pub engine: Engine,
+    /// The engine's definition.
+    pub definition: Object,
+}
+
+impl From<NewWorkflowRequest> for WorkflowRequest {
+    fn from(w: NewWorkflowRequest) -> Self {
+        WorkflowRequest {
+            name: Some(w.name),
+            description: w.description,
+            visibility: w.visibility,
+            status: w.status,
+            engine: Some(w.engine),
+            definition: Some(w.definition),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct WorkflowResponse {
     pub success: bool,
