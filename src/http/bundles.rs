@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{listing_fields, require_user_token, visibility_name, Body, Fields, FromBody};
+use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -84,7 +84,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> A
         b.description = description;
     }
     if let Some(visibility) = req.visibility {
-        b.visibility = visibility_name(visibility).into();
+        b.visibility = visibility.as_str().into();
     }
     let (products, workflows) = (req.product_ids, req.workflow_ids);
     let products = products.unwrap_or_else(|| b.products());

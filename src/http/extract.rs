@@ -568,14 +568,6 @@ pub fn listing_fields(
     (name, description, visibility)
 }
 
-/// The stored name of a visibility.
-pub fn visibility_name(v: tollgate_api::Visibility) -> &'static str {
-    match v {
-        tollgate_api::Visibility::Private => "private",
-        tollgate_api::Visibility::Public => "public",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

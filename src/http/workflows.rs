@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{listing_fields, require_user_token, visibility_name, Body, Fields, FromBody};
+use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
@@ -169,21 +169,13 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
         w.description = description;
     }
     if let Some(visibility) = req.visibility {
-        w.visibility = visibility_name(visibility).into();
+        w.visibility = visibility.as_str().into();
     }
     if let Some(status) = req.status {
-        w.status = match status {
-            oa::ActiveStatus::Active => "active",
-            oa::ActiveStatus::Disabled => "disabled",
-        }
-        .into();
+        w.status = status.as_str().into();
     }
     if let Some(engine) = req.engine {
-        w.engine = match engine {
-            oa::Engine::Graph => "graph",
-            oa::Engine::Llm => "llm",
-        }
-        .into();
+        w.engine = engine.as_str().into();
     }
     let definition = match req.definition {
         Some(d) => Value::Object(d),

@@ -32,6 +32,26 @@ pub enum ActiveStatus {
     Disabled,
 }
 
+impl Visibility {
+    /// The stored and answered name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+}
+
+impl ActiveStatus {
+    /// The stored and answered name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ActiveStatus::Active => "active",
+            ActiveStatus::Disabled => "disabled",
+        }
+    }
+}
+
 pub mod admin;
 pub mod approvals;
 pub mod auth;

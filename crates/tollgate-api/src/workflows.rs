@@ -16,6 +16,16 @@ pub enum Engine {
     Llm,
 }
 
+impl Engine {
+    /// The stored and answered name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Graph => "graph",
+            Engine::Llm => "llm",
+        }
+    }
+}
+
 /// A workflow.
 #[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct Workflow {
