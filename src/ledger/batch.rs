@@ -376,6 +376,7 @@ impl Batch {
         budget_id: Option<&str>,
         reference: Option<&str>,
     ) -> TransactionRow {
+        let now = self.now;
         for a in &plan {
             let g = self
                 .grants(user_id)
@@ -383,6 +384,13 @@ impl Batch {
                 .find(|g| g.id == a.grant_id)
                 .expect("planned grant");
             g.remaining_credits -= a.amount_credits;
+            // A spent grant is closed, as an expired or revoked one is: the
+            // indexes over open grants name `closed_at`, so a purchase that
+            // leaves credits on the grant rewrites no index entry.
+            if g.remaining_credits == 0 {
+                g.closed_at = Some(now);
+                g.closed_reason = Some("spent".into());
+            }
             self.dirty_grants.insert(a.grant_id.clone());
         }
         let mut txn = self.txn(user_id, "purchase", -amount);

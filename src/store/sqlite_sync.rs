@@ -323,7 +323,7 @@ impl Readers {
         self.with(|c| {
             c.prepare_cached(
                 "SELECT COALESCE(SUM(remaining_credits), 0), MIN(expires_at) FROM grants \
-                 WHERE user_id = ?1 AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > ?2)",
+                 WHERE user_id = ?1 AND closed_at IS NULL AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > ?2)",
             )?
             .query_row(params![user_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
         })

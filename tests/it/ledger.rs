@@ -329,6 +329,15 @@ async fn check_invariants(
             g.remaining_credits >= 0 && g.remaining_credits <= g.amount_credits,
             "{ctx}: grant {g:?}"
         );
+        // The store finds open grants by `closed_at`: a grant is closed
+        // exactly when nothing is left on it.
+        prop_assert_eq!(
+            g.closed_at.is_some(),
+            g.remaining_credits == 0,
+            "{}: grant {:?} open with nothing left, or closed with credits left",
+            ctx,
+            g
+        );
     }
     for t in &txns {
         prop_assert!(

@@ -103,7 +103,7 @@ where
 
     async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT user_id FROM grants WHERE remaining_credits > 0 AND expires_at <= $1 LIMIT $2",
+            "SELECT DISTINCT user_id FROM grants WHERE closed_at IS NULL AND remaining_credits > 0 AND expires_at <= $1 LIMIT $2",
         )
         .bind(now)
         .bind(limit)

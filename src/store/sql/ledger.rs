@@ -55,7 +55,7 @@ where
         }
         Ok(sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(remaining_credits), 0) AS BIGINT), MIN(expires_at) FROM grants \
-             WHERE user_id = $1 AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > $2)",
+             WHERE user_id = $1 AND closed_at IS NULL AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(user_id)
         .bind(now)

@@ -26,6 +26,7 @@ pub(super) struct Sql {
     spend_since: &'static str,
     insert_grant: String,
     update_grant: &'static str,
+    spend_grant: &'static str,
     insert_transaction: &'static str,
     insert_allocation: &'static str,
     delete_hold: &'static str,
@@ -51,6 +52,7 @@ impl Sql {
             self.spend_since,
             &self.insert_grant,
             self.update_grant,
+            self.spend_grant,
             self.insert_transaction,
             self.insert_allocation,
             self.delete_hold,
@@ -72,7 +74,7 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
     Sql {
     wallet: format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = ?1"),
     open_grants: format!(
-        "SELECT {GRANT_COLS} FROM grants WHERE user_id = ?1 AND remaining_credits > 0"
+        "SELECT {GRANT_COLS} FROM grants WHERE user_id = ?1 AND closed_at IS NULL AND remaining_credits > 0"
     ),
     grant: format!("SELECT {GRANT_COLS} FROM grants WHERE id = ?1"),
     hold: format!("SELECT {HOLD_COLS} FROM holds WHERE id = ?1"),
@@ -83,6 +85,10 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
         "INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ),
     update_grant: "UPDATE grants SET remaining_credits = ?2, closed_at = ?3, closed_reason = ?4 WHERE id = ?1",
+    // A grant that stays open: SQLite rewrites the entries of every index
+    // whose condition names a column an UPDATE sets, even to the same
+    // value, and the open-grant indexes name `closed_at`.
+    spend_grant: "UPDATE grants SET remaining_credits = ?2 WHERE id = ?1",
     insert_transaction: "INSERT INTO credit_transactions (id, user_id, transaction_type, amount_credits, balance_after_credits, grant_id, reference, date_created, budget_id, seq) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     insert_allocation: "INSERT INTO ledger_allocations (transaction_id, grant_id, amount_credits) VALUES (?1, ?2, ?3)",
@@ -281,10 +287,12 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
             ])?;
         }
     }
-    if !w.grant_updates.is_empty() {
-        let mut s = db.prepare_cached(SQL.update_grant)?;
-        for g in &w.grant_updates {
-            s.execute(params![
+    for g in &w.grant_updates {
+        if g.closed_at.is_none() {
+            db.prepare_cached(SQL.spend_grant)?
+                .execute(params![g.id, g.remaining_credits])?;
+        } else {
+            db.prepare_cached(SQL.update_grant)?.execute(params![
                 g.id,
                 g.remaining_credits,
                 g.closed_at,
@@ -470,5 +478,37 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// A purchase lowers a grant's credits: that update rewrites the
+    /// grant's row and no index entry (migration 0013; before it, the
+    /// open-grant indexes named `remaining_credits` in their conditions and
+    /// the same update deleted and inserted an entry in each).
+    #[tokio::test]
+    async fn spending_from_a_grant_writes_no_index_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("grants.db");
+        let _store = SqliteStore::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let db = Connection::open(&file).unwrap();
+        let ops = |sql: &str| -> Vec<String> {
+            let mut plan = db.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let nulls = vec![rusqlite::types::Null; plan.parameter_count()];
+            plan.query_map(rusqlite::params_from_iter(nulls), |r| r.get(1))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let index_writes = |ops: &[String]| {
+            ops.iter()
+                .filter(|op| *op == "IdxInsert" || *op == "IdxDelete")
+                .count()
+        };
+        let spend = ops(SQL.spend_grant);
+        assert!(spend.iter().any(|op| op == "Insert"), "{spend:?}");
+        assert_eq!(index_writes(&spend), 0, "{spend:?}");
+        // Closing a grant still takes it out of both open-grant indexes.
+        assert_eq!(index_writes(&ops(SQL.update_grant)), 4);
     }
 }

@@ -1,0 +1,16 @@
+-- A purchase lowers a grant's `remaining_credits`, and the two partial
+-- indexes over open grants named that column in their conditions, so every
+-- purchase rewrote their entries too: two more index pages written per
+-- wallet per commit (on PostgreSQL, no purchase could update a grant in
+-- place). A grant is now closed (`closed_at`, `closed_reason` 'spent') when
+-- its last credit is spent, as it already was when it expired or was
+-- revoked, so "open" is `closed_at IS NULL` and a purchase that leaves
+-- credits on the grant touches no index.
+UPDATE grants
+SET closed_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000, closed_reason = 'spent'
+WHERE remaining_credits = 0 AND closed_at IS NULL;
+
+DROP INDEX grants_due;
+CREATE INDEX grants_due ON grants (expires_at) WHERE closed_at IS NULL;
+DROP INDEX grants_open;
+CREATE INDEX grants_open ON grants (user_id) WHERE closed_at IS NULL;
