@@ -143,7 +143,7 @@ pub async fn create_grant(
     summary = "Revoke a grant",
     description = "Takes back what is left of the grant.",
     params(
-        ("grant_id" = String, Path, description = "The grant's id."),
+        ("grant_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The grant's id."),
     ),
     responses(
         (status = 200, description = "The revocation transaction.", body = oa::GrantRevokedResponse),
@@ -206,7 +206,7 @@ impl FromBody for RoleRequest {
     summary = "Change a user's role",
     description = "Sets the role and ends every signed-in session of the user at once: their access tokens answer 401 and the next sign-in carries the new role. Their API keys keep working, with the new role.",
     params(
-        ("user_id" = String, Path, description = "The user's id."),
+        ("user_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The user's id."),
     ),
     request_body(content = oa::RoleRequest, content_type = "application/json"),
     responses(

@@ -9,13 +9,13 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::id::ObjectId;
-use crate::services::trigger::{self, TriggerRequest, Triggered};
+use crate::services::trigger::{self, Triggered};
 use crate::store::RunRow;
 use crate::workflows::view::{run_summary, run_view};
 
@@ -26,7 +26,10 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
-fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
+/// The trigger body as [`oa::TriggerRequest`], refused in the spec's
+/// `{success, error, message}` shape (not FastAPI's 422) with the codes the
+/// spec's webhook endpoints use.
+fn parse_trigger(bytes: &[u8]) -> ApiResult<oa::TriggerRequest> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| bad("invalid_json", format!("The body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
@@ -71,9 +74,9 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
         }
     };
     let request_metadata = match obj.get("request_metadata") {
-        None | Some(Value::Null) => Map::new(),
+        None | Some(Value::Null) => None,
         Some(Value::Object(m)) if Value::Object(m.clone()).to_string().len() <= 16 * 1024 => {
-            m.clone()
+            Some(m.clone())
         }
         Some(Value::Object(_)) => {
             return Err(bad(
@@ -88,7 +91,7 @@ fn parse_trigger(bytes: &[u8]) -> ApiResult<TriggerRequest> {
             ))
         }
     };
-    Ok(TriggerRequest {
+    Ok(oa::TriggerRequest {
         prompt,
         request_id,
         callback_url,
@@ -167,7 +170,7 @@ pub async fn trigger(
     })?;
     let t = parse_trigger(&bytes)?;
     Ok(
-        match trigger::trigger(&state, &caller, &workflow_id, t).await? {
+        match trigger::trigger(&state, &caller, &workflow_id, t.into()).await? {
             Triggered::Queued(run) => accepted(&state, &run, StatusCode::OK),
             Triggered::Existing(run) => accepted(&state, &run, StatusCode::ACCEPTED),
         },

@@ -71,7 +71,7 @@ pub async fn list(
     summary = "Approve a request",
     description = "Does what was asked (enabling a tool or a workflow on the budget, or moving the budget's pinned workflow version forward to the version a `workflow_update` request names) and closes the request.",
     params(
-        ("approval_id" = String, Path, description = "The approval request's id."),
+        ("approval_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The approval request's id."),
     ),
     responses(
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),
@@ -100,7 +100,7 @@ pub async fn approve(
     operation_id = "approvals_deny",
     summary = "Deny a request",
     params(
-        ("approval_id" = String, Path, description = "The approval request's id."),
+        ("approval_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The approval request's id."),
     ),
     responses(
         (status = 200, description = "The resolved request.", body = oa::ApprovalResponse),

@@ -47,7 +47,7 @@ impl FromBody for oa::ApiKeyRequest {
     summary = "Create an API key",
     description = "A key that acts in this budget. The key is in this response only.",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
     ),
     request_body(content = oa::ApiKeyRequest, content_type = "application/json"),
     responses(
@@ -100,7 +100,7 @@ pub async fn create_api_key(
     summary = "List API keys",
     description = "The budget's keys, without their secrets.",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
     ),
     responses(
         (status = 200, description = "The keys.", body = oa::ApiKeyListResponse),
@@ -134,8 +134,8 @@ pub async fn list_api_keys(
     summary = "Revoke an API key",
     description = "The key stops working at once.",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
-        ("key_id" = String, Path, description = "The key's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
+        ("key_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The key's id."),
     ),
     responses(
         (status = 200, description = "Revoked.", body = oa::ApiKeyRevokedResponse),
@@ -355,7 +355,7 @@ pub async fn create_budget(
     operation_id = "budgets_get_budget",
     summary = "Get a budget",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
     ),
     responses(
         (status = 200, description = "The budget.", body = oa::BudgetResponse),
@@ -384,7 +384,7 @@ pub async fn get_budget(
     summary = "Update a budget",
     description = "Rename, pause or resume, set caps (null clears one).",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
     ),
     request_body(content = oa::BudgetRequest, content_type = "application/json"),
     responses(
@@ -416,7 +416,7 @@ pub async fn update_budget(
     operation_id = "budgets_enable_product",
     summary = "Enable a tool on a budget",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
         ("product_id" = String, Path, description = "The tool's id, slug or name."),
     ),
     responses(
@@ -452,7 +452,7 @@ pub async fn enable_product(
     operation_id = "budgets_disable_product",
     summary = "Disable a tool on a budget",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
         ("product_id" = String, Path, description = "The tool's id, slug or name."),
     ),
     responses(

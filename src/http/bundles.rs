@@ -220,7 +220,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Bundl
     operation_id = "bundles_get",
     summary = "Get a bundle",
     params(
-        ("bundle_id" = String, Path, description = "The bundle's id."),
+        ("bundle_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The bundle's id."),
     ),
     responses(
         (status = 200, description = "The bundle.", body = oa::BundleResponse),
@@ -248,7 +248,7 @@ pub async fn get(
     summary = "Update a bundle",
     description = "Absent fields are left as they are.",
     params(
-        ("bundle_id" = String, Path, description = "The bundle's id."),
+        ("bundle_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The bundle's id."),
     ),
     request_body(content = oa::BundleRequest, content_type = "application/json"),
     responses(

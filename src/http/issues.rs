@@ -168,7 +168,7 @@ impl FromBody for oa::IssueUpdateRequest {
     operation_id = "issues_vendor_update",
     summary = "Update a report's status",
     params(
-        ("issue_id" = String, Path, description = "The report's id."),
+        ("issue_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The report's id."),
     ),
     request_body(content = oa::IssueUpdateRequest, content_type = "application/json"),
     responses(

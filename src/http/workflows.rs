@@ -305,7 +305,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
     operation_id = "workflows_get",
     summary = "Get a workflow",
     params(
-        ("workflow_id" = String, Path, description = "The workflow's id."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id."),
     ),
     responses(
         (status = 200, description = "The workflow.", body = oa::WorkflowResponse),
@@ -333,7 +333,7 @@ pub async fn get(
     summary = "Update a workflow",
     description = "Absent fields are left as they are.",
     params(
-        ("workflow_id" = String, Path, description = "The workflow's id."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id."),
     ),
     request_body(content = oa::WorkflowRequest, content_type = "application/json"),
     responses(
@@ -386,8 +386,8 @@ pub async fn update(
     summary = "Enable a workflow on a budget",
     description = "Pins the workflow's current version on the budget: runs on the budget execute that version until its owner accepts a newer one (a `workflow_update` approval request, or enabling it again). The workflow's owner always runs the newest version.",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
-        ("workflow_id" = String, Path, description = "The workflow's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id."),
     ),
     responses(
         (status = 200, description = "Enabled.", body = oa::BudgetWorkflowResponse),
@@ -428,8 +428,8 @@ pub async fn enable(
     operation_id = "workflows_disable",
     summary = "Disable a workflow on a budget",
     params(
-        ("budget_id" = String, Path, description = "The budget's id."),
-        ("workflow_id" = String, Path, description = "The workflow's id."),
+        ("budget_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The budget's id."),
+        ("workflow_id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The workflow's id."),
     ),
     responses(
         (status = 200, description = "Disabled.", body = oa::BudgetWorkflowResponse),

@@ -33,6 +33,17 @@ pub struct TriggerRequest {
     pub request_metadata: Map<String, Value>,
 }
 
+impl From<tollgate_api::TriggerRequest> for TriggerRequest {
+    fn from(body: tollgate_api::TriggerRequest) -> Self {
+        TriggerRequest {
+            prompt: body.prompt,
+            request_id: body.request_id,
+            callback_url: body.callback_url,
+            request_metadata: body.request_metadata.unwrap_or_default(),
+        }
+    }
+}
+
 /// The run a trigger answers with.
 #[derive(Debug, Clone)]
 pub enum Triggered {
