@@ -15,7 +15,7 @@ use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::ledger::LedgerError;
-use crate::store::{ApprovalKind, OrderRow};
+use crate::store::{ApprovalKind, OrderRow, OrderStatus};
 use crate::tools::{vendor, ToolContext, ToolError};
 
 mod credentials;
@@ -268,7 +268,7 @@ async fn purchase_product(
         product_id: product.row.id.clone(),
         action: action.clone(),
         price_credits: price,
-        status: "pending".into(),
+        status: OrderStatus::Pending,
         error_code: None,
         instance_id: Some(req.instance_id.clone()),
         run_id: req.run_id.clone(),
@@ -362,7 +362,7 @@ async fn purchase_product(
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 } else {
-                    order.status = "succeeded".into();
+                    order.status = OrderStatus::Succeeded;
                     order.completed_at = Some(to_millis(app.clock.now()));
                     app.ledger
                         .record_order(&order)
@@ -372,7 +372,7 @@ async fn purchase_product(
                 Ok(outcome)
             }
             Err(error) => {
-                order.status = "failed".into();
+                order.status = OrderStatus::Failed;
                 order.error_code = Some(tool_error_code(&error).into());
                 order.completed_at = Some(to_millis(app.clock.now()));
                 app.ledger

@@ -15,7 +15,7 @@ use super::{consumption_order, Command, LedgerError, Reply};
 use crate::id::new_id;
 use crate::store::{
     Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, GrantRow, HoldRow,
-    IdempotencyFinish, OrderFinish, OrderRow, TransactionRow, WalletRow,
+    IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow, WalletRow,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -158,9 +158,9 @@ impl Batch {
                 ..
             } => {
                 let status = if code.is_some() {
-                    "failed"
+                    OrderStatus::Failed
                 } else {
-                    "succeeded"
+                    OrderStatus::Succeeded
                 };
                 self.finish_order(order_id, status, code.as_deref(), None, *duration_ms);
                 Ok(Reply::Done)
@@ -360,7 +360,7 @@ impl Batch {
 
     fn failed_order(&mut self, order: &OrderRow, e: &LedgerError) {
         let mut failed = order.clone();
-        failed.status = "failed".into();
+        failed.status = OrderStatus::Failed;
         failed.error_code = Some(e.order_code().into());
         failed.completed_at = Some(self.now);
         failed.duration_ms = Some(order.duration_ms.unwrap_or(0));

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{OrderRow, StoreResult};
+use super::{OrderRow, OrderStatus, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GrantRow {
@@ -86,7 +86,7 @@ pub struct BudgetCounterRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderFinish {
     pub id: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub error_code: Option<String>,
     pub transaction_id: Option<String>,
     pub completed_at: i64,

@@ -4,6 +4,54 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 
+/// Where an order stands, stored as the strings of [`OrderStatus::as_str`]
+/// (the `orders.status` column's check allows exactly these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Its price is held while the tool runs.
+    Pending,
+    /// The tool answered and the call was charged (or was free).
+    Succeeded,
+    /// The tool failed, timed out, or the charge was refused: nothing was
+    /// charged.
+    Failed,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 3] = [
+        OrderStatus::Pending,
+        OrderStatus::Succeeded,
+        OrderStatus::Failed,
+    ];
+
+    /// The stored and answered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Succeeded => "succeeded",
+            OrderStatus::Failed => "failed",
+        }
+    }
+
+    /// The status a stored name stands for.
+    pub fn parse(name: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        OrderStatus::parse(&name).ok_or_else(|| format!("no order status is called {name:?}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrderRow {
     pub id: String,
@@ -12,7 +60,8 @@ pub struct OrderRow {
     pub product_id: String,
     pub action: String,
     pub price_credits: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub error_code: Option<String>,
     pub instance_id: Option<String>,
     pub run_id: Option<String>,
@@ -30,4 +79,20 @@ pub trait OrderStore: Send + Sync {
     /// pay for one on every call): it reads the whole table, for tests and
     /// operators' tools, never for a request.
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus;
+
+    #[test]
+    fn order_statuses_read_back_as_they_are_stored_and_nothing_else_reads() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(OrderStatus::try_from(s.to_string()), Ok(s));
+        }
+        for bad in ["", "Pending", "lost", "succeeded "] {
+            assert!(OrderStatus::try_from(bad.to_string()).is_err(), "{bad:?}");
+        }
+    }
 }

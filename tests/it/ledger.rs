@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tollgate::clock::{to_millis, Clock, ManualClock};
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, LedgerError, NewGrant};
-use tollgate::store::{self, NewUser, Store};
+use tollgate::store::{self, NewUser, OrderStatus, Store};
 
 use crate::harness::{fresh_db, Backend, TestDb};
 
@@ -770,7 +770,7 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
         product_id: new_id(),
         action: "run".into(),
         price_credits: 0,
-        status: "succeeded".into(),
+        status: OrderStatus::Succeeded,
         error_code: None,
         instance_id: None,
         run_id: None,
@@ -812,7 +812,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         product_id: new_id(),
         action: "run".into(),
         price_credits: price,
-        status: "pending".into(),
+        status: OrderStatus::Pending,
         error_code: None,
         instance_id: None,
         run_id: None,
@@ -842,7 +842,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
     let txn = ledger.charge(6, None, &paid, None).await.unwrap();
     assert_eq!(txn.amount_credits, -6);
     let row = store.order_by_id(&paid.id).await.unwrap().unwrap();
-    assert_eq!(row.status, "succeeded");
+    assert_eq!(row.status, OrderStatus::Succeeded);
     assert_eq!(row.transaction_id.as_deref(), Some(txn.id.as_str()));
     let b = ledger.balance(&user).await.unwrap();
     assert_eq!((b.live, b.held, b.available), (4, 4, 0));

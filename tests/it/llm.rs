@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use tollgate::clock::Clock;
-use tollgate::store::{InstanceRow, RunRow, WorkflowRow};
+use tollgate::store::{InstanceRow, OrderStatus, RunRow, WorkflowRow};
 use tollgate::workflows::llm::{parse_definition, LlmEngine};
 use tollgate::workflows::{Engine, EngineOutcome, RunCtx};
 
@@ -713,9 +713,11 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
         .unwrap();
     let model_orders: Vec<_> = orders.iter().filter(|o| o.product_id == "llm").collect();
     assert_eq!(model_orders.len(), 2);
-    assert!(model_orders.iter().all(|o| o.status == "succeeded"
-        && o.action == "fake-model-1"
-        && o.run_id.as_deref() == Some(run_id)));
+    assert!(model_orders
+        .iter()
+        .all(|o| o.status == OrderStatus::Succeeded
+            && o.action == "fake-model-1"
+            && o.run_id.as_deref() == Some(run_id)));
     assert!(model_orders
         .iter()
         .any(|o| Some(o.id.as_str()) == steps[0]["order_id"].as_str()));

@@ -2,6 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tollgate::store::OrderStatus;
 
 use crate::catalog::{budget_with, publish_products};
 use crate::harness::{TestApp, TestUser};
@@ -61,7 +62,7 @@ async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: T
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(order.status, "succeeded");
+    assert_eq!(order.status, OrderStatus::Succeeded);
     assert_eq!(order.user_id, user.user_id);
     assert_eq!(order.instance_id.as_deref(), Some(instance_id));
     assert!(order.transaction_id.is_some());
@@ -238,7 +239,7 @@ async fn insufficient_credits_get_402_with_balance_and_price(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(orders.len(), 1, "the attempt is recorded");
-    assert_eq!(orders[0].status, "failed");
+    assert_eq!(orders[0].status, OrderStatus::Failed);
     assert_eq!(
         orders[0].error_code.as_deref(),
         Some("insufficient_credits")
@@ -770,7 +771,7 @@ async fn a_free_tool_call_is_an_order_too(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(orders.len(), 1);
-    assert_eq!(orders[0].status, "failed");
+    assert_eq!(orders[0].status, OrderStatus::Failed);
     assert_eq!(orders[0].price_credits, 0);
     assert_eq!(orders[0].error_code.as_deref(), Some("tool_failed"));
     assert_eq!(app.balance(&user).await["balance"], 5);

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tollgate::store::OrderStatus;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -349,7 +350,7 @@ async fn a_vendor_tool_is_called_with_a_verifiable_token_and_the_stored_credenti
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(order.status, "succeeded");
+    assert_eq!(order.status, OrderStatus::Succeeded);
     assert_eq!(order.product_id, product);
 }
 
@@ -470,7 +471,7 @@ async fn failed_vendor_calls_cost_nothing_and_only_success_is_charged(app: TestA
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(order.status, "failed");
+        assert_eq!(order.status, OrderStatus::Failed);
         assert_eq!(order.error_code.as_deref(), Some(code));
         assert_eq!(order.transaction_id, None);
     }

@@ -3,7 +3,9 @@
 use super::Batch;
 use crate::id::new_id;
 use crate::ledger::{plan_debit, LedgerError};
-use crate::store::{BudgetRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, TransactionRow};
+use crate::store::{
+    BudgetRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow,
+};
 
 impl Batch {
     pub(super) fn reserve(
@@ -85,13 +87,13 @@ impl Batch {
     pub(super) fn finish_order(
         &mut self,
         order_id: &str,
-        status: &str,
+        status: OrderStatus,
         code: Option<&str>,
         transaction_id: Option<&str>,
         duration_ms: i64,
     ) {
         if let Some(o) = self.new_orders.get_mut(order_id) {
-            o.status = status.into();
+            o.status = status;
             o.error_code = code.map(str::to_string);
             o.transaction_id = transaction_id.map(str::to_string);
             o.completed_at = Some(self.now);
@@ -102,7 +104,7 @@ impl Batch {
             order_id.to_string(),
             OrderFinish {
                 id: order_id.to_string(),
-                status: status.into(),
+                status,
                 error_code: code.map(str::to_string),
                 transaction_id: transaction_id.map(str::to_string),
                 completed_at: self.now,
@@ -127,7 +129,7 @@ impl Batch {
             if let Some(order_id) = &hold.reference {
                 self.finish_order(
                     order_id,
-                    "failed",
+                    OrderStatus::Failed,
                     Some("insufficient_credits"),
                     None,
                     duration_ms,
@@ -146,7 +148,13 @@ impl Batch {
             hold.reference.as_deref(),
         );
         if let Some(order_id) = &hold.reference {
-            self.finish_order(order_id, "succeeded", None, Some(&txn.id), duration_ms);
+            self.finish_order(
+                order_id,
+                OrderStatus::Succeeded,
+                None,
+                Some(&txn.id),
+                duration_ms,
+            );
         }
         self.record_response(user_id, idempotent);
         Ok(txn)
@@ -163,7 +171,7 @@ impl Batch {
             .take_hold(user_id, hold_id)
             .ok_or(LedgerError::UnknownHold)?;
         if let Some(order_id) = &hold.reference {
-            self.finish_order(order_id, "failed", Some(code), None, duration_ms);
+            self.finish_order(order_id, OrderStatus::Failed, Some(code), None, duration_ms);
         }
         Ok(())
     }
@@ -203,7 +211,7 @@ impl Batch {
             Some(&order.id),
         );
         let mut done = order.clone();
-        done.status = "succeeded".into();
+        done.status = OrderStatus::Succeeded;
         done.transaction_id = Some(txn.id.clone());
         done.completed_at = Some(self.now);
         done.duration_ms = Some(order.duration_ms.unwrap_or(0));

@@ -354,7 +354,7 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
                 o.product_id,
                 o.action,
                 o.price_credits,
-                o.status,
+                o.status.as_str(),
                 o.error_code,
                 o.instance_id,
                 o.run_id,
@@ -370,7 +370,7 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
         for o in &w.finished_orders {
             s.execute(params![
                 o.id,
-                o.status,
+                o.status.as_str(),
                 o.error_code,
                 o.transaction_id,
                 o.completed_at,

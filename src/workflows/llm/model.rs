@@ -226,7 +226,7 @@ async fn charge_model_call(
         product_id: MODEL_CALL_PRODUCT.into(),
         action: model.to_string(),
         price_credits: credits,
-        status: "pending".into(),
+        status: crate::store::OrderStatus::Pending,
         error_code: None,
         instance_id: Some(ctx.instance_id.clone()),
         run_id: Some(ctx.run.id.clone()),
