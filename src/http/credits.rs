@@ -75,7 +75,7 @@ pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
     oa::CustomerCreditTransaction {
         id: t.id.clone(),
         user_id: t.user_id.clone(),
-        transaction_type: t.transaction_type.clone(),
+        transaction_type: t.transaction_type.as_str().into(),
         amount_credits: t.amount_credits,
         amount_usd: usd(t.amount_credits),
         balance_after_credits: t.balance_after_credits,

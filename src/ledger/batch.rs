@@ -14,7 +14,7 @@ mod load;
 use super::{consumption_order, Command, LedgerError, Reply};
 use crate::id::new_id;
 use crate::store::{
-    Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, GrantRow, HoldRow,
+    Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantRow, HoldRow,
     IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow, WalletRow,
 };
 
@@ -206,11 +206,11 @@ impl Batch {
         self.transactions.push((txn, seq));
     }
 
-    fn txn(&self, user_id: &str, kind: &str, amount: i64) -> TransactionRow {
+    fn txn(&self, user_id: &str, kind: EntryKind, amount: i64) -> TransactionRow {
         TransactionRow {
             id: new_id(),
             user_id: user_id.to_string(),
-            transaction_type: kind.into(),
+            transaction_type: kind,
             amount_credits: amount,
             balance_after_credits: self.wallets[user_id].row.balance_credits + amount,
             grant_id: None,
@@ -239,7 +239,7 @@ impl Batch {
             g.closed_at = Some(now);
             g.closed_reason = Some("expired".into());
             self.dirty_grants.insert(id.clone());
-            let mut txn = self.txn(user_id, "expiration", -remaining);
+            let mut txn = self.txn(user_id, EntryKind::Expiration, -remaining);
             txn.grant_id = Some(id.clone());
             self.append(
                 txn,
@@ -271,7 +271,7 @@ impl Batch {
         self.grants(&new.user_id).push(grant.clone());
         self.new_grants.insert(grant.id.clone());
         self.dirty_grants.insert(grant.id.clone());
-        let mut txn = self.txn(&new.user_id, "grant", new.amount_credits);
+        let mut txn = self.txn(&new.user_id, EntryKind::Grant, new.amount_credits);
         txn.grant_id = Some(grant.id.clone());
         self.append(txn.clone(), Vec::new());
         Ok((grant, txn))
@@ -308,7 +308,7 @@ impl Batch {
         g.closed_at = Some(now);
         g.closed_reason = Some("revoked".into());
         self.dirty_grants.insert(grant_id.to_string());
-        let mut txn = self.txn(user_id, "revocation", -remaining);
+        let mut txn = self.txn(user_id, EntryKind::Revocation, -remaining);
         txn.grant_id = Some(grant_id.to_string());
         self.append(
             txn.clone(),
@@ -393,7 +393,7 @@ impl Batch {
             }
             self.dirty_grants.insert(a.grant_id.clone());
         }
-        let mut txn = self.txn(user_id, "purchase", -amount);
+        let mut txn = self.txn(user_id, EntryKind::Purchase, -amount);
         txn.budget_id = budget_id.map(str::to_string);
         txn.reference = reference.map(str::to_string);
         self.append(txn.clone(), plan);

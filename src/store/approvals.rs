@@ -22,58 +22,14 @@ pub enum ApprovalKind {
     WorkflowHuman,
 }
 
-impl ApprovalKind {
-    pub const ALL: [ApprovalKind; 6] = [
-        ApprovalKind::EnableProduct,
-        ApprovalKind::PriceIncrease,
-        ApprovalKind::Credential,
-        ApprovalKind::EnableWorkflow,
-        ApprovalKind::WorkflowUpdate,
-        ApprovalKind::WorkflowHuman,
-    ];
-
-    /// The stored and answered name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalKind::EnableProduct => "enable_product",
-            ApprovalKind::PriceIncrease => "price_increase",
-            ApprovalKind::Credential => "credential",
-            ApprovalKind::EnableWorkflow => "enable_workflow",
-            ApprovalKind::WorkflowUpdate => "workflow_update",
-            ApprovalKind::WorkflowHuman => "workflow_human",
-        }
-    }
-}
-
-impl std::fmt::Display for ApprovalKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ApprovalKind {
-    type Err = UnknownApprovalKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ApprovalKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownApprovalKind(s.to_string()))
-    }
-}
-
-impl TryFrom<String> for ApprovalKind {
-    type Error = UnknownApprovalKind;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-/// A stored kind this build does not know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown approval kind {0:?}")]
-pub struct UnknownApprovalKind(pub String);
+super::names::stored_names!(ApprovalKind, "approval kind", {
+    EnableProduct => "enable_product",
+    PriceIncrease => "price_increase",
+    Credential => "credential",
+    EnableWorkflow => "enable_workflow",
+    WorkflowUpdate => "workflow_update",
+    WorkflowHuman => "workflow_human",
+});
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApprovalRow {

@@ -24,11 +24,35 @@ pub struct GrantRow {
     pub closed_reason: Option<String>,
 }
 
+/// What a ledger entry records, stored as the strings of
+/// [`EntryKind::as_str`] (the `credit_transactions.transaction_type`
+/// column's check allows exactly these) and answered as the spec's
+/// `transaction_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// Credits added to the wallet (a new grant).
+    Grant,
+    /// What was left on a grant when it expired.
+    Expiration,
+    /// What was left on a grant an operator revoked.
+    Revocation,
+    /// A charged call.
+    Purchase,
+}
+
+super::names::stored_names!(EntryKind, "ledger entry kind", {
+    Grant => "grant",
+    Expiration => "expiration",
+    Revocation => "revocation",
+    Purchase => "purchase",
+});
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TransactionRow {
     pub id: String,
     pub user_id: String,
-    pub transaction_type: String,
+    #[sqlx(try_from = "String")]
+    pub transaction_type: EntryKind,
     pub amount_credits: i64,
     pub balance_after_credits: i64,
     pub grant_id: Option<String>,
@@ -257,4 +281,20 @@ pub trait LedgerHistory: Send + Sync {
     async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
     /// Holds made before `before`.
     async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
+}
+
+#[cfg(test)]
+mod entry_kind_tests {
+    use super::EntryKind;
+
+    #[test]
+    fn entry_kinds_read_back_as_they_are_stored_and_nothing_else_reads() {
+        for &k in EntryKind::ALL {
+            assert_eq!(k.as_str().parse(), Ok(k));
+            assert_eq!(EntryKind::try_from(k.to_string()), Ok(k));
+        }
+        for bad in ["", "Grant", "gift", "refund"] {
+            assert!(EntryKind::try_from(bad.to_string()).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -17,40 +17,11 @@ pub enum OrderStatus {
     Failed,
 }
 
-impl OrderStatus {
-    pub const ALL: [OrderStatus; 3] = [
-        OrderStatus::Pending,
-        OrderStatus::Succeeded,
-        OrderStatus::Failed,
-    ];
-
-    /// The stored and answered name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Succeeded => "succeeded",
-            OrderStatus::Failed => "failed",
-        }
-    }
-
-    /// The status a stored name stands for.
-    pub fn parse(name: &str) -> Option<OrderStatus> {
-        OrderStatus::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for OrderStatus {
-    type Error = String;
-    fn try_from(name: String) -> Result<Self, Self::Error> {
-        OrderStatus::parse(&name).ok_or_else(|| format!("no order status is called {name:?}"))
-    }
-}
+super::names::stored_names!(OrderStatus, "order status", {
+    Pending => "pending",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrderRow {
@@ -87,8 +58,8 @@ mod tests {
 
     #[test]
     fn order_statuses_read_back_as_they_are_stored_and_nothing_else_reads() {
-        for s in OrderStatus::ALL {
-            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        for &s in OrderStatus::ALL {
+            assert_eq!(s.as_str().parse(), Ok(s));
             assert_eq!(OrderStatus::try_from(s.to_string()), Ok(s));
         }
         for bad in ["", "Pending", "lost", "succeeded "] {

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tollgate::store::EntryKind;
 
 use rand::Rng;
 use reqwest::StatusCode;
@@ -248,7 +249,7 @@ async fn killed_at_random_moments(backend: Backend) {
         .unwrap();
     let charged: Vec<String> = txns
         .iter()
-        .filter(|t| t.transaction_type == "purchase")
+        .filter(|t| t.transaction_type == EntryKind::Purchase)
         .map(|t| t.reference.clone().expect("a purchase names its order"))
         .collect();
     let unique: HashSet<&String> = charged.iter().collect();

@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tollgate::clock::{to_millis, Clock, ManualClock};
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, LedgerError, NewGrant};
-use tollgate::store::{self, NewUser, OrderStatus, Store};
+use tollgate::store::{self, EntryKind, NewUser, OrderStatus, Store};
 
 use crate::harness::{fresh_db, Backend, TestDb};
 
@@ -392,14 +392,13 @@ async fn check_invariants(
     }
     // No expiration or revocation written twice.
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    for t in txns
-        .iter()
-        .filter(|t| t.transaction_type == "expiration" || t.transaction_type == "revocation")
-    {
+    for t in txns.iter().filter(|t| {
+        t.transaction_type == EntryKind::Expiration || t.transaction_type == EntryKind::Revocation
+    }) {
         *seen
             .entry((
                 t.grant_id.clone().unwrap_or_default(),
-                t.transaction_type.clone(),
+                t.transaction_type.to_string(),
             ))
             .or_default() += 1;
     }
@@ -411,7 +410,10 @@ async fn check_invariants(
     );
     // An expired grant with credits left has not been written off yet; one
     // written off has no credits left.
-    for t in txns.iter().filter(|t| t.transaction_type == "expiration") {
+    for t in txns
+        .iter()
+        .filter(|t| t.transaction_type == EntryKind::Expiration)
+    {
         let g = grants
             .iter()
             .find(|g| Some(&g.id) == t.grant_id.as_ref())
@@ -494,7 +496,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
     assert_eq!(txns.iter().map(|t| t.amount_credits).sum::<i64>(), 0);
     assert_eq!(
         txns.iter()
-            .filter(|t| t.transaction_type == "purchase")
+            .filter(|t| t.transaction_type == EntryKind::Purchase)
             .count() as i64,
         K
     );
@@ -550,7 +552,7 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
         let txns = store_a.transactions_for_user(&user, 1000).await.unwrap();
         assert_eq!(
             txns.iter()
-                .filter(|t| t.transaction_type == "expiration")
+                .filter(|t| t.transaction_type == EntryKind::Expiration)
                 .count(),
             10
         );
@@ -618,7 +620,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
         .await
         .unwrap()
         .iter()
-        .all(|t| t.transaction_type == "grant"));
+        .all(|t| t.transaction_type == EntryKind::Grant));
 }
 
 #[tokio::test]

@@ -306,7 +306,7 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
             s.execute(params![
                 t.id,
                 t.user_id,
-                t.transaction_type,
+                t.transaction_type.as_str(),
                 t.amount_credits,
                 t.balance_after_credits,
                 t.grant_id,
