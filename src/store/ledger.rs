@@ -282,19 +282,3 @@ pub trait LedgerHistory: Send + Sync {
     /// Holds made before `before`.
     async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
 }
-
-#[cfg(test)]
-mod entry_kind_tests {
-    use super::EntryKind;
-
-    #[test]
-    fn entry_kinds_read_back_as_they_are_stored_and_nothing_else_reads() {
-        for &k in EntryKind::ALL {
-            assert_eq!(k.as_str().parse(), Ok(k));
-            assert_eq!(EntryKind::try_from(k.to_string()), Ok(k));
-        }
-        for bad in ["", "Grant", "gift", "refund"] {
-            assert!(EntryKind::try_from(bad.to_string()).is_err(), "{bad:?}");
-        }
-    }
-}

@@ -58,3 +58,30 @@ macro_rules! stored_names {
 }
 
 pub(crate) use stored_names;
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{ApprovalKind, EntryKind, OrderStatus, UnknownName};
+
+    /// Every variant reads back from its stored name, and `bad` names none.
+    fn round_trips<T>(all: &[T], bad: &[&str])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display,
+        T: std::str::FromStr<Err = UnknownName> + TryFrom<String, Error = UnknownName>,
+    {
+        for &v in all {
+            assert_eq!(v.to_string().parse::<T>(), Ok(v));
+            assert_eq!(T::try_from(v.to_string()), Ok(v));
+        }
+        for name in bad {
+            assert!(T::try_from(name.to_string()).is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn stored_names_read_back_as_they_are_stored_and_nothing_else_reads() {
+        round_trips(OrderStatus::ALL, &["", "Pending", "lost", "succeeded "]);
+        round_trips(EntryKind::ALL, &["", "Grant", "gift", "refund"]);
+        round_trips(ApprovalKind::ALL, &["", "Credential", "enable-product"]);
+    }
+}

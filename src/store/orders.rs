@@ -51,19 +51,3 @@ pub trait OrderStore: Send + Sync {
     /// operators' tools, never for a request.
     async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
 }
-
-#[cfg(test)]
-mod tests {
-    use super::OrderStatus;
-
-    #[test]
-    fn order_statuses_read_back_as_they_are_stored_and_nothing_else_reads() {
-        for &s in OrderStatus::ALL {
-            assert_eq!(s.as_str().parse(), Ok(s));
-            assert_eq!(OrderStatus::try_from(s.to_string()), Ok(s));
-        }
-        for bad in ["", "Pending", "lost", "succeeded "] {
-            assert!(OrderStatus::try_from(bad.to_string()).is_err(), "{bad:?}");
-        }
-    }
-}
