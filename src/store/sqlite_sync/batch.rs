@@ -424,6 +424,25 @@ mod tests {
     use super::SQL;
     use crate::store::sqlite::SqliteStore;
 
+    /// A migrated database in `dir`, and a plain connection to it.
+    async fn migrated(dir: &tempfile::TempDir) -> (SqliteStore, Connection) {
+        let file = dir.path().join("ledger.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        (store, Connection::open(&file).unwrap())
+    }
+
+    /// The opcodes of the program SQLite compiles `sql` to.
+    fn opcodes(db: &Connection, sql: &str) -> Vec<String> {
+        let mut plan = db.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; plan.parameter_count()];
+        plan.query_map(rusqlite::params_from_iter(nulls), |r| r.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// No statement of a ledger batch builds a temporary B-tree for every row
     /// it writes, as SQLite does to check a CHECK's `IN` list of more than
     /// two values; and the checks written as comparisons still refuse what
@@ -431,21 +450,11 @@ mod tests {
     #[tokio::test]
     async fn no_batch_statement_builds_a_temporary_tree_and_the_checks_still_hold() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("plans.db");
-        let _store = SqliteStore::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        let db = Connection::open(&file).unwrap();
+        let (_store, db) = migrated(&dir).await;
         // Rows without their users: only the checks are under test here.
         db.pragma_update(None, "foreign_keys", false).unwrap();
         for sql in SQL.all() {
-            let mut plan = db.prepare(&format!("EXPLAIN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; plan.parameter_count()];
-            let ops: Vec<String> = plan
-                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(1))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let ops = opcodes(&db, sql);
             assert!(
                 !ops.iter().any(|op| op == "OpenEphemeral"),
                 "{sql} builds a temporary B-tree: {ops:?}"
@@ -487,28 +496,16 @@ mod tests {
     #[tokio::test]
     async fn spending_from_a_grant_writes_no_index_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("grants.db");
-        let _store = SqliteStore::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        let db = Connection::open(&file).unwrap();
-        let ops = |sql: &str| -> Vec<String> {
-            let mut plan = db.prepare(&format!("EXPLAIN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; plan.parameter_count()];
-            plan.query_map(rusqlite::params_from_iter(nulls), |r| r.get(1))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
+        let (_store, db) = migrated(&dir).await;
         let index_writes = |ops: &[String]| {
             ops.iter()
                 .filter(|op| *op == "IdxInsert" || *op == "IdxDelete")
                 .count()
         };
-        let spend = ops(SQL.spend_grant);
+        let spend = opcodes(&db, SQL.spend_grant);
         assert!(spend.iter().any(|op| op == "Insert"), "{spend:?}");
         assert_eq!(index_writes(&spend), 0, "{spend:?}");
         // Closing a grant still takes it out of both open-grant indexes.
-        assert_eq!(index_writes(&ops(SQL.update_grant)), 4);
+        assert_eq!(index_writes(&opcodes(&db, SQL.update_grant)), 4);
     }
 }
