@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tollgate::clock::SystemClock;
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, NewGrant};
+use tollgate::money::Credits;
 use tollgate::store::{self, BudgetRow, NewUser, Store};
 
 const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -52,7 +53,7 @@ async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
     ledger
         .grant(NewGrant {
             user_id: user_id.clone(),
-            amount_credits: 1_000_000_000,
+            amount_credits: Credits::new(1_000_000_000),
             credit_type: "admin_grant".into(),
             expires_at: None,
             source_metadata: None,
@@ -330,12 +331,12 @@ async fn main() -> anyhow::Result<()> {
     let uncapped = wallet(store.as_ref(), &ledger).await?;
     let capped = wallet(store.as_ref(), &ledger).await?;
     let mut caps = capped.budget.clone();
-    caps.cap_per_call = Some(1_000);
-    caps.cap_hourly = Some(1_000_000_000);
-    caps.cap_daily = Some(1_000_000_000);
-    caps.cap_weekly = Some(1_000_000_000);
-    caps.cap_monthly = Some(1_000_000_000);
-    caps.cap_total = Some(1_000_000_000);
+    caps.cap_per_call = Some(Credits::new(1_000));
+    caps.cap_hourly = Some(Credits::new(1_000_000_000));
+    caps.cap_daily = Some(Credits::new(1_000_000_000));
+    caps.cap_weekly = Some(Credits::new(1_000_000_000));
+    caps.cap_monthly = Some(Credits::new(1_000_000_000));
+    caps.cap_total = Some(Credits::new(1_000_000_000));
     store.update_budget(&caps).await?;
     history(&database_url, &capped, history_n).await?;
     if backend == "postgres" {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::money::Credits;
 use crate::store::{BudgetRow, InstanceRow, KeyPrincipal, Store, StoreResult};
 
 /// How often each node reads the invalidation log.
@@ -36,7 +37,7 @@ pub struct BudgetPolicy {
     pub budget: BudgetRow,
     /// Product id → the price of each action when the owner enabled it
     /// (`None` on rows from before prices were recorded).
-    pub products: HashMap<String, Option<HashMap<String, i64>>>,
+    pub products: HashMap<String, Option<HashMap<String, Credits>>>,
 }
 
 impl BudgetPolicy {
@@ -45,7 +46,7 @@ impl BudgetPolicy {
     }
 
     /// The prices the owner agreed to for a product, if recorded.
-    pub fn agreed_prices(&self, product_id: &str) -> Option<&HashMap<String, i64>> {
+    pub fn agreed_prices(&self, product_id: &str) -> Option<&HashMap<String, Credits>> {
         self.products.get(product_id).and_then(Option::as_ref)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{json, Value};
 
 use crate::id::{new_id, ObjectId};
+use crate::money::Credits;
 use crate::store::{ProductRow, Store, StoreResult};
 use crate::tools::{BuiltinSpec, BuiltinTool};
 
@@ -16,7 +17,7 @@ pub struct Action {
     pub name: String,
     pub description: String,
     pub parameters: Value,
-    pub price_credits: i64,
+    pub price_credits: Credits,
     pub validator: jsonschema::Validator,
 }
 
@@ -237,7 +238,7 @@ pub fn parse_actions(actions: &Value) -> Result<Vec<Action>, DefinitionErrors> {
                 name: name.to_string(),
                 description: a["description"].as_str().unwrap_or_default().to_string(),
                 parameters,
-                price_credits: price.unwrap_or(0),
+                price_credits: Credits::new(price.unwrap_or(0)),
                 validator,
             }),
             Err(e) => errors.push((loc("parameters"), e)),

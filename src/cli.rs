@@ -10,6 +10,7 @@ use crate::auth::Role;
 use crate::clock::SystemClock;
 use crate::config::{DatabaseArgs, LogFormat, ServeArgs};
 use crate::ledger::{Ledger, NewGrant};
+use crate::money::Credits;
 use crate::startup::{self, App};
 use crate::store::redact_url;
 
@@ -220,7 +221,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 let (grant, txn) = ledger
                     .grant(NewGrant {
                         user_id: user.id,
-                        amount_credits: credits,
+                        amount_credits: Credits::new(credits),
                         credit_type,
                         expires_at: expires_at.map(|t| t.with_timezone(&chrono::Utc)),
                         source_metadata: Some(serde_json::json!({"source": "tollgate admin grant"})),

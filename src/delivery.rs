@@ -48,7 +48,7 @@ use tokio::sync::watch;
 
 use crate::app::{AppInner, AppState};
 use crate::clock::{from_millis, iso, to_millis};
-use crate::store::{DeliveryAttempt, DeliveryRow, RunRow};
+use crate::store::{DeliveryAttempt, DeliveryRow, DeliveryStatus, RunRow};
 use crate::tools::outbound::OutboundError;
 use crate::workflows::view::run_view;
 
@@ -216,14 +216,14 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
     };
     let finished = to_millis(app.clock.now());
     let (status, http_status, error, next_attempt_at) = match outcome {
-        Outcome::Delivered(code) => ("delivered", Some(code), None, finished),
+        Outcome::Delivered(code) => (DeliveryStatus::Delivered, Some(code), None, finished),
         Outcome::Retry(code, error) if attempts < app.settings.callback_max_attempts => {
             let delay = retry_delay(app.settings.callback_backoff, attempts);
             let next = finished + delay.as_millis() as i64;
-            ("pending", code, Some(error), next)
+            (DeliveryStatus::Pending, code, Some(error), next)
         }
         Outcome::Retry(code, error) | Outcome::Fail(code, error) => {
-            ("failed", code, Some(error), finished)
+            (DeliveryStatus::Failed, code, Some(error), finished)
         }
     };
     tracing::info!(
@@ -232,15 +232,15 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
         attempt = attempts,
         http_status = http_status.map(i64::from),
         error = error.as_deref().unwrap_or(""),
-        outcome = status,
+        outcome = status.as_str(),
         "callback attempt"
     );
-    crate::telemetry::delivery(status);
+    crate::telemetry::delivery(status.as_str());
     app.store
         .record_delivery_attempt(&DeliveryAttempt {
             delivery_id: delivery.id.clone(),
             run_id: delivery.run_id.clone(),
-            status: status.into(),
+            status,
             attempts,
             next_attempt_at,
             http_status: http_status.map(i64::from),

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{from_millis, to_millis, Clock};
+use crate::money::Credits;
 use crate::store::{
     Allocation, BudgetRow, GrantRow, HoldRow, OrderRow, Store, StoreError, TransactionRow,
 };
@@ -32,13 +33,16 @@ use engine::Engine;
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("insufficient credits: {available} available, {requested} requested")]
-    InsufficientCredits { available: i64, requested: i64 },
+    InsufficientCredits {
+        available: Credits,
+        requested: Credits,
+    },
     #[error("the budget's {window} cap of {cap} credits would be exceeded ({spent} spent, {requested} requested)")]
     CapReached {
         window: &'static str,
-        cap: i64,
-        spent: i64,
-        requested: i64,
+        cap: Credits,
+        spent: Credits,
+        requested: Credits,
     },
     #[error("amount must be a positive number of credits")]
     InvalidAmount,
@@ -80,7 +84,7 @@ pub type LedgerResult<T> = Result<T, LedgerError>;
 #[derive(Debug, Clone)]
 pub struct NewGrant {
     pub user_id: String,
-    pub amount_credits: i64,
+    pub amount_credits: Credits,
     pub credit_type: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub source_metadata: Option<serde_json::Value>,
@@ -90,10 +94,10 @@ pub struct NewGrant {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Balance {
     /// Live credits less what holds reserve; never negative.
-    pub available: i64,
+    pub available: Credits,
     /// Remaining credits of live grants.
-    pub live: i64,
-    pub held: i64,
+    pub live: Credits,
+    pub held: Credits,
     /// The soonest expiry among live grants with credits left.
     pub next_expiry: Option<DateTime<Utc>>,
 }
@@ -109,15 +113,15 @@ pub fn consumption_order(grants: &mut [GrantRow]) {
 }
 
 /// Splits `amount` across grants in consumption order.
-pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
+pub fn plan_debit(grants: &[GrantRow], amount: Credits) -> Option<Vec<Allocation>> {
     let mut left = amount;
     let mut plan = Vec::new();
     for g in grants {
-        if left == 0 {
+        if left == Credits::ZERO {
             break;
         }
         let take = left.min(g.remaining_credits);
-        if take > 0 {
+        if take.is_positive() {
             plan.push(Allocation {
                 grant_id: g.id.clone(),
                 amount_credits: take,
@@ -125,7 +129,7 @@ pub fn plan_debit(grants: &[GrantRow], amount: i64) -> Option<Vec<Allocation>> {
             left -= take;
         }
     }
-    (left == 0).then_some(plan)
+    (left == Credits::ZERO).then_some(plan)
 }
 
 /// A change to the ledger, applied by the engine in a batch.
@@ -138,7 +142,7 @@ pub enum Command {
     },
     Reserve {
         user_id: String,
-        amount: i64,
+        amount: Credits,
         ttl_ms: i64,
         budget: Option<BudgetRow>,
         order: Option<OrderRow>,
@@ -159,7 +163,7 @@ pub enum Command {
     /// Charges a call that already ran, in one write; `order` (pending, with
     /// its duration) is recorded succeeded or failed.
     Charge {
-        amount: i64,
+        amount: Credits,
         budget: Option<BudgetRow>,
         order: OrderRow,
         idempotent: Option<(String, String)>,
@@ -240,7 +244,7 @@ impl Ledger {
 
     /// Adds credits to a wallet.
     pub async fn grant(&self, new: NewGrant) -> LedgerResult<(GrantRow, TransactionRow)> {
-        if new.amount_credits <= 0 {
+        if !new.amount_credits.is_positive() {
             return Err(LedgerError::InvalidAmount);
         }
         if new.expires_at.is_some_and(|e| e <= self.clock.now()) {
@@ -274,12 +278,12 @@ impl Ledger {
     pub async fn reserve(
         &self,
         user_id: &str,
-        amount: i64,
+        amount: Credits,
         ttl: Duration,
         budget: Option<&BudgetRow>,
         order: Option<&OrderRow>,
     ) -> LedgerResult<HoldRow> {
-        if amount <= 0 {
+        if !amount.is_positive() {
             return Err(LedgerError::InvalidAmount);
         }
         let c = Command::Reserve {
@@ -333,12 +337,12 @@ impl Ledger {
     /// charged. For calls with no outside effect only.
     pub async fn charge(
         &self,
-        amount: i64,
+        amount: Credits,
         budget: Option<&BudgetRow>,
         order: &OrderRow,
         idempotent: Option<(&str, &str)>,
     ) -> LedgerResult<TransactionRow> {
-        if amount <= 0 {
+        if !amount.is_positive() {
             return Err(LedgerError::InvalidAmount);
         }
         self.transaction(Command::Charge {
@@ -404,7 +408,7 @@ impl Ledger {
             next => (w.balance_credits, next),
         };
         Ok(Balance {
-            available: (live - w.held_credits).max(0),
+            available: (live - w.held_credits).at_least_zero(),
             live,
             held: w.held_credits,
             next_expiry: next_expiry.map(from_millis),
@@ -485,8 +489,8 @@ mod tests {
         GrantRow {
             id: id.into(),
             user_id: "u".into(),
-            amount_credits: remaining,
-            remaining_credits: remaining,
+            amount_credits: Credits::new(remaining),
+            remaining_credits: Credits::new(remaining),
             credit_type: "admin_grant".into(),
             source_metadata: None,
             date_created: created,
@@ -513,21 +517,21 @@ mod tests {
     #[test]
     fn a_debit_is_split_in_order_or_refused_whole() {
         let gs = vec![grant("a", Some(1), 0, 3), grant("b", None, 0, 10)];
-        let plan = plan_debit(&gs, 5).unwrap();
+        let plan = plan_debit(&gs, Credits::new(5)).unwrap();
         assert_eq!(
             plan,
             vec![
                 Allocation {
                     grant_id: "a".into(),
-                    amount_credits: 3
+                    amount_credits: Credits::new(3)
                 },
                 Allocation {
                     grant_id: "b".into(),
-                    amount_credits: 2
+                    amount_credits: Credits::new(2)
                 },
             ]
         );
-        assert!(plan_debit(&gs, 14).is_none());
-        assert_eq!(plan_debit(&gs, 13).unwrap().len(), 2);
+        assert!(plan_debit(&gs, Credits::new(14)).is_none());
+        assert_eq!(plan_debit(&gs, Credits::new(13)).unwrap().len(), 2);
     }
 }

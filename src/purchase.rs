@@ -15,6 +15,7 @@ use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::ledger::LedgerError;
+use crate::money::Credits;
 use crate::store::{ApprovalKind, OrderRow, OrderStatus};
 use crate::tools::{vendor, ToolContext, ToolError};
 
@@ -34,7 +35,7 @@ pub struct PurchaseRequest {
     pub instance_id: String,
     pub run_id: Option<String>,
     /// Refuse the call if it costs more than this.
-    pub max_price_credits: Option<i64>,
+    pub max_price_credits: Option<Credits>,
 }
 
 /// A completed, charged call.
@@ -42,7 +43,7 @@ pub struct PurchaseRequest {
 pub struct PurchaseOutcome {
     pub order_id: String,
     pub data: Value,
-    pub price_credits: i64,
+    pub price_credits: Credits,
     pub product_id: String,
     pub action: String,
 }
@@ -72,12 +73,12 @@ pub enum PurchaseError {
     PriceNotApproved {
         product_id: String,
         action: String,
-        agreed: Option<i64>,
-        price: i64,
+        agreed: Option<Credits>,
+        price: Credits,
         approval_request_id: String,
     },
     #[error("the call costs more than the caller's maximum")]
-    PriceAboveMax { price: i64, max: i64 },
+    PriceAboveMax { price: Credits, max: Credits },
     #[error("credentials are missing")]
     MissingCredentials {
         missing: Vec<Value>,
@@ -165,7 +166,7 @@ pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::P
         instance_id: instance_id.into(),
         product_id: outcome.product_id.clone(),
         action: outcome.action.clone(),
-        price_credits: outcome.price_credits,
+        price_credits: outcome.price_credits.get(),
     }
 }
 
@@ -190,7 +191,7 @@ pub async fn purchase_with_key(
     idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
     let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
-        crate::telemetry::purchase("unknown", "product_not_found", 0);
+        crate::telemetry::purchase("unknown", "product_not_found", Credits::ZERO);
         return Err(PurchaseError::ProductNotFound(req.product));
     };
     let (app, caller) = (app.clone(), caller.clone());
@@ -200,7 +201,7 @@ pub async fn purchase_with_key(
         // Labelled by catalog name only, so caller-supplied strings never become labels.
         match &result {
             Ok(o) => crate::telemetry::purchase(&product.row.name, "succeeded", o.price_credits),
-            Err(e) => crate::telemetry::purchase(&product.row.name, e.code(), 0),
+            Err(e) => crate::telemetry::purchase(&product.row.name, e.code(), Credits::ZERO),
         }
         result
     });
@@ -349,7 +350,7 @@ async fn purchase_product(
         return match result {
             Ok(data) => {
                 let outcome = outcome(data, &order.id);
-                if price > 0 {
+                if price.is_positive() {
                     let body =
                         idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
                     app.ledger
@@ -387,7 +388,7 @@ async fn purchase_product(
     // Otherwise the price is held first; the order is recorded with the hold
     // and finished with its capture or release, in the same transactions.
     let order_id = order.id.clone();
-    let hold = if price > 0 {
+    let hold = if price.is_positive() {
         // The call ends within `timeout`, then is captured or released at
         // once; the margin only covers a slow database.
         let ttl = chrono::Duration::from_std(timeout + Duration::from_secs(10))
@@ -477,7 +478,7 @@ async fn check_agreed_price(
     policy: &crate::cache::BudgetPolicy,
     product: &Product,
     action: &str,
-    price: i64,
+    price: Credits,
 ) -> Result<(), PurchaseError> {
     let Some(agreed) = policy.agreed_prices(product.id()) else {
         // Enabled before prices were recorded: the prices of now are agreed.
@@ -494,7 +495,7 @@ async fn check_agreed_price(
         return Ok(());
     };
     let agreed_price = agreed.get(action).copied();
-    if price == 0 || agreed_price.is_some_and(|a| price <= a) {
+    if price == Credits::ZERO || agreed_price.is_some_and(|a| price <= a) {
         return Ok(());
     }
     let detail = serde_json::json!({

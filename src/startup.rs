@@ -18,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::ledger::{self, Ledger, NewGrant};
+use crate::money::Credits;
 use crate::secret::MasterKey;
 use crate::store::{self, Store};
 use crate::tools::outbound::{Allowlist, Outbound};
@@ -25,7 +26,7 @@ use crate::tools::outbound::{Allowlist, Outbound};
 /// Email of the account made on a server's first start.
 pub const DEMO_EMAIL: &str = "demo@tollgate.local";
 /// Credits the demo account starts with.
-pub const DEMO_CREDITS: i64 = 10_000;
+pub const DEMO_CREDITS: Credits = Credits::new(10_000);
 
 /// The demo account's sign-in details, shown once on the console.
 #[derive(Debug, Clone)]

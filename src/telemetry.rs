@@ -33,11 +33,11 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// Records a purchase attempt's outcome (`succeeded` or an error code).
-pub fn purchase(product: &str, outcome: &str, credits: i64) {
+pub fn purchase(product: &str, outcome: &str, credits: crate::money::Credits) {
     metrics::counter!("tollgate_purchases_total", "product" => product.to_owned(), "outcome" => outcome.to_owned()).increment(1);
-    if outcome == "succeeded" && credits > 0 {
+    if outcome == "succeeded" && credits.is_positive() {
         metrics::counter!("tollgate_credits_spent_total", "product" => product.to_owned())
-            .increment(credits as u64);
+            .increment(credits.get() as u64);
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::money::Credits;
 use crate::store::Store;
 
 /// What a tool call can fail with. None of these is charged.
@@ -48,7 +49,7 @@ pub struct ActionSpec {
     pub description: &'static str,
     /// JSON Schema (draft 2020-12) of the action's parameters; always `"type": "object"`.
     pub parameters: Value,
-    pub price_credits: i64,
+    pub price_credits: Credits,
 }
 
 /// A builtin tool's catalog entry.

@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::id::ObjectId;
 use crate::ledger::NewGrant;
+use crate::money::Credits;
 
 fn require_admin(caller: &Caller) -> ApiResult<()> {
     // An agent holding an admin's budget key is not the admin.
@@ -114,13 +115,13 @@ pub async fn create_grant(
         .ledger
         .grant(NewGrant {
             user_id: user.id,
-            amount_credits: req.amount_credits,
+            amount_credits: Credits::new(req.amount_credits),
             credit_type: req.credit_type,
             expires_at: req.expires_at,
             source_metadata: req.source_metadata.map(Value::Object),
         })
         .await?;
-    tracing::info!(grant_id = %grant.id, credits = grant.amount_credits, "credits granted");
+    tracing::info!(grant_id = %grant.id, credits = grant.amount_credits.get(), "credits granted");
     let data = oa::GrantCreated {
         grant: grant_view(&grant),
         transaction: transaction_view(&txn),

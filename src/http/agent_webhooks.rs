@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::id::ObjectId;
 use crate::services::trigger::{self, Triggered};
-use crate::store::RunRow;
+use crate::store::{RunRow, RunStatus};
 use crate::workflows::view::{run_summary, run_view};
 
 /// Longest prompt accepted, in characters.
@@ -249,7 +249,7 @@ pub async fn cancel_run(
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<oa::RunCancelResponse>> {
     let run = trigger::cancel_run(&state, &caller, valid_run_id(&run_id)?).await?;
-    let message = if run.status == "cancelled" {
+    let message = if run.status == RunStatus::Cancelled {
         "Run cancelled"
     } else {
         "Cancellation requested; the run stops at its next step"

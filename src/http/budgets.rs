@@ -13,6 +13,7 @@ use super::extract::{Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
+use crate::money::Credits;
 use crate::services::budgets::{self, BudgetView, CAP_NAMES};
 use crate::store::ApiKeyRow;
 
@@ -165,12 +166,12 @@ fn budget_view(view: BudgetView) -> oa::Budget {
     let b = view.budget;
     oa::Budget {
         caps: oa::BudgetCaps {
-            per_call: b.cap_per_call,
-            hourly: b.cap_hourly,
-            daily: b.cap_daily,
-            weekly: b.cap_weekly,
-            monthly: b.cap_monthly,
-            total: b.cap_total,
+            per_call: b.cap_per_call.map(Credits::get),
+            hourly: b.cap_hourly.map(Credits::get),
+            daily: b.cap_daily.map(Credits::get),
+            weekly: b.cap_weekly.map(Credits::get),
+            monthly: b.cap_monthly.map(Credits::get),
+            total: b.cap_total.map(Credits::get),
         },
         id: b.id,
         name: b.name,
@@ -279,7 +280,7 @@ fn budget_patch(req: oa::BudgetRequest) -> budgets::BudgetPatch {
         status: req.status.map(|s| s.as_str().to_string()),
         caps: caps
             .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .filter_map(|(name, value)| value.map(|v| (name, v.map(Credits::new))))
             .collect(),
     }
 }

@@ -36,14 +36,14 @@ pub async fn balance(
     let now = state.clock.now();
     let b = state.ledger.balance(&caller.user_id).await?;
     let (expiration, days) = match b.next_expiry {
-        Some(t) if b.available > 0 => (Some(iso(t)), Some((t - now).num_days().max(0))),
+        Some(t) if b.available.is_positive() => (Some(iso(t)), Some((t - now).num_days().max(0))),
         _ => (None, None),
     };
     Ok(Json(oa::CustomerCreditBalanceResponse {
         success: true,
         message: "Credit balance retrieved".into(),
         data: oa::CustomerCreditBalanceData {
-            balance: b.available,
+            balance: b.available.get(),
             expiration,
             expires_in_days: days,
         },
@@ -55,9 +55,9 @@ pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
     oa::CustomerCreditGrant {
         id: g.id.clone(),
         user_id: g.user_id.clone(),
-        amount_credits: g.amount_credits,
+        amount_credits: g.amount_credits.get(),
         amount_usd: usd(g.amount_credits),
-        remaining_credits: g.remaining_credits,
+        remaining_credits: g.remaining_credits.get(),
         credit_type: g.credit_type.clone(),
         source_metadata: g
             .source_metadata
@@ -76,9 +76,9 @@ pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
         id: t.id.clone(),
         user_id: t.user_id.clone(),
         transaction_type: t.transaction_type.as_str().into(),
-        amount_credits: t.amount_credits,
+        amount_credits: t.amount_credits.get(),
         amount_usd: usd(t.amount_credits),
-        balance_after_credits: t.balance_after_credits,
+        balance_after_credits: t.balance_after_credits.get(),
         balance_after_usd: usd(t.balance_after_credits),
         date_created: iso(from_millis(t.date_created)),
     }

@@ -12,6 +12,7 @@ use super::extract::{bounded_int, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
+use crate::money::Credits;
 use crate::services::idempotency::{self, IdempotencyKey, NextAction, SavedResponse};
 use crate::services::purchase::{NewPurchase, Purchased};
 use crate::services::{self, instances};
@@ -58,7 +59,12 @@ fn page_param(
 }
 
 fn tool_view(p: &Product) -> oa::ProductsFetchTool {
-    let cheapest = p.actions.iter().map(|a| a.price_credits).min().unwrap_or(0);
+    let cheapest = p
+        .actions
+        .iter()
+        .map(|a| a.price_credits)
+        .min()
+        .unwrap_or(Credits::ZERO);
     oa::ProductsFetchTool {
         product_id: p.row.id.clone(),
         name: p.row.name.clone(),
@@ -67,7 +73,7 @@ fn tool_view(p: &Product) -> oa::ProductsFetchTool {
         slug: p.row.slug.clone(),
         category: p.row.category.clone(),
         kind: p.row.kind.clone(),
-        price_credits: cheapest,
+        price_credits: cheapest.get(),
         actions: p
             .actions
             .iter()
@@ -75,7 +81,7 @@ fn tool_view(p: &Product) -> oa::ProductsFetchTool {
                 name: a.name.clone(),
                 description: a.description.clone(),
                 parameters: a.parameters.clone(),
-                price_credits: a.price_credits,
+                price_credits: a.price_credits.get(),
             })
             .collect(),
         required_credentials: p.credentials.iter().map(|c| c.name.clone()).collect(),
@@ -299,7 +305,7 @@ fn new_purchase(body: oa::PurchaseRequest) -> NewPurchase {
         product: body.product_id,
         action,
         params,
-        max_price_credits: body.max_price_credits,
+        max_price_credits: body.max_price_credits.map(Credits::new),
     }
 }
 

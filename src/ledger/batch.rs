@@ -13,9 +13,11 @@ mod load;
 
 use super::{consumption_order, Command, LedgerError, Reply};
 use crate::id::new_id;
+use crate::money::Credits;
 use crate::store::{
-    Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantRow, HoldRow,
-    IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow, WalletRow,
+    Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantClosed,
+    GrantRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow,
+    WalletRow,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -38,7 +40,7 @@ fn window_start(now: i64, minutes: i64) -> i64 {
     (now - minutes * MINUTE_MS).div_euclid(MINUTE_MS)
 }
 
-fn rolling_caps(b: &BudgetRow) -> [Option<i64>; 4] {
+fn rolling_caps(b: &BudgetRow) -> [Option<Credits>; 4] {
     [b.cap_hourly, b.cap_daily, b.cap_weekly, b.cap_monthly]
 }
 
@@ -52,7 +54,7 @@ struct Wallet {
 struct Budget {
     row: BudgetCounterRow,
     /// Per rolling window: the budget's spend before the window began.
-    before: [Option<i64>; 4],
+    before: [Option<Credits>; 4],
     dirty: bool,
 }
 
@@ -181,7 +183,7 @@ impl Batch {
     }
 
     /// Remaining credits of grants live now.
-    fn live(&self, user_id: &str) -> i64 {
+    fn live(&self, user_id: &str) -> Credits {
         let w = &self.wallets[user_id];
         match &w.grants {
             Some(grants) => grants
@@ -206,7 +208,7 @@ impl Batch {
         self.transactions.push((txn, seq));
     }
 
-    fn txn(&self, user_id: &str, kind: EntryKind, amount: i64) -> TransactionRow {
+    fn txn(&self, user_id: &str, kind: EntryKind, amount: Credits) -> TransactionRow {
         TransactionRow {
             id: new_id(),
             user_id: user_id.to_string(),
@@ -223,10 +225,10 @@ impl Batch {
     /// Writes the `expiration` of every due grant with credits left.
     fn expire_due(&mut self, user_id: &str) -> usize {
         let now = self.now;
-        let due: Vec<(String, i64)> = self
+        let due: Vec<(String, Credits)> = self
             .grants(user_id)
             .iter()
-            .filter(|g| g.remaining_credits > 0 && g.expires_at.is_some_and(|e| e <= now))
+            .filter(|g| g.remaining_credits.is_positive() && g.expires_at.is_some_and(|e| e <= now))
             .map(|g| (g.id.clone(), g.remaining_credits))
             .collect();
         for (id, remaining) in &due {
@@ -235,11 +237,11 @@ impl Batch {
                 .iter_mut()
                 .find(|g| &g.id == id)
                 .expect("listed");
-            g.remaining_credits = 0;
+            g.remaining_credits = Credits::ZERO;
             g.closed_at = Some(now);
-            g.closed_reason = Some("expired".into());
+            g.closed_reason = Some(GrantClosed::Expired);
             self.dirty_grants.insert(id.clone());
-            let mut txn = self.txn(user_id, EntryKind::Expiration, -remaining);
+            let mut txn = self.txn(user_id, EntryKind::Expiration, -*remaining);
             txn.grant_id = Some(id.clone());
             self.append(
                 txn,
@@ -294,7 +296,7 @@ impl Batch {
         // A grant that is due is written off as expired, not revoked: the
         // refusal leaves the wallet as it was.
         let due = current.expires_at.is_some_and(|e| e <= now);
-        if current.remaining_credits == 0 || current.closed_at.is_some() || due {
+        if current.remaining_credits == Credits::ZERO || current.closed_at.is_some() || due {
             return Err(LedgerError::NothingToRevoke);
         }
         self.expire_due(user_id);
@@ -304,9 +306,9 @@ impl Batch {
             .find(|g| g.id == grant_id)
             .expect("an open grant is loaded");
         let remaining = g.remaining_credits;
-        g.remaining_credits = 0;
+        g.remaining_credits = Credits::ZERO;
         g.closed_at = Some(now);
-        g.closed_reason = Some("revoked".into());
+        g.closed_reason = Some(GrantClosed::Revoked);
         self.dirty_grants.insert(grant_id.to_string());
         let mut txn = self.txn(user_id, EntryKind::Revocation, -remaining);
         txn.grant_id = Some(grant_id.to_string());
@@ -322,13 +324,13 @@ impl Batch {
 
     /// Refuses `amount` if it would take the budget past a cap; holds in
     /// flight count as spent.
-    fn check_caps(&self, budget: &BudgetRow, amount: i64) -> Result<(), LedgerError> {
+    fn check_caps(&self, budget: &BudgetRow, amount: Credits) -> Result<(), LedgerError> {
         if let Some(cap) = budget.cap_per_call {
             if amount > cap {
                 return Err(LedgerError::CapReached {
                     window: "per_call",
                     cap,
-                    spent: 0,
+                    spent: Credits::ZERO,
                     requested: amount,
                 });
             }
@@ -371,7 +373,7 @@ impl Batch {
     fn debit(
         &mut self,
         user_id: &str,
-        amount: i64,
+        amount: Credits,
         plan: Vec<Allocation>,
         budget_id: Option<&str>,
         reference: Option<&str>,
@@ -387,9 +389,9 @@ impl Batch {
             // A spent grant is closed, as an expired or revoked one is: the
             // indexes over open grants name `closed_at`, so a purchase that
             // leaves credits on the grant rewrites no index entry.
-            if g.remaining_credits == 0 {
+            if g.remaining_credits == Credits::ZERO {
                 g.closed_at = Some(now);
-                g.closed_reason = Some("spent".into());
+                g.closed_reason = Some(GrantClosed::Spent);
             }
             self.dirty_grants.insert(a.grant_id.clone());
         }
@@ -404,7 +406,7 @@ impl Batch {
     }
 
     /// Adds spend to the budget's running total and its current minute.
-    fn spend(&mut self, budget_id: &str, amount: i64) {
+    fn spend(&mut self, budget_id: &str, amount: Credits) {
         let minute = self.now.div_euclid(MINUTE_MS);
         let Some(b) = self.budgets.get_mut(budget_id) else {
             return;
@@ -419,8 +421,8 @@ impl Batch {
             .or_insert_with(|| BucketAdd {
                 budget_id: budget_id.to_string(),
                 minute: b.row.last_minute,
-                amount: 0,
-                cumulative: 0,
+                amount: Credits::ZERO,
+                cumulative: Credits::ZERO,
             });
         bucket.amount += amount;
         bucket.cumulative = b.row.spent_total;
@@ -432,7 +434,7 @@ impl Batch {
         let mut live: Vec<GrantRow> = self
             .grants(user_id)
             .iter()
-            .filter(|g| g.remaining_credits > 0 && g.expires_at.is_none_or(|e| e > now))
+            .filter(|g| g.remaining_credits.is_positive() && g.expires_at.is_none_or(|e| e > now))
             .cloned()
             .collect();
         consumption_order(&mut live);
@@ -456,7 +458,7 @@ impl Batch {
                 }
                 let next = grants
                     .iter()
-                    .filter(|g| g.remaining_credits > 0)
+                    .filter(|g| g.remaining_credits.is_positive())
                     .filter_map(|g| g.expires_at)
                     .min();
                 if next != wallet.row.next_expiry {

@@ -45,7 +45,7 @@ pub struct BudgetPatch {
     /// `active` or `paused`.
     pub status: Option<String>,
     /// Caps by one of [`CAP_NAMES`]; `None` clears one.
-    pub caps: Vec<(&'static str, Option<i64>)>,
+    pub caps: Vec<(&'static str, Option<crate::money::Credits>)>,
 }
 
 impl BudgetPatch {

@@ -20,7 +20,7 @@ pub struct NewPurchase {
     /// The action's parameters, without the `action` key.
     pub params: Map<String, Value>,
     /// Refuse the call if it costs more than this.
-    pub max_price_credits: Option<i64>,
+    pub max_price_credits: Option<crate::money::Credits>,
 }
 
 impl NewPurchase {

@@ -17,7 +17,7 @@ use crate::catalog::Product;
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::purchase::{credential_request, missing_credential};
-use crate::store::{RunRow, StoreError, WorkflowRow};
+use crate::store::{CallbackStatus, RunRow, RunStatus, StoreError, WorkflowRow};
 use crate::tools::outbound::is_public;
 use crate::workflows::versions;
 use crate::workflows::worker::delivery_for;
@@ -110,7 +110,7 @@ pub enum RunError {
     NotFound,
     /// The run ended already, with `status`.
     #[error("the run already ended ({status})")]
-    Finished { status: String },
+    Finished { status: RunStatus },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -185,7 +185,7 @@ pub async fn get_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<Ru
 /// at its next step. Returns the run after the cancellation.
 pub async fn cancel_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<RunRow, RunError> {
     let run = get_run(app, caller, run_id).await?;
-    if !matches!(run.status.as_str(), "queued" | "running") {
+    if run.status.is_finished() {
         return Err(RunError::Finished { status: run.status });
     }
     let now = to_millis(app.clock.now());
@@ -376,16 +376,16 @@ fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) 
         budget_id: caller.budget_id.clone(),
         request_id: t.request_id,
         prompt: t.prompt,
-        status: "queued".into(),
+        status: RunStatus::Queued,
         response_text: None,
         session_id,
         model: None,
         error_code: None,
         error_message: None,
         callback_status: if t.callback_url.is_some() {
-            "pending".into()
+            CallbackStatus::Pending
         } else {
-            "skipped".into()
+            CallbackStatus::Skipped
         },
         callback_url: t.callback_url,
         callback_last_status: None,

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::money::Credits;
+
 use super::StoreResult;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,12 +24,12 @@ pub struct BudgetRow {
     pub status: String,
     pub is_default: bool,
     pub created_at: i64,
-    pub cap_per_call: Option<i64>,
-    pub cap_hourly: Option<i64>,
-    pub cap_daily: Option<i64>,
-    pub cap_weekly: Option<i64>,
-    pub cap_monthly: Option<i64>,
-    pub cap_total: Option<i64>,
+    pub cap_per_call: Option<Credits>,
+    pub cap_hourly: Option<Credits>,
+    pub cap_daily: Option<Credits>,
+    pub cap_weekly: Option<Credits>,
+    pub cap_monthly: Option<Credits>,
+    pub cap_total: Option<Credits>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -36,7 +36,6 @@ pub struct ApprovalRow {
     pub id: String,
     pub user_id: String,
     pub budget_id: String,
-    #[sqlx(try_from = "String")]
     pub kind: ApprovalKind,
     pub subject_id: String,
     pub detail: String,

@@ -7,22 +7,42 @@
 
 use async_trait::async_trait;
 
+use crate::money::Credits;
+
 use super::{OrderRow, OrderStatus, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GrantRow {
     pub id: String,
     pub user_id: String,
-    pub amount_credits: i64,
-    pub remaining_credits: i64,
+    pub amount_credits: Credits,
+    pub remaining_credits: Credits,
     pub credit_type: String,
     pub source_metadata: Option<String>,
     pub date_created: i64,
     pub pooled_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub closed_at: Option<i64>,
-    pub closed_reason: Option<String>,
+    pub closed_reason: Option<GrantClosed>,
 }
+
+/// Why a grant was closed: nothing is left on a closed grant, and the open
+/// grants are those with no `closed_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantClosed {
+    /// Its last credit was spent.
+    Spent,
+    /// It expired with credits left; an `expiration` entry wrote them off.
+    Expired,
+    /// An operator revoked it; a `revocation` entry wrote off what was left.
+    Revoked,
+}
+
+super::names::stored_names!(GrantClosed, "grant closing reason", {
+    Spent => "spent",
+    Expired => "expired",
+    Revoked => "revoked",
+});
 
 /// What a ledger entry records, stored as the strings of
 /// [`EntryKind::as_str`] (the `credit_transactions.transaction_type`
@@ -51,10 +71,9 @@ super::names::stored_names!(EntryKind, "ledger entry kind", {
 pub struct TransactionRow {
     pub id: String,
     pub user_id: String,
-    #[sqlx(try_from = "String")]
     pub transaction_type: EntryKind,
-    pub amount_credits: i64,
-    pub balance_after_credits: i64,
+    pub amount_credits: Credits,
+    pub balance_after_credits: Credits,
     pub grant_id: Option<String>,
     pub reference: Option<String>,
     pub date_created: i64,
@@ -67,7 +86,7 @@ pub struct HoldRow {
     pub id: String,
     pub user_id: String,
     pub budget_id: Option<String>,
-    pub amount_credits: i64,
+    pub amount_credits: Credits,
     pub reference: Option<String>,
     pub created_at: i64,
     pub deadline: i64,
@@ -77,7 +96,7 @@ pub struct HoldRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Allocation {
     pub grant_id: String,
-    pub amount_credits: i64,
+    pub amount_credits: Credits,
 }
 
 /// A wallet's counters, kept as its rows change.
@@ -85,11 +104,11 @@ pub struct Allocation {
 pub struct WalletRow {
     pub user_id: String,
     /// The ledger balance: the sum of the wallet's transactions.
-    pub balance_credits: i64,
+    pub balance_credits: Credits,
     /// How many transactions the wallet has; the last one's sequence number.
     pub entry_count: i64,
     /// Credits reserved by holds.
-    pub held_credits: i64,
+    pub held_credits: Credits,
     /// The soonest expiry among grants with credits left.
     pub next_expiry: Option<i64>,
 }
@@ -99,9 +118,9 @@ pub struct WalletRow {
 pub struct BudgetCounterRow {
     pub budget_id: String,
     /// Everything the budget ever spent.
-    pub spent_total: i64,
+    pub spent_total: Credits,
     /// Reserved by holds in flight.
-    pub held_credits: i64,
+    pub held_credits: Credits,
     /// The minute of the budget's newest spend bucket.
     pub last_minute: i64,
 }
@@ -132,9 +151,9 @@ pub struct BucketAdd {
     pub budget_id: String,
     pub minute: i64,
     /// Added to the bucket's amount.
-    pub amount: i64,
+    pub amount: Credits,
     /// The budget's whole spend after this batch (the bucket's new `cumulative`).
-    pub cumulative: i64,
+    pub cumulative: Credits,
 }
 
 /// Every change one batch makes, each row once, in an order the foreign keys accept.
@@ -190,7 +209,8 @@ pub trait LedgerStore: Send + Sync {
     async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>>;
     /// Remaining credits of grants live at `now`, and the soonest expiry
     /// among them; for wallets whose counters show a due grant.
-    async fn live_grants_sum(&self, user_id: &str, now: i64) -> StoreResult<(i64, Option<i64>)>;
+    async fn live_grants_sum(&self, user_id: &str, now: i64)
+        -> StoreResult<(Credits, Option<i64>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
 }
@@ -218,7 +238,8 @@ pub trait BatchTx: Send {
     ) -> StoreResult<Vec<BudgetCounterRow>>;
     /// For each (budget, minute): the budget's spend before its first bucket
     /// at or after that minute, or `None` when it has none since.
-    async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>>;
+    async fn spend_before(&mut self, probes: &[(String, i64)])
+        -> StoreResult<Vec<Option<Credits>>>;
     async fn write(&mut self, writes: &BatchWrites) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

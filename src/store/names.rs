@@ -11,7 +11,6 @@ pub struct UnknownName {
 
 /// Gives an enum of unit variants its stored names: `ALL`, `as_str`,
 /// `Display`, `FromStr` and `TryFrom<String>` (which rows read it through,
-/// with `#[sqlx(try_from = "String")]`), all from one list.
 macro_rules! stored_names {
     ($ty:ident, $kind:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -54,6 +53,50 @@ macro_rules! stored_names {
                 name.parse()
             }
         }
+
+        // A column of names, on either sqlx backend: so that rows may hold
+        // the enum, or an `Option` of it, directly.
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
+            }
+        }
+
+        // The same column as the SQLite ledger writer reads and writes it.
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+            }
+        }
+
+        impl rusqlite::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
     };
 }
 
@@ -61,7 +104,10 @@ pub(crate) use stored_names;
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{ApprovalKind, EntryKind, OrderStatus, UnknownName};
+    use crate::store::{
+        ApprovalKind, CallbackStatus, DeliveryStatus, EntryKind, GrantClosed, OrderStatus,
+        RunStatus, UnknownName,
+    };
 
     /// Every variant reads back from its stored name, and `bad` names none.
     fn round_trips<T>(all: &[T], bad: &[&str])
@@ -83,5 +129,9 @@ mod tests {
         round_trips(OrderStatus::ALL, &["", "Pending", "lost", "succeeded "]);
         round_trips(EntryKind::ALL, &["", "Grant", "gift", "refund"]);
         round_trips(ApprovalKind::ALL, &["", "Credential", "enable-product"]);
+        round_trips(GrantClosed::ALL, &["", "Spent", "used"]);
+        round_trips(RunStatus::ALL, &["", "Queued", "done", "canceled"]);
+        round_trips(CallbackStatus::ALL, &["", "Pending", "sent"]);
+        round_trips(DeliveryStatus::ALL, &["", "skipped", "Delivered"]);
     }
 }

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::money::Credits;
+
 use super::StoreResult;
 
 /// Where an order stands, stored as the strings of [`OrderStatus::as_str`]
@@ -30,8 +32,7 @@ pub struct OrderRow {
     pub budget_id: String,
     pub product_id: String,
     pub action: String,
-    pub price_credits: i64,
-    #[sqlx(try_from = "String")]
+    pub price_credits: Credits,
     pub status: OrderStatus,
     pub error_code: Option<String>,
     pub instance_id: Option<String>,

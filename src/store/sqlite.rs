@@ -181,6 +181,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::SqliteStore;
+    use crate::money::Credits;
     use crate::store::AccountStore;
 
     fn mode(path: &std::path::Path) -> u32 {
@@ -244,8 +245,8 @@ mod tests {
                             buckets: vec![BucketAdd {
                                 budget_id: format!("b{}", commits % 500),
                                 minute: commits,
-                                amount: 1,
-                                cumulative: commits,
+                                amount: Credits::new(1),
+                                cumulative: Credits::new(commits),
                             }],
                             ..Default::default()
                         };

@@ -28,6 +28,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::{BatchFn, StoreError, StoreResult, SyncSession, WalletRow};
+use crate::money::Credits;
 
 mod batch;
 
@@ -319,7 +320,7 @@ impl Readers {
         &self,
         user_id: &str,
         now: i64,
-    ) -> StoreResult<(i64, Option<i64>)> {
+    ) -> StoreResult<(Credits, Option<i64>)> {
         self.with(|c| {
             c.prepare_cached(
                 "SELECT COALESCE(SUM(remaining_credits), 0), MIN(expires_at) FROM grants \

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::money::Credits;
+
 use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -34,6 +36,73 @@ pub struct WorkflowVersionRow {
     pub created_at: i64,
 }
 
+/// Where a run is: queued, then running under a worker's lease, then
+/// finished one of three ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+super::names::stored_names!(RunStatus, "run status", {
+    Queued => "queued",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+impl RunStatus {
+    /// Whether the run has ended and will not change again.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// Where a run's callback is: a run without a callback URL skips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallbackStatus {
+    Pending,
+    Delivered,
+    Failed,
+    Skipped,
+}
+
+super::names::stored_names!(CallbackStatus, "callback status", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+    Skipped => "skipped",
+});
+
+/// Where one callback delivery is: pending until it is delivered or its
+/// attempts run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+super::names::stored_names!(DeliveryStatus, "delivery status", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
+
+impl From<DeliveryStatus> for CallbackStatus {
+    fn from(s: DeliveryStatus) -> Self {
+        match s {
+            DeliveryStatus::Pending => CallbackStatus::Pending,
+            DeliveryStatus::Delivered => CallbackStatus::Delivered,
+            DeliveryStatus::Failed => CallbackStatus::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RunRow {
     pub id: String,
@@ -42,14 +111,14 @@ pub struct RunRow {
     pub budget_id: String,
     pub request_id: Option<String>,
     pub prompt: String,
-    pub status: String,
+    pub status: RunStatus,
     pub response_text: Option<String>,
     pub session_id: Option<String>,
     pub model: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub callback_url: Option<String>,
-    pub callback_status: String,
+    pub callback_status: CallbackStatus,
     pub callback_last_status: Option<i64>,
     pub callback_last_error: Option<String>,
     pub callback_attempted_at: Option<i64>,
@@ -75,8 +144,8 @@ pub struct RunRow {
 pub struct RunFinish {
     pub run_id: String,
     pub lease_owner: String,
-    /// `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// `Succeeded`, `Failed` or `Cancelled`.
+    pub status: RunStatus,
     pub response_text: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -93,7 +162,7 @@ pub struct RunStepRow {
     /// The step's output, JSON.
     pub output: String,
     pub order_id: Option<String>,
-    pub credits: i64,
+    pub credits: Credits,
     pub started_at: i64,
     pub completed_at: i64,
 }
@@ -104,7 +173,7 @@ pub struct DeliveryRow {
     pub run_id: String,
     pub user_id: String,
     pub url: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub lease_expires_at: Option<i64>,
@@ -117,8 +186,8 @@ pub struct DeliveryRow {
 pub struct DeliveryAttempt {
     pub delivery_id: String,
     pub run_id: String,
-    /// `delivered`, `pending` (will retry) or `failed` (gave up).
-    pub status: String,
+    /// `Delivered`, `Pending` (will retry) or `Failed` (gave up).
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub http_status: Option<i64>,

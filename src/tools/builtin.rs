@@ -135,7 +135,7 @@ mod tests {
                 assert!(is_function_name(action.name), "bad action name {at}");
                 assert!(actions.insert(action.name), "duplicate action {at}");
                 assert!(!action.description.is_empty(), "{at} has no description");
-                assert!(action.price_credits > 0, "{at} has no price");
+                assert!(action.price_credits.is_positive(), "{at} has no price");
                 assert_eq!(action.parameters["type"], "object", "{at} parameters");
                 jsonschema::validator_for(&action.parameters)
                     .unwrap_or_else(|e| panic!("{at} parameters do not compile: {e}"));

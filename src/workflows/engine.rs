@@ -10,6 +10,7 @@ use crate::app::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::to_millis;
+use crate::money::Credits;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
 use crate::tools::ToolError;
@@ -126,10 +127,12 @@ impl RunCtx {
     }
 
     /// Credits spent by the run's tool calls so far.
-    pub fn credits_spent(&self) -> i64 {
-        self.metadata.lock().expect("metadata lock")["credits_spent"]
-            .as_i64()
-            .unwrap_or(0)
+    pub fn credits_spent(&self) -> Credits {
+        Credits::new(
+            self.metadata.lock().expect("metadata lock")["credits_spent"]
+                .as_i64()
+                .unwrap_or(0),
+        )
     }
 
     /// Appends a step record (`{step, type, status, order_id?, credits, started_at, duration_ms, ...}`).
@@ -254,7 +257,7 @@ impl RunCtx {
             let outcome = PurchaseOutcome {
                 order_id: body["order_id"].as_str().unwrap_or_default().to_string(),
                 data: body["data"].clone(),
-                price_credits: body["price_credits"].as_i64().unwrap_or(0),
+                price_credits: Credits::new(body["price_credits"].as_i64().unwrap_or(0)),
                 product_id: body["product_id"].as_str().unwrap_or_default().to_string(),
                 action: action.to_string(),
             };
@@ -276,7 +279,7 @@ impl RunCtx {
             purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
         match paid {
             Ok(outcome) => {
-                if outcome.price_credits == 0 {
+                if outcome.price_credits == Credits::ZERO {
                     // No capture recorded the response: record it here.
                     let saved = SavedResponse {
                         status: 200,
@@ -378,7 +381,7 @@ pub fn step_error(e: PurchaseError) -> StepError {
         ),
         PurchaseError::PriceNotApproved { price, agreed, .. } => StepError::new(
             "price_not_approved",
-            format!("the tool now costs {price} credits, more than the {} the budget's owner agreed to; an approval request was sent", agreed.unwrap_or(0)),
+            format!("the tool now costs {price} credits, more than the {} the budget's owner agreed to; an approval request was sent", agreed.unwrap_or(Credits::ZERO)),
         ),
         PurchaseError::PriceAboveMax { price, max } => StepError::new(
             "price_above_max",

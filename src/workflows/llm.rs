@@ -21,6 +21,7 @@ use super::engine::{state_too_large, Engine, EngineOutcome, RunCtx, StepError};
 use super::template::json_size;
 use crate::catalog::Snapshot;
 use crate::clock::to_millis;
+use crate::money::Credits;
 use crate::store::RunStepRow;
 use chat::{chat_request, Endpoint};
 pub use definition::{parse_definition, LlmDefinition};
@@ -237,7 +238,7 @@ async fn save_step(
         step_key: key.to_string(),
         output: output.to_string(),
         order_id: None,
-        credits: 0,
+        credits: Credits::ZERO,
         started_at,
         completed_at: to_millis(ctx.app.clock.now()),
     };

@@ -5,7 +5,7 @@ use serde_json::Value;
 use tollgate_api::{CallbackStatus, Object, Run, RunStatus, RunSummary};
 
 use crate::clock::{from_millis, iso};
-use crate::store::RunRow;
+use crate::store::{self, RunRow};
 
 fn time(t: Option<i64>) -> Option<String> {
     t.map(|t| iso(from_millis(t)))
@@ -18,27 +18,24 @@ fn object(text: &str) -> Object {
     }
 }
 
-/// A stored status word as its enum. The engines write only the words the
-/// enums spell; a word from a newer version reads as the nearest meaning
-/// rather than failing the whole read.
-fn run_status(word: &str) -> RunStatus {
-    serde_json::from_value(Value::String(word.into())).unwrap_or_else(|_| {
-        tracing::warn!(
-            status = word,
-            "a run has a status this version does not know"
-        );
-        RunStatus::Failed
-    })
+/// A run's status as the wire spells it.
+fn run_status(s: store::RunStatus) -> RunStatus {
+    match s {
+        store::RunStatus::Queued => RunStatus::Queued,
+        store::RunStatus::Running => RunStatus::Running,
+        store::RunStatus::Succeeded => RunStatus::Succeeded,
+        store::RunStatus::Failed => RunStatus::Failed,
+        store::RunStatus::Cancelled => RunStatus::Cancelled,
+    }
 }
 
-fn callback_status(word: &str) -> CallbackStatus {
-    serde_json::from_value(Value::String(word.into())).unwrap_or_else(|_| {
-        tracing::warn!(
-            status = word,
-            "a run has a callback status this version does not know"
-        );
-        CallbackStatus::Pending
-    })
+fn callback_status(s: store::CallbackStatus) -> CallbackStatus {
+    match s {
+        store::CallbackStatus::Pending => CallbackStatus::Pending,
+        store::CallbackStatus::Delivered => CallbackStatus::Delivered,
+        store::CallbackStatus::Failed => CallbackStatus::Failed,
+        store::CallbackStatus::Skipped => CallbackStatus::Skipped,
+    }
 }
 
 /// Every field of the spec's run object.
@@ -46,7 +43,7 @@ pub fn run_view(r: &RunRow) -> Run {
     Run {
         run_id: r.id.clone(),
         workflow_id: r.workflow_id.clone(),
-        status: run_status(&r.status),
+        status: run_status(r.status),
         prompt: r.prompt.clone(),
         response_text: r.response_text.clone(),
         session_id: r.session_id.clone(),
@@ -54,7 +51,7 @@ pub fn run_view(r: &RunRow) -> Run {
         error_code: r.error_code.clone(),
         error_message: r.error_message.clone(),
         callback_url: r.callback_url.clone(),
-        callback_status: callback_status(&r.callback_status),
+        callback_status: callback_status(r.callback_status),
         callback_last_status: r.callback_last_status,
         callback_last_error: r.callback_last_error.clone(),
         callback_attempted_at: time(r.callback_attempted_at),
@@ -73,7 +70,7 @@ pub fn run_summary(r: &RunRow) -> RunSummary {
     RunSummary {
         run_id: r.id.clone(),
         workflow_id: r.workflow_id.clone(),
-        status: run_status(&r.status),
+        status: run_status(r.status),
         created_at: iso(from_millis(r.created_at)),
         updated_at: iso(from_millis(r.updated_at)),
     }

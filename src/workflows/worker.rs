@@ -15,7 +15,7 @@ use super::llm::LlmEngine;
 use crate::app::AppState;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::{DeliveryRow, InstanceRow, RunFinish, RunRow};
+use crate::store::{DeliveryRow, DeliveryStatus, InstanceRow, RunFinish, RunRow, RunStatus};
 
 /// The engine for a workflow's `engine` field.
 fn engine_for(name: &str) -> Option<Box<dyn Engine>> {
@@ -33,7 +33,7 @@ pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
         run_id: run.id.clone(),
         user_id: run.user_id.clone(),
         url: url.clone(),
-        status: "pending".into(),
+        status: DeliveryStatus::Pending,
         attempts: 0,
         next_attempt_at: now,
         lease_expires_at: None,
@@ -130,7 +130,8 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
     let mut finish = RunFinish {
         run_id: run.id.clone(),
         lease_owner: owner.to_string(),
-        status: String::new(),
+        // Each outcome below sets it.
+        status: RunStatus::Failed,
         response_text: None,
         error_code: None,
         error_message: None,
@@ -148,7 +149,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
                 "the response text",
                 app.settings.run_state_limit_bytes,
             );
-            finish.status = "failed".into();
+            finish.status = RunStatus::Failed;
             finish.error_code = Some(e.code);
             finish.error_message = Some(e.message);
         }
@@ -157,25 +158,25 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
             model,
             session_id,
         } => {
-            finish.status = "succeeded".into();
+            finish.status = RunStatus::Succeeded;
             finish.response_text = response_text;
             finish.model = model;
             finish.session_id = session_id;
         }
         EngineOutcome::Failed { code, message } => {
-            finish.status = "failed".into();
+            finish.status = RunStatus::Failed;
             finish.error_code = Some(code);
             finish.error_message = Some(message);
         }
         EngineOutcome::Cancelled => {
-            finish.status = "cancelled".into();
+            finish.status = RunStatus::Cancelled;
             finish.error_code = Some("cancelled".into());
             finish.error_message = Some("The run was cancelled.".into());
         }
     }
     let delivery = delivery_for(&run, now);
     if app.store.finish_run(&finish, delivery.as_ref()).await? {
-        crate::telemetry::run_finished(&finish.status);
+        crate::telemetry::run_finished(finish.status.as_str());
         tracing::info!(status = %finish.status, "run finished");
     } else {
         tracing::warn!("the run's lease was lost before it finished; another worker owns it");

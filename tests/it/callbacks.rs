@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use crate::harness::{serve_args, TestApp, TestUser};
 use tollgate::clock::{to_millis, Clock};
 use tollgate::delivery::{deliver_once, deliver_once_within};
-use tollgate::store::{DeliveryRow, RunFinish, RunRow, WorkflowRow};
+use tollgate::store::{
+    CallbackStatus, DeliveryRow, DeliveryStatus, RunFinish, RunRow, RunStatus, WorkflowRow,
+};
 
 /// How the receiver answers one request.
 #[derive(Debug, Clone, Copy)]
@@ -139,14 +141,14 @@ async fn finished_run(
             budget_id: user.budget_id.clone(),
             request_id: None,
             prompt: "summarize".into(),
-            status: "running".into(),
+            status: RunStatus::Running,
             response_text: None,
             session_id: None,
             model: None,
             error_code: None,
             error_message: None,
             callback_url: Some(url.into()),
-            callback_status: "pending".into(),
+            callback_status: CallbackStatus::Pending,
             callback_last_status: None,
             callback_last_error: None,
             callback_attempted_at: None,
@@ -172,7 +174,7 @@ async fn finished_run(
             &RunFinish {
                 run_id: run_id.clone(),
                 lease_owner: "test".into(),
-                status: "succeeded".into(),
+                status: RunStatus::Succeeded,
                 response_text: Some("all done".into()),
                 error_code: None,
                 error_message: None,
@@ -186,7 +188,7 @@ async fn finished_run(
                 run_id: run_id.clone(),
                 user_id: user.user_id.clone(),
                 url: url.into(),
-                status: "pending".into(),
+                status: DeliveryStatus::Pending,
                 attempts: 0,
                 next_attempt_at: now + due_in.as_millis() as i64,
                 lease_expires_at: None,
@@ -257,7 +259,7 @@ async fn a_callback_is_retried_until_accepted_and_every_attempt_is_signed(app: T
     let (run_id, delivery_id) = finished_run(&app, &user, &receiver.url, Duration::ZERO).await;
 
     let run = drive(&app, &run_id, 1, WAIT).await;
-    assert_eq!(run.callback_status, "pending");
+    assert_eq!(run.callback_status.as_str(), "pending");
     assert_eq!(run.callback_last_status, Some(500));
     assert!(run.callback_last_error.as_deref().unwrap().contains("500"));
     assert!(run.callback_delivered_at.is_none());
@@ -265,7 +267,7 @@ async fn a_callback_is_retried_until_accepted_and_every_attempt_is_signed(app: T
     assert!(!deliver_once(&app.state).await.unwrap());
 
     let run = drive(&app, &run_id, 3, WAIT).await;
-    assert_eq!(run.callback_status, "delivered");
+    assert_eq!(run.callback_status.as_str(), "delivered");
     assert_eq!(run.callback_attempts, 3);
     assert_eq!(run.callback_last_status, Some(200));
     assert_eq!(run.callback_last_error, None);
@@ -322,17 +324,17 @@ async fn too_many_requests_and_time_outs_are_retried(app: TestApp) {
     let short = Duration::from_millis(300);
 
     let run = drive(&app, &run_id, 1, short).await;
-    assert_eq!(run.callback_status, "pending");
+    assert_eq!(run.callback_status.as_str(), "pending");
     assert_eq!(run.callback_last_status, None);
     let error = run.callback_last_error.unwrap();
     assert!(error.contains("did not answer"), "{error}");
 
     let run = drive(&app, &run_id, 2, WAIT).await;
-    assert_eq!(run.callback_status, "pending");
+    assert_eq!(run.callback_status.as_str(), "pending");
     assert_eq!(run.callback_last_status, Some(429));
 
     let run = drive(&app, &run_id, 3, WAIT).await;
-    assert_eq!(run.callback_status, "delivered");
+    assert_eq!(run.callback_status.as_str(), "delivered");
     assert_eq!(run.callback_last_status, Some(204));
     let requests = receiver.requests();
     assert_eq!(requests.len(), 3);
@@ -347,7 +349,7 @@ async fn a_client_error_fails_at_once(app: TestApp) {
     let (run_id, _) = finished_run(&app, &user, &receiver.url, Duration::ZERO).await;
 
     let run = drive(&app, &run_id, 1, WAIT).await;
-    assert_eq!(run.callback_status, "failed");
+    assert_eq!(run.callback_status.as_str(), "failed");
     assert_eq!(run.callback_attempts, 1);
     assert_eq!(run.callback_last_status, Some(400));
     assert!(run.callback_last_error.is_some());
@@ -365,9 +367,9 @@ async fn retries_stop_at_the_attempt_limit(app: TestApp) {
     assert_eq!(limit, 5);
 
     let run = drive(&app, &run_id, limit - 1, WAIT).await;
-    assert_eq!(run.callback_status, "pending");
+    assert_eq!(run.callback_status.as_str(), "pending");
     let run = drive(&app, &run_id, limit, WAIT).await;
-    assert_eq!(run.callback_status, "failed");
+    assert_eq!(run.callback_status.as_str(), "failed");
     assert_eq!(run.callback_attempts, limit);
     assert_eq!(run.callback_last_status, Some(503));
     assert!(run.callback_last_error.unwrap().contains("503"));
@@ -391,7 +393,7 @@ async fn nothing_is_delivered_before_it_is_due(app: TestApp) {
 
     app.clock.advance(chrono::Duration::seconds(2));
     let run = drive(&app, &run_id, 1, WAIT).await;
-    assert_eq!(run.callback_status, "delivered");
+    assert_eq!(run.callback_status.as_str(), "delivered");
     assert_eq!(receiver.requests().len(), 1);
 }
 
@@ -407,7 +409,7 @@ async fn a_rotated_secret_signs_new_deliveries_and_only_users_manage_it(app: Tes
 
     let (first, _) = finished_run(&app, &user, &receiver.url, Duration::ZERO).await;
     assert_eq!(
-        drive(&app, &first, 1, WAIT).await.callback_status,
+        drive(&app, &first, 1, WAIT).await.callback_status.as_str(),
         "delivered"
     );
 
@@ -422,7 +424,7 @@ async fn a_rotated_secret_signs_new_deliveries_and_only_users_manage_it(app: Tes
 
     let (second, _) = finished_run(&app, &user, &receiver.url, Duration::ZERO).await;
     assert_eq!(
-        drive(&app, &second, 1, WAIT).await.callback_status,
+        drive(&app, &second, 1, WAIT).await.callback_status.as_str(),
         "delivered"
     );
     let requests = receiver.requests();
@@ -492,7 +494,7 @@ async fn a_private_address_is_refused_without_a_request(app: TestApp) {
     for url in [receiver.url.as_str(), localhost.as_str()] {
         let (run_id, _) = finished_run(&app, &user, url, Duration::ZERO).await;
         let run = drive(&app, &run_id, 1, WAIT).await;
-        assert_eq!(run.callback_status, "failed", "{url}");
+        assert_eq!(run.callback_status.as_str(), "failed", "{url}");
         assert_eq!(run.callback_attempts, 1);
         assert_eq!(run.callback_last_status, None);
         let error = run.callback_last_error.unwrap();
@@ -512,7 +514,7 @@ async fn the_delivery_loop_delivers_and_stops_on_shutdown(app: TestApp) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let run = run_row(&app, &run_id).await;
-        if run.callback_status == "delivered" {
+        if run.callback_status.as_str() == "delivered" {
             assert_eq!(run.callback_attempts, 2);
             break;
         }
@@ -538,7 +540,11 @@ async fn a_callback_host_that_does_not_resolve_is_retried_with_backoff(app: Test
     let (run_id, _) =
         finished_run(&app, &user, "https://nowhere.invalid/hook", Duration::ZERO).await;
     let run = drive(&app, &run_id, 1, WAIT).await;
-    assert_eq!(run.callback_status, "pending", "a failed lookup is retried");
+    assert_eq!(
+        run.callback_status.as_str(),
+        "pending",
+        "a failed lookup is retried"
+    );
     assert_eq!(run.callback_last_status, None);
     let error = run.callback_last_error.clone().unwrap();
     assert!(
@@ -552,7 +558,7 @@ async fn a_callback_host_that_does_not_resolve_is_retried_with_backoff(app: Test
     let limit = app.state.settings.callback_max_attempts;
     let run = drive(&app, &run_id, limit, WAIT).await;
     assert_eq!(run.callback_attempts, limit);
-    assert_eq!(run.callback_status, "failed");
+    assert_eq!(run.callback_status.as_str(), "failed");
     let (status, body) = app
         .get(
             &format!("/api/agent-webhooks/runs/{run_id}"),

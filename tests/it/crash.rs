@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tollgate::money::Credits;
 use tollgate::store::EntryKind;
 
 use rand::Rng;
@@ -259,8 +260,8 @@ async fn killed_at_random_moments(backend: Backend) {
         unique, answered,
         "exactly the purchases answered 200 are charged"
     );
-    let sum: i64 = txns.iter().map(|t| t.amount_credits).sum();
-    let grants: i64 = store
+    let sum: Credits = txns.iter().map(|t| t.amount_credits).sum();
+    let grants: Credits = store
         .grants_for_user(&user.id, 1_000)
         .await
         .unwrap()
@@ -273,7 +274,11 @@ async fn killed_at_random_moments(backend: Backend) {
         (wallet.balance_credits, wallet.balance_credits),
         "the wallet balances"
     );
-    assert_eq!(wallet.held_credits, 0, "no credits are held any more");
+    assert_eq!(
+        wallet.held_credits,
+        Credits::ZERO,
+        "no credits are held any more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,18 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tollgate::clock::{to_millis, Clock, ManualClock};
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, LedgerError, NewGrant};
+use tollgate::money::Credits;
 use tollgate::store::{self, EntryKind, NewUser, OrderStatus, Store};
 
 use crate::harness::{fresh_db, Backend, TestDb};
 
 const HOLD_TTL_MINUTES: i64 = 30;
+
+// Amounts that refusals are matched against.
+const SIX: Credits = Credits::new(6);
+const SEVEN: Credits = Credits::new(7);
+const FORTY: Credits = Credits::new(40);
+const FIFTY: Credits = Credits::new(50);
 
 async fn open(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
     let db = fresh_db(backend).await?;
@@ -171,7 +178,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 let (grant, _) = ledger
                     .grant(NewGrant {
                         user_id: user.clone(),
-                        amount_credits: credits,
+                        amount_credits: Credits::new(credits),
                         credit_type: "admin_grant".into(),
                         expires_at,
                         source_metadata: None,
@@ -192,7 +199,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 let result = ledger
                     .reserve(
                         &user,
-                        credits,
+                        Credits::new(credits),
                         Duration::minutes(HOLD_TTL_MINUTES),
                         None,
                         None,
@@ -218,8 +225,8 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                             available < credits,
                             "step {step}: refused {credits} with {available} available"
                         );
-                        prop_assert_eq!(said, available.max(0));
-                        prop_assert_eq!(requested, credits);
+                        prop_assert_eq!(said.get(), available.max(0));
+                        prop_assert_eq!(requested.get(), credits);
                     }
                     Err(e) => return Err(TestCaseError::fail(format!("reserve: {e}"))),
                 }
@@ -240,7 +247,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                             covered,
                             "step {step}: captured what the model could not cover"
                         );
-                        prop_assert_eq!(txn.amount_credits, -h.amount);
+                        prop_assert_eq!(txn.amount_credits.get(), -h.amount);
                     }
                     Err(LedgerError::InsufficientCredits { .. }) => {
                         prop_assert!(!covered, "step {step}: refused a coverable capture")
@@ -269,7 +276,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 match result {
                     Ok(txn) => {
                         prop_assert!(next.grants[i].remaining > 0);
-                        prop_assert_eq!(txn.amount_credits, -next.grants[i].remaining);
+                        prop_assert_eq!(txn.amount_credits.get(), -next.grants[i].remaining);
                         next.grants[i].remaining = 0;
                         model = next;
                     }
@@ -326,14 +333,14 @@ async fn check_invariants(
     // Never negative.
     for g in &grants {
         prop_assert!(
-            g.remaining_credits >= 0 && g.remaining_credits <= g.amount_credits,
+            g.remaining_credits >= Credits::ZERO && g.remaining_credits <= g.amount_credits,
             "{ctx}: grant {g:?}"
         );
         // The store finds open grants by `closed_at`: a grant is closed
         // exactly when nothing is left on it.
         prop_assert_eq!(
             g.closed_at.is_some(),
-            g.remaining_credits == 0,
+            g.remaining_credits == Credits::ZERO,
             "{}: grant {:?} open with nothing left, or closed with credits left",
             ctx,
             g
@@ -341,13 +348,13 @@ async fn check_invariants(
     }
     for t in &txns {
         prop_assert!(
-            t.balance_after_credits >= 0,
+            t.balance_after_credits >= Credits::ZERO,
             "{ctx}: negative balance in {t:?}"
         );
     }
     // Conservation: transactions sum to the balance, which is what grants hold.
-    let txn_sum: i64 = txns.iter().map(|t| t.amount_credits).sum();
-    let remaining_sum: i64 = grants.iter().map(|g| g.remaining_credits).sum();
+    let txn_sum: i64 = txns.iter().map(|t| t.amount_credits.get()).sum();
+    let remaining_sum: i64 = grants.iter().map(|g| g.remaining_credits.get()).sum();
     prop_assert_eq!(
         txn_sum,
         remaining_sum,
@@ -356,7 +363,7 @@ async fn check_invariants(
     );
     if let Some(latest) = txns.first() {
         prop_assert_eq!(
-            latest.balance_after_credits,
+            latest.balance_after_credits.get(),
             txn_sum,
             "{}: balance_after of the latest transaction",
             ctx
@@ -365,13 +372,13 @@ async fn check_invariants(
     let live: i64 = grants
         .iter()
         .filter(|g| g.expires_at.is_none_or(|e| e > now))
-        .map(|g| g.remaining_credits)
+        .map(|g| g.remaining_credits.get())
         .sum();
     let balance = ledger.balance(user).await.unwrap();
-    prop_assert_eq!(balance.live, live, "{}: live credits", ctx);
-    prop_assert_eq!(balance.held, model.held(), "{}: held credits", ctx);
+    prop_assert_eq!(balance.live.get(), live, "{}: live credits", ctx);
+    prop_assert_eq!(balance.held.get(), model.held(), "{}: held credits", ctx);
     prop_assert_eq!(
-        balance.available,
+        balance.available.get(),
         (live - model.held()).max(0),
         "{}: available",
         ctx
@@ -379,7 +386,7 @@ async fn check_invariants(
     // Order of consumption: every grant holds exactly what the model says.
     let by_id: HashMap<&str, i64> = grants
         .iter()
-        .map(|g| (g.id.as_str(), g.remaining_credits))
+        .map(|g| (g.id.as_str(), g.remaining_credits.get()))
         .collect();
     for g in &model.grants {
         prop_assert_eq!(
@@ -418,7 +425,7 @@ async fn check_invariants(
             .iter()
             .find(|g| Some(&g.id) == t.grant_id.as_ref())
             .unwrap();
-        prop_assert_eq!(g.remaining_credits, 0);
+        prop_assert_eq!(g.remaining_credits, Credits::ZERO);
     }
     Ok(())
 }
@@ -462,7 +469,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
     ledger
         .grant(NewGrant {
             user_id: user.clone(),
-            amount_credits: K * PRICE,
+            amount_credits: Credits::new(K * PRICE),
             credit_type: "admin_grant".into(),
             expires_at: None,
             source_metadata: None,
@@ -475,7 +482,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
         let user = user.clone();
         tasks.push(tokio::spawn(async move {
             let hold = ledger
-                .reserve(&user, PRICE, Duration::minutes(5), None, None)
+                .reserve(&user, Credits::new(PRICE), Duration::minutes(5), None, None)
                 .await?;
             ledger.capture(&user, &hold.id, 0).await
         }));
@@ -490,17 +497,20 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
     }
     assert_eq!(ok, K);
     let balance = ledger.balance(&user).await.unwrap();
-    assert_eq!(balance.available, 0);
-    assert_eq!(balance.live, 0);
+    assert_eq!(balance.available, Credits::ZERO);
+    assert_eq!(balance.live, Credits::ZERO);
     let txns = store.transactions_for_user(&user, 1000).await.unwrap();
-    assert_eq!(txns.iter().map(|t| t.amount_credits).sum::<i64>(), 0);
+    assert_eq!(
+        txns.iter().map(|t| t.amount_credits).sum::<Credits>(),
+        Credits::ZERO
+    );
     assert_eq!(
         txns.iter()
             .filter(|t| t.transaction_type == EntryKind::Purchase)
             .count() as i64,
         K
     );
-    assert_eq!(txns[0].balance_after_credits, 0);
+    assert_eq!(txns[0].balance_after_credits, Credits::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -528,7 +538,7 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
         for i in 0..10 {
             a.grant(NewGrant {
                 user_id: user.clone(),
-                amount_credits: 10 + i,
+                amount_credits: Credits::new(10 + i),
                 credit_type: "admin_grant".into(),
                 expires_at: Some(clock.now() + Duration::minutes(1 + i)),
                 source_metadata: None,
@@ -556,8 +566,11 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
                 .count(),
             10
         );
-        assert_eq!(txns.iter().map(|t| t.amount_credits).sum::<i64>(), 0);
-        assert_eq!(a.balance(&user).await.unwrap().live, 0);
+        assert_eq!(
+            txns.iter().map(|t| t.amount_credits).sum::<Credits>(),
+            Credits::ZERO
+        );
+        assert_eq!(a.balance(&user).await.unwrap().live, Credits::ZERO);
     }
 }
 
@@ -582,7 +595,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     ledger
         .grant(NewGrant {
             user_id: user.clone(),
-            amount_credits: 100,
+            amount_credits: Credits::new(100),
             credit_type: "admin_grant".into(),
             expires_at: None,
             source_metadata: None,
@@ -590,17 +603,20 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
         .await
         .unwrap();
     let hold = ledger
-        .reserve(&user, 60, Duration::minutes(2), None, None)
+        .reserve(&user, Credits::new(60), Duration::minutes(2), None, None)
         .await
         .unwrap();
-    assert_eq!(ledger.balance(&user).await.unwrap().available, 40);
+    assert_eq!(
+        ledger.balance(&user).await.unwrap().available,
+        Credits::new(40)
+    );
     assert!(matches!(
         ledger
-            .reserve(&user, 50, Duration::minutes(2), None, None)
+            .reserve(&user, Credits::new(50), Duration::minutes(2), None, None)
             .await,
         Err(LedgerError::InsufficientCredits {
-            available: 40,
-            requested: 50
+            available: FORTY,
+            requested: FIFTY
         })
     ));
     assert_eq!(
@@ -610,7 +626,10 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     );
     clock.advance(Duration::minutes(3));
     assert_eq!(ledger.sweep_holds(100).await.unwrap(), 1);
-    assert_eq!(ledger.balance(&user).await.unwrap().available, 100);
+    assert_eq!(
+        ledger.balance(&user).await.unwrap().available,
+        Credits::new(100)
+    );
     assert!(matches!(
         ledger.capture(&user, &hold.id, 0).await,
         Err(LedgerError::UnknownHold)
@@ -643,7 +662,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
     let user = make_user(store.as_ref()).await;
     let grant = |credits: i64, days: Option<i64>| NewGrant {
         user_id: user.clone(),
-        amount_credits: credits,
+        amount_credits: Credits::new(credits),
         credit_type: "admin_grant".into(),
         expires_at: days.map(|d| clock.now() + Duration::days(d)),
         source_metadata: None,
@@ -652,7 +671,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
     let (late, _) = ledger.grant(grant(30, Some(9))).await.unwrap();
     let (soon, _) = ledger.grant(grant(20, Some(2))).await.unwrap();
     let hold = ledger
-        .reserve(&user, 60, Duration::minutes(1), None, None)
+        .reserve(&user, Credits::new(60), Duration::minutes(1), None, None)
         .await
         .unwrap();
     let txn = ledger.capture(&user, &hold.id, 0).await.unwrap();
@@ -660,7 +679,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
     alloc.sort_by_key(|a| a.amount_credits);
     let got: Vec<(String, i64)> = alloc
         .into_iter()
-        .map(|a| (a.grant_id, a.amount_credits))
+        .map(|a| (a.grant_id, a.amount_credits.get()))
         .collect();
     assert_eq!(
         got,
@@ -677,7 +696,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
             .unwrap()
             .unwrap()
             .remaining_credits,
-        90
+        Credits::new(90)
     );
 }
 
@@ -696,7 +715,7 @@ async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> String {
     ledger
         .grant(NewGrant {
             user_id: user.clone(),
-            amount_credits: credits,
+            amount_credits: Credits::new(credits),
             credit_type: "admin_grant".into(),
             expires_at: None,
             source_metadata: None,
@@ -725,7 +744,7 @@ async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
         };
         async move {
             let r = ledger
-                .reserve(&user, 5, Duration::minutes(5), None, None)
+                .reserve(&user, Credits::new(5), Duration::minutes(5), None, None)
                 .await;
             (user, r)
         }
@@ -754,7 +773,10 @@ async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
         batches - batches_before
     );
     let poor_balance = ledger.balance(&poor).await.unwrap();
-    assert_eq!((poor_balance.held, poor_balance.available), (15, 0));
+    assert_eq!(
+        (poor_balance.held.get(), poor_balance.available.get()),
+        (15, 0)
+    );
 }
 
 /// A command the database refuses (here, an order id that exists) does not
@@ -771,7 +793,7 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
         budget_id: new_id(),
         product_id: new_id(),
         action: "run".into(),
-        price_credits: 0,
+        price_credits: Credits::ZERO,
         status: OrderStatus::Succeeded,
         error_code: None,
         instance_id: None,
@@ -785,13 +807,14 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
     for _ in 0..5 {
         let dup = ledger.record_order(&order);
         let reserves = futures::future::join_all(
-            (0..10).map(|_| ledger.reserve(&user, 1, Duration::minutes(5), None, None)),
+            (0..10)
+                .map(|_| ledger.reserve(&user, Credits::new(1), Duration::minutes(5), None, None)),
         );
         let (dup, reserves) = tokio::join!(dup, reserves);
         assert!(matches!(dup, Err(LedgerError::Store(_))), "{dup:?}");
         assert!(reserves.iter().all(|r| r.is_ok()), "{reserves:?}");
     }
-    assert_eq!(ledger.balance(&user).await.unwrap().held, 50);
+    assert_eq!(ledger.balance(&user).await.unwrap().held, Credits::new(50));
 }
 
 /// The one-write charge: refused whole when the credits no longer cover it,
@@ -804,7 +827,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
     let user = funded(store.as_ref(), &ledger, 10).await;
     // Another call holds 4 of the 10 credits.
     ledger
-        .reserve(&user, 4, Duration::minutes(5), None, None)
+        .reserve(&user, Credits::new(4), Duration::minutes(5), None, None)
         .await
         .unwrap();
     let order = |price| tollgate::store::OrderRow {
@@ -823,14 +846,14 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         completed_at: None,
         duration_ms: Some(3),
     };
-    let refused = order(7);
-    let r = ledger.charge(7, None, &refused, None).await;
+    let refused = order(Credits::new(7));
+    let r = ledger.charge(Credits::new(7), None, &refused, None).await;
     assert!(
         matches!(
             r,
             Err(LedgerError::InsufficientCredits {
-                available: 6,
-                requested: 7
+                available: SIX,
+                requested: SEVEN
             })
         ),
         "{r:?}"
@@ -840,14 +863,17 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         (row.status.as_str(), row.error_code.as_deref()),
         ("failed", Some("insufficient_credits"))
     );
-    let paid = order(6);
-    let txn = ledger.charge(6, None, &paid, None).await.unwrap();
-    assert_eq!(txn.amount_credits, -6);
+    let paid = order(Credits::new(6));
+    let txn = ledger
+        .charge(Credits::new(6), None, &paid, None)
+        .await
+        .unwrap();
+    assert_eq!(txn.amount_credits, Credits::new(-6));
     let row = store.order_by_id(&paid.id).await.unwrap().unwrap();
     assert_eq!(row.status, OrderStatus::Succeeded);
     assert_eq!(row.transaction_id.as_deref(), Some(txn.id.as_str()));
     let b = ledger.balance(&user).await.unwrap();
-    assert_eq!((b.live, b.held, b.available), (4, 4, 0));
+    assert_eq!((b.live.get(), b.held.get(), b.available.get()), (4, 4, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

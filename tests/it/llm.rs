@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use tollgate::clock::Clock;
-use tollgate::store::{InstanceRow, OrderStatus, RunRow, WorkflowRow};
+use tollgate::store::{CallbackStatus, InstanceRow, OrderStatus, RunRow, RunStatus, WorkflowRow};
 use tollgate::workflows::llm::{parse_definition, LlmEngine};
 use tollgate::workflows::{Engine, EngineOutcome, RunCtx};
 
@@ -134,7 +134,7 @@ async fn funded_user(app: &TestApp, credits: i64) -> TestUser {
 
 fn calculator_price(app: &TestApp) -> i64 {
     let (calculator, _) = app.state.catalog.snapshot().resolve("calculator").unwrap();
-    calculator.action("evaluate").unwrap().price_credits
+    calculator.action("evaluate").unwrap().price_credits.get()
 }
 
 async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> WorkflowRow {
@@ -172,14 +172,14 @@ async fn new_run(
         budget_id: user.budget_id.clone(),
         request_id: None,
         prompt: prompt.into(),
-        status: "running".into(),
+        status: RunStatus::Running,
         response_text: None,
         session_id: None,
         model: None,
         error_code: None,
         error_message: None,
         callback_url: None,
-        callback_status: "skipped".into(),
+        callback_status: CallbackStatus::Skipped,
         callback_last_status: None,
         callback_last_error: None,
         callback_attempted_at: None,
@@ -611,7 +611,7 @@ async fn definitions_are_checked_against_the_catalog(backend: Backend) {
     assert_eq!(
         (
             defaults.max_steps,
-            defaults.max_credits,
+            defaults.max_credits.get(),
             defaults.tools.len()
         ),
         (8, 100, 0)

@@ -772,7 +772,7 @@ async fn a_free_tool_call_is_an_order_too(app: TestApp) {
         .unwrap();
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].status, OrderStatus::Failed);
-    assert_eq!(orders[0].price_credits, 0);
+    assert_eq!(orders[0].price_credits.get(), 0);
     assert_eq!(orders[0].error_code.as_deref(), Some("tool_failed"));
     assert_eq!(app.balance(&user).await["balance"], 5);
 }

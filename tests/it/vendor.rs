@@ -964,7 +964,11 @@ async fn a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_c
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(wallet.held_credits, 0, "no hold is left to the sweeper");
+    assert_eq!(
+        wallet.held_credits.get(),
+        0,
+        "no hold is left to the sweeper"
+    );
 }
 
 /// A vendor raises its price from 7 to 5,000: the budget that enabled the

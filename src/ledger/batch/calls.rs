@@ -3,6 +3,7 @@
 use super::Batch;
 use crate::id::new_id;
 use crate::ledger::{plan_debit, LedgerError};
+use crate::money::Credits;
 use crate::store::{
     BudgetRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow,
 };
@@ -11,7 +12,7 @@ impl Batch {
     pub(super) fn reserve(
         &mut self,
         user_id: &str,
-        amount: i64,
+        amount: Credits,
         ttl_ms: i64,
         budget: Option<&BudgetRow>,
         order: Option<&OrderRow>,
@@ -22,7 +23,7 @@ impl Batch {
                 // Expired grants stop counting at once; their expiration
                 // entries are written by the next capture or sweep.
                 let available =
-                    (self.live(user_id) - self.wallets[user_id].row.held_credits).max(0);
+                    (self.live(user_id) - self.wallets[user_id].row.held_credits).at_least_zero();
                 (available < amount).then_some(LedgerError::InsufficientCredits {
                     available,
                     requested: amount,
@@ -51,7 +52,7 @@ impl Batch {
         Ok(hold)
     }
 
-    pub(super) fn add_held(&mut self, user_id: &str, budget_id: Option<&str>, amount: i64) {
+    pub(super) fn add_held(&mut self, user_id: &str, budget_id: Option<&str>, amount: Credits) {
         let w = self.wallet(user_id);
         w.row.held_credits += amount;
         w.dirty = true;
@@ -180,7 +181,7 @@ impl Batch {
     /// it whole and records the order as failed.
     pub(super) fn charge(
         &mut self,
-        amount: i64,
+        amount: Credits,
         budget: Option<&BudgetRow>,
         order: &OrderRow,
         idempotent: Option<&(String, String)>,
@@ -192,8 +193,8 @@ impl Batch {
         }
         self.expire_due(user_id);
         let grants = self.live_grants(user_id);
-        let live: i64 = grants.iter().map(|g| g.remaining_credits).sum();
-        let available = (live - self.wallets[user_id].row.held_credits).max(0);
+        let live: Credits = grants.iter().map(|g| g.remaining_credits).sum();
+        let available = (live - self.wallets[user_id].row.held_credits).at_least_zero();
         if available < amount {
             let e = LedgerError::InsufficientCredits {
                 available,

@@ -21,10 +21,11 @@ use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
+use crate::money::Credits;
 use crate::store::cols::{GRANT_COLS, HOLD_COLS, ORDER_COLS, WALLET_COLS};
 use crate::store::{
-    BatchTx, BatchWriter, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError,
-    StoreResult, WalletRow,
+    BatchTx, BatchWriter, BatchWrites, BudgetCounterRow, GrantClosed, GrantRow, HoldRow,
+    StoreError, StoreResult, WalletRow,
 };
 
 /// One ledger writer's connection, of its own rather than the store's pool:
@@ -298,11 +299,14 @@ impl BatchTx for PgBatch<'_> {
         self.rows_for(BUDGET_COUNTERS, budget_ids).await
     }
 
-    async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>> {
+    async fn spend_before(
+        &mut self,
+        probes: &[(String, i64)],
+    ) -> StoreResult<Vec<Option<Credits>>> {
         if probes.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(SPEND_BEFORE)
+        let rows: Vec<(i64, Option<Credits>)> = sqlx::query_as(SPEND_BEFORE)
             .bind(col(probes, |p| p.0.as_str()))
             .bind(col(probes, |p| p.1))
             .fetch_all(&mut *self.tx)
@@ -363,14 +367,14 @@ impl BatchTx for PgBatch<'_> {
                 .bind(col(g, |g| g.pooled_at))
                 .bind(col(g, |g| g.expires_at))
                 .bind(col(g, |g| g.closed_at))
-                .bind(col(g, |g| g.closed_reason.as_deref()));
+                .bind(col(g, |g| g.closed_reason.map(GrantClosed::as_str)));
         }
         if filled[1] {
             q = q
                 .bind(col(u, |g| g.id.as_str()))
                 .bind(col(u, |g| g.remaining_credits))
                 .bind(col(u, |g| g.closed_at))
-                .bind(col(u, |g| g.closed_reason.as_deref()));
+                .bind(col(u, |g| g.closed_reason.map(GrantClosed::as_str)));
         }
         if filled[2] {
             q = q

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
 use super::{log_invalidation, Args, Conn, DbRow};
+use crate::money::Credits;
 use crate::store::backend::{Backend, RowsAffected};
 use crate::store::cols::BUDGET_COLS;
 use crate::store::invalidation;
@@ -137,12 +138,12 @@ where
             .bind(&b.status)
             .bind(b.is_default)
             .bind(b.created_at)
-            .bind(b.cap_per_call)
-            .bind(b.cap_hourly)
-            .bind(b.cap_daily)
-            .bind(b.cap_weekly)
-            .bind(b.cap_monthly)
-            .bind(b.cap_total)
+            .bind(b.cap_per_call.map(Credits::get))
+            .bind(b.cap_hourly.map(Credits::get))
+            .bind(b.cap_daily.map(Credits::get))
+            .bind(b.cap_weekly.map(Credits::get))
+            .bind(b.cap_monthly.map(Credits::get))
+            .bind(b.cap_total.map(Credits::get))
             .execute(self.writer())
             .await?;
         Ok(())
@@ -157,12 +158,12 @@ where
         .bind(&b.id)
         .bind(&b.name)
         .bind(&b.status)
-        .bind(b.cap_per_call)
-        .bind(b.cap_hourly)
-        .bind(b.cap_daily)
-        .bind(b.cap_weekly)
-        .bind(b.cap_monthly)
-        .bind(b.cap_total)
+        .bind(b.cap_per_call.map(Credits::get))
+        .bind(b.cap_hourly.map(Credits::get))
+        .bind(b.cap_daily.map(Credits::get))
+        .bind(b.cap_weekly.map(Credits::get))
+        .bind(b.cap_monthly.map(Credits::get))
+        .bind(b.cap_total.map(Credits::get))
         .execute(&mut *tx)
         .await?;
         log_invalidation(

@@ -92,7 +92,7 @@ where
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_expires_at = NULL, updated_at = $5 WHERE id = $1",
         )
         .bind(&a.delivery_id)
-        .bind(&a.status)
+        .bind(a.status.as_str())
         .bind(a.attempts)
         .bind(a.next_attempt_at)
         .bind(a.attempted_at)
@@ -104,7 +104,7 @@ where
              WHERE id = $1",
         )
         .bind(&a.run_id)
-        .bind(&a.status)
+        .bind(a.status.as_str())
         .bind(a.attempts)
         .bind(a.http_status)
         .bind(&a.error)

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 
+use crate::money::Credits;
 use crate::store::backend::{Backend, Dialect, RowsAffected};
 use crate::store::cols::WALLET_COLS;
 use crate::store::{BatchWriter, LedgerStore, StoreResult, SyncBatches, WalletRow};
@@ -49,18 +50,23 @@ where
             .await?)
     }
 
-    async fn live_grants_sum(&self, user_id: &str, now: i64) -> StoreResult<(i64, Option<i64>)> {
+    async fn live_grants_sum(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<(Credits, Option<i64>)> {
         if let Some(r) = self.readers() {
             return r.live_grants_sum(user_id, now);
         }
-        Ok(sqlx::query_as(
+        let (live, next): (i64, Option<i64>) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(remaining_credits), 0) AS BIGINT), MIN(expires_at) FROM grants \
              WHERE user_id = $1 AND closed_at IS NULL AND remaining_credits > 0 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(user_id)
         .bind(now)
         .fetch_one(self.pool())
-        .await?)
+        .await?;
+        Ok((Credits::new(live), next))
     }
 
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64> {

@@ -21,6 +21,7 @@ fn delivery_query<'q, DB: Database>(
 ) -> Query<'q, DB, DB::Arguments<'q>>
 where
     String: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
@@ -29,7 +30,7 @@ where
         .bind(&d.run_id)
         .bind(&d.user_id)
         .bind(&d.url)
-        .bind(&d.status)
+        .bind(d.status.as_str())
         .bind(d.attempts)
         .bind(d.next_attempt_at)
         .bind(d.lease_expires_at)
@@ -70,14 +71,14 @@ where
         .bind(&r.budget_id)
         .bind(&r.request_id)
         .bind(&r.prompt)
-        .bind(&r.status)
+        .bind(r.status.as_str())
         .bind(&r.response_text)
         .bind(&r.session_id)
         .bind(&r.model)
         .bind(&r.error_code)
         .bind(&r.error_message)
         .bind(&r.callback_url)
-        .bind(&r.callback_status)
+        .bind(r.callback_status.as_str())
         .bind(r.callback_last_status)
         .bind(&r.callback_last_error)
         .bind(r.callback_attempted_at)
@@ -240,7 +241,7 @@ where
         )
         .bind(&f.run_id)
         .bind(&f.lease_owner)
-        .bind(&f.status)
+        .bind(f.status.as_str())
         .bind(&f.response_text)
         .bind(&f.error_code)
         .bind(&f.error_message)

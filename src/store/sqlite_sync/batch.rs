@@ -15,6 +15,7 @@ use super::super::{
     BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError, StoreResult, WalletRow,
 };
 use super::wallet_row;
+use crate::money::Credits;
 
 /// Every statement a ledger batch runs.
 pub(super) struct Sql {
@@ -241,7 +242,10 @@ impl BatchTx for SyncTx {
         )
     }
 
-    async fn spend_before(&mut self, probes: &[(String, i64)]) -> StoreResult<Vec<Option<i64>>> {
+    async fn spend_before(
+        &mut self,
+        probes: &[(String, i64)],
+    ) -> StoreResult<Vec<Option<Credits>>> {
         let mut out = Vec::with_capacity(probes.len());
         if probes.is_empty() {
             return Ok(out);
@@ -250,7 +254,7 @@ impl BatchTx for SyncTx {
         let mut stmt = self.db().prepare_cached(SQL.spend_since)?;
         for (budget_id, minute) in probes {
             out.push(
-                stmt.query_row(params![budget_id, minute], |r| r.get::<_, i64>(0))
+                stmt.query_row(params![budget_id, minute], |r| r.get::<_, Credits>(0))
                     .optional()?,
             );
         }

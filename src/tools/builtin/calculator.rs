@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::str_param;
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use evaluate::evaluate;
 use statistics::statistics;
@@ -58,7 +59,7 @@ impl BuiltinTool for Tool {
                         "required": ["expression"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "statistics",
@@ -78,7 +79,7 @@ impl BuiltinTool for Tool {
                         "required": ["numbers"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "convert_units",
@@ -98,7 +99,7 @@ impl BuiltinTool for Tool {
                         "required": ["value", "from", "to"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

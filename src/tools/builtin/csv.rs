@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::bool_param;
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use convert::{parse, to_csv};
 use describe::describe;
@@ -85,7 +86,7 @@ impl BuiltinTool for Tool {
                         "required": ["csv"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "to_csv",
@@ -102,7 +103,7 @@ impl BuiltinTool for Tool {
                         "required": ["rows"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "query",
@@ -138,7 +139,7 @@ impl BuiltinTool for Tool {
                         "required": ["csv"],
                         "additionalProperties": false
                     }),
-                    price_credits: 2,
+                    price_credits: Credits::new(2),
                 },
                 ActionSpec {
                     name: "describe",
@@ -154,7 +155,7 @@ impl BuiltinTool for Tool {
                         "required": ["csv"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

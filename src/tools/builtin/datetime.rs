@@ -13,6 +13,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use add::add;
 use describe::describe;
@@ -66,7 +67,7 @@ impl BuiltinTool for Tool {
                         "required": [],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "convert",
@@ -81,7 +82,7 @@ impl BuiltinTool for Tool {
                         "required": ["datetime", "to_timezone"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "add",
@@ -104,7 +105,7 @@ impl BuiltinTool for Tool {
                         "required": ["datetime"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "diff",
@@ -120,7 +121,7 @@ impl BuiltinTool for Tool {
                         "required": ["start", "end"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "format",
@@ -136,7 +137,7 @@ impl BuiltinTool for Tool {
                         "required": ["datetime", "format"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

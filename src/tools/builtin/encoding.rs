@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::str_param;
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use codecs::{decode, encode};
 use hashing::{hash, hmac};
@@ -53,7 +54,7 @@ impl BuiltinTool for Tool {
                         "required": ["text", "algorithm"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "hmac",
@@ -71,7 +72,7 @@ impl BuiltinTool for Tool {
                         "required": ["key", "message", "algorithm"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "encode",
@@ -86,7 +87,7 @@ impl BuiltinTool for Tool {
                         "required": ["text", "encoding"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "decode",
@@ -100,7 +101,7 @@ impl BuiltinTool for Tool {
                         "required": ["text", "encoding"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

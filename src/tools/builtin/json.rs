@@ -11,6 +11,7 @@ mod validate;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use diff::diff;
 use merge_patch::merge_patch;
@@ -67,7 +68,7 @@ impl BuiltinTool for Tool {
                         "required": ["data", "path"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "validate",
@@ -83,7 +84,7 @@ impl BuiltinTool for Tool {
                         "required": ["data", "schema"],
                         "additionalProperties": false
                     }),
-                    price_credits: 2,
+                    price_credits: Credits::new(2),
                 },
                 ActionSpec {
                     name: "diff",
@@ -98,7 +99,7 @@ impl BuiltinTool for Tool {
                         "required": ["before", "after"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "merge_patch",
@@ -113,7 +114,7 @@ impl BuiltinTool for Tool {
                         "required": ["target", "patch"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "parse",
@@ -128,7 +129,7 @@ impl BuiltinTool for Tool {
                         "required": ["text"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde_json::{json, Value};
 
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
 /// Largest Markdown accepted, in characters.
@@ -44,21 +45,21 @@ impl BuiltinTool for Tool {
                     description: "Render Markdown to HTML. Raw HTML in the input is shown as text, never \
                         passed through, and javascript:/data: links are neutralised, so the output is safe to embed.",
                     parameters: markdown_params("The Markdown to render."),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "to_text",
                     description: "Strip Markdown formatting and return the plain text, keeping paragraph and \
                         list structure as line breaks.",
                     parameters: markdown_params("The Markdown to convert."),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "outline",
                     description: "List the document's headings (level, text, anchor), links (text, url), \
                         images (alt, url) and code blocks (language, line count), with a word count.",
                     parameters: markdown_params("The Markdown to outline."),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::clock::to_millis;
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
 /// Keys one instance may hold.
@@ -32,25 +33,25 @@ impl BuiltinTool for Tool {
                     name: "set",
                     description: "Store any JSON value under a key, replacing what was there.",
                     parameters: json!({"type": "object", "properties": {"key": key_schema(), "value": {"description": "Any JSON value, up to 64 KiB."}}, "required": ["key", "value"], "additionalProperties": false}),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "get",
                     description: "Read the value stored under a key; found is false when there is none.",
                     parameters: json!({"type": "object", "properties": {"key": key_schema()}, "required": ["key"], "additionalProperties": false}),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "delete",
                     description: "Forget a key.",
                     parameters: json!({"type": "object", "properties": {"key": key_schema()}, "required": ["key"], "additionalProperties": false}),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "list",
                     description: "List stored keys and values, in key order.",
                     parameters: json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Most entries to return (default 100)."}}, "additionalProperties": false}),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

@@ -12,6 +12,7 @@ use rand::{Rng, RngCore};
 use serde_json::{json, Value};
 
 use super::bool_param;
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
 /// Most UUIDs, numbers, passwords or tokens per call.
@@ -68,7 +69,7 @@ impl BuiltinTool for Tool {
                         "required": [],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "integer",
@@ -84,7 +85,7 @@ impl BuiltinTool for Tool {
                         "required": ["min", "max"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "password",
@@ -103,7 +104,7 @@ impl BuiltinTool for Tool {
                         "required": [],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "token",
@@ -117,7 +118,7 @@ impl BuiltinTool for Tool {
                         "required": [],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "choice",
@@ -132,7 +133,7 @@ impl BuiltinTool for Tool {
                         "required": ["items"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "shuffle",
@@ -143,7 +144,7 @@ impl BuiltinTool for Tool {
                         "required": ["items"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

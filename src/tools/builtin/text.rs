@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{bool_param, str_param};
+use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 use patterns::{extract, regex_replace};
 use stats::stats;
@@ -98,7 +99,7 @@ impl BuiltinTool for Tool {
                         "required": ["text"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "transform",
@@ -114,7 +115,7 @@ impl BuiltinTool for Tool {
                         "required": ["text", "operation"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "regex_replace",
@@ -132,7 +133,7 @@ impl BuiltinTool for Tool {
                         "required": ["text", "pattern", "replacement"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
                 ActionSpec {
                     name: "extract",
@@ -151,7 +152,7 @@ impl BuiltinTool for Tool {
                         "required": ["text"],
                         "additionalProperties": false
                     }),
-                    price_credits: 1,
+                    price_credits: Credits::new(1),
                 },
             ],
         }

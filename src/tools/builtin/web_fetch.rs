@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use crate::money::Credits;
 use crate::tools::outbound::OutboundError;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
@@ -80,13 +81,13 @@ impl BuiltinTool for Tool {
                     name: "get",
                     description: "GET a URL and return the status, content type and body (parsed when JSON).",
                     parameters: json!({"type": "object", "properties": {"url": url_schema(), "max_bytes": max_bytes_schema()}, "required": ["url"], "additionalProperties": false}),
-                    price_credits: 3,
+                    price_credits: Credits::new(3),
                 },
                 ActionSpec {
                     name: "extract_text",
                     description: "GET an HTML page and return its readable text, without tags, scripts or styles.",
                     parameters: json!({"type": "object", "properties": {"url": url_schema(), "max_bytes": max_bytes_schema()}, "required": ["url"], "additionalProperties": false}),
-                    price_credits: 3,
+                    price_credits: Credits::new(3),
                 },
             ],
         }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::catalog::{DefinitionErrors, Snapshot};
+use crate::money::Credits;
 
 const DEFAULT_MAX_STEPS: u32 = 8;
 const MAX_STEPS: u32 = 50;
@@ -32,7 +33,7 @@ pub struct LlmDefinition {
     /// Most model calls one run makes.
     pub max_steps: u32,
     /// Most credits one run's tool calls may spend.
-    pub max_credits: i64,
+    pub max_credits: Credits,
     pub temperature: Option<f64>,
 }
 
@@ -167,7 +168,7 @@ pub fn parse_definition(
         system_prompt,
         tools,
         max_steps,
-        max_credits,
+        max_credits: Credits::new(max_credits),
         temperature,
     })
 }

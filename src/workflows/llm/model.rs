@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::chat::{parse_completion, parse_message, Answer, Endpoint};
 use super::{save_step, step_output, storage};
 use crate::clock::to_millis;
+use crate::money::Credits;
 use crate::workflows::engine::{RunCtx, StepError};
 
 #[derive(Default)]
@@ -62,7 +63,7 @@ pub(super) async fn model_step(
                 // Charged after the answer is saved, so a takeover replays it
                 // instead of paying for it again.
                 let credits = price_of(&ctx.app.settings, &answer_usage);
-                if credits > 0 {
+                if credits.is_positive() {
                     let elapsed = started.elapsed().as_millis() as i64;
                     match charge_model_call(ctx, &answer.model, credits, elapsed).await {
                         Ok(order_id) => charged = Some((order_id, credits)),
@@ -175,7 +176,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
             .balance(user)
             .await
             .map_err(|e| StepError::new("internal_error", e.to_string()))?;
-        if balance.available <= 0 {
+        if !balance.available.is_positive() {
             return Err(StepError::new(
                 "insufficient_credits",
                 "model calls cost credits on this server and no credits are available",
@@ -190,7 +191,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
 }
 
 /// Credits for a model answer's token usage, rounded up.
-fn price_of(settings: &crate::app::Settings, usage: &Value) -> i64 {
+fn price_of(settings: &crate::app::Settings, usage: &Value) -> Credits {
     let tokens = |field: &str| usage[field].as_i64().unwrap_or(0).max(0);
     let milli = tokens("prompt_tokens")
         .saturating_mul(settings.llm_credits_per_1k_prompt_tokens)
@@ -198,7 +199,7 @@ fn price_of(settings: &crate::app::Settings, usage: &Value) -> i64 {
             tokens("completion_tokens")
                 .saturating_mul(settings.llm_credits_per_1k_completion_tokens),
         );
-    milli.saturating_add(999) / 1000
+    Credits::new(milli.saturating_add(999) / 1000)
 }
 
 /// The order's product id for model calls; its action is the model's name.
@@ -209,7 +210,7 @@ pub const MODEL_CALL_PRODUCT: &str = "llm";
 async fn charge_model_call(
     ctx: &RunCtx,
     model: &str,
-    credits: i64,
+    credits: Credits,
     duration_ms: i64,
 ) -> Result<String, StepError> {
     let app = &ctx.app;

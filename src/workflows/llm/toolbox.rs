@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::chat::ToolCall;
 use super::{step_output, LlmDefinition, FATAL_TOOL_ERRORS, MAX_TOOL_RESULT_CHARS};
 use crate::catalog::{Product, Snapshot};
+use crate::money::Credits;
 use crate::workflows::engine::{RunCtx, StepError};
 
 /// The workflow's tools as functions, looked up by function name.
@@ -94,7 +95,9 @@ pub(super) async fn tool_step(
     let key = format!("llm:{step}:{}", call.id);
     // A call that already completed replays for free, so only new calls count against the limit.
     if step_output(ctx, &key).await?.is_none() {
-        let price = product.action(&action).map_or(0, |a| a.price_credits);
+        let price = product
+            .action(&action)
+            .map_or(Credits::ZERO, |a| a.price_credits);
         let spent = ctx.credits_spent();
         if spent + price > definition.max_credits {
             ctx.record(json!({"step": key, "type": "tool", "tool": product.row.name, "action": action, "status": "skipped",
