@@ -10,6 +10,7 @@ pub mod budgets;
 pub mod idempotency;
 pub mod instances;
 pub mod issues;
+pub mod products;
 pub mod purchase;
 pub mod quotas;
 pub mod trigger;

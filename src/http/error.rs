@@ -24,6 +24,7 @@ use crate::services::budgets::BudgetError;
 use crate::services::idempotency::IdempotencyError;
 use crate::services::instances::InstanceUseError;
 use crate::services::issues::ReportError;
+use crate::services::products::ProductError;
 use crate::services::quotas::QuotaExceeded;
 use crate::services::trigger::{RunError, TriggerError};
 use crate::store::StoreError;
@@ -419,6 +420,35 @@ impl From<BudgetError> for ApiError {
             ),
             BudgetError::Quota(e) => e.into(),
             BudgetError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProductError> for ApiError {
+    fn from(e: ProductError) -> Self {
+        match e {
+            ProductError::NotFound => ApiError::not_found(
+                "product_not_found",
+                "No product with this id belongs to you.",
+            ),
+            ProductError::Invalid(refusals) => ApiError::Validation(
+                refusals
+                    .into_iter()
+                    .map(|r| {
+                        let mut loc = vec![Value::from("body")];
+                        loc.extend(r.loc);
+                        FieldError::new(
+                            loc,
+                            "value_error",
+                            format!("Value error, {}", r.message),
+                            r.input,
+                        )
+                        .with_ctx(json!({"error": r.message}))
+                    })
+                    .collect(),
+            ),
+            ProductError::Exists(message) => ApiError::conflict("product_exists", message),
+            ProductError::Store(e) => e.into(),
         }
     }
 }

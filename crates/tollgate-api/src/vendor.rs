@@ -39,7 +39,7 @@ pub struct VendorProduct {
 /// A tool's definition. On create `slug`, `name`, `display_name`, `endpoint`
 /// and `actions` are required; on update every field is optional, and only
 /// `status` of a builtin tool may change.
-#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, ToSchema, Serialize, Deserialize)]
 pub struct VendorProductRequest {
     /// 1 to 64 lower-case letters, digits and hyphens, neither first nor last.
     #[serde(default)]
@@ -79,9 +79,13 @@ pub struct VendorProductRequest {
     #[serde(default)]
     #[schema(minimum = 100, maximum = 120000)]
     pub timeout_ms: Option<i64>,
+    /// Up to 32 `{name, location, field}` objects; null clears them.
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub required_credentials: Option<Vec<Object>>,
+    /// 1 to 100 `{name, description, parameters, price_credits}` objects.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     pub actions: Option<Vec<Object>>,
 }
 
