@@ -4,6 +4,7 @@
 //! report, bearer authentication, a quota). Each returns its own error
 //! enum, which every adapter maps to its own error shape in one place.
 
+pub mod admin;
 pub mod approvals;
 pub mod bearer;
 pub mod budgets;

@@ -9,12 +9,10 @@ use serde_json::{json, Value};
 use super::credits::{grant_view, transaction_view};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Fields, FromBody};
-use crate::accounts::Email;
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::id::ObjectId;
-use crate::ledger::NewGrant;
 use crate::money::Credits;
+use crate::services::admin;
 
 fn require_admin(caller: &Caller) -> ApiResult<()> {
     // An agent holding an admin's budget key is not the admin.
@@ -33,16 +31,7 @@ fn require_admin(caller: &Caller) -> ApiResult<()> {
     Ok(())
 }
 
-pub struct GrantRequest {
-    user_id: Option<String>,
-    email: Option<String>,
-    amount_credits: i64,
-    credit_type: String,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    source_metadata: Option<serde_json::Map<String, Value>>,
-}
-
-impl FromBody for GrantRequest {
+impl FromBody for oa::GrantRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let user_id = f.opt_str("user_id");
         let email = f.opt_str("email");
@@ -57,20 +46,36 @@ impl FromBody for GrantRequest {
         }
         let amount = f.req_int("amount_credits");
         let amount_credits = f.positive("amount_credits", amount);
-        let credit_type = f
-            .opt_str("credit_type")
-            .unwrap_or_else(|| "admin_grant".into());
-        let credit_type = f.str_len("credit_type", Some(credit_type), 1, 64);
-        let expires_at = f.opt_datetime("expires_at");
+        let credit_type = f.opt_str("credit_type");
+        let credit_type = f.str_len("credit_type", credit_type, 1, 64);
+        let expires_at = f.opt_datetime("expires_at").map(|t| t.to_rfc3339());
         let source_metadata = f.opt_object("source_metadata");
-        Some(GrantRequest {
+        Some(oa::GrantRequest {
             user_id,
             email,
             amount_credits: amount_credits?,
-            credit_type: credit_type?,
+            credit_type,
             expires_at,
             source_metadata,
         })
+    }
+}
+
+/// The grant an operator asked for, from a body [`FromBody`] checked.
+fn grant_credits(req: oa::GrantRequest) -> admin::GrantCredits {
+    let to = match (req.user_id, req.email) {
+        (Some(id), _) => admin::Recipient::Id(id),
+        (None, email) => admin::Recipient::Email(email.unwrap_or_default()),
+    };
+    admin::GrantCredits {
+        to,
+        amount: Credits::new(req.amount_credits),
+        credit_type: req.credit_type.unwrap_or_else(|| "admin_grant".into()),
+        expires_at: req
+            .expires_at
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        source_metadata: req.source_metadata,
     }
 }
 
@@ -98,30 +103,10 @@ impl FromBody for GrantRequest {
 pub async fn create_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<GrantRequest>,
+    Body(req): Body<oa::GrantRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::GrantCreatedResponse>)> {
     require_admin(&caller)?;
-    let not_found = || ApiError::not_found("user_not_found", "No user with this id or email.");
-    let user = match (&req.user_id, &req.email) {
-        (Some(id), _) => state.store.user_by_id(id).await?,
-        (None, Some(email)) => match Email::parse(email) {
-            Ok(e) => state.store.user_by_email(e.as_str()).await?,
-            Err(_) => None,
-        },
-        (None, None) => None,
-    }
-    .ok_or_else(not_found)?;
-    let (grant, txn) = state
-        .ledger
-        .grant(NewGrant {
-            user_id: user.id,
-            amount_credits: Credits::new(req.amount_credits),
-            credit_type: req.credit_type,
-            expires_at: req.expires_at,
-            source_metadata: req.source_metadata.map(Value::Object),
-        })
-        .await?;
-    tracing::info!(grant_id = %grant.id, credits = grant.amount_credits.get(), "credits granted");
+    let (grant, txn) = admin::grant_credits(&state, grant_credits(req)).await?;
     let data = oa::GrantCreated {
         grant: grant_view(&grant),
         transaction: transaction_view(&txn),
@@ -163,10 +148,7 @@ pub async fn revoke_grant(
     Path(grant_id): Path<String>,
 ) -> ApiResult<Json<oa::GrantRevokedResponse>> {
     require_admin(&caller)?;
-    if !ObjectId::is_valid(&grant_id) {
-        return Err(ApiError::not_found("grant_not_found", "No such grant."));
-    }
-    let txn = state.ledger.revoke(&grant_id).await?;
+    let txn = admin::revoke_grant(&state, &grant_id).await?;
     Ok(Json(oa::GrantRevokedResponse {
         success: true,
         data: oa::GrantRevoked {
@@ -175,26 +157,20 @@ pub async fn revoke_grant(
     }))
 }
 
-pub struct RoleRequest {
-    role: Role,
-}
-
-impl FromBody for RoleRequest {
+impl FromBody for oa::RoleRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let role = f.req_str("role")?;
-        match Role::parse(&role) {
-            Some(role) => Some(RoleRequest { role }),
-            None => {
-                f.error(
-                    "role",
-                    "enum",
-                    "Input should be 'admin', 'vendor' or 'customer'",
-                    Value::String(role),
-                    Some(json!({"expected": "'admin', 'vendor' or 'customer'"})),
-                );
-                None
-            }
+        if Role::parse(&role).is_none() {
+            f.error(
+                "role",
+                "enum",
+                "Input should be 'admin', 'vendor' or 'customer'",
+                Value::String(role),
+                Some(json!({"expected": "'admin', 'vendor' or 'customer'"})),
+            );
+            return None;
         }
+        Some(oa::RoleRequest { role })
     }
 }
 
@@ -226,25 +202,16 @@ pub async fn set_user_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
-    Body(req): Body<RoleRequest>,
+    Body(req): Body<oa::RoleRequest>,
 ) -> ApiResult<Json<oa::RoleChangedResponse>> {
     require_admin(&caller)?;
-    let not_found = || ApiError::not_found("user_not_found", "No user with this id.");
-    if !ObjectId::is_valid(&user_id) {
-        return Err(not_found());
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let role = req.role.as_str();
-    if !state.store.set_user_role(&user_id, role, now).await? {
-        return Err(not_found());
-    }
-    state.caches.invalidate(crate::cache::kind::USER, &user_id);
-    tracing::info!(role, by = %caller.user_id, "role changed; sessions ended");
+    let role = Role::parse(&req.role).expect("the body names a role");
+    admin::set_role(&state, &user_id, role, &caller.user_id).await?;
     Ok(Json(oa::RoleChangedResponse {
         success: true,
         data: oa::RoleChangedData {
             user_id,
-            role: role.into(),
+            role: req.role,
         },
     }))
 }

@@ -60,11 +60,6 @@ impl IntoResponse for AuthRefusal {
     }
 }
 
-pub struct Credentials {
-    email: Email,
-    password: String,
-}
-
 fn parse_email(f: &mut Fields<'_>) -> Option<Email> {
     let email = f.req_str("email");
     email.and_then(|e| match Email::parse(&e) {
@@ -84,31 +79,29 @@ fn parse_email(f: &mut Fields<'_>) -> Option<Email> {
 
 /// Sign-in takes any password up to the longest allowed, so passwords set
 /// before the current rules still work.
-impl FromBody for Credentials {
+impl FromBody for oa::CredentialsRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let email = parse_email(f);
         let password = f.req_str("password");
         let password = f.str_len("password", password, 1, password::MAX_LENGTH);
-        Some(Credentials {
-            email: email?,
+        Some(oa::CredentialsRequest {
+            email: email?.as_str().to_string(),
             password: password?,
         })
     }
 }
 
 /// Sign-up credentials: the password must meet [`password::check_new`].
-pub struct NewCredentials(Credentials);
-
-impl FromBody for NewCredentials {
+impl FromBody for oa::NewCredentialsRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let email = parse_email(f);
         let password = f
             .req_str("password")
             .and_then(|p| new_password(f, "password", p));
-        Some(NewCredentials(Credentials {
-            email: email?,
+        Some(oa::NewCredentialsRequest {
+            email: email?.as_str().to_string(),
             password: password?,
-        }))
+        })
     }
 }
 
@@ -169,7 +162,7 @@ pub fn new_password(f: &mut Fields<'_>, name: &str, pw: String) -> Option<String
 pub async fn signup(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
-    Body(NewCredentials(c)): Body<NewCredentials>,
+    Body(c): Body<oa::NewCredentialsRequest>,
 ) -> Result<(StatusCode, Json<oa::SignupResponse>), AuthRefusal> {
     if !state.settings.signup_enabled {
         return Err(ApiError::forbidden(
@@ -186,7 +179,7 @@ pub async fn signup(
     }
     let created = accounts::create_user(
         state.store.as_ref(),
-        &c.email,
+        &Email::parse(&c.email).expect("the body's parser checked the email"),
         &c.password,
         Role::Customer,
         state.default_products(),
@@ -236,7 +229,7 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
-    Body(c): Body<Credentials>,
+    Body(c): Body<oa::CredentialsRequest>,
 ) -> Result<Json<oa::LoginResponse>, AuthRefusal> {
     // Checked before the password, so a refused attempt costs no hashing.
     // An address already over its limit does not count against the

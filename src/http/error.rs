@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::openapi::schemas as oa;
 use crate::ledger::LedgerError;
 use crate::purchase::PurchaseError;
+use crate::services::admin::AdminError;
 use crate::services::approvals::ApprovalError;
 use crate::services::bearer::AuthError;
 use crate::services::budgets::BudgetError;
@@ -420,6 +421,18 @@ impl From<BudgetError> for ApiError {
             ),
             BudgetError::Quota(e) => e.into(),
             BudgetError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::UserNotFound => {
+                ApiError::not_found("user_not_found", "No user with this id or email.")
+            }
+            AdminError::Ledger(e) => e.into(),
+            AdminError::Store(e) => e.into(),
         }
     }
 }
