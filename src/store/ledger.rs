@@ -136,6 +136,15 @@ pub struct OrderFinish {
     pub duration_ms: i64,
 }
 
+/// What [`BatchTx::spending`] reads.
+#[derive(Debug, Default)]
+pub struct Spending {
+    pub grants: Vec<GrantRow>,
+    pub counters: Vec<BudgetCounterRow>,
+    /// One per probe, in the probes' order.
+    pub spend_before: Vec<Option<Credits>>,
+}
+
 /// A finished idempotent request's response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyFinish {
@@ -240,6 +249,22 @@ pub trait BatchTx: Send {
     /// at or after that minute, or `None` when it has none since.
     async fn spend_before(&mut self, probes: &[(String, i64)])
         -> StoreResult<Vec<Option<Credits>>>;
+    /// What spending needs once the wallets are locked: the open grants of
+    /// `grant_users`, the counters of `budget_ids` and, per probe, the
+    /// spend before it. A backend where each read is a round trip reads
+    /// them together.
+    async fn spending(
+        &mut self,
+        grant_users: &[String],
+        budget_ids: &[String],
+        probes: &[(String, i64)],
+    ) -> StoreResult<Spending> {
+        Ok(Spending {
+            grants: self.open_grants(grant_users).await?,
+            counters: self.budget_counters(budget_ids).await?,
+            spend_before: self.spend_before(probes).await?,
+        })
+    }
     async fn write(&mut self, writes: &BatchWrites) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -78,14 +78,6 @@ impl Batch {
             .into_iter()
             .filter(|u| wallets.contains_key(u))
             .collect();
-        for u in &grant_users {
-            wallets.get_mut(u).expect("loaded").grants = Some(Vec::new());
-        }
-        for g in tx.open_grants(&grant_users).await? {
-            if let Some(list) = wallets.get_mut(&g.user_id).and_then(|w| w.grants.as_mut()) {
-                list.push(g);
-            }
-        }
 
         // Budget counters: of budgets that reserve or charge, and of holds.
         let mut budget_ids: BTreeSet<String> = BTreeSet::new();
@@ -130,11 +122,6 @@ impl Batch {
                 )
             })
             .collect();
-        for row in tx.budget_counters(&budget_ids).await? {
-            if let Some(b) = budgets.get_mut(&row.budget_id) {
-                b.row = row;
-            }
-        }
         // Each capped window's spend is the running total less what was
         // spent before it: one indexed read per window, whatever the history.
         let mut probes = Vec::new();
@@ -147,8 +134,23 @@ impl Batch {
                 }
             }
         }
-        let found = tx.spend_before(&probes).await?;
-        for ((id, i), before) in slots.into_iter().zip(found) {
+        // The grants, the counters and the windows' spend, read together:
+        // one statement on PostgreSQL.
+        let spending = tx.spending(&grant_users, &budget_ids, &probes).await?;
+        for u in &grant_users {
+            wallets.get_mut(u).expect("loaded").grants = Some(Vec::new());
+        }
+        for g in spending.grants {
+            if let Some(list) = wallets.get_mut(&g.user_id).and_then(|w| w.grants.as_mut()) {
+                list.push(g);
+            }
+        }
+        for row in spending.counters {
+            if let Some(b) = budgets.get_mut(&row.budget_id) {
+                b.row = row;
+            }
+        }
+        for ((id, i), before) in slots.into_iter().zip(spending.spend_before) {
             let b = budgets.get_mut(&id).expect("loaded");
             // No bucket since the window began: nothing was spent in it.
             b.before[i] = Some(before.unwrap_or(b.row.spent_total));

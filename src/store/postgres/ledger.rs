@@ -19,12 +19,12 @@ use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use sqlx::{Connection, FromRow, PgConnection, Postgres, Row, Transaction};
 
 use crate::money::Credits;
 use crate::store::cols::{GRANT_COLS, HOLD_COLS, ORDER_COLS, WALLET_COLS};
 use crate::store::{
-    BatchTx, BatchWriter, BatchWrites, BudgetCounterRow, GrantClosed, GrantRow, HoldRow,
+    BatchTx, BatchWriter, BatchWrites, BudgetCounterRow, GrantClosed, GrantRow, HoldRow, Spending,
     StoreError, StoreResult, WalletRow,
 };
 
@@ -108,6 +108,28 @@ const BUDGET_COUNTERS: &str = "SELECT budget_id, spent_total, held_credits, last
 const SPEND_BEFORE: &str = "SELECT p.i, (SELECT s.cumulative - s.amount FROM spend_buckets s \
      WHERE s.budget_id = p.budget_id AND s.minute >= p.minute ORDER BY s.minute LIMIT 1) \
      FROM UNNEST($1::text[], $2::int8[]) WITH ORDINALITY AS p(budget_id, minute, i)";
+
+/// [`BatchTx::spending`] in one statement: the open grants (part 0), the
+/// budget counters (part 1) and each probe's spend before its window
+/// (part 2, numbered from 1), padded to one row shape. It runs after the
+/// wallets are locked, so it reads what the last batch on them committed.
+static SPENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT 0 AS part, {GRANT_COLS}, NULL::int8 AS spent_total, \
+             NULL::int8 AS held_credits, NULL::int8 AS last_minute \
+         FROM grants WHERE user_id = ANY($1) AND closed_at IS NULL AND remaining_credits > 0 \
+         UNION ALL \
+         SELECT 1, budget_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+             spent_total, held_credits, last_minute \
+         FROM budget_counters WHERE budget_id = ANY($2) \
+         UNION ALL \
+         SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.i, \
+             (SELECT s.cumulative - s.amount FROM spend_buckets s \
+              WHERE s.budget_id = p.budget_id AND s.minute >= p.minute ORDER BY s.minute LIMIT 1), \
+             NULL \
+         FROM UNNEST($3::text[], $4::int8[]) WITH ORDINALITY AS p(budget_id, minute, i)"
+    )
+});
 
 /// The CTEs of a batch's write statement, in order, each with its
 /// parameters counted from `$1` ([`write_sql`] numbers them in the
@@ -314,6 +336,44 @@ impl BatchTx for PgBatch<'_> {
         let mut out = vec![None; probes.len()];
         for (i, base) in rows {
             out[(i - 1) as usize] = base;
+        }
+        Ok(out)
+    }
+
+    async fn spending(
+        &mut self,
+        grant_users: &[String],
+        budget_ids: &[String],
+        probes: &[(String, i64)],
+    ) -> StoreResult<Spending> {
+        let mut out = Spending {
+            spend_before: vec![None; probes.len()],
+            ..Spending::default()
+        };
+        if grant_users.is_empty() && budget_ids.is_empty() && probes.is_empty() {
+            return Ok(out);
+        }
+        let rows = sqlx::query(&SPENDING)
+            .bind(grant_users)
+            .bind(budget_ids)
+            .bind(col(probes, |p| p.0.as_str()))
+            .bind(col(probes, |p| p.1))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for row in rows {
+            match row.try_get::<i32, _>(0)? {
+                0 => out.grants.push(GrantRow::from_row(&row)?),
+                1 => out.counters.push(BudgetCounterRow {
+                    budget_id: row.try_get(1)?,
+                    spent_total: row.try_get(12)?,
+                    held_credits: row.try_get(13)?,
+                    last_minute: row.try_get(14)?,
+                }),
+                _ => {
+                    let i: i64 = row.try_get(12)?;
+                    out.spend_before[(i - 1) as usize] = row.try_get(13)?;
+                }
+            }
         }
         Ok(out)
     }
