@@ -304,8 +304,11 @@ async fn purchase_product(
         let call = async {
             match &product.builtin {
                 Some(tool) => tool.call(&action, &params, &ctx).await,
+                // Boxed: the HTTP call's state is large, and inline it
+                // would be part of every purchase's task, builtin or not,
+                // copied whenever the task is moved.
                 None => {
-                    vendor::call(
+                    Box::pin(vendor::call(
                         &app.vendor_client(),
                         product,
                         &action,
@@ -315,7 +318,7 @@ async fn purchase_product(
                         &req.instance_id,
                         &credentials,
                         timeout,
-                    )
+                    ))
                     .await
                 }
             }
