@@ -254,7 +254,7 @@ impl App {
 /// stops (SQLite's kept ledger statements; see `store::sqlite_sync`). The
 /// last thing a command does with its store.
 pub async fn release_store(store: &dyn Store) {
-    if let Some(sync) = store.sync_batches() {
+    if let crate::store::LedgerWriter::Sync(sync) = store.ledger_writer() {
         if let Err(e) = sync.release().await {
             tracing::warn!(error = %e, "the ledger writer's statements could not be released");
         }

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch::Batch;
 use super::{Command, LedgerError, Reply};
 use crate::clock::{to_millis, Clock};
-use crate::store::{BatchTx, BatchWriter, Store, StoreResult, SyncSession};
+use crate::store::{BatchTx, BatchWriter, LedgerWriter, Store, StoreResult, SyncSession};
 
 /// The most commands one batch applies.
 pub const MAX_BATCH: usize = 256;
@@ -63,25 +63,25 @@ impl Engine {
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine {
         let n = store.ledger_writers().max(1);
         let stats = Arc::new(Stats::default());
-        let sync = store.sync_batches().is_some();
         let mut loops = Vec::new();
         let writers = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                if sync {
-                    // Batches that block their thread get a thread of their
-                    // own, off the runtime's workers.
-                    let writer = sync_write_loop(store.clone(), clock.clone(), rx, stats.clone());
-                    let rt = tokio::runtime::Handle::current();
-                    std::thread::Builder::new()
-                        .name("tollgate-ledger".into())
-                        .spawn(move || rt.block_on(writer))
-                        .expect("the ledger writer thread starts");
-                } else {
-                    let writer = store
-                        .batch_writer()
-                        .expect("a store without synchronous batches has async writers");
-                    loops.push(write_loop(writer, clock.clone(), rx, stats.clone()));
+                match store.ledger_writer() {
+                    LedgerWriter::Sync(_) => {
+                        // Batches that block their thread get a thread of
+                        // their own, off the runtime's workers.
+                        let writer =
+                            sync_write_loop(store.clone(), clock.clone(), rx, stats.clone());
+                        let rt = tokio::runtime::Handle::current();
+                        std::thread::Builder::new()
+                            .name("tollgate-ledger".into())
+                            .spawn(move || rt.block_on(writer))
+                            .expect("the ledger writer thread starts");
+                    }
+                    LedgerWriter::Async(writer) => {
+                        loops.push(write_loop(writer, clock.clone(), rx, stats.clone()))
+                    }
                 }
                 tx
             })
@@ -253,7 +253,9 @@ async fn sync_write_loop(
     mut queue: mpsc::Receiver<Envelope>,
     stats: Arc<Stats>,
 ) {
-    let sync = store.sync_batches().expect("a synchronous store");
+    let LedgerWriter::Sync(sync) = store.ledger_writer() else {
+        unreachable!("started for a store whose batches run synchronously")
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A session that ran out of time leaves its next batch taken but not run.
     while !batch.is_empty() || queue.recv_many(&mut batch, MAX_BATCH).await > 0 {

@@ -32,6 +32,21 @@ pub struct BudgetRow {
     pub cap_total: Option<Credits>,
 }
 
+impl BudgetRow {
+    /// The caps in column order: per call, hourly, daily, weekly, monthly,
+    /// total.
+    pub fn caps(&self) -> [Option<Credits>; 6] {
+        [
+            self.cap_per_call,
+            self.cap_hourly,
+            self.cap_daily,
+            self.cap_weekly,
+            self.cap_monthly,
+            self.cap_total,
+        ]
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub id: String,

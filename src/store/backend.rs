@@ -12,7 +12,7 @@ use std::future::Future;
 use sqlx::{Database, Pool, Transaction};
 
 use super::sqlite_sync::Readers;
-use super::{BatchWriter, SyncBatches};
+use super::LedgerWriter;
 
 /// A store over one sqlx database, as the shared SQL sees it.
 pub(crate) trait Backend: Send + Sync {
@@ -27,11 +27,8 @@ pub(crate) trait Backend: Send + Sync {
     fn begin_write(
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
-    /// A new async ledger writer's connection, where batches run as async
-    /// tasks.
-    fn batch_writer(&self) -> Option<Box<dyn BatchWriter>>;
-    /// Set where ledger batches run synchronously on the engine's thread.
-    fn sync_runner(&self) -> Option<&dyn SyncBatches>;
+    /// How the next ledger writer runs its batches.
+    fn ledger_writer(&self) -> LedgerWriter<'_>;
     /// Point reads on the calling thread, where the backend has them.
     fn readers(&self) -> Option<&Readers>;
 }

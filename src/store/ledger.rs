@@ -205,15 +205,11 @@ impl BatchWrites {
 /// Where the ledger engine writes.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// Where one async writer begins its batches, or `None` where batches
-    /// run synchronously ([`LedgerStore::sync_batches`]). Each writer has
-    /// its own: its connections live and die with it, on its thread.
-    fn batch_writer(&self) -> Option<Box<dyn BatchWriter>>;
+    /// How the next of the engine's writers runs its batches.
+    fn ledger_writer(&self) -> LedgerWriter<'_>;
     /// How many writers may run batches at once: one on SQLite, several on
     /// PostgreSQL (each owns a fixed share of the wallets).
     fn ledger_writers(&self) -> usize;
-    /// Set where batches run synchronously on the engine's own thread.
-    fn sync_batches(&self) -> Option<&dyn SyncBatches>;
     /// The wallet's counters, read without a lock.
     async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>>;
     /// Remaining credits of grants live at `now`, and the soonest expiry
@@ -222,6 +218,16 @@ pub trait LedgerStore: Send + Sync {
         -> StoreResult<(Credits, Option<i64>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
+}
+
+/// How a backend's ledger batches run: the one place the two differ.
+pub enum LedgerWriter<'a> {
+    /// Synchronously, on the engine's own thread, through the one writer
+    /// connection (SQLite; see `sqlite_sync.rs`).
+    Sync(&'a dyn SyncBatches),
+    /// As async tasks: a writer of its own, whose connections live and die
+    /// with it, on its thread (PostgreSQL).
+    Async(Box<dyn BatchWriter>),
 }
 
 /// One async ledger writer's connection to the database.

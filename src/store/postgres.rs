@@ -44,11 +44,6 @@ impl PgStore {
         self.pool.begin().await
     }
 
-    // Batches run as async tasks, each statement one round trip.
-    fn sync_runner(&self) -> Option<&dyn crate::store::SyncBatches> {
-        None
-    }
-
     fn readers(&self) -> Option<&super::sqlite_sync::Readers> {
         None
     }
@@ -69,12 +64,9 @@ impl super::backend::Backend for PgStore {
         PgStore::begin_write(self).await
     }
 
-    fn batch_writer(&self) -> Option<Box<dyn super::BatchWriter>> {
-        Some(Box::new(ledger::PgWriter::new(self.options.clone())))
-    }
-
-    fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {
-        PgStore::sync_runner(self)
+    // Batches run as async tasks, each statement one round trip.
+    fn ledger_writer(&self) -> super::LedgerWriter<'_> {
+        super::LedgerWriter::Async(Box::new(ledger::PgWriter::new(self.options.clone())))
     }
 
     fn readers(&self) -> Option<&super::sqlite_sync::Readers> {

@@ -89,10 +89,6 @@ impl SqliteStore {
         })
     }
 
-    fn sync_runner(&self) -> Option<&dyn SyncBatches> {
-        Some(self)
-    }
-
     fn readers(&self) -> Option<&Readers> {
         self.readers.as_deref()
     }
@@ -298,12 +294,8 @@ impl super::backend::Backend for SqliteStore {
 
     /// SQLite's batches run on the ledger engine's thread through
     /// [`SyncBatches`](super::SyncBatches), never as async tasks.
-    fn batch_writer(&self) -> Option<Box<dyn super::BatchWriter>> {
-        None
-    }
-
-    fn sync_runner(&self) -> Option<&dyn super::SyncBatches> {
-        SqliteStore::sync_runner(self)
+    fn ledger_writer(&self) -> super::LedgerWriter<'_> {
+        super::LedgerWriter::Sync(self)
     }
 
     fn readers(&self) -> Option<&super::sqlite_sync::Readers> {

@@ -131,41 +131,34 @@ where
     }
 
     async fn insert_budget(&self, b: &BudgetRow) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO budgets ({BUDGET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+        let sql = format!("INSERT INTO budgets ({BUDGET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let mut q = sqlx::query(&sql)
             .bind(&b.id)
             .bind(&b.user_id)
             .bind(&b.name)
             .bind(&b.status)
             .bind(b.is_default)
-            .bind(b.created_at)
-            .bind(b.cap_per_call.map(Credits::get))
-            .bind(b.cap_hourly.map(Credits::get))
-            .bind(b.cap_daily.map(Credits::get))
-            .bind(b.cap_weekly.map(Credits::get))
-            .bind(b.cap_monthly.map(Credits::get))
-            .bind(b.cap_total.map(Credits::get))
-            .execute(self.writer())
-            .await?;
+            .bind(b.created_at);
+        for cap in b.caps() {
+            q = q.bind(cap.map(Credits::get));
+        }
+        q.execute(self.writer()).await?;
         Ok(())
     }
 
     async fn update_budget(&self, b: &BudgetRow) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let mut q = sqlx::query(
             "UPDATE budgets SET name = $2, status = $3, cap_per_call = $4, cap_hourly = $5, cap_daily = $6, \
              cap_weekly = $7, cap_monthly = $8, cap_total = $9 WHERE id = $1",
         )
         .bind(&b.id)
         .bind(&b.name)
-        .bind(&b.status)
-        .bind(b.cap_per_call.map(Credits::get))
-        .bind(b.cap_hourly.map(Credits::get))
-        .bind(b.cap_daily.map(Credits::get))
-        .bind(b.cap_weekly.map(Credits::get))
-        .bind(b.cap_monthly.map(Credits::get))
-        .bind(b.cap_total.map(Credits::get))
-        .execute(&mut *tx)
-        .await?;
+        .bind(&b.status);
+        for cap in b.caps() {
+            q = q.bind(cap.map(Credits::get));
+        }
+        q.execute(&mut *tx).await?;
         log_invalidation(
             &mut tx,
             invalidation::BUDGET,

@@ -11,7 +11,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use crate::money::Credits;
 use crate::store::backend::{Backend, Dialect, RowsAffected};
 use crate::store::cols::WALLET_COLS;
-use crate::store::{BatchWriter, LedgerStore, StoreResult, SyncBatches, WalletRow};
+use crate::store::{LedgerStore, LedgerWriter, StoreResult, WalletRow};
 
 static WALLET: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1"));
@@ -28,16 +28,12 @@ where
     for<'r> WalletRow: FromRow<'r, DB::Row>,
     for<'r> (i64, Option<i64>): FromRow<'r, DB::Row>,
 {
-    fn batch_writer(&self) -> Option<Box<dyn BatchWriter>> {
-        self.batch_writer()
+    fn ledger_writer(&self) -> LedgerWriter<'_> {
+        self.ledger_writer()
     }
 
     fn ledger_writers(&self) -> usize {
         DB::LEDGER_WRITERS
-    }
-
-    fn sync_batches(&self) -> Option<&dyn SyncBatches> {
-        self.sync_runner()
     }
 
     async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>> {
