@@ -314,8 +314,9 @@ fn serve_works_on_a_fresh_directory_and_prints_a_working_curl_line() {
     assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
 }
 
-#[test]
-fn json_logs_carry_the_request_id_on_every_request_line() {
+/// Serves with `--log-format <format>`, its logs piped, asks for `/health`
+/// and answers the log line that names the request's id.
+fn log_line_of_a_request(format: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -326,7 +327,7 @@ fn json_logs_carry_the_request_id_on_every_request_line() {
             "serve",
             "--no-demo",
             "--log-format",
-            "json",
+            format,
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
@@ -368,7 +369,20 @@ fn json_logs_carry_the_request_id_on_every_request_line() {
         .status()
         .unwrap();
     child.wait().unwrap();
-    let line = found.expect("a log line naming the request id");
+    found.expect("a log line naming the request id")
+}
+
+#[test]
+fn json_logs_carry_the_request_id_on_every_request_line() {
+    let line = log_line_of_a_request("json");
     let parsed: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
     assert!(line.contains("\"route\":\"/health\""), "{parsed}");
+}
+
+/// Logs written to a file or a pipe are plain text: no terminal colour codes.
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let line = log_line_of_a_request("text");
+    assert!(line.contains("/health"), "{line}");
+    assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
 }
