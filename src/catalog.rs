@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::id::{new_id, ObjectId};
 use crate::money::Credits;
-use crate::store::{ProductRow, Store, StoreResult};
+use crate::store::{ProductKind, ProductRow, ProductStatus, Store, StoreResult};
 use crate::tools::{BuiltinSpec, BuiltinTool};
 
 /// One operation of a product.
@@ -48,7 +48,7 @@ impl Product {
     }
 
     pub fn is_active(&self) -> bool {
-        self.row.status == "active"
+        self.row.status == ProductStatus::Active
     }
 
     pub fn action(&self, name: &str) -> Option<&Action> {
@@ -344,11 +344,11 @@ fn builtin_row(spec: &BuiltinSpec, now: i64) -> ProductRow {
         description: spec.description.into(),
         category: spec.category.into(),
         vendor_id: None,
-        kind: "builtin".into(),
+        kind: ProductKind::Builtin,
         endpoint: None,
         required_credentials: "[]".into(),
         actions: Value::Array(actions).to_string(),
-        status: "active".into(),
+        status: ProductStatus::Active,
         timeout_ms: None,
         created_at: now,
         updated_at: now,
@@ -421,10 +421,10 @@ impl Catalog {
                 .ok()
                 .and_then(|v| parse_credentials(&v).ok())
                 .unwrap_or_default();
-            let builtin = (row.kind == "builtin")
+            let builtin = (row.kind == ProductKind::Builtin)
                 .then(|| self.builtins.get(&row.slug).cloned())
                 .flatten();
-            if row.kind == "builtin" && builtin.is_none() {
+            if row.kind == ProductKind::Builtin && builtin.is_none() {
                 // A builtin this binary does not have (an older or newer node's).
                 continue;
             }
@@ -461,7 +461,7 @@ impl Catalog {
         self.snapshot()
             .products
             .iter()
-            .filter(|p| p.row.kind == "builtin" && p.is_active())
+            .filter(|p| p.row.kind == ProductKind::Builtin && p.is_active())
             .map(|p| p.row.id.clone())
             .collect()
     }

@@ -9,7 +9,7 @@ use super::AppInner;
 use crate::auth::Caller;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::{ApprovalKind, ApprovalRow, StoreError};
+use crate::store::{ApprovalKind, ApprovalRow, ApprovalStatus, StoreError};
 
 /// A request to open.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub async fn open(app: &AppInner, request: NewApproval) -> Result<String, StoreE
             kind: request.kind,
             subject_id: request.subject_id,
             detail: request.detail.to_string(),
-            status: "open".into(),
+            status: ApprovalStatus::Open,
             created_at: to_millis(app.clock.now()),
             resolved_at: None,
         })

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::{AppInner, AppState};
 use crate::clock::to_millis;
-use crate::store::{IdempotencyClaim, StoreError};
+use crate::store::{IdempotencyClaim, IdempotencyStatus, StoreError};
 
 /// How long a claim of another process may last before it counts as dead,
 /// beyond the request time limit.
@@ -143,7 +143,7 @@ pub async fn claim_lasting(
         IdempotencyClaim::Existing(row) if row.request_hash != request_hash => {
             Err(IdempotencyError::KeyReused)
         }
-        IdempotencyClaim::Existing(row) if row.status == "done" => {
+        IdempotencyClaim::Existing(row) if row.status == IdempotencyStatus::Done => {
             Ok(NextAction::ReturnSavedResponse(SavedResponse {
                 status: row.response_status.unwrap_or(200) as u16,
                 body: row.response_body.unwrap_or_default(),

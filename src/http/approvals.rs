@@ -19,7 +19,7 @@ fn approval_view(a: ApprovalRow) -> oa::Approval {
         kind: a.kind.as_str().into(),
         subject_id: a.subject_id,
         detail: serde_json::from_str(&a.detail).unwrap_or(Value::Null),
-        status: a.status,
+        status: a.status.as_str().into(),
         created_at: iso(from_millis(a.created_at)),
         resolved_at: a.resolved_at.map(|t| iso(from_millis(t))),
     }

@@ -10,7 +10,7 @@ use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
-use crate::store::{ApprovalKind, CredentialRow};
+use crate::store::{ApprovalKind, ApprovalStatus, CredentialRow};
 
 impl FromBody for oa::CredentialValueRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
@@ -96,7 +96,7 @@ pub async fn put(
             &caller.user_id,
             ApprovalKind::Credential,
             &subject,
-            "approved",
+            ApprovalStatus::Approved,
             now,
         )
         .await?;

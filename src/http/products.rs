@@ -72,7 +72,7 @@ fn tool_view(p: &Product) -> oa::ProductsFetchTool {
         description: p.row.description.clone(),
         slug: p.row.slug.clone(),
         category: p.row.category.clone(),
-        kind: p.row.kind.clone(),
+        kind: p.row.kind.to_string(),
         price_credits: cheapest.get(),
         actions: p
             .actions

@@ -10,7 +10,7 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
-use crate::store::{ApprovalRow, StoreError};
+use crate::store::{ApprovalRow, ApprovalStatus, StoreError};
 use crate::workflows::versions;
 
 /// How many requests a listing shows.
@@ -86,13 +86,13 @@ pub async fn approve(
         // Stored credentials close these; approving only closes the request.
         ApprovalKind::Credential | ApprovalKind::WorkflowHuman => {}
     }
-    resolve(app, &a, "approved", now).await
+    resolve(app, &a, ApprovalStatus::Approved, now).await
 }
 
 /// Closes request `id` as denied.
 pub async fn deny(app: &AppInner, caller: &Caller, id: &str) -> Result<ApprovalRow, ApprovalError> {
     let a = own_open(app, caller, id).await?;
-    resolve(app, &a, "denied", to_millis(app.clock.now())).await
+    resolve(app, &a, ApprovalStatus::Denied, to_millis(app.clock.now())).await
 }
 
 /// The open request `id` of the caller's, for its owner to resolve.
@@ -108,7 +108,7 @@ async fn own_open(app: &AppInner, caller: &Caller, id: &str) -> Result<ApprovalR
     if caller.api_key_id.is_some() {
         return Err(ApprovalError::UserTokenRequired);
     }
-    if a.status != "open" {
+    if a.status != ApprovalStatus::Open {
         return Err(ApprovalError::Closed);
     }
     Ok(a)
@@ -118,7 +118,7 @@ async fn own_open(app: &AppInner, caller: &Caller, id: &str) -> Result<ApprovalR
 async fn resolve(
     app: &AppInner,
     a: &ApprovalRow,
-    status: &str,
+    status: ApprovalStatus,
     now: i64,
 ) -> Result<ApprovalRow, ApprovalError> {
     app.store.resolve_approval(&a.id, status, now).await?;

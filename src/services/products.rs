@@ -3,7 +3,7 @@
 //! builtin tool off and on again.
 
 use serde_json::Value;
-use tollgate_api::{PublishedKind, VendorProductRequest};
+use tollgate_api::{ActiveStatus, PublishedKind, VendorProductRequest};
 
 use crate::app::AppInner;
 use crate::auth::Caller;
@@ -12,7 +12,7 @@ use crate::catalog::{
 };
 use crate::clock::to_millis;
 use crate::id::{new_id, ObjectId};
-use crate::store::{ProductRow, StoreError};
+use crate::store::{ProductKind, ProductRow, ProductStatus, StoreError};
 
 /// One refused field of a definition: where, why, and what was given.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +174,10 @@ fn apply(
         }
     }
     if let Some(status) = req.status {
-        row.status = status.as_str().into();
+        row.status = match status {
+            ActiveStatus::Active => ProductStatus::Active,
+            ActiveStatus::Disabled => ProductStatus::Disabled,
+        };
     }
     if let Some(ms) = req.timeout_ms {
         row.timeout_ms = Some(ms);
@@ -254,11 +257,11 @@ pub async fn publish(
         description: String::new(),
         category: "general".into(),
         vendor_id: Some(caller.user_id.clone()),
-        kind: "http".into(),
+        kind: ProductKind::Http,
         endpoint: None,
         required_credentials: "[]".into(),
         actions: "[]".into(),
-        status: "active".into(),
+        status: ProductStatus::Active,
         timeout_ms: None,
         created_at: now,
         updated_at: now,
@@ -306,7 +309,7 @@ pub async fn update(
     if !caller.is_admin() && row.vendor_id.as_deref() != Some(caller.user_id.as_str()) {
         return Err(ProductError::NotFound);
     }
-    if row.kind == "builtin" {
+    if row.kind == ProductKind::Builtin {
         let only_status = VendorProductRequest {
             status: req.status,
             ..VendorProductRequest::default()

@@ -31,6 +31,22 @@ super::names::stored_names!(ApprovalKind, "approval kind", {
     WorkflowHuman => "workflow_human",
 });
 
+/// Where an approval request is: open until its owner approves or denies
+/// it (or it is closed for them, as when the credential it asked for is
+/// stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApprovalStatus {
+    Open,
+    Approved,
+    Denied,
+}
+
+super::names::stored_names!(ApprovalStatus, "approval status", {
+    Open => "open",
+    Approved => "approved",
+    Denied => "denied",
+});
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApprovalRow {
     pub id: String,
@@ -39,7 +55,7 @@ pub struct ApprovalRow {
     pub kind: ApprovalKind,
     pub subject_id: String,
     pub detail: String,
-    pub status: String,
+    pub status: ApprovalStatus,
     pub created_at: i64,
     pub resolved_at: Option<i64>,
 }
@@ -66,14 +82,19 @@ pub trait ApprovalStore: Send + Sync {
         kind: ApprovalKind,
         subject_id: &str,
     ) -> StoreResult<bool>;
-    async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
+    async fn resolve_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Closes a user's open requests of one kind and subject, on any budget.
     async fn resolve_approvals_for(
         &self,
         user_id: &str,
         kind: ApprovalKind,
         subject_id: &str,
-        status: &str,
+        status: ApprovalStatus,
         now: i64,
     ) -> StoreResult<u64>;
 }

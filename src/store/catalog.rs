@@ -13,17 +13,42 @@ pub struct ProductRow {
     pub description: String,
     pub category: String,
     pub vendor_id: Option<String>,
-    pub kind: String,
+    pub kind: ProductKind,
     pub endpoint: Option<String>,
     /// JSON array of `{name, location, field}`.
     pub required_credentials: String,
     /// JSON array of `{name, description, parameters, price_credits}`.
     pub actions: String,
-    pub status: String,
+    pub status: ProductStatus,
     pub timeout_ms: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// Where a product's calls go: a tool of the server's own, or a vendor's
+/// endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProductKind {
+    Builtin,
+    Http,
+}
+
+super::names::stored_names!(ProductKind, "product kind", {
+    Builtin => "builtin",
+    Http => "http",
+});
+
+/// Whether a product may be bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProductStatus {
+    Active,
+    Disabled,
+}
+
+super::names::stored_names!(ProductStatus, "product status", {
+    Active => "active",
+    Disabled => "disabled",
+});
 
 /// A budget and whether one product is enabled on it, in one read.
 #[derive(Debug, Clone)]

@@ -4,12 +4,25 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 
+/// Where a request under an `Idempotency-Key` is: claimed and running, or
+/// done with its response recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdempotencyStatus {
+    InProgress,
+    Done,
+}
+
+super::names::stored_names!(IdempotencyStatus, "idempotency key status", {
+    InProgress => "in_progress",
+    Done => "done",
+});
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IdempotencyRow {
     pub user_id: String,
     pub key: String,
     pub request_hash: String,
-    pub status: String,
+    pub status: IdempotencyStatus,
     pub response_status: Option<i64>,
     pub response_body: Option<String>,
     pub created_at: i64,

@@ -105,8 +105,8 @@ pub(crate) use stored_names;
 #[cfg(test)]
 mod tests {
     use crate::store::{
-        ApprovalKind, CallbackStatus, DeliveryStatus, EntryKind, GrantClosed, OrderStatus,
-        RunStatus, UnknownName,
+        ApprovalKind, ApprovalStatus, CallbackStatus, DeliveryStatus, EntryKind, GrantClosed,
+        IdempotencyStatus, OrderStatus, ProductKind, ProductStatus, RunStatus, UnknownName,
     };
 
     /// Every variant reads back from its stored name, and `bad` names none.
@@ -133,5 +133,9 @@ mod tests {
         round_trips(RunStatus::ALL, &["", "Queued", "done", "canceled"]);
         round_trips(CallbackStatus::ALL, &["", "Pending", "sent"]);
         round_trips(DeliveryStatus::ALL, &["", "skipped", "Delivered"]);
+        round_trips(ProductKind::ALL, &["", "Builtin", "grpc"]);
+        round_trips(ProductStatus::ALL, &["", "Active", "paused"]);
+        round_trips(ApprovalStatus::ALL, &["", "Open", "rejected"]);
+        round_trips(IdempotencyStatus::ALL, &["", "pending", "Done"]);
     }
 }

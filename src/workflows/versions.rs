@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::definition::{graph_tools, parse_graph};
 use crate::catalog::Snapshot;
-use crate::store::{WorkflowRow, WorkflowVersionRow};
+use crate::store::{ProductKind, WorkflowRow, WorkflowVersionRow};
 
 /// Whether `new` changes what `old` runs: its engine or its definition.
 pub fn definition_changed(old: &WorkflowRow, new: &WorkflowRow) -> bool {
@@ -85,7 +85,9 @@ pub fn update_detail(
         .difference(&before)
         .filter(|t| {
             snapshot.resolve(t).is_some_and(|(p, _)| {
-                p.row.kind != "builtin" || p.row.endpoint.is_some() || p.row.name == "web_fetch"
+                p.row.kind != ProductKind::Builtin
+                    || p.row.endpoint.is_some()
+                    || p.row.name == "web_fetch"
             })
         })
         .collect();

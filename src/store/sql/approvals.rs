@@ -5,7 +5,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
 use super::{Args, Conn, DbRow};
 use crate::store::backend::{Backend, RowsAffected};
-use crate::store::{ApprovalKind, ApprovalRow, ApprovalStore, StoreResult};
+use crate::store::{ApprovalKind, ApprovalRow, ApprovalStatus, ApprovalStore, StoreResult};
 
 const APPROVAL_COLS: &str =
     "id, user_id, budget_id, kind, subject_id, detail, status, created_at, resolved_at";
@@ -38,7 +38,7 @@ where
         .bind(a.kind.as_str())
         .bind(&a.subject_id)
         .bind(&a.detail)
-        .bind(&a.status)
+        .bind(a.status.as_str())
         .bind(a.created_at)
         .bind(a.resolved_at)
         .execute(self.writer())
@@ -99,10 +99,15 @@ where
         Ok(denied > 0)
     }
 
-    async fn resolve_approval(&self, id: &str, status: &str, now: i64) -> StoreResult<bool> {
+    async fn resolve_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        now: i64,
+    ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE approval_requests SET status = $2, resolved_at = $3 WHERE id = $1 AND status = 'open'")
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .execute(self.writer())
             .await?;
@@ -114,7 +119,7 @@ where
         user_id: &str,
         kind: ApprovalKind,
         subject_id: &str,
-        status: &str,
+        status: ApprovalStatus,
         now: i64,
     ) -> StoreResult<u64> {
         let done = sqlx::query(
@@ -123,7 +128,7 @@ where
         .bind(user_id)
         .bind(kind.as_str())
         .bind(subject_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .execute(self.writer())
         .await?;

@@ -27,6 +27,7 @@ fn product_query<'q, DB: Database>(
 ) -> Query<'q, DB, DB::Arguments<'q>>
 where
     String: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
     Option<String>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
@@ -39,11 +40,11 @@ where
         .bind(&p.description)
         .bind(&p.category)
         .bind(&p.vendor_id)
-        .bind(&p.kind)
+        .bind(p.kind.as_str())
         .bind(&p.endpoint)
         .bind(&p.required_credentials)
         .bind(&p.actions)
-        .bind(&p.status)
+        .bind(p.status.as_str())
         .bind(p.timeout_ms)
         .bind(p.created_at)
         .bind(p.updated_at)
