@@ -2,7 +2,7 @@
 
 use crate::app::AppInner;
 use crate::id::ObjectId;
-use crate::store::StoreError;
+use crate::store::{StoreError, Visibility};
 
 use super::view::product_ident;
 
@@ -49,7 +49,7 @@ pub async fn resolve_members(
                 .store
                 .workflow_by_id(&id)
                 .await?
-                .filter(|w| w.owner_id == owner_id || w.visibility == "public")
+                .filter(|w| w.owner_id == owner_id || w.visibility == Visibility::Public)
         } else {
             None
         };

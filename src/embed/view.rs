@@ -7,7 +7,7 @@ use super::page::Page;
 use crate::app::AppInner;
 use crate::catalog::Product;
 use crate::id::ObjectId;
-use crate::store::{StoreError, WorkflowRow};
+use crate::store::{StoreError, Visibility, WorkflowRow};
 
 /// Why a page cannot be shown.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +77,8 @@ fn display_name(p: &Product) -> String {
 }
 
 impl EmbedView<'_> {
-    fn may_see(&self, owner_id: &str, visibility: &str) -> bool {
-        visibility == "public" || self.admin || self.viewer == Some(owner_id)
+    fn may_see(&self, owner_id: &str, visibility: Visibility) -> bool {
+        visibility == Visibility::Public || self.admin || self.viewer == Some(owner_id)
     }
 
     async fn visible_workflow(&self, id: &str) -> Result<Option<WorkflowRow>, StoreError> {
@@ -87,7 +87,7 @@ impl EmbedView<'_> {
             .store
             .workflow_by_id(id)
             .await?
-            .filter(|w| w.status == "active" && self.may_see(&w.owner_id, &w.visibility)))
+            .filter(|w| w.status == "active" && self.may_see(&w.owner_id, w.visibility)))
     }
 
     fn active_product(&self, ident: &str) -> Option<std::sync::Arc<Product>> {
@@ -137,7 +137,7 @@ impl EmbedView<'_> {
             .store
             .bundle_by_id(&id)
             .await?
-            .filter(|b| self.may_see(&b.owner_id, &b.visibility))
+            .filter(|b| self.may_see(&b.owner_id, b.visibility))
             .ok_or(ViewError::NotFound("bundle"))?;
         let products: Vec<Value> = b
             .products()

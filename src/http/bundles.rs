@@ -19,7 +19,7 @@ use crate::embed::bundle::MAX_MEMBERS;
 use crate::embed::{resolve_members, BundleError};
 use crate::id::{new_id, ObjectId};
 use crate::services::quotas::{self, Quota};
-use crate::store::BundleRow;
+use crate::store::{BundleRow, Visibility};
 
 fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
     oa::Bundle {
@@ -27,7 +27,7 @@ fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
         owner_id: b.owner_id.clone(),
         name: b.name.clone(),
         description: b.description.clone(),
-        visibility: b.visibility.clone(),
+        visibility: b.visibility.to_string(),
         product_ids: b.products(),
         workflow_ids: b.workflows(),
         embed_url: format!("{}/embed/bundle/{}", state.settings.public_url, b.id),
@@ -84,7 +84,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> A
         b.description = description;
     }
     if let Some(visibility) = req.visibility {
-        b.visibility = visibility.as_str().into();
+        b.visibility = super::extract::stored_visibility(visibility);
     }
     let (products, workflows) = (req.product_ids, req.workflow_ids);
     let products = products.unwrap_or_else(|| b.products());
@@ -150,7 +150,7 @@ pub async fn create(
         owner_id: caller.user_id.clone(),
         name: String::new(),
         description: String::new(),
-        visibility: "private".into(),
+        visibility: Visibility::Private,
         product_ids: "[]".into(),
         workflow_ids: "[]".into(),
         created_at: now,
@@ -206,7 +206,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Bundl
         .bundle_by_id(&id.to_ascii_lowercase())
         .await?
         .ok_or_else(not_found)?;
-    if b.owner_id != caller.user_id && b.visibility != "public" && !caller.is_admin() {
+    if b.owner_id != caller.user_id && b.visibility != Visibility::Public && !caller.is_admin() {
         return Err(not_found());
     }
     Ok(b)

@@ -219,6 +219,14 @@ fn parse_forwarded_addr(value: &str) -> Option<std::net::IpAddr> {
         })
 }
 
+/// A listing's visibility as the store keeps it.
+pub fn stored_visibility(v: tollgate_api::Visibility) -> crate::store::Visibility {
+    match v {
+        tollgate_api::Visibility::Private => crate::store::Visibility::Private,
+        tollgate_api::Visibility::Public => crate::store::Visibility::Public,
+    }
+}
+
 /// What workflows and bundles are listed under: a `name` of 1 to 200
 /// characters (required when `creating`), a `description` of up to 4000
 /// and a `visibility`.

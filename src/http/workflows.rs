@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};
 use crate::services::quotas::{self, Quota};
-use crate::store::WorkflowRow;
+use crate::store::{Visibility, WorkflowRow};
 use crate::workflows::definition::{parse_graph, DefinitionError};
 use crate::workflows::versions;
 
@@ -69,7 +69,7 @@ fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
         owner_id: w.owner_id.clone(),
         name: w.name.clone(),
         description: w.description.clone(),
-        visibility: w.visibility.clone(),
+        visibility: w.visibility.to_string(),
         engine: w.engine.clone(),
         definition: serde_json::from_str(&w.definition).unwrap_or(Value::Null),
         status: w.status.clone(),
@@ -169,7 +169,7 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
         w.description = description;
     }
     if let Some(visibility) = req.visibility {
-        w.visibility = visibility.as_str().into();
+        w.visibility = super::extract::stored_visibility(visibility);
     }
     if let Some(status) = req.status {
         w.status = status.as_str().into();
@@ -219,7 +219,7 @@ pub async fn create(
         owner_id: caller.user_id.clone(),
         name: String::new(),
         description: String::new(),
-        visibility: "private".into(),
+        visibility: Visibility::Private,
         engine: String::new(),
         definition: "{}".into(),
         status: "active".into(),
@@ -291,7 +291,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
         .workflow_by_id(id)
         .await?
         .ok_or_else(not_found)?;
-    if w.owner_id != caller.user_id && w.visibility != "public" && !caller.is_admin() {
+    if w.owner_id != caller.user_id && w.visibility != Visibility::Public && !caller.is_admin() {
         return Err(not_found());
     }
     Ok(w)

@@ -17,7 +17,7 @@ use crate::catalog::Product;
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::purchase::{credential_request, missing_credential};
-use crate::store::{CallbackStatus, RunRow, RunStatus, StoreError, WorkflowRow};
+use crate::store::{CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow};
 use crate::tools::outbound::is_public;
 use crate::workflows::versions;
 use crate::workflows::worker::delivery_for;
@@ -130,7 +130,7 @@ pub async fn trigger(
         .workflow_by_id(&workflow_id.to_ascii_lowercase())
         .await?
         .ok_or(TriggerError::WorkflowNotFound)?;
-    if workflow.owner_id != caller.user_id && workflow.visibility != "public" {
+    if workflow.owner_id != caller.user_id && workflow.visibility != Visibility::Public {
         return Err(TriggerError::WorkflowNotFound);
     }
     if workflow.status != "active" {

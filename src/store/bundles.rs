@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{StoreResult, Visibility};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BundleRow {
@@ -10,8 +10,7 @@ pub struct BundleRow {
     pub owner_id: String,
     pub name: String,
     pub description: String,
-    /// `private` or `public`.
-    pub visibility: String,
+    pub visibility: Visibility,
     /// JSON array of product ids, in the owner's order.
     pub product_ids: String,
     /// JSON array of workflow ids, in the owner's order.

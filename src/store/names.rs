@@ -107,6 +107,7 @@ mod tests {
     use crate::store::{
         ApprovalKind, ApprovalStatus, CallbackStatus, DeliveryStatus, EntryKind, GrantClosed,
         IdempotencyStatus, OrderStatus, ProductKind, ProductStatus, RunStatus, UnknownName,
+        Visibility,
     };
 
     /// Every variant reads back from its stored name, and `bad` names none.
@@ -137,5 +138,6 @@ mod tests {
         round_trips(ProductStatus::ALL, &["", "Active", "paused"]);
         round_trips(ApprovalStatus::ALL, &["", "Open", "rejected"]);
         round_trips(IdempotencyStatus::ALL, &["", "pending", "Done"]);
+        round_trips(Visibility::ALL, &["", "Public", "shared"]);
     }
 }

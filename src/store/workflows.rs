@@ -13,8 +13,7 @@ pub struct WorkflowRow {
     pub owner_id: String,
     pub name: String,
     pub description: String,
-    /// `private` or `public`.
-    pub visibility: String,
+    pub visibility: Visibility,
     /// `graph` or `llm`.
     pub engine: String,
     /// The engine's definition, JSON.
@@ -25,6 +24,18 @@ pub struct WorkflowRow {
     /// Counts changes of `engine` and `definition`, from 1.
     pub version: i64,
 }
+
+/// Who may see a workflow or a bundle: its owner alone, or everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+super::names::stored_names!(Visibility, "visibility", {
+    Private => "private",
+    Public => "public",
+});
 
 /// One version of a workflow's engine and definition, as it was made.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::app::AppInner;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::WorkflowRow;
+use crate::store::{Visibility, WorkflowRow};
 
 /// (name, description, definition) of each demo workflow.
 fn definitions() -> Vec<(&'static str, &'static str, Value)> {
@@ -45,7 +45,7 @@ pub async fn create(app: &AppInner, user_id: &str, budget_id: &str) -> anyhow::R
             owner_id: user_id.to_string(),
             name: name.into(),
             description: description.into(),
-            visibility: "public".into(),
+            visibility: Visibility::Public,
             engine: "graph".into(),
             definition: definition.to_string(),
             status: "active".into(),

@@ -18,7 +18,8 @@ use crate::harness::{serve_args, TestApp, TestUser};
 use tollgate::clock::{to_millis, Clock};
 use tollgate::delivery::{deliver_once, deliver_once_within};
 use tollgate::store::{
-    CallbackStatus, DeliveryRow, DeliveryStatus, RunFinish, RunRow, RunStatus, WorkflowRow,
+    CallbackStatus, DeliveryRow, DeliveryStatus, RunFinish, RunRow, RunStatus, Visibility,
+    WorkflowRow,
 };
 
 /// How the receiver answers one request.
@@ -122,7 +123,7 @@ async fn finished_run(
             owner_id: user.user_id.clone(),
             name: "callback test".into(),
             description: String::new(),
-            visibility: "private".into(),
+            visibility: Visibility::Private,
             engine: "graph".into(),
             definition: "{}".into(),
             status: "active".into(),

@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use tollgate::clock::Clock;
-use tollgate::store::{CallbackStatus, InstanceRow, OrderStatus, RunRow, RunStatus, WorkflowRow};
+use tollgate::store::{
+    CallbackStatus, InstanceRow, OrderStatus, RunRow, RunStatus, Visibility, WorkflowRow,
+};
 use tollgate::workflows::llm::{parse_definition, LlmEngine};
 use tollgate::workflows::{Engine, EngineOutcome, RunCtx};
 
@@ -144,7 +146,7 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         owner_id: owner.user_id.clone(),
         name: "assistant".into(),
         description: String::new(),
-        visibility: "private".into(),
+        visibility: Visibility::Private,
         engine: "llm".into(),
         definition: definition.to_string(),
         status: "active".into(),

@@ -14,6 +14,7 @@ const WF_COLS: &str = "id, owner_id, name, description, visibility, engine, defi
 fn wf_query<'q, DB: Database>(sql: &'q str, w: &'q WorkflowRow) -> Query<'q, DB, DB::Arguments<'q>>
 where
     String: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
@@ -21,7 +22,7 @@ where
         .bind(&w.owner_id)
         .bind(&w.name)
         .bind(&w.description)
-        .bind(&w.visibility)
+        .bind(w.visibility.as_str())
         .bind(&w.engine)
         .bind(&w.definition)
         .bind(&w.status)
