@@ -3,7 +3,7 @@
 //! builtin tool off and on again.
 
 use serde_json::Value;
-use tollgate_api::{ActiveStatus, PublishedKind, VendorProductRequest};
+use tollgate_api::{ActiveStatus, VendorProductRequest};
 
 use crate::app::AppInner;
 use crate::auth::Caller;
@@ -160,9 +160,6 @@ fn apply(
     }
     if let Some(v) = &req.category {
         row.category = v.clone();
-    }
-    match req.kind {
-        None | Some(PublishedKind::Http) => {}
     }
     if let Some(endpoint) = &req.endpoint {
         match app.outbound.check_url(endpoint) {
