@@ -16,7 +16,7 @@ use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::ledger::LedgerError;
 use crate::money::Credits;
-use crate::store::{ApprovalKind, OrderRow, OrderStatus};
+use crate::store::{ApprovalKind, BudgetStatus, OrderRow, OrderStatus};
 use crate::tools::{vendor, ToolContext, ToolError};
 
 mod credentials;
@@ -229,7 +229,7 @@ async fn purchase_product(
     if !product.is_active() {
         return Err(PurchaseError::ProductDisabled);
     }
-    if policy.budget.status != "active" {
+    if policy.budget.status != BudgetStatus::Active {
         return Err(PurchaseError::BudgetPaused);
     }
 

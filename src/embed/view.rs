@@ -7,7 +7,7 @@ use super::page::Page;
 use crate::app::AppInner;
 use crate::catalog::Product;
 use crate::id::ObjectId;
-use crate::store::{StoreError, Visibility, WorkflowRow};
+use crate::store::{StoreError, Visibility, WorkflowRow, WorkflowStatus};
 
 /// Why a page cannot be shown.
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +82,9 @@ impl EmbedView<'_> {
     }
 
     async fn visible_workflow(&self, id: &str) -> Result<Option<WorkflowRow>, StoreError> {
-        Ok(self
-            .state
-            .store
-            .workflow_by_id(id)
-            .await?
-            .filter(|w| w.status == "active" && self.may_see(&w.owner_id, w.visibility)))
+        Ok(self.state.store.workflow_by_id(id).await?.filter(|w| {
+            w.status == WorkflowStatus::Active && self.may_see(&w.owner_id, w.visibility)
+        }))
     }
 
     fn active_product(&self, ident: &str) -> Option<std::sync::Arc<Product>> {

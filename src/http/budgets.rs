@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
 use crate::money::Credits;
 use crate::services::budgets::{self, BudgetView, CAP_NAMES};
-use crate::store::ApiKeyRow;
+use crate::store::{ApiKeyRow, BudgetStatus};
 
 fn key_view(k: ApiKeyRow) -> oa::ApiKey {
     oa::ApiKey {
@@ -175,7 +175,7 @@ fn budget_view(view: BudgetView) -> oa::Budget {
         },
         id: b.id,
         name: b.name,
-        status: b.status,
+        status: b.status.to_string(),
         is_default: b.is_default,
         product_ids: view.product_ids,
         created_at: iso(from_millis(b.created_at)),
@@ -277,7 +277,10 @@ fn budget_patch(req: oa::BudgetRequest) -> budgets::BudgetPatch {
     ];
     budgets::BudgetPatch {
         name: req.name,
-        status: req.status.map(|s| s.as_str().to_string()),
+        status: req.status.map(|s| match s {
+            oa::BudgetStatus::Active => BudgetStatus::Active,
+            oa::BudgetStatus::Paused => BudgetStatus::Paused,
+        }),
         caps: caps
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| (name, v.map(Credits::new))))

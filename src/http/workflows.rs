@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};
 use crate::services::quotas::{self, Quota};
-use crate::store::{Visibility, WorkflowRow};
+use crate::store::{Visibility, WorkflowRow, WorkflowStatus};
 use crate::workflows::definition::{parse_graph, DefinitionError};
 use crate::workflows::versions;
 
@@ -72,7 +72,7 @@ fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
         visibility: w.visibility.to_string(),
         engine: w.engine.clone(),
         definition: serde_json::from_str(&w.definition).unwrap_or(Value::Null),
-        status: w.status.clone(),
+        status: w.status.to_string(),
         created_at: iso(from_millis(w.created_at)),
         updated_at: iso(from_millis(w.updated_at)),
         trigger_url: Some(format!(
@@ -172,7 +172,10 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
         w.visibility = super::extract::stored_visibility(visibility);
     }
     if let Some(status) = req.status {
-        w.status = status.as_str().into();
+        w.status = match status {
+            oa::ActiveStatus::Active => WorkflowStatus::Active,
+            oa::ActiveStatus::Disabled => WorkflowStatus::Disabled,
+        };
     }
     if let Some(engine) = req.engine {
         w.engine = engine.as_str().into();
@@ -222,7 +225,7 @@ pub async fn create(
         visibility: Visibility::Private,
         engine: String::new(),
         definition: "{}".into(),
-        status: "active".into(),
+        status: WorkflowStatus::Active,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -260,7 +263,7 @@ pub async fn list(
     let rows = state.store.workflows_visible_to(&caller.user_id).await?;
     let workflows = rows
         .iter()
-        .filter(|w| w.status == "active" || w.owner_id == caller.user_id)
+        .filter(|w| w.status == WorkflowStatus::Active || w.owner_id == caller.user_id)
         .map(|w| {
             let pinned = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, p)| *p);
             oa::Workflow {

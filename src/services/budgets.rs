@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
 use crate::id::{new_id, ObjectId};
-use crate::store::{ApiKeyRow, BudgetRow, StoreError};
+use crate::store::{ApiKeyRow, BudgetRow, BudgetStatus, StoreError};
 
 /// The caps a budget may set, by the name the API gives them.
 pub const CAP_NAMES: [&str; 6] = ["per_call", "hourly", "daily", "weekly", "monthly", "total"];
@@ -42,8 +42,7 @@ pub enum BudgetError {
 #[derive(Debug, Clone, Default)]
 pub struct BudgetPatch {
     pub name: Option<String>,
-    /// `active` or `paused`.
-    pub status: Option<String>,
+    pub status: Option<BudgetStatus>,
     /// Caps by one of [`CAP_NAMES`]; `None` clears one.
     pub caps: Vec<(&'static str, Option<crate::money::Credits>)>,
 }
@@ -54,7 +53,7 @@ impl BudgetPatch {
             b.name = n.clone();
         }
         if let Some(s) = &self.status {
-            b.status = s.clone();
+            b.status = *s;
         }
         for (cap, value) in &self.caps {
             let slot = match *cap {
@@ -148,7 +147,7 @@ pub async fn create(
         id: new_id(),
         user_id: caller.user_id.clone(),
         name: "Budget".into(),
-        status: "active".into(),
+        status: BudgetStatus::Active,
         is_default: false,
         created_at: to_millis(app.clock.now()),
         cap_per_call: None,

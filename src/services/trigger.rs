@@ -17,7 +17,9 @@ use crate::catalog::Product;
 use crate::clock::to_millis;
 use crate::id::new_id;
 use crate::purchase::{credential_request, missing_credential};
-use crate::store::{CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow};
+use crate::store::{
+    CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow, WorkflowStatus,
+};
 use crate::tools::outbound::is_public;
 use crate::workflows::versions;
 use crate::workflows::worker::delivery_for;
@@ -133,7 +135,7 @@ pub async fn trigger(
     if workflow.owner_id != caller.user_id && workflow.visibility != Visibility::Public {
         return Err(TriggerError::WorkflowNotFound);
     }
-    if workflow.status != "active" {
+    if workflow.status != WorkflowStatus::Active {
         return Err(TriggerError::WorkflowNotFound);
     }
     if let Some(rid) = &t.request_id {

@@ -16,12 +16,25 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
+/// Whether a budget's keys may spend: a paused budget refuses purchases
+/// and triggers until its owner resumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BudgetStatus {
+    Active,
+    Paused,
+}
+
+super::names::stored_names!(BudgetStatus, "budget status", {
+    Active => "active",
+    Paused => "paused",
+});
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BudgetRow {
     pub id: String,
     pub user_id: String,
     pub name: String,
-    pub status: String,
+    pub status: BudgetStatus,
     pub is_default: bool,
     pub created_at: i64,
     pub cap_per_call: Option<Credits>,

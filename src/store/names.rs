@@ -105,9 +105,9 @@ pub(crate) use stored_names;
 #[cfg(test)]
 mod tests {
     use crate::store::{
-        ApprovalKind, ApprovalStatus, CallbackStatus, DeliveryStatus, EntryKind, GrantClosed,
-        IdempotencyStatus, OrderStatus, ProductKind, ProductStatus, RunStatus, UnknownName,
-        Visibility,
+        ApprovalKind, ApprovalStatus, BudgetStatus, CallbackStatus, DeliveryStatus, EntryKind,
+        GrantClosed, IdempotencyStatus, OrderStatus, ProductKind, ProductStatus, RunStatus,
+        UnknownName, Visibility, WorkflowStatus,
     };
 
     /// Every variant reads back from its stored name, and `bad` names none.
@@ -139,5 +139,7 @@ mod tests {
         round_trips(ApprovalStatus::ALL, &["", "Open", "rejected"]);
         round_trips(IdempotencyStatus::ALL, &["", "pending", "Done"]);
         round_trips(Visibility::ALL, &["", "Public", "shared"]);
+        round_trips(BudgetStatus::ALL, &["", "Paused", "stopped"]);
+        round_trips(WorkflowStatus::ALL, &["", "Active", "paused"]);
     }
 }

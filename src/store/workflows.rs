@@ -18,12 +18,24 @@ pub struct WorkflowRow {
     pub engine: String,
     /// The engine's definition, JSON.
     pub definition: String,
-    pub status: String,
+    pub status: WorkflowStatus,
     pub created_at: i64,
     pub updated_at: i64,
     /// Counts changes of `engine` and `definition`, from 1.
     pub version: i64,
 }
+
+/// Whether a workflow may be run: its owner may disable it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkflowStatus {
+    Active,
+    Disabled,
+}
+
+super::names::stored_names!(WorkflowStatus, "workflow status", {
+    Active => "active",
+    Disabled => "disabled",
+});
 
 /// Who may see a workflow or a bundle: its owner alone, or everyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::app::AppInner;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::{Visibility, WorkflowRow};
+use crate::store::{Visibility, WorkflowRow, WorkflowStatus};
 
 /// (name, description, definition) of each demo workflow.
 fn definitions() -> Vec<(&'static str, &'static str, Value)> {
@@ -48,7 +48,7 @@ pub async fn create(app: &AppInner, user_id: &str, budget_id: &str) -> anyhow::R
             visibility: Visibility::Public,
             engine: "graph".into(),
             definition: definition.to_string(),
-            status: "active".into(),
+            status: WorkflowStatus::Active,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -19,7 +19,7 @@ use tollgate::clock::{to_millis, Clock};
 use tollgate::delivery::{deliver_once, deliver_once_within};
 use tollgate::store::{
     CallbackStatus, DeliveryRow, DeliveryStatus, RunFinish, RunRow, RunStatus, Visibility,
-    WorkflowRow,
+    WorkflowRow, WorkflowStatus,
 };
 
 /// How the receiver answers one request.
@@ -126,7 +126,7 @@ async fn finished_run(
             visibility: Visibility::Private,
             engine: "graph".into(),
             definition: "{}".into(),
-            status: "active".into(),
+            status: WorkflowStatus::Active,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tollgate::clock::Clock;
 use tollgate::store::{
     CallbackStatus, InstanceRow, OrderStatus, RunRow, RunStatus, Visibility, WorkflowRow,
+    WorkflowStatus,
 };
 use tollgate::workflows::llm::{parse_definition, LlmEngine};
 use tollgate::workflows::{Engine, EngineOutcome, RunCtx};
@@ -149,7 +150,7 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         visibility: Visibility::Private,
         engine: "llm".into(),
         definition: definition.to_string(),
-        status: "active".into(),
+        status: WorkflowStatus::Active,
         created_at: now,
         updated_at: now,
         version: 1,

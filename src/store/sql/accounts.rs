@@ -136,7 +136,7 @@ where
             .bind(&b.id)
             .bind(&b.user_id)
             .bind(&b.name)
-            .bind(&b.status)
+            .bind(b.status.as_str())
             .bind(b.is_default)
             .bind(b.created_at);
         for cap in b.caps() {
@@ -154,7 +154,7 @@ where
         )
         .bind(&b.id)
         .bind(&b.name)
-        .bind(&b.status);
+        .bind(b.status.as_str());
         for cap in b.caps() {
             q = q.bind(cap.map(Credits::get));
         }

@@ -25,7 +25,7 @@ where
         .bind(w.visibility.as_str())
         .bind(&w.engine)
         .bind(&w.definition)
-        .bind(&w.status)
+        .bind(w.status.as_str())
         .bind(w.created_at)
         .bind(w.updated_at)
         .bind(w.version)
