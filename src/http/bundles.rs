@@ -27,7 +27,7 @@ fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
         owner_id: b.owner_id.clone(),
         name: b.name.clone(),
         description: b.description.clone(),
-        visibility: b.visibility.to_string(),
+        visibility: super::extract::wire_visibility(b.visibility),
         product_ids: b.products(),
         workflow_ids: b.workflows(),
         embed_url: format!("{}/embed/bundle/{}", state.settings.public_url, b.id),

@@ -227,6 +227,14 @@ pub fn stored_visibility(v: tollgate_api::Visibility) -> crate::store::Visibilit
     }
 }
 
+/// The answered visibility of a stored one.
+pub fn wire_visibility(v: crate::store::Visibility) -> tollgate_api::Visibility {
+    match v {
+        crate::store::Visibility::Private => tollgate_api::Visibility::Private,
+        crate::store::Visibility::Public => tollgate_api::Visibility::Public,
+    }
+}
+
 /// What workflows and bundles are listed under: a `name` of 1 to 200
 /// characters (required when `creating`), a `description` of up to 4000
 /// and a `visibility`.

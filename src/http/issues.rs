@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{from_millis, iso, to_millis};
 use crate::services::issues::{self, NewReport};
-use crate::store::IssueRow;
+use crate::store::{IssueRow, IssueStatus};
 
 impl FromBody for oa::IssueReportRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
@@ -77,6 +77,26 @@ pub async fn report(
     Ok(Json(recorded.view()))
 }
 
+/// The answered status of a stored one.
+fn wire_status(status: IssueStatus) -> oa::IssueStatus {
+    match status {
+        IssueStatus::Open => oa::IssueStatus::Open,
+        IssueStatus::Acknowledged => oa::IssueStatus::Acknowledged,
+        IssueStatus::Resolved => oa::IssueStatus::Resolved,
+        IssueStatus::WontFix => oa::IssueStatus::WontFix,
+    }
+}
+
+/// The stored status of a requested one.
+fn stored_status(status: oa::IssueStatus) -> IssueStatus {
+    match status {
+        oa::IssueStatus::Open => IssueStatus::Open,
+        oa::IssueStatus::Acknowledged => IssueStatus::Acknowledged,
+        oa::IssueStatus::Resolved => IssueStatus::Resolved,
+        oa::IssueStatus::WontFix => IssueStatus::WontFix,
+    }
+}
+
 fn issue_view(i: IssueRow) -> oa::Issue {
     oa::Issue {
         issue_id: i.id,
@@ -86,7 +106,7 @@ fn issue_view(i: IssueRow) -> oa::Issue {
         lookup_method: i.lookup_method,
         error_message: i.error_message,
         recommended_improvements: i.recommended_improvements,
-        status: i.status,
+        status: wire_status(i.status),
         created_at: iso(from_millis(i.created_at)),
         updated_at: iso(from_millis(i.updated_at)),
     }
@@ -214,7 +234,7 @@ pub async fn vendor_update(
     let now = to_millis(state.clock.now());
     state
         .store
-        .update_issue_status(&issue.id, body.status.as_str(), now)
+        .update_issue_status(&issue.id, stored_status(body.status), now)
         .await?;
     let issue = state
         .store

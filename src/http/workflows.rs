@@ -13,24 +13,20 @@ use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::id::{new_id, ObjectId};
 use crate::services::quotas::{self, Quota};
-use crate::store::{Visibility, WorkflowRow, WorkflowStatus};
+use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 use crate::workflows::definition::{parse_graph, DefinitionError};
 use crate::workflows::versions;
 
 /// Checks a definition for its engine; errors are located under `definition`.
 pub fn validate_definition(
     state: &AppState,
-    engine: &str,
+    engine: WorkflowEngine,
     def: &Value,
 ) -> Result<(), Vec<DefinitionError>> {
     let snapshot = state.catalog.snapshot();
     match engine {
-        "graph" => parse_graph(def, &snapshot).map(|_| ()),
-        "llm" => crate::workflows::llm::parse_definition(def, &snapshot).map(|_| ()),
-        other => Err(vec![(
-            vec![],
-            format!("unknown engine {other:?}; use graph or llm"),
-        )]),
+        WorkflowEngine::Graph => parse_graph(def, &snapshot).map(|_| ()),
+        WorkflowEngine::Llm => crate::workflows::llm::parse_definition(def, &snapshot).map(|_| ()),
     }
 }
 
@@ -69,10 +65,13 @@ fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
         owner_id: w.owner_id.clone(),
         name: w.name.clone(),
         description: w.description.clone(),
-        visibility: w.visibility.to_string(),
-        engine: w.engine.clone(),
+        visibility: super::extract::wire_visibility(w.visibility),
+        engine: wire_engine(w.engine),
         definition: serde_json::from_str(&w.definition).unwrap_or(Value::Null),
-        status: w.status.to_string(),
+        status: match w.status {
+            WorkflowStatus::Active => oa::ActiveStatus::Active,
+            WorkflowStatus::Disabled => oa::ActiveStatus::Disabled,
+        },
         created_at: iso(from_millis(w.created_at)),
         updated_at: iso(from_millis(w.updated_at)),
         trigger_url: Some(format!(
@@ -160,6 +159,22 @@ impl FromBody for oa::WorkflowRequest {
     }
 }
 
+/// The stored engine of a requested one.
+pub fn stored_engine(engine: oa::Engine) -> WorkflowEngine {
+    match engine {
+        oa::Engine::Graph => WorkflowEngine::Graph,
+        oa::Engine::Llm => WorkflowEngine::Llm,
+    }
+}
+
+/// The answered engine of a stored one.
+fn wire_engine(engine: WorkflowEngine) -> oa::Engine {
+    match engine {
+        WorkflowEngine::Graph => oa::Engine::Graph,
+        WorkflowEngine::Llm => oa::Engine::Llm,
+    }
+}
+
 /// Applies a request's fields to `w` and checks its definition for its engine.
 fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> ApiResult<()> {
     if let Some(name) = req.name {
@@ -178,13 +193,13 @@ fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> Api
         };
     }
     if let Some(engine) = req.engine {
-        w.engine = engine.as_str().into();
+        w.engine = stored_engine(engine);
     }
     let definition = match req.definition {
         Some(d) => Value::Object(d),
         None => serde_json::from_str(&w.definition).unwrap_or(Value::Null),
     };
-    validate_definition(state, &w.engine, &definition).map_err(|e| definition_errors(e, false))?;
+    validate_definition(state, w.engine, &definition).map_err(|e| definition_errors(e, false))?;
     w.definition = definition.to_string();
     Ok(())
 }
@@ -223,7 +238,7 @@ pub async fn create(
         name: String::new(),
         description: String::new(),
         visibility: Visibility::Private,
-        engine: String::new(),
+        engine: WorkflowEngine::Graph,
         definition: "{}".into(),
         status: WorkflowStatus::Active,
         created_at: now,

@@ -10,7 +10,7 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::clock::to_millis;
 use crate::id::{new_id, ObjectId};
-use crate::store::{IssueRow, StoreError};
+use crate::store::{IssueRow, IssueStatus, StoreError};
 
 /// A report as an agent sends it.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub async fn record(
         error_message: report.error_message,
         recommended_improvements: report.recommended_improvements,
         instance_id,
-        status: "open".into(),
+        status: IssueStatus::Open,
         created_at: now,
         updated_at: now,
     };
@@ -104,7 +104,7 @@ impl RecordedReport {
                 lookup_method: self.issue.lookup_method.clone(),
                 product_id: self.issue.product_ref.clone(),
                 product_name: self.issue.product_name.clone(),
-                status: self.issue.status.clone(),
+                status: self.issue.status.to_string(),
             },
         }
     }

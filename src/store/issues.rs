@@ -15,10 +15,26 @@ pub struct IssueRow {
     pub error_message: String,
     pub recommended_improvements: Option<String>,
     pub instance_id: Option<String>,
-    pub status: String,
+    pub status: IssueStatus,
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// Where a report stands with the tool's vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IssueStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+    WontFix,
+}
+
+super::names::stored_names!(IssueStatus, "issue status", {
+    Open => "open",
+    Acknowledged => "acknowledged",
+    Resolved => "resolved",
+    WontFix => "wont_fix",
+});
 
 /// Issue reports about tools.
 #[async_trait]
@@ -31,5 +47,6 @@ pub trait IssueStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<IssueRow>>;
     async fn issue_by_id(&self, id: &str) -> StoreResult<Option<IssueRow>>;
-    async fn update_issue_status(&self, id: &str, status: &str, now: i64) -> StoreResult<()>;
+    async fn update_issue_status(&self, id: &str, status: IssueStatus, now: i64)
+        -> StoreResult<()>;
 }

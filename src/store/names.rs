@@ -106,8 +106,8 @@ pub(crate) use stored_names;
 mod tests {
     use crate::store::{
         ApprovalKind, ApprovalStatus, BudgetStatus, CallbackStatus, DeliveryStatus, EntryKind,
-        GrantClosed, IdempotencyStatus, OrderStatus, ProductKind, ProductStatus, RunStatus,
-        UnknownName, Visibility, WorkflowStatus,
+        GrantClosed, IdempotencyStatus, IssueStatus, OrderStatus, ProductKind, ProductStatus,
+        RunStatus, UnknownName, Visibility, WorkflowEngine, WorkflowStatus,
     };
 
     /// Every variant reads back from its stored name, and `bad` names none.
@@ -141,5 +141,7 @@ mod tests {
         round_trips(Visibility::ALL, &["", "Public", "shared"]);
         round_trips(BudgetStatus::ALL, &["", "Paused", "stopped"]);
         round_trips(WorkflowStatus::ALL, &["", "Active", "paused"]);
+        round_trips(WorkflowEngine::ALL, &["", "Graph", "dag"]);
+        round_trips(IssueStatus::ALL, &["", "Open", "wontfix"]);
     }
 }

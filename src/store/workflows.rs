@@ -14,8 +14,7 @@ pub struct WorkflowRow {
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
-    /// `graph` or `llm`.
-    pub engine: String,
+    pub engine: WorkflowEngine,
     /// The engine's definition, JSON.
     pub definition: String,
     pub status: WorkflowStatus,
@@ -37,6 +36,20 @@ super::names::stored_names!(WorkflowStatus, "workflow status", {
     Disabled => "disabled",
 });
 
+/// What runs a workflow's definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkflowEngine {
+    /// A graph of tool calls.
+    Graph,
+    /// A model that calls the budget's tools.
+    Llm,
+}
+
+super::names::stored_names!(WorkflowEngine, "workflow engine", {
+    Graph => "graph",
+    Llm => "llm",
+});
+
 /// Who may see a workflow or a bundle: its owner alone, or everyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Visibility {
@@ -54,7 +67,7 @@ super::names::stored_names!(Visibility, "visibility", {
 pub struct WorkflowVersionRow {
     pub workflow_id: String,
     pub version: i64,
-    pub engine: String,
+    pub engine: WorkflowEngine,
     pub definition: String,
     pub created_at: i64,
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::app::AppInner;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::{Visibility, WorkflowRow, WorkflowStatus};
+use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 
 /// (name, description, definition) of each demo workflow.
 fn definitions() -> Vec<(&'static str, &'static str, Value)> {
@@ -46,7 +46,7 @@ pub async fn create(app: &AppInner, user_id: &str, budget_id: &str) -> anyhow::R
             name: name.into(),
             description: description.into(),
             visibility: Visibility::Public,
-            engine: "graph".into(),
+            engine: WorkflowEngine::Graph,
             definition: definition.to_string(),
             status: WorkflowStatus::Active,
             created_at: now,

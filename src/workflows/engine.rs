@@ -90,7 +90,7 @@ impl RunCtx {
             .map(str::to_string)
             .unwrap_or_else(|| run.id.clone());
         metadata["instance_id"] = Value::String(instance_id.clone());
-        metadata["engine"] = Value::String(workflow.engine.clone());
+        metadata["engine"] = Value::from(workflow.engine.as_str());
         metadata["workflow_version"] = json!(workflow.version);
         if !metadata["steps"].is_array() {
             metadata["steps"] = json!([]);

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::definition::{graph_tools, parse_graph};
 use crate::catalog::Snapshot;
-use crate::store::{ProductKind, WorkflowRow, WorkflowVersionRow};
+use crate::store::{ProductKind, WorkflowEngine, WorkflowRow, WorkflowVersionRow};
 
 /// Whether `new` changes what `old` runs: its engine or its definition.
 pub fn definition_changed(old: &WorkflowRow, new: &WorkflowRow) -> bool {
@@ -22,7 +22,7 @@ pub fn definition_changed(old: &WorkflowRow, new: &WorkflowRow) -> bool {
 /// `w` as it was at version `v`: its engine and definition then.
 pub fn at_version(w: &WorkflowRow, v: &WorkflowVersionRow) -> WorkflowRow {
     WorkflowRow {
-        engine: v.engine.clone(),
+        engine: v.engine,
         definition: v.definition.clone(),
         version: v.version,
         ..w.clone()
@@ -32,11 +32,11 @@ pub fn at_version(w: &WorkflowRow, v: &WorkflowVersionRow) -> WorkflowRow {
 /// The tool names a workflow's definition calls, as written.
 pub fn tool_names(snapshot: &Snapshot, w: &WorkflowRow) -> Vec<String> {
     let def: Value = serde_json::from_str(&w.definition).unwrap_or(Value::Null);
-    match w.engine.as_str() {
-        "graph" => parse_graph(&def, snapshot)
+    match w.engine {
+        WorkflowEngine::Graph => parse_graph(&def, snapshot)
             .map(|g| graph_tools(&g))
             .unwrap_or_default(),
-        _ => def["tools"]
+        WorkflowEngine::Llm => def["tools"]
             .as_array()
             .map(|a| {
                 a.iter()

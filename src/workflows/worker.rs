@@ -15,14 +15,15 @@ use super::llm::LlmEngine;
 use crate::app::AppState;
 use crate::clock::to_millis;
 use crate::id::new_id;
-use crate::store::{DeliveryRow, DeliveryStatus, InstanceRow, RunFinish, RunRow, RunStatus};
+use crate::store::{
+    DeliveryRow, DeliveryStatus, InstanceRow, RunFinish, RunRow, RunStatus, WorkflowEngine,
+};
 
 /// The engine for a workflow's `engine` field.
-fn engine_for(name: &str) -> Option<Box<dyn Engine>> {
-    match name {
-        "graph" => Some(Box::new(GraphEngine)),
-        "llm" => Some(Box::new(LlmEngine)),
-        _ => None,
+fn engine_for(engine: WorkflowEngine) -> Box<dyn Engine> {
+    match engine {
+        WorkflowEngine::Graph => Box::new(GraphEngine),
+        WorkflowEngine::Llm => Box::new(LlmEngine),
     }
 }
 
@@ -105,18 +106,10 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
             let outcome = if run.cancel_requested {
                 EngineOutcome::Cancelled
             } else {
-                match engine_for(&w.engine) {
-                    None => EngineOutcome::Failed {
-                        code: "unsupported_engine".into(),
-                        message: format!("no engine {:?}", w.engine),
-                    },
-                    Some(engine) => {
-                        let heartbeat = tokio::spawn(keep_lease(app.clone(), ctx.clone()));
-                        let outcome = engine.run(&ctx).await;
-                        heartbeat.abort();
-                        outcome
-                    }
-                }
+                let heartbeat = tokio::spawn(keep_lease(app.clone(), ctx.clone()));
+                let outcome = engine_for(w.engine).run(&ctx).await;
+                heartbeat.abort();
+                outcome
             };
             (outcome, Some(ctx))
         }

@@ -124,7 +124,7 @@ async fn finished_run(
             name: "callback test".into(),
             description: String::new(),
             visibility: Visibility::Private,
-            engine: "graph".into(),
+            engine: tollgate::store::WorkflowEngine::Graph,
             definition: "{}".into(),
             status: WorkflowStatus::Active,
             created_at: now,

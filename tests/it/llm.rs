@@ -148,7 +148,7 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         name: "assistant".into(),
         description: String::new(),
         visibility: Visibility::Private,
-        engine: "llm".into(),
+        engine: tollgate::store::WorkflowEngine::Llm,
         definition: definition.to_string(),
         status: WorkflowStatus::Active,
         created_at: now,

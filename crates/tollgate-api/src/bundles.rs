@@ -12,8 +12,7 @@ pub struct Bundle {
     pub owner_id: String,
     pub name: String,
     pub description: String,
-    /// `private` or `public`.
-    pub visibility: String,
+    pub visibility: Visibility,
     pub product_ids: Vec<String>,
     pub workflow_ids: Vec<String>,
     /// The widget page of the bundle.

@@ -55,8 +55,7 @@ pub struct Issue {
     pub lookup_method: String,
     pub error_message: String,
     pub recommended_improvements: Option<String>,
-    /// `open`, `acknowledged`, `resolved` or `wont_fix`.
-    pub status: String,
+    pub status: IssueStatus,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -72,7 +71,7 @@ pub struct IssueListResponse {
     pub data: IssueListData,
 }
 
-#[derive(Debug, Clone, PartialEq, ToSchema, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueStatus {
     Open,

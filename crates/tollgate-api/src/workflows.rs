@@ -33,15 +33,12 @@ pub struct Workflow {
     pub owner_id: String,
     pub name: String,
     pub description: String,
-    /// `private` or `public`.
-    pub visibility: String,
-    /// `graph` or `llm`.
-    pub engine: String,
+    pub visibility: Visibility,
+    pub engine: Engine,
     /// The engine's definition.
     #[schema(value_type = Object)]
     pub definition: Value,
-    /// `active` or `disabled`.
-    pub status: String,
+    pub status: ActiveStatus,
     pub created_at: String,
     pub updated_at: String,
     /// Where to trigger it.

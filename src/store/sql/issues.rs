@@ -5,7 +5,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
 use super::{Args, Conn, DbRow};
 use crate::store::backend::Backend;
-use crate::store::{IssueRow, IssueStore, StoreResult};
+use crate::store::{IssueRow, IssueStatus, IssueStore, StoreResult};
 
 const ISSUE_COLS: &str = "id, user_id, product_id, product_ref, product_name, lookup_method, error_message, recommended_improvements, instance_id, status, created_at, updated_at";
 
@@ -36,7 +36,7 @@ where
             .bind(&i.error_message)
             .bind(&i.recommended_improvements)
             .bind(&i.instance_id)
-            .bind(&i.status)
+            .bind(i.status.as_str())
             .bind(i.created_at)
             .bind(i.updated_at)
             .execute(self.writer())
@@ -83,10 +83,15 @@ where
         .await?)
     }
 
-    async fn update_issue_status(&self, id: &str, status: &str, now: i64) -> StoreResult<()> {
+    async fn update_issue_status(
+        &self,
+        id: &str,
+        status: IssueStatus,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE issue_reports SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .execute(self.writer())
             .await?;

@@ -23,7 +23,7 @@ where
         .bind(&w.name)
         .bind(&w.description)
         .bind(w.visibility.as_str())
-        .bind(&w.engine)
+        .bind(w.engine.as_str())
         .bind(&w.definition)
         .bind(w.status.as_str())
         .bind(w.created_at)
@@ -35,6 +35,7 @@ where
 fn version_query<'q, DB: Database>(w: &'q WorkflowRow) -> Query<'q, DB, DB::Arguments<'q>>
 where
     String: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(
@@ -42,7 +43,7 @@ where
     )
     .bind(&w.id)
     .bind(w.version)
-    .bind(&w.engine)
+    .bind(w.engine.as_str())
     .bind(&w.definition)
     .bind(w.updated_at)
 }
