@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate::id::{BudgetId, UserId};
 
 use tollgate::clock::SystemClock;
 use tollgate::id::new_id;
@@ -29,30 +30,30 @@ const PURCHASE: &str =
 
 /// One wallet with its default budget and an API key.
 struct Wallet {
-    user_id: String,
+    user_id: UserId,
     budget: BudgetRow,
     key: String,
 }
 
 async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
-    let user_id = new_id();
-    let budget_id = new_id();
+    let user_id = UserId::new();
+    let budget_id = BudgetId::new();
     store
         .create_user(&NewUser {
-            id: user_id.clone(),
+            id: user_id,
             email: format!("{user_id}@bench.example"),
             password_hash: "no sign-in".into(),
             role: "customer".into(),
-            budget_id: budget_id.clone(),
+            budget_id,
             created_at: 0,
             enabled_products: vec![calculator_id(store).await?],
         })
         .await?;
-    let budget = store.budget_by_id(&budget_id).await?.expect("just made");
+    let budget = store.budget_by_id(budget_id).await?.expect("just made");
     let (_, key) = tollgate::accounts::create_api_key(store, &budget, "bench", 0).await?;
     ledger
         .grant(NewGrant {
-            user_id: user_id.clone(),
+            user_id,
             amount_credits: Credits::new(1_000_000_000),
             credit_type: "admin_grant".into(),
             expires_at: None,

@@ -2,6 +2,7 @@
 
 use crate::auth::{api_key, password, Role};
 use crate::id::new_id;
+use crate::id::{BudgetId, UserId};
 use crate::store::{ApiKeyRow, BudgetRow, NewUser, Store, StoreError};
 
 /// A syntactically valid email address, lower-cased.
@@ -62,8 +63,8 @@ pub enum AccountError {
 /// The ids of a new account.
 #[derive(Debug, Clone)]
 pub struct CreatedUser {
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
 }
 
 /// Creates a user with a default budget and an empty wallet. Hashing runs
@@ -77,11 +78,11 @@ pub async fn create_user(
 ) -> Result<CreatedUser, AccountError> {
     let hash = password::hash_async(pw.to_string()).await;
     let user = NewUser {
-        id: new_id(),
+        id: UserId::new(),
         email: email.as_str().to_string(),
         password_hash: hash,
         role: role.as_str().to_string(),
-        budget_id: new_id(),
+        budget_id: BudgetId::new(),
         created_at: chrono::Utc::now().timestamp_millis(),
         enabled_products,
     };
@@ -105,8 +106,8 @@ pub async fn create_api_key(
     let minted = api_key::mint();
     let row = ApiKeyRow {
         id: new_id(),
-        user_id: budget.user_id.clone(),
-        budget_id: budget.id.clone(),
+        user_id: budget.user_id,
+        budget_id: budget.id,
         name: name.to_string(),
         prefix: minted.prefix,
         key_hash: minted.hash,

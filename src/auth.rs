@@ -5,6 +5,8 @@ pub mod password;
 pub mod throttle;
 pub mod tokens;
 
+use crate::id::{BudgetId, UserId};
+
 /// Roles a user can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -35,8 +37,8 @@ impl Role {
 /// An authenticated caller, acting in one budget.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub role: Role,
     /// The API key in use, when the caller is not a signed-in user.
     pub api_key_id: Option<String>,
@@ -49,13 +51,13 @@ impl Caller {
 
     /// Whether the caller may see and touch the objects of a budget of its
     /// user: an API key only its own budget's, a signed-in user every one.
-    pub fn sees_budget(&self, budget_id: &str) -> bool {
+    pub fn sees_budget(&self, budget_id: BudgetId) -> bool {
         self.api_key_id.is_none() || self.budget_id == budget_id
     }
 
     /// The one budget an API key is confined to; `None` for a signed-in
     /// user, who sees all of theirs.
-    pub fn key_budget(&self) -> Option<&str> {
-        self.api_key_id.as_ref().map(|_| self.budget_id.as_str())
+    pub fn key_budget(&self) -> Option<BudgetId> {
+        self.api_key_id.as_ref().map(|_| self.budget_id)
     }
 }

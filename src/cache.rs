@@ -11,6 +11,7 @@
 //! fill notes the generation before it reads, and is kept only if no
 //! invalidation happened meanwhile.
 
+use crate::id::BudgetId;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -52,18 +53,22 @@ impl BudgetPolicy {
 }
 
 /// A map that forgets everything when it grows past [`MAX_ENTRIES`].
-struct Map<V>(RwLock<HashMap<String, V>>);
+struct Map<V, K = String>(RwLock<HashMap<K, V>>);
 
-impl<V: Clone> Map<V> {
+impl<V: Clone, K: Eq + std::hash::Hash> Map<V, K> {
     fn new() -> Self {
         Map(RwLock::new(HashMap::new()))
     }
 
-    fn get(&self, k: &str) -> Option<V> {
+    fn get<Q>(&self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
         self.0.read().expect("cache lock").get(k).cloned()
     }
 
-    fn put(&self, k: String, v: V) {
+    fn put(&self, k: K, v: V) {
         let mut m = self.0.write().expect("cache lock");
         if m.len() >= MAX_ENTRIES {
             m.clear();
@@ -71,7 +76,11 @@ impl<V: Clone> Map<V> {
         m.insert(k, v);
     }
 
-    fn remove(&self, k: &str) {
+    fn remove<Q>(&self, k: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
         self.0.write().expect("cache lock").remove(k);
     }
 
@@ -88,7 +97,7 @@ pub struct Caches {
     store: Arc<dyn Store>,
     /// By key hash.
     keys: Map<KeyPrincipal>,
-    budgets: Map<Arc<BudgetPolicy>>,
+    budgets: Map<Arc<BudgetPolicy>, BudgetId>,
     /// Instances never change owner, so these never go stale.
     instances: Map<Arc<InstanceRow>>,
     /// Default instance ids by owner (an API key, or a user's budget).
@@ -131,8 +140,8 @@ impl Caches {
     }
 
     /// A budget and its enabled products.
-    pub async fn budget(&self, budget_id: &str) -> StoreResult<Option<Arc<BudgetPolicy>>> {
-        if let Some(b) = self.budgets.get(budget_id) {
+    pub async fn budget(&self, budget_id: BudgetId) -> StoreResult<Option<Arc<BudgetPolicy>>> {
+        if let Some(b) = self.budgets.get(&budget_id) {
             return Ok(Some(b));
         }
         let generation = self.generation();
@@ -148,7 +157,7 @@ impl Caches {
                 .collect(),
         });
         if self.generation() == generation {
-            self.budgets.put(budget_id.to_string(), policy.clone());
+            self.budgets.put(budget_id, policy.clone());
         }
         Ok(Some(policy))
     }
@@ -177,10 +186,14 @@ impl Caches {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match kind {
             kind::API_KEY => self.keys.retain(|p| p.key_id != key),
-            kind::BUDGET => self.budgets.remove(key),
+            kind::BUDGET => {
+                if let Some(id) = BudgetId::parse(key) {
+                    self.budgets.remove(&id);
+                }
+            }
             kind::USER => {
-                self.keys.retain(|p| p.user_id != key);
-                self.budgets.retain(|b| b.budget.user_id != key);
+                self.keys.retain(|p| p.user_id != *key);
+                self.budgets.retain(|b| b.budget.user_id != *key);
             }
             _ => {
                 self.keys.retain(|_| false);

@@ -206,7 +206,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
             AdminCommand::CreateApiKey { email, name } => {
                 let user = user_for(email).await?;
                 let budget = store
-                    .budget_by_id(&user.default_budget_id)
+                    .budget_by_id(user.default_budget_id)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("the user has no default budget"))?;
                 let now = chrono::Utc::now().timestamp_millis();
@@ -249,7 +249,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 let user = user_for(email).await?;
                 let now = chrono::Utc::now().timestamp_millis();
                 anyhow::ensure!(
-                    store.set_user_role(&user.id, &role, now).await?,
+                    store.set_user_role(user.id, &role, now).await?,
                     "the user vanished"
                 );
                 println!(

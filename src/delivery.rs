@@ -36,6 +36,7 @@
 //! not recorded (a crash, a shutdown) gets the same `webhook-id` again after
 //! the lease expires, and should deduplicate by it.
 
+use crate::id::UserId;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -81,7 +82,7 @@ pub fn new_secret() -> String {
 }
 
 /// The user's signing secret, created on first use.
-pub async fn secret_for(app: &AppInner, user_id: &str) -> anyhow::Result<String> {
+pub async fn secret_for(app: &AppInner, user_id: UserId) -> anyhow::Result<String> {
     if let Some(secret) = load_secret(app, user_id).await? {
         return Ok(secret);
     }
@@ -101,7 +102,7 @@ pub async fn secret_for(app: &AppInner, user_id: &str) -> anyhow::Result<String>
 
 /// Replaces the user's signing secret; deliveries from now on, retries
 /// included, are signed with the new one only.
-pub async fn rotate_secret(app: &AppInner, user_id: &str) -> anyhow::Result<String> {
+pub async fn rotate_secret(app: &AppInner, user_id: UserId) -> anyhow::Result<String> {
     let _guard = SECRET_WRITE.lock().await;
     write_secret(app, user_id, &new_secret()).await?;
     load_secret(app, user_id)
@@ -109,7 +110,7 @@ pub async fn rotate_secret(app: &AppInner, user_id: &str) -> anyhow::Result<Stri
         .ok_or_else(|| anyhow::anyhow!("the webhook secret was not stored"))
 }
 
-async fn load_secret(app: &AppInner, user_id: &str) -> anyhow::Result<Option<String>> {
+async fn load_secret(app: &AppInner, user_id: UserId) -> anyhow::Result<Option<String>> {
     let Some(sealed) = app.store.webhook_secret(user_id).await? else {
         return Ok(None);
     };
@@ -119,7 +120,7 @@ async fn load_secret(app: &AppInner, user_id: &str) -> anyhow::Result<Option<Str
     Ok(Some(secret))
 }
 
-async fn write_secret(app: &AppInner, user_id: &str, secret: &str) -> anyhow::Result<()> {
+async fn write_secret(app: &AppInner, user_id: UserId, secret: &str) -> anyhow::Result<()> {
     let now = to_millis(app.clock.now());
     app.store
         .set_webhook_secret(user_id, &app.master.seal(secret.as_bytes()), now)
@@ -270,7 +271,7 @@ async fn attempt(
             ))
         }
     };
-    let secret = secret_for(app, &delivery.user_id).await?;
+    let secret = secret_for(app, delivery.user_id).await?;
     let payload = payload(run);
     // The run's parts are bounded by the state limit; this bounds their sum.
     let max_body = app

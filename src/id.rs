@@ -113,6 +113,150 @@ pub fn new_id() -> String {
     ObjectId::new().to_string()
 }
 
+/// Declares ids of one kind of object each, over [`ObjectId`]: a `UserId`
+/// cannot be passed where a `BudgetId` is wanted. Each is `Copy`, parses at
+/// the edge (`FromStr`, `parse`), shows and serializes as its 24 hex
+/// characters, and is stored as that text on both backends and through the
+/// SQLite ledger writer.
+macro_rules! object_ids {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(ObjectId);
+
+        impl $name {
+            /// A new id stamped with the current time.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                $name(ObjectId::new())
+            }
+
+            /// Parses 24 hex characters, in either case.
+            pub fn parse(s: &str) -> Option<Self> {
+                ObjectId::parse(s).map($name)
+            }
+
+            /// The id underneath.
+            pub fn object_id(self) -> ObjectId {
+                self.0
+            }
+        }
+
+        impl From<ObjectId> for $name {
+            fn from(id: ObjectId) -> Self {
+                $name(id)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidObjectId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s).ok_or(InvalidObjectId)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                Self::parse(other) == Some(*self)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).ok_or_else(|| serde::de::Error::custom(InvalidObjectId))
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            String: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<'q, DB>>::encode(self.to_string(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(Self::parse(s).ok_or(InvalidObjectId)?)
+            }
+        }
+
+        // Lists of ids are bound as arrays on PostgreSQL (`= ANY($1)`,
+        // `UNNEST`), as text arrays like their column.
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                Self::parse(value.as_str()?)
+                    .ok_or_else(|| rusqlite::types::FromSqlError::Other(Box::new(InvalidObjectId)))
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+            }
+        }
+    )+};
+}
+
+object_ids!(
+    /// An account.
+    UserId,
+    /// A budget: the wallet's spending envelope an API key or session acts in.
+    BudgetId,
+    /// A tool in the catalog.
+    ProductId,
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

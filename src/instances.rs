@@ -63,8 +63,8 @@ pub async fn resolve(
                 None => {
                     let fresh = InstanceRow {
                         id: new_id(),
-                        user_id: caller.user_id.clone(),
-                        budget_id: caller.budget_id.clone(),
+                        user_id: caller.user_id,
+                        budget_id: caller.budget_id,
                         metadata: metadata.clone().unwrap_or_else(|| "{}".into()),
                         created_at: now,
                         last_seen_at: now,

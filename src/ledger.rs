@@ -18,6 +18,7 @@ mod batch;
 pub mod engine;
 pub mod sweeper;
 
+use crate::id::UserId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -83,7 +84,7 @@ pub type LedgerResult<T> = Result<T, LedgerError>;
 /// A grant to add.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
-    pub user_id: String,
+    pub user_id: UserId,
     pub amount_credits: Credits,
     pub credit_type: String,
     pub expires_at: Option<DateTime<Utc>>,
@@ -137,25 +138,25 @@ pub fn plan_debit(grants: &[GrantRow], amount: Credits) -> Option<Vec<Allocation
 pub enum Command {
     Grant(NewGrant),
     Revoke {
-        user_id: String,
+        user_id: UserId,
         grant_id: String,
     },
     Reserve {
-        user_id: String,
+        user_id: UserId,
         amount: Credits,
         ttl_ms: i64,
         budget: Option<BudgetRow>,
         order: Option<OrderRow>,
     },
     Capture {
-        user_id: String,
+        user_id: UserId,
         hold_id: String,
         duration_ms: i64,
         /// (key, response body) to record as the idempotency key's answer.
         idempotent: Option<(String, String)>,
     },
     Release {
-        user_id: String,
+        user_id: UserId,
         hold_id: String,
         code: String,
         duration_ms: i64,
@@ -170,13 +171,13 @@ pub enum Command {
     },
     RecordOrder(OrderRow),
     FinishOrder {
-        user_id: String,
+        user_id: UserId,
         order_id: String,
         code: Option<String>,
         duration_ms: i64,
     },
     ExpireDue {
-        user_id: String,
+        user_id: UserId,
     },
 }
 
@@ -277,7 +278,7 @@ impl Ledger {
     /// with the refusal's code.
     pub async fn reserve(
         &self,
-        user_id: &str,
+        user_id: UserId,
         amount: Credits,
         ttl: Duration,
         budget: Option<&BudgetRow>,
@@ -287,7 +288,7 @@ impl Ledger {
             return Err(LedgerError::InvalidAmount);
         }
         let c = Command::Reserve {
-            user_id: user_id.to_string(),
+            user_id,
             amount,
             ttl_ms: ttl.num_milliseconds(),
             budget: budget.cloned(),
@@ -305,7 +306,7 @@ impl Ledger {
     /// covered, the hold is released, the order failed, and nothing charged.
     pub async fn capture(
         &self,
-        user_id: &str,
+        user_id: UserId,
         hold_id: &str,
         duration_ms: i64,
     ) -> LedgerResult<TransactionRow> {
@@ -317,13 +318,13 @@ impl Ledger {
     /// retry after a crash replays the charge instead of repeating it.
     pub async fn capture_with(
         &self,
-        user_id: &str,
+        user_id: UserId,
         hold_id: &str,
         duration_ms: i64,
         idempotent: Option<(&str, &str)>,
     ) -> LedgerResult<TransactionRow> {
         self.transaction(Command::Capture {
-            user_id: user_id.to_string(),
+            user_id,
             hold_id: hold_id.to_string(),
             duration_ms,
             idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
@@ -357,13 +358,13 @@ impl Ledger {
     /// Releases a hold without charging; its order, if any, fails with `code`.
     pub async fn release(
         &self,
-        user_id: &str,
+        user_id: UserId,
         hold_id: &str,
         code: &str,
         duration_ms: i64,
     ) -> LedgerResult<()> {
         self.done(Command::Release {
-            user_id: user_id.to_string(),
+            user_id,
             hold_id: hold_id.to_string(),
             code: code.to_string(),
             duration_ms,
@@ -380,13 +381,13 @@ impl Ledger {
     /// Finishes a free call's order: succeeded, or failed with `code`.
     pub async fn finish_order(
         &self,
-        user_id: &str,
+        user_id: UserId,
         order_id: &str,
         code: Option<&str>,
         duration_ms: i64,
     ) -> LedgerResult<()> {
         self.done(Command::FinishOrder {
-            user_id: user_id.to_string(),
+            user_id,
             order_id: order_id.to_string(),
             code: code.map(str::to_string),
             duration_ms,
@@ -395,7 +396,7 @@ impl Ledger {
     }
 
     /// The wallet as the caller sees it now, from its counters; needs no lock.
-    pub async fn balance(&self, user_id: &str) -> LedgerResult<Balance> {
+    pub async fn balance(&self, user_id: UserId) -> LedgerResult<Balance> {
         let now = to_millis(self.clock.now());
         let w = self
             .store
@@ -421,13 +422,7 @@ impl Ledger {
         let mut expired = 0;
         for user_id in self.store.users_with_due_expirations(due_at, limit).await? {
             // One wallet's failure is logged and the others still expire.
-            match self
-                .engine
-                .run(Command::ExpireDue {
-                    user_id: user_id.clone(),
-                })
-                .await
-            {
+            match self.engine.run(Command::ExpireDue { user_id }).await {
                 Ok(Reply::Count(n)) => expired += n,
                 Ok(r) => return Err(unexpected(r)),
                 Err(e) => {
@@ -456,7 +451,7 @@ impl Ledger {
 
     async fn release_holds(&self, holds: Vec<HoldRow>, now: i64) -> LedgerResult<usize> {
         let releases = holds.into_iter().map(|hold| async move {
-            self.release(&hold.user_id, &hold.id, "abandoned", now - hold.created_at)
+            self.release(hold.user_id, &hold.id, "abandoned", now - hold.created_at)
                 .await
         });
         let mut released = 0;
@@ -488,7 +483,7 @@ mod tests {
     fn grant(id: &str, expires: Option<i64>, created: i64, remaining: i64) -> GrantRow {
         GrantRow {
             id: id.into(),
-            user_id: "u".into(),
+            user_id: crate::id::UserId::parse("000000000000000000000001").expect("an id"),
             amount_credits: Credits::new(remaining),
             remaining_credits: Credits::new(remaining),
             credit_type: "admin_grant".into(),

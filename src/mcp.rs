@@ -11,6 +11,7 @@ mod failures;
 mod refusals;
 mod session;
 
+use crate::id::{BudgetId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -79,15 +80,15 @@ async fn coded_refusal(response: Response) -> Response {
 /// Who a session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
-    user_id: String,
-    budget_id: String,
+    user_id: UserId,
+    budget_id: BudgetId,
 }
 
 impl Owner {
     fn of(caller: &Caller) -> Owner {
         Owner {
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
+            user_id: caller.user_id,
+            budget_id: caller.budget_id,
         }
     }
 }
@@ -173,7 +174,7 @@ impl Gate {
         }
         if session.is_none() && parts.method == Method::POST {
             // A request without a session opens one: bounded per user.
-            let open = self.open_sessions_of(&owner.user_id).await;
+            let open = self.open_sessions_of(owner.user_id).await;
             if let Err(e) = quotas::check(&self.state, quotas::Quota::McpSessionsPerUser, open) {
                 return refusals::over_quota(e);
             }
@@ -208,7 +209,7 @@ impl Gate {
     }
 
     /// Live sessions of a user (sessions the SDK dropped are forgotten first).
-    async fn open_sessions_of(&self, user_id: &str) -> i64 {
+    async fn open_sessions_of(&self, user_id: UserId) -> i64 {
         let live = self.sessions.sessions.read().await;
         let mut owners = self.owners.lock().expect("owners lock");
         owners.retain(|k, _| live.contains_key(k.as_str()));

@@ -216,7 +216,7 @@ async fn purchase_product(
     req: PurchaseRequest,
     idempotency_key: Option<&str>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
-    let policy = app.caches.budget(&caller.budget_id).await?.ok_or_else(|| {
+    let policy = app.caches.budget(caller.budget_id).await?.ok_or_else(|| {
         PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing"))
     })?;
     if !policy.enables(product.id()) {
@@ -264,8 +264,8 @@ async fn purchase_product(
     let now = to_millis(app.clock.now());
     let mut order = OrderRow {
         id: new_id(),
-        user_id: caller.user_id.clone(),
-        budget_id: caller.budget_id.clone(),
+        user_id: caller.user_id,
+        budget_id: caller.budget_id,
         product_id: product.row.id.clone(),
         action: action.clone(),
         price_credits: price,
@@ -295,7 +295,7 @@ async fn purchase_product(
     let vendor = product.builtin.is_none();
     let ctx = ToolContext {
         store: app.store.clone(),
-        user_id: caller.user_id.clone(),
+        user_id: caller.user_id,
         instance_id: req.instance_id.clone(),
         outbound: app.outbound.clone(),
         now: app.clock.now(),
@@ -314,7 +314,7 @@ async fn purchase_product(
                         &action,
                         &params,
                         &order.id,
-                        &caller.user_id,
+                        caller.user_id,
                         &req.instance_id,
                         &credentials,
                         timeout,
@@ -399,7 +399,7 @@ async fn purchase_product(
         let hold = app
             .ledger
             .reserve(
-                &caller.user_id,
+                caller.user_id,
                 price,
                 ttl,
                 Some(&policy.budget),
@@ -425,7 +425,7 @@ async fn purchase_product(
                         idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
                     app.ledger
                         .capture_with(
-                            &caller.user_id,
+                            caller.user_id,
                             &h.id,
                             elapsed(started),
                             body.as_ref().map(|(k, b)| (*k, b.as_str())),
@@ -441,7 +441,7 @@ async fn purchase_product(
                 }
                 None => {
                     app.ledger
-                        .finish_order(&caller.user_id, &order_id, None, elapsed(started))
+                        .finish_order(caller.user_id, &order_id, None, elapsed(started))
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 }
@@ -454,7 +454,7 @@ async fn purchase_product(
                 Some(h) => {
                     if let Err(e) = app
                         .ledger
-                        .release(&caller.user_id, &h.id, code, elapsed(started))
+                        .release(caller.user_id, &h.id, code, elapsed(started))
                         .await
                     {
                         // The sweeper releases it after its deadline.
@@ -463,7 +463,7 @@ async fn purchase_product(
                 }
                 None => {
                     app.ledger
-                        .finish_order(&caller.user_id, &order_id, Some(code), elapsed(started))
+                        .finish_order(caller.user_id, &order_id, Some(code), elapsed(started))
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 }
@@ -487,14 +487,14 @@ async fn check_agreed_price(
         // Enabled before prices were recorded: the prices of now are agreed.
         app.store
             .record_agreed_prices(
-                &caller.budget_id,
+                caller.budget_id,
                 product.id(),
                 &product.prices_json(),
                 to_millis(app.clock.now()),
             )
             .await?;
         app.caches
-            .invalidate(crate::cache::kind::BUDGET, &caller.budget_id);
+            .invalidate(crate::cache::kind::BUDGET, &caller.budget_id.to_string());
         return Ok(());
     };
     let agreed_price = agreed.get(action).copied();

@@ -159,14 +159,14 @@ impl App {
         )
         .await?;
         let budget = store
-            .budget_by_id(&created.budget_id)
+            .budget_by_id(created.budget_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("demo budget vanished"))?;
         let (_, api_key) = accounts::create_api_key(store, &budget, "demo", now).await?;
         self.state
             .ledger
             .grant(NewGrant {
-                user_id: created.user_id.clone(),
+                user_id: created.user_id,
                 amount_credits: DEMO_CREDITS,
                 credit_type: "signup_bonus".into(),
                 expires_at: None,
@@ -174,8 +174,7 @@ impl App {
             })
             .await?;
         let workflows =
-            crate::workflows::demo::create(&self.state, &created.user_id, &created.budget_id)
-                .await?;
+            crate::workflows::demo::create(&self.state, created.user_id, created.budget_id).await?;
         tracing::info!(count = workflows.len(), "demo workflows created");
         Ok(Some(DemoAccount {
             email: DEMO_EMAIL.into(),

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod outbound;
 pub mod vendor;
 
+use crate::id::UserId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -69,7 +70,7 @@ pub struct BuiltinSpec {
 #[derive(Clone)]
 pub struct ToolContext {
     pub store: Arc<dyn Store>,
-    pub user_id: String,
+    pub user_id: UserId,
     /// The connection instance the call belongs to.
     pub instance_id: String,
     pub outbound: Arc<outbound::Outbound>,

@@ -3,6 +3,7 @@
 //! and the workflow engines that open requests, so both can; resolving a
 //! request is `services::approvals`.
 
+use crate::id::{BudgetId, UserId};
 use serde_json::Value;
 
 use super::AppInner;
@@ -14,8 +15,8 @@ use crate::store::{ApprovalKind, ApprovalRow, ApprovalStatus, StoreError};
 /// A request to open.
 #[derive(Debug, Clone)]
 pub struct NewApproval {
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub kind: ApprovalKind,
     /// What the request is about; one open request per budget, kind and subject.
     pub subject_id: String,
@@ -27,8 +28,8 @@ impl NewApproval {
     /// A request of `caller`'s, on its budget.
     pub fn by(caller: &Caller, kind: ApprovalKind, subject_id: String, detail: Value) -> Self {
         NewApproval {
-            user_id: caller.user_id.clone(),
-            budget_id: caller.budget_id.clone(),
+            user_id: caller.user_id,
+            budget_id: caller.budget_id,
             kind,
             subject_id,
             detail,

@@ -12,6 +12,7 @@
 //! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
 //! worker that takes the run over replays the step instead of paying again.
 
+use crate::id::UserId;
 use std::future::Future;
 
 use serde_json::Value;
@@ -109,7 +110,7 @@ pub fn request_hash(request: &Value) -> String {
 /// Claims `key` for `user_id`'s request with `request_hash`.
 pub async fn claim(
     app: &AppInner,
-    user_id: &str,
+    user_id: UserId,
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<NextAction, IdempotencyError> {
@@ -123,7 +124,7 @@ pub async fn claim(
 /// dead.
 pub async fn claim_lasting(
     app: &AppInner,
-    user_id: &str,
+    user_id: UserId,
     key: &IdempotencyKey,
     request_hash: &str,
     lasts_ms: i64,
@@ -156,7 +157,7 @@ pub async fn claim_lasting(
 /// Records `response` as the answer to `key`.
 pub async fn finish(
     app: &AppInner,
-    user_id: &str,
+    user_id: UserId,
     key: &IdempotencyKey,
     response: &SavedResponse,
 ) -> Result<(), StoreError> {
@@ -173,7 +174,7 @@ pub async fn finish(
 /// Gives `key` up: its request left nothing to replay.
 pub async fn release(
     app: &AppInner,
-    user_id: &str,
+    user_id: UserId,
     key: &IdempotencyKey,
 ) -> Result<(), StoreError> {
     app.store
@@ -189,7 +190,7 @@ pub async fn release(
 /// leave the key claimed until it goes stale.
 pub async fn run_claimed<W, E>(
     app: &AppState,
-    user_id: &str,
+    user_id: UserId,
     key: &IdempotencyKey,
     work: W,
 ) -> Result<SavedResponse, E>
@@ -197,17 +198,17 @@ where
     W: Future<Output = Result<SavedResponse, E>> + Send + 'static,
     E: From<IdempotencyError> + Send + 'static,
 {
-    let (app, user_id, key) = (app.clone(), user_id.to_string(), key.clone());
+    let (app, key) = (app.clone(), key.clone());
     let task = tokio::spawn(async move {
         match work.await {
             Ok(response) => {
-                finish(&app, &user_id, &key, &response)
+                finish(&app, user_id, &key, &response)
                     .await
                     .map_err(IdempotencyError::from)?;
                 Ok(response)
             }
             Err(e) => {
-                release(&app, &user_id, &key)
+                release(&app, user_id, &key)
                     .await
                     .map_err(IdempotencyError::from)?;
                 Err(e)

@@ -4,6 +4,7 @@
 //! A token also stops counting when it is logged out or when its user's
 //! sessions were ended (a role change).
 
+use crate::id::{BudgetId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -33,12 +34,12 @@ const KEY_CHECK: Duration = Duration::from_secs(1);
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
     /// The budget the token acts in.
-    pub bid: String,
+    pub bid: BudgetId,
     pub role: String,
     /// `iat` in milliseconds, so a session cut-off made in the same second
     /// as a sign-in tells them apart. Older tokens lack it.
@@ -260,8 +261,8 @@ impl TokenService {
     /// An access token for a user acting in a budget.
     pub fn issue_access(
         &self,
-        user_id: &str,
-        budget_id: &str,
+        user_id: UserId,
+        budget_id: BudgetId,
         role: &str,
         ttl: Duration,
     ) -> anyhow::Result<String> {
@@ -270,11 +271,11 @@ impl TokenService {
         self.sign(&AccessClaims {
             iss: self.issuer.clone(),
             aud: ACCESS_AUDIENCE.into(),
-            sub: user_id.into(),
+            sub: user_id,
             exp: now + ttl.as_secs() as i64,
             iat: now,
             jti: new_id(),
-            bid: budget_id.into(),
+            bid: budget_id,
             role: role.into(),
             iat_ms: Some(now_ms),
         })
@@ -286,7 +287,7 @@ impl TokenService {
         let claims = self.verify_signed(token).await?;
         let state = self
             .store
-            .session_state(&claims.sub, &claims.jti)
+            .session_state(claims.sub, &claims.jti)
             .await?
             .ok_or(TokenError::Invalid)?;
         if state.revoked || claims.issued_at_ms() < state.sessions_valid_after {

@@ -2,6 +2,7 @@
 
 use crate::app::AppInner;
 use crate::id::ObjectId;
+use crate::id::UserId;
 use crate::store::{StoreError, Visibility};
 
 use super::view::product_ident;
@@ -24,7 +25,7 @@ pub enum BundleError {
 /// id, the owner's own or public ones.
 pub async fn resolve_members(
     state: &AppInner,
-    owner_id: &str,
+    owner_id: UserId,
     product_idents: &[String],
     workflow_ids: &[String],
 ) -> Result<(Vec<String>, Vec<String>), BundleError> {

@@ -1,6 +1,7 @@
 //! What each embed page offers, read from the catalog and the store for one
 //! viewer (usually anonymous: a framed page is loaded without credentials).
 
+use crate::id::UserId;
 use serde_json::{json, Value};
 
 use super::page::Page;
@@ -26,7 +27,7 @@ pub enum ViewError {
 pub struct EmbedView<'a> {
     pub state: &'a AppInner,
     /// The signed-in viewer's user id, if the request carried credentials.
-    pub viewer: Option<&'a str>,
+    pub viewer: Option<UserId>,
     pub admin: bool,
 }
 
@@ -77,13 +78,13 @@ fn display_name(p: &Product) -> String {
 }
 
 impl EmbedView<'_> {
-    fn may_see(&self, owner_id: &str, visibility: Visibility) -> bool {
+    fn may_see(&self, owner_id: UserId, visibility: Visibility) -> bool {
         visibility == Visibility::Public || self.admin || self.viewer == Some(owner_id)
     }
 
     async fn visible_workflow(&self, id: &str) -> Result<Option<WorkflowRow>, StoreError> {
         Ok(self.state.store.workflow_by_id(id).await?.filter(|w| {
-            w.status == WorkflowStatus::Active && self.may_see(&w.owner_id, w.visibility)
+            w.status == WorkflowStatus::Active && self.may_see(w.owner_id, w.visibility)
         }))
     }
 
@@ -134,7 +135,7 @@ impl EmbedView<'_> {
             .store
             .bundle_by_id(&id)
             .await?
-            .filter(|b| self.may_see(&b.owner_id, b.visibility))
+            .filter(|b| self.may_see(b.owner_id, b.visibility))
             .ok_or(ViewError::NotFound("bundle"))?;
         let products: Vec<Value> = b
             .products()

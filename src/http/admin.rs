@@ -1,6 +1,7 @@
 //! Operator endpoints: credit grants and revocations, and users' roles.
 
 use super::openapi::schemas as oa;
+use crate::id::UserId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -206,7 +207,8 @@ pub async fn set_user_role(
 ) -> ApiResult<Json<oa::RoleChangedResponse>> {
     require_admin(&caller)?;
     let role = Role::parse(&req.role).expect("the body names a role");
-    admin::set_role(&state, &user_id, role, &caller.user_id).await?;
+    let id = UserId::parse(&user_id).ok_or(admin::AdminError::UserNotFound)?;
+    admin::set_role(&state, id, role, caller.user_id).await?;
     Ok(Json(oa::RoleChangedResponse {
         success: true,
         data: oa::RoleChangedData {

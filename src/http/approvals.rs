@@ -15,7 +15,7 @@ use crate::store::ApprovalRow;
 fn approval_view(a: ApprovalRow) -> oa::Approval {
     oa::Approval {
         id: a.id,
-        budget_id: a.budget_id,
+        budget_id: a.budget_id.to_string(),
         kind: a.kind.as_str().into(),
         subject_id: a.subject_id,
         detail: serde_json::from_str(&a.detail).unwrap_or(Value::Null),

@@ -198,8 +198,8 @@ pub async fn signup(
         Json(oa::SignupResponse {
             success: true,
             data: oa::SignupData {
-                user_id: created.user_id,
-                budget_id: created.budget_id,
+                user_id: created.user_id.to_string(),
+                budget_id: created.budget_id.to_string(),
             },
         }),
     ))
@@ -265,7 +265,7 @@ pub async fn login(
     let ttl = state.settings.token_ttl;
     let token = state
         .tokens
-        .issue_access(&user.id, &user.default_budget_id, &user.role, ttl)
+        .issue_access(user.id, user.default_budget_id, &user.role, ttl)
         .map_err(ApiError::internal)?;
     Ok(Json(oa::LoginResponse {
         access_token: token,

@@ -13,14 +13,15 @@ use super::extract::{Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
+use crate::id::BudgetId;
 use crate::money::Credits;
-use crate::services::budgets::{self, BudgetView, CAP_NAMES};
+use crate::services::budgets::{self, BudgetError, BudgetView, CAP_NAMES};
 use crate::store::{ApiKeyRow, BudgetStatus};
 
 fn key_view(k: ApiKeyRow) -> oa::ApiKey {
     oa::ApiKey {
         id: k.id,
-        budget_id: k.budget_id,
+        budget_id: k.budget_id.to_string(),
         name: k.name,
         prefix: k.prefix,
         created_at: iso(from_millis(k.created_at)),
@@ -37,6 +38,11 @@ impl FromBody for oa::ApiKeyRequest {
         };
         Some(oa::ApiKeyRequest { name })
     }
+}
+
+/// A budget id from a path: one that is not an id names no budget.
+fn path_budget(raw: &str) -> Result<BudgetId, BudgetError> {
+    BudgetId::parse(raw).ok_or(BudgetError::NotFound)
 }
 
 /// `POST /budgets/{budget_id}/api-keys`: the key is in this response only.
@@ -71,7 +77,8 @@ pub async fn create_api_key(
     Body(body): Body<oa::ApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::ApiKeyCreatedResponse>)> {
     let name = body.name.as_deref().unwrap_or("default");
-    let (row, secret) = budgets::create_api_key(&state, &caller, &budget_id, name).await?;
+    let (row, secret) =
+        budgets::create_api_key(&state, &caller, path_budget(&budget_id)?, name).await?;
     let k = key_view(row);
     let data = oa::CreatedApiKey {
         id: k.id,
@@ -117,7 +124,7 @@ pub async fn list_api_keys(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<oa::ApiKeyListResponse>> {
-    let keys = budgets::list_api_keys(&state, &caller, &budget_id).await?;
+    let keys = budgets::list_api_keys(&state, &caller, path_budget(&budget_id)?).await?;
     Ok(Json(oa::ApiKeyListResponse {
         success: true,
         data: oa::ApiKeyList {
@@ -152,7 +159,8 @@ pub async fn revoke_api_key(
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::ApiKeyRevokedResponse>> {
-    let revoked_at = budgets::revoke_api_key(&state, &caller, &budget_id, &key_id).await?;
+    let revoked_at =
+        budgets::revoke_api_key(&state, &caller, path_budget(&budget_id)?, &key_id).await?;
     Ok(Json(oa::ApiKeyRevokedResponse {
         success: true,
         data: oa::ApiKeyRevoked {
@@ -173,7 +181,7 @@ fn budget_view(view: BudgetView) -> oa::Budget {
             monthly: b.cap_monthly.map(Credits::get),
             total: b.cap_total.map(Credits::get),
         },
-        id: b.id,
+        id: b.id.to_string(),
         name: b.name,
         status: b.status.to_string(),
         is_default: b.is_default,
@@ -375,7 +383,7 @@ pub async fn get_budget(
     caller: Caller,
     Path(budget_id): Path<String>,
 ) -> ApiResult<Json<oa::BudgetResponse>> {
-    let view = budgets::get(&state, &caller, &budget_id).await?;
+    let view = budgets::get(&state, &caller, path_budget(&budget_id)?).await?;
     Ok(budget_response(view))
 }
 
@@ -408,7 +416,13 @@ pub async fn update_budget(
     Path(budget_id): Path<String>,
     Body(body): Body<oa::BudgetRequest>,
 ) -> ApiResult<Json<oa::BudgetResponse>> {
-    let view = budgets::update(&state, &caller, &budget_id, &budget_patch(body)).await?;
+    let view = budgets::update(
+        &state,
+        &caller,
+        path_budget(&budget_id)?,
+        &budget_patch(body),
+    )
+    .await?;
     Ok(budget_response(view))
 }
 
@@ -437,11 +451,12 @@ pub async fn enable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetProductResponse>> {
-    let (b, product_id) = budgets::enable_product(&state, &caller, &budget_id, &product_id).await?;
+    let (b, product_id) =
+        budgets::enable_product(&state, &caller, path_budget(&budget_id)?, &product_id).await?;
     Ok(Json(oa::BudgetProductResponse {
         success: true,
         data: oa::BudgetProduct {
-            budget_id: b.id,
+            budget_id: b.id.to_string(),
             product_id,
             enabled: true,
         },
@@ -473,11 +488,12 @@ pub async fn disable_product(
     caller: Caller,
     Path((budget_id, product_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetProductResponse>> {
-    let (b, id) = budgets::disable_product(&state, &caller, &budget_id, &product_id).await?;
+    let (b, id) =
+        budgets::disable_product(&state, &caller, path_budget(&budget_id)?, &product_id).await?;
     Ok(Json(oa::BudgetProductResponse {
         success: true,
         data: oa::BudgetProduct {
-            budget_id: b.id,
+            budget_id: b.id.to_string(),
             product_id: id,
             enabled: false,
         },

@@ -24,7 +24,7 @@ use crate::store::{BundleRow, Visibility};
 fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
     oa::Bundle {
         bundle_id: b.id.clone(),
-        owner_id: b.owner_id.clone(),
+        owner_id: b.owner_id.to_string(),
         name: b.name.clone(),
         description: b.description.clone(),
         visibility: super::extract::wire_visibility(b.visibility),
@@ -89,7 +89,7 @@ async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> A
     let (products, workflows) = (req.product_ids, req.workflow_ids);
     let products = products.unwrap_or_else(|| b.products());
     let workflows = workflows.unwrap_or_else(|| b.workflows());
-    match resolve_members(state, &b.owner_id, &products, &workflows).await {
+    match resolve_members(state, b.owner_id, &products, &workflows).await {
         Ok((products, workflows)) => {
             b.product_ids = json!(products).to_string();
             b.workflow_ids = json!(workflows).to_string();
@@ -147,7 +147,7 @@ pub async fn create(
     let now = to_millis(state.clock.now());
     let mut b = BundleRow {
         id: new_id(),
-        owner_id: caller.user_id.clone(),
+        owner_id: caller.user_id,
         name: String::new(),
         description: String::new(),
         visibility: Visibility::Private,
@@ -157,7 +157,7 @@ pub async fn create(
         updated_at: now,
     };
     apply(&state, &mut b, body.into()).await?;
-    let owned = state.store.count_bundles_owned_by(&caller.user_id).await?;
+    let owned = state.store.count_bundles_owned_by(caller.user_id).await?;
     quotas::check(&state, Quota::BundlesPerUser, owned)?;
     state.store.insert_bundle(&b).await?;
     Ok((StatusCode::CREATED, bundle_response(&state, &b)))
@@ -182,7 +182,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::BundleListResponse>> {
-    let rows = state.store.bundles_visible_to(&caller.user_id).await?;
+    let rows = state.store.bundles_visible_to(caller.user_id).await?;
     let bundles = rows.iter().map(|b| bundle_view(&state, b)).collect();
     Ok(Json(oa::BundleListResponse {
         success: true,

@@ -80,7 +80,7 @@ pub async fn put(
     state
         .store
         .put_credential(&CredentialRow {
-            user_id: caller.user_id.clone(),
+            user_id: caller.user_id,
             product_id: p.row.id.clone(),
             name: name.clone(),
             value_sealed: state.master.seal(body.value.as_bytes()),
@@ -93,7 +93,7 @@ pub async fn put(
     state
         .store
         .resolve_approvals_for(
-            &caller.user_id,
+            caller.user_id,
             ApprovalKind::Credential,
             &subject,
             ApprovalStatus::Approved,
@@ -131,7 +131,7 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<oa::CredentialListResponse>> {
     require_user_token(&caller, "Managing credentials")?;
-    let rows = state.store.credentials_of_user(&caller.user_id).await?;
+    let rows = state.store.credentials_of_user(caller.user_id).await?;
     let credentials = rows
         .into_iter()
         .map(|c| oa::StoredCredential {
@@ -179,7 +179,7 @@ pub async fn delete(
         .unwrap_or(product);
     if !state
         .store
-        .delete_credential(&caller.user_id, &id, &name)
+        .delete_credential(caller.user_id, &id, &name)
         .await?
     {
         return Err(ApiError::not_found(

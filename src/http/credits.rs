@@ -34,7 +34,7 @@ pub async fn balance(
     caller: Caller,
 ) -> ApiResult<Json<oa::CustomerCreditBalanceResponse>> {
     let now = state.clock.now();
-    let b = state.ledger.balance(&caller.user_id).await?;
+    let b = state.ledger.balance(caller.user_id).await?;
     let (expiration, days) = match b.next_expiry {
         Some(t) if b.available.is_positive() => (Some(iso(t)), Some((t - now).num_days().max(0))),
         _ => (None, None),
@@ -54,7 +54,7 @@ pub async fn balance(
 pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
     oa::CustomerCreditGrant {
         id: g.id.clone(),
-        user_id: g.user_id.clone(),
+        user_id: g.user_id.to_string(),
         amount_credits: g.amount_credits.get(),
         amount_usd: usd(g.amount_credits),
         remaining_credits: g.remaining_credits.get(),
@@ -74,7 +74,7 @@ pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
 pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
     oa::CustomerCreditTransaction {
         id: t.id.clone(),
-        user_id: t.user_id.clone(),
+        user_id: t.user_id.to_string(),
         transaction_type: t.transaction_type.as_str().into(),
         amount_credits: t.amount_credits.get(),
         amount_usd: usd(t.amount_credits),
@@ -110,20 +110,20 @@ pub async fn history(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<oa::CustomerCreditHistoryResponse>> {
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
-    let grants = state.store.grants_for_user(&caller.user_id, limit).await?;
+    let grants = state.store.grants_for_user(caller.user_id, limit).await?;
     // The wallet is the user's, but an API key sees only its own budget's
     // purchases in it.
     let transactions = match caller.key_budget() {
         None => {
             state
                 .store
-                .transactions_for_user(&caller.user_id, limit)
+                .transactions_for_user(caller.user_id, limit)
                 .await?
         }
         Some(budget) => {
             state
                 .store
-                .transactions_for_budget(&caller.user_id, budget, limit)
+                .transactions_for_budget(caller.user_id, budget, limit)
                 .await?
         }
     };

@@ -177,7 +177,7 @@ fn view<'a>(state: &'a AppState, caller: &'a Result<Caller, ApiError>) -> EmbedV
     let caller = caller.as_ref().ok();
     EmbedView {
         state,
-        viewer: caller.map(|c| c.user_id.as_str()),
+        viewer: caller.map(|c| c.user_id),
         admin: caller.is_some_and(Caller::is_admin),
     }
 }

@@ -12,6 +12,7 @@ use super::extract::{query_int, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{from_millis, iso, to_millis};
+use crate::id::UserId;
 use crate::services::issues::{self, NewReport};
 use crate::store::{IssueRow, IssueStatus};
 
@@ -112,12 +113,12 @@ fn issue_view(i: IssueRow) -> oa::Issue {
     }
 }
 
-fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<&str>> {
+fn vendor_or_admin(caller: &Caller) -> ApiResult<Option<UserId>> {
     // An agent holding a vendor's budget key is not the vendor.
     require_user_token(caller, "Managing reports")?;
     match caller.role {
         Role::Admin => Ok(None),
-        Role::Vendor => Ok(Some(caller.user_id.as_str())),
+        Role::Vendor => Ok(Some(caller.user_id)),
         Role::Customer => Err(ApiError::forbidden(
             "vendor_required",
             "Only vendors and administrators may do this.",
@@ -226,7 +227,7 @@ pub async fn vendor_update(
             .product_id
             .as_deref()
             .and_then(|p| snapshot.by_id(p))
-            .is_some_and(|p| p.row.vendor_id.as_deref() == Some(vendor));
+            .is_some_and(|p| p.row.vendor_id == Some(vendor));
         if !owned {
             return Err(not_found());
         }

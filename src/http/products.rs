@@ -166,7 +166,7 @@ pub async fn fetch(
     let instance_id = instances::resolve(&state, &caller, &headers).await?;
     let policy = state
         .caches
-        .budget(&caller.budget_id)
+        .budget(caller.budget_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the caller's budget is missing")))?;
     let snapshot = state.catalog.snapshot();
@@ -365,7 +365,7 @@ pub async fn purchase(
         let purchased = run_purchase(&state, &caller, &headers, body, None).await?;
         return Ok(Json(purchased.response()).into_response());
     };
-    match idempotency::claim(&state, &caller.user_id, &key, &body.request_hash()).await? {
+    match idempotency::claim(&state, caller.user_id, &key, &body.request_hash()).await? {
         NextAction::ReturnSavedResponse(saved) => {
             let mut response = saved_response(saved);
             response
@@ -374,7 +374,7 @@ pub async fn purchase(
             Ok(response)
         }
         NextAction::StartProcessing => {
-            let (app, user_id) = (state.clone(), caller.user_id.clone());
+            let (app, user_id) = (state.clone(), caller.user_id);
             let work = {
                 let key = key.clone();
                 async move {
@@ -389,7 +389,7 @@ pub async fn purchase(
                     }
                 }
             };
-            let saved = idempotency::run_claimed(&app, &user_id, &key, work).await?;
+            let saved = idempotency::run_claimed(&app, user_id, &key, work).await?;
             Ok(saved_response(saved))
         }
     }

@@ -40,7 +40,7 @@ fn product_view(p: &ProductRow) -> oa::VendorProduct {
         actions: serde_json::from_str(&p.actions).unwrap_or_default(),
         status: p.status.to_string(),
         timeout_ms: p.timeout_ms,
-        vendor_id: p.vendor_id.clone(),
+        vendor_id: p.vendor_id.map(|id| id.to_string()),
         created_at: iso(from_millis(p.created_at)),
         updated_at: iso(from_millis(p.updated_at)),
     }

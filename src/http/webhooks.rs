@@ -51,7 +51,7 @@ fn secret_response(secret: String, message: &str) -> Response {
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     require_user_token(&caller, "Managing the webhook signing secret")?;
-    let secret = delivery::secret_for(&state, &caller.user_id)
+    let secret = delivery::secret_for(&state, caller.user_id)
         .await
         .map_err(ApiError::internal)?;
     Ok(secret_response(secret, "Webhook signing secret retrieved"))
@@ -77,7 +77,7 @@ pub async fn get_secret(State(state): State<AppState>, caller: Caller) -> ApiRes
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn rotate_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     require_user_token(&caller, "Managing the webhook signing secret")?;
-    let secret = delivery::rotate_secret(&state, &caller.user_id)
+    let secret = delivery::rotate_secret(&state, caller.user_id)
         .await
         .map_err(ApiError::internal)?;
     Ok(secret_response(secret, "Webhook signing secret rotated"))

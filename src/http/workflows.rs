@@ -1,6 +1,8 @@
 //! Workflow definitions: create, update, list; enabling them on budgets.
 
 use super::openapi::schemas as oa;
+use crate::id::BudgetId;
+use crate::services::budgets::BudgetError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -62,7 +64,7 @@ fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError
 fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
     oa::Workflow {
         workflow_id: w.id.clone(),
-        owner_id: w.owner_id.clone(),
+        owner_id: w.owner_id.to_string(),
         name: w.name.clone(),
         description: w.description.clone(),
         visibility: super::extract::wire_visibility(w.visibility),
@@ -234,7 +236,7 @@ pub async fn create(
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
         id: new_id(),
-        owner_id: caller.user_id.clone(),
+        owner_id: caller.user_id,
         name: String::new(),
         description: String::new(),
         visibility: Visibility::Private,
@@ -246,10 +248,7 @@ pub async fn create(
         version: 1,
     };
     apply(&state, &mut w, body.into())?;
-    let owned = state
-        .store
-        .count_workflows_owned_by(&caller.user_id)
-        .await?;
+    let owned = state.store.count_workflows_owned_by(caller.user_id).await?;
     quotas::check(&state, Quota::WorkflowsPerUser, owned)?;
     state.store.insert_workflow(&w).await?;
     Ok((StatusCode::CREATED, workflow_response(&state, &w)))
@@ -274,8 +273,8 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::WorkflowListResponse>> {
-    let enabled = state.store.budget_workflows(&caller.budget_id).await?;
-    let rows = state.store.workflows_visible_to(&caller.user_id).await?;
+    let enabled = state.store.budget_workflows(caller.budget_id).await?;
+    let rows = state.store.workflows_visible_to(caller.user_id).await?;
     let workflows = rows
         .iter()
         .filter(|w| w.status == WorkflowStatus::Active || w.owner_id == caller.user_id)
@@ -421,11 +420,12 @@ pub async fn enable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    crate::services::budgets::managed(&state, &caller, &budget_id).await?;
+    let budget = BudgetId::parse(&budget_id).ok_or(BudgetError::NotFound)?;
+    crate::services::budgets::managed(&state, &caller, budget).await?;
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
-        .enable_workflow(&budget_id, &w.id, w.version, to_millis(state.clock.now()))
+        .enable_workflow(budget, &w.id, w.version, to_millis(state.clock.now()))
         .await?;
     Ok(Json(oa::BudgetWorkflowResponse {
         success: true,
@@ -463,12 +463,9 @@ pub async fn disable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    crate::services::budgets::managed(&state, &caller, &budget_id).await?;
-    if !state
-        .store
-        .disable_workflow(&budget_id, &workflow_id)
-        .await?
-    {
+    let budget = BudgetId::parse(&budget_id).ok_or(BudgetError::NotFound)?;
+    crate::services::budgets::managed(&state, &caller, budget).await?;
+    if !state.store.disable_workflow(budget, &workflow_id).await? {
         return Err(ApiError::not_found(
             "workflow_not_on_budget",
             "This workflow is not enabled on the budget.",

@@ -6,6 +6,7 @@
 //! changes anything, so a refused command leaves no trace on its neighbours
 //! (apart from what it records on purpose, such as a failed order).
 
+use crate::id::{BudgetId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod calls;
@@ -61,11 +62,11 @@ struct Budget {
 /// The state of one batch.
 pub(super) struct Batch {
     now: i64,
-    wallets: HashMap<String, Wallet>,
+    wallets: HashMap<UserId, Wallet>,
     holds: HashMap<String, HoldRow>,
     /// Grants named by revocations, as loaded.
     named_grants: HashMap<String, GrantRow>,
-    budgets: HashMap<String, Budget>,
+    budgets: HashMap<BudgetId, Budget>,
     dirty_grants: BTreeSet<String>,
     new_grants: BTreeSet<String>,
     new_holds: BTreeMap<String, HoldRow>,
@@ -75,20 +76,21 @@ pub(super) struct Batch {
     transactions: Vec<(TransactionRow, i64)>,
     allocations: Vec<(String, Allocation)>,
     idempotency: Vec<IdempotencyFinish>,
-    buckets: BTreeMap<(String, i64), BucketAdd>,
+    buckets: BTreeMap<(BudgetId, i64), BucketAdd>,
 }
 
 impl Command {
-    fn user_id(&self) -> &str {
+    /// The wallet the command acts on.
+    pub(crate) fn user_id(&self) -> UserId {
         match self {
-            Command::Grant(g) => &g.user_id,
+            Command::Grant(g) => g.user_id,
             Command::Revoke { user_id, .. }
             | Command::Reserve { user_id, .. }
             | Command::Capture { user_id, .. }
             | Command::Release { user_id, .. }
             | Command::FinishOrder { user_id, .. }
-            | Command::ExpireDue { user_id } => user_id,
-            Command::Charge { order, .. } | Command::RecordOrder(order) => &order.user_id,
+            | Command::ExpireDue { user_id } => *user_id,
+            Command::Charge { order, .. } | Command::RecordOrder(order) => order.user_id,
         }
     }
 
@@ -108,13 +110,13 @@ impl Command {
 impl Batch {
     /// Applies one command.
     pub(super) fn apply(&mut self, command: &Command) -> Result<Reply, LedgerError> {
-        if !self.wallets.contains_key(command.user_id()) {
+        if !self.wallets.contains_key(&command.user_id()) {
             return Err(LedgerError::UnknownWallet);
         }
         match command {
             Command::Grant(g) => self.grant(g).map(|(g, t)| Reply::Granted(g, t)),
             Command::Revoke { user_id, grant_id } => {
-                self.revoke(user_id, grant_id).map(Reply::Transaction)
+                self.revoke(*user_id, grant_id).map(Reply::Transaction)
             }
             Command::Reserve {
                 user_id,
@@ -123,7 +125,7 @@ impl Batch {
                 budget,
                 order,
             } => self
-                .reserve(user_id, *amount, *ttl_ms, budget.as_ref(), order.as_ref())
+                .reserve(*user_id, *amount, *ttl_ms, budget.as_ref(), order.as_ref())
                 .map(Reply::Hold),
             Command::Capture {
                 user_id,
@@ -131,7 +133,7 @@ impl Batch {
                 duration_ms,
                 idempotent,
             } => self
-                .capture(user_id, hold_id, *duration_ms, idempotent.as_ref())
+                .capture(*user_id, hold_id, *duration_ms, idempotent.as_ref())
                 .map(Reply::Transaction),
             Command::Release {
                 user_id,
@@ -139,7 +141,7 @@ impl Batch {
                 code,
                 duration_ms,
             } => self
-                .release(user_id, hold_id, code, *duration_ms)
+                .release(*user_id, hold_id, code, *duration_ms)
                 .map(|()| Reply::Done),
             Command::Charge {
                 amount,
@@ -167,15 +169,15 @@ impl Batch {
                 self.finish_order(order_id, status, code.as_deref(), None, *duration_ms);
                 Ok(Reply::Done)
             }
-            Command::ExpireDue { user_id } => Ok(Reply::Count(self.expire_due(user_id))),
+            Command::ExpireDue { user_id } => Ok(Reply::Count(self.expire_due(*user_id))),
         }
     }
 
-    fn wallet(&mut self, user_id: &str) -> &mut Wallet {
-        self.wallets.get_mut(user_id).expect("checked in apply")
+    fn wallet(&mut self, user_id: UserId) -> &mut Wallet {
+        self.wallets.get_mut(&user_id).expect("checked in apply")
     }
 
-    fn grants(&mut self, user_id: &str) -> &mut Vec<GrantRow> {
+    fn grants(&mut self, user_id: UserId) -> &mut Vec<GrantRow> {
         self.wallet(user_id)
             .grants
             .as_mut()
@@ -183,8 +185,8 @@ impl Batch {
     }
 
     /// Remaining credits of grants live now.
-    fn live(&self, user_id: &str) -> Credits {
-        let w = &self.wallets[user_id];
+    fn live(&self, user_id: UserId) -> Credits {
+        let w = &self.wallets[&user_id];
         match &w.grants {
             Some(grants) => grants
                 .iter()
@@ -197,7 +199,7 @@ impl Batch {
     }
 
     fn append(&mut self, txn: TransactionRow, allocations: Vec<Allocation>) {
-        let w = self.wallet(&txn.user_id);
+        let w = self.wallet(txn.user_id);
         w.row.entry_count += 1;
         w.row.balance_credits = txn.balance_after_credits;
         w.dirty = true;
@@ -208,13 +210,13 @@ impl Batch {
         self.transactions.push((txn, seq));
     }
 
-    fn txn(&self, user_id: &str, kind: EntryKind, amount: Credits) -> TransactionRow {
+    fn txn(&self, user_id: UserId, kind: EntryKind, amount: Credits) -> TransactionRow {
         TransactionRow {
             id: new_id(),
-            user_id: user_id.to_string(),
+            user_id,
             transaction_type: kind,
             amount_credits: amount,
-            balance_after_credits: self.wallets[user_id].row.balance_credits + amount,
+            balance_after_credits: self.wallets[&user_id].row.balance_credits + amount,
             grant_id: None,
             reference: None,
             date_created: self.now,
@@ -223,7 +225,7 @@ impl Batch {
     }
 
     /// Writes the `expiration` of every due grant with credits left.
-    fn expire_due(&mut self, user_id: &str) -> usize {
+    fn expire_due(&mut self, user_id: UserId) -> usize {
         let now = self.now;
         let due: Vec<(String, Credits)> = self
             .grants(user_id)
@@ -256,10 +258,10 @@ impl Batch {
 
     fn grant(&mut self, new: &super::NewGrant) -> Result<(GrantRow, TransactionRow), LedgerError> {
         let now = self.now;
-        self.expire_due(&new.user_id);
+        self.expire_due(new.user_id);
         let grant = GrantRow {
             id: new_id(),
-            user_id: new.user_id.clone(),
+            user_id: new.user_id,
             amount_credits: new.amount_credits,
             remaining_credits: new.amount_credits,
             credit_type: new.credit_type.clone(),
@@ -270,16 +272,16 @@ impl Batch {
             closed_at: None,
             closed_reason: None,
         };
-        self.grants(&new.user_id).push(grant.clone());
+        self.grants(new.user_id).push(grant.clone());
         self.new_grants.insert(grant.id.clone());
         self.dirty_grants.insert(grant.id.clone());
-        let mut txn = self.txn(&new.user_id, EntryKind::Grant, new.amount_credits);
+        let mut txn = self.txn(new.user_id, EntryKind::Grant, new.amount_credits);
         txn.grant_id = Some(grant.id.clone());
         self.append(txn.clone(), Vec::new());
         Ok((grant, txn))
     }
 
-    fn revoke(&mut self, user_id: &str, grant_id: &str) -> Result<TransactionRow, LedgerError> {
+    fn revoke(&mut self, user_id: UserId, grant_id: &str) -> Result<TransactionRow, LedgerError> {
         let now = self.now;
         let current = self
             .grants(user_id)
@@ -372,10 +374,10 @@ impl Batch {
     /// Consumes `plan` and writes the `purchase`, counting it against the budget.
     fn debit(
         &mut self,
-        user_id: &str,
+        user_id: UserId,
         amount: Credits,
         plan: Vec<Allocation>,
-        budget_id: Option<&str>,
+        budget_id: Option<BudgetId>,
         reference: Option<&str>,
     ) -> TransactionRow {
         let now = self.now;
@@ -396,7 +398,7 @@ impl Batch {
             self.dirty_grants.insert(a.grant_id.clone());
         }
         let mut txn = self.txn(user_id, EntryKind::Purchase, -amount);
-        txn.budget_id = budget_id.map(str::to_string);
+        txn.budget_id = budget_id;
         txn.reference = reference.map(str::to_string);
         self.append(txn.clone(), plan);
         if let Some(id) = budget_id {
@@ -406,9 +408,9 @@ impl Batch {
     }
 
     /// Adds spend to the budget's running total and its current minute.
-    fn spend(&mut self, budget_id: &str, amount: Credits) {
+    fn spend(&mut self, budget_id: BudgetId, amount: Credits) {
         let minute = self.now.div_euclid(MINUTE_MS);
-        let Some(b) = self.budgets.get_mut(budget_id) else {
+        let Some(b) = self.budgets.get_mut(&budget_id) else {
             return;
         };
         b.row.spent_total += amount;
@@ -417,9 +419,9 @@ impl Batch {
         b.dirty = true;
         let bucket = self
             .buckets
-            .entry((budget_id.to_string(), b.row.last_minute))
+            .entry((budget_id, b.row.last_minute))
             .or_insert_with(|| BucketAdd {
-                budget_id: budget_id.to_string(),
+                budget_id,
                 minute: b.row.last_minute,
                 amount: Credits::ZERO,
                 cumulative: Credits::ZERO,
@@ -429,7 +431,7 @@ impl Batch {
     }
 
     /// Live grants in consumption order.
-    fn live_grants(&mut self, user_id: &str) -> Vec<GrantRow> {
+    fn live_grants(&mut self, user_id: UserId) -> Vec<GrantRow> {
         let now = self.now;
         let mut live: Vec<GrantRow> = self
             .grants(user_id)
@@ -472,7 +474,7 @@ impl Batch {
         }
         w.new_grants.sort_by(|a, b| a.id.cmp(&b.id));
         w.grant_updates.sort_by(|a, b| a.id.cmp(&b.id));
-        w.wallets.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        w.wallets.sort_by_key(|a| a.user_id);
         w.transactions = self.transactions;
         w.allocations = self.allocations;
         w.new_holds = self.new_holds.into_values().collect();
@@ -486,7 +488,7 @@ impl Batch {
             .filter(|b| b.dirty)
             .map(|b| b.row)
             .collect();
-        budgets.sort_by(|a, b| a.budget_id.cmp(&b.budget_id));
+        budgets.sort_by_key(|a| a.budget_id);
         w.budgets = budgets;
         w.buckets = self.buckets.into_values().collect();
         w

@@ -120,7 +120,7 @@ impl Engine {
             &self.writers[0]
         } else {
             let mut h = DefaultHasher::new();
-            command_user(&command).hash(&mut h);
+            command.user_id().hash(&mut h);
             &self.writers[(h.finish() % self.writers.len() as u64) as usize]
         };
         let (reply, answer) = oneshot::channel();
@@ -129,19 +129,6 @@ impl Engine {
             .await
             .map_err(|_| LedgerError::Stopped)?;
         answer.await.map_err(|_| LedgerError::Stopped)?
-    }
-}
-
-fn command_user(c: &Command) -> &str {
-    match c {
-        Command::Grant(g) => &g.user_id,
-        Command::Revoke { user_id, .. }
-        | Command::Reserve { user_id, .. }
-        | Command::Capture { user_id, .. }
-        | Command::Release { user_id, .. }
-        | Command::FinishOrder { user_id, .. }
-        | Command::ExpireDue { user_id } => user_id,
-        Command::Charge { order, .. } | Command::RecordOrder(order) => &order.user_id,
     }
 }
 

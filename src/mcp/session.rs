@@ -54,7 +54,7 @@ impl McpSession {
         let enabled: HashSet<String> = self
             .state
             .store
-            .budget_product_ids(&caller.budget_id)
+            .budget_product_ids(caller.budget_id)
             .await?
             .into_iter()
             .collect();

@@ -19,7 +19,7 @@ pub(super) async fn resolve(
 ) -> Result<Vec<(CredentialSpec, String)>, PurchaseError> {
     let stored = app
         .store
-        .credentials_for(&caller.user_id, product.id())
+        .credentials_for(caller.user_id, product.id())
         .await?;
     let mut found = Vec::new();
     let mut missing = Vec::new();

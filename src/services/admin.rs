@@ -2,6 +2,7 @@
 //! grant, and change a user's role. The adapters check that the caller is
 //! an administrator signed in.
 
+use crate::id::UserId;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -49,7 +50,10 @@ pub async fn grant_credits(
     g: GrantCredits,
 ) -> Result<(GrantRow, TransactionRow), AdminError> {
     let user = match &g.to {
-        Recipient::Id(id) => app.store.user_by_id(id).await?,
+        Recipient::Id(id) => match UserId::parse(id) {
+            Some(id) => app.store.user_by_id(id).await?,
+            None => None,
+        },
         Recipient::Email(email) => match Email::parse(email) {
             Ok(e) => app.store.user_by_email(e.as_str()).await?,
             Err(_) => None,
@@ -82,20 +86,18 @@ pub async fn revoke_grant(app: &AppInner, grant_id: &str) -> Result<TransactionR
 /// API keys keep working, with the new role.
 pub async fn set_role(
     app: &AppInner,
-    user_id: &str,
+    user_id: UserId,
     role: Role,
-    by: &str,
+    by: UserId,
 ) -> Result<(), AdminError> {
-    if !ObjectId::is_valid(user_id) {
-        return Err(AdminError::UserNotFound);
-    }
     // The wall clock, as tokens are stamped with it: the cut-off must fall
     // after every token issued so far, whatever the app's clock says.
     let now = chrono::Utc::now().timestamp_millis();
     if !app.store.set_user_role(user_id, role.as_str(), now).await? {
         return Err(AdminError::UserNotFound);
     }
-    app.caches.invalidate(cache::kind::USER, user_id);
-    tracing::info!(role = role.as_str(), by, "role changed; sessions ended");
+    app.caches
+        .invalidate(cache::kind::USER, &user_id.to_string());
+    tracing::info!(role = role.as_str(), %by, "role changed; sessions ended");
     Ok(())
 }

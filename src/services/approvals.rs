@@ -40,7 +40,7 @@ pub enum ApprovalError {
 /// budget's, with an API key only its budget's.
 pub async fn list(app: &AppInner, caller: &Caller) -> Result<Vec<ApprovalRow>, StoreError> {
     app.store
-        .approvals_for_user(&caller.user_id, caller.key_budget(), LIST_LIMIT)
+        .approvals_for_user(caller.user_id, caller.key_budget(), LIST_LIMIT)
         .await
 }
 
@@ -63,15 +63,16 @@ pub async fn approve(
                 .map(|p| p.prices_json())
                 .ok_or(ApprovalError::ProductGone)?;
             app.store
-                .enable_product(&a.budget_id, &a.subject_id, &prices, now)
+                .enable_product(a.budget_id, &a.subject_id, &prices, now)
                 .await?;
-            app.caches.invalidate(cache::kind::BUDGET, &a.budget_id);
+            app.caches
+                .invalidate(cache::kind::BUDGET, &a.budget_id.to_string());
         }
         ApprovalKind::EnableWorkflow => {
             // Enabling pins the version current now.
             if let Some(w) = app.store.workflow_by_id(&a.subject_id).await? {
                 app.store
-                    .enable_workflow(&a.budget_id, &w.id, w.version, now)
+                    .enable_workflow(a.budget_id, &w.id, w.version, now)
                     .await?
             }
         }
@@ -79,7 +80,7 @@ pub async fn approve(
             // Moves the pin forward to the version the request named, never back.
             if let Some((workflow_id, version)) = versions::parse_update_subject(&a.subject_id) {
                 app.store
-                    .pin_workflow_version(&a.budget_id, workflow_id, version)
+                    .pin_workflow_version(a.budget_id, workflow_id, version)
                     .await?;
             }
         }
@@ -102,7 +103,7 @@ async fn own_open(app: &AppInner, caller: &Caller, id: &str) -> Result<ApprovalR
         .approval_by_id(id)
         .await?
         .ok_or(ApprovalError::NotFound)?;
-    if a.user_id != caller.user_id || !caller.sees_budget(&a.budget_id) {
+    if a.user_id != caller.user_id || !caller.sees_budget(a.budget_id) {
         return Err(ApprovalError::NotFound);
     }
     if caller.api_key_id.is_some() {

@@ -8,7 +8,8 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
-use crate::id::{new_id, ObjectId};
+use crate::id::BudgetId;
+
 use crate::store::{ApiKeyRow, BudgetRow, BudgetStatus, StoreError};
 
 /// The caps a budget may set, by the name the API gives them.
@@ -81,11 +82,8 @@ pub struct BudgetView {
 pub async fn own_budget(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
 ) -> Result<BudgetRow, BudgetError> {
-    if !ObjectId::is_valid(budget_id) {
-        return Err(BudgetError::NotFound);
-    }
     let budget = app
         .store
         .budget_by_id(budget_id)
@@ -93,7 +91,7 @@ pub async fn own_budget(
         .ok_or(BudgetError::NotFound)?;
     // An API key sees only its own budget: the user's others do not exist
     // for it.
-    if budget.user_id != caller.user_id || !caller.sees_budget(&budget.id) {
+    if budget.user_id != caller.user_id || !caller.sees_budget(budget.id) {
         return Err(BudgetError::NotFound);
     }
     Ok(budget)
@@ -111,7 +109,7 @@ pub fn require_user_token(caller: &Caller) -> Result<(), BudgetError> {
 pub async fn managed(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
 ) -> Result<BudgetRow, BudgetError> {
     let budget = own_budget(app, caller, budget_id).await?;
     require_user_token(caller)?;
@@ -119,7 +117,7 @@ pub async fn managed(
 }
 
 async fn view(app: &AppInner, budget: BudgetRow) -> Result<BudgetView, BudgetError> {
-    let product_ids = app.store.budget_product_ids(&budget.id).await?;
+    let product_ids = app.store.budget_product_ids(budget.id).await?;
     Ok(BudgetView {
         budget,
         product_ids,
@@ -130,7 +128,7 @@ async fn view(app: &AppInner, budget: BudgetRow) -> Result<BudgetView, BudgetErr
 pub async fn list(app: &AppInner, caller: &Caller) -> Result<Vec<BudgetView>, BudgetError> {
     require_user_token(caller)?;
     let mut out = Vec::new();
-    for b in app.store.budgets_for_user(&caller.user_id).await? {
+    for b in app.store.budgets_for_user(caller.user_id).await? {
         out.push(view(app, b).await?);
     }
     Ok(out)
@@ -144,8 +142,8 @@ pub async fn create(
 ) -> Result<BudgetRow, BudgetError> {
     require_user_token(caller)?;
     let mut b = BudgetRow {
-        id: new_id(),
-        user_id: caller.user_id.clone(),
+        id: BudgetId::new(),
+        user_id: caller.user_id,
         name: "Budget".into(),
         status: BudgetStatus::Active,
         is_default: false,
@@ -158,7 +156,7 @@ pub async fn create(
         cap_total: None,
     };
     patch.apply(&mut b);
-    let budgets = app.store.budgets_for_user(&caller.user_id).await?;
+    let budgets = app.store.budgets_for_user(caller.user_id).await?;
     quotas::check(app, Quota::BudgetsPerUser, budgets.len() as i64)?;
     app.store.insert_budget(&b).await?;
     Ok(b)
@@ -168,7 +166,7 @@ pub async fn create(
 pub async fn get(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
 ) -> Result<BudgetView, BudgetError> {
     let b = managed(app, caller, budget_id).await?;
     view(app, b).await
@@ -178,13 +176,14 @@ pub async fn get(
 pub async fn update(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
     patch: &BudgetPatch,
 ) -> Result<BudgetView, BudgetError> {
     let mut b = managed(app, caller, budget_id).await?;
     patch.apply(&mut b);
     app.store.update_budget(&b).await?;
-    app.caches.invalidate(cache::kind::BUDGET, &b.id);
+    app.caches
+        .invalidate(cache::kind::BUDGET, &b.id.to_string());
     view(app, b).await
 }
 
@@ -193,7 +192,7 @@ pub async fn update(
 pub async fn enable_product(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
     product_ref: &str,
 ) -> Result<(BudgetRow, String), BudgetError> {
     let b = managed(app, caller, budget_id).await?;
@@ -203,13 +202,14 @@ pub async fn enable_product(
         .ok_or(BudgetError::ProductNotFound)?;
     app.store
         .enable_product(
-            &b.id,
+            b.id,
             product.id(),
             &product.prices_json(),
             to_millis(app.clock.now()),
         )
         .await?;
-    app.caches.invalidate(cache::kind::BUDGET, &b.id);
+    app.caches
+        .invalidate(cache::kind::BUDGET, &b.id.to_string());
     Ok((b, product.id().to_string()))
 }
 
@@ -218,7 +218,7 @@ pub async fn enable_product(
 pub async fn disable_product(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
     product_ref: &str,
 ) -> Result<(BudgetRow, String), BudgetError> {
     let b = managed(app, caller, budget_id).await?;
@@ -228,8 +228,9 @@ pub async fn disable_product(
         .resolve(product_ref)
         .map(|(p, _)| p.row.id.clone())
         .unwrap_or_else(|| product_ref.to_string());
-    let disabled = app.store.disable_product(&b.id, &id).await?;
-    app.caches.invalidate(cache::kind::BUDGET, &b.id);
+    let disabled = app.store.disable_product(b.id, &id).await?;
+    app.caches
+        .invalidate(cache::kind::BUDGET, &b.id.to_string());
     if !disabled {
         return Err(BudgetError::ProductNotOnBudget);
     }
@@ -241,11 +242,11 @@ pub async fn disable_product(
 pub async fn create_api_key(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
     name: &str,
 ) -> Result<(ApiKeyRow, String), BudgetError> {
     let budget = managed(app, caller, budget_id).await?;
-    let keys = app.store.api_keys_for_budget(&budget.id).await?;
+    let keys = app.store.api_keys_for_budget(budget.id).await?;
     let live = keys.iter().filter(|k| k.revoked_at.is_none()).count();
     quotas::check(app, Quota::ApiKeysPerBudget, live as i64)?;
     Ok(accounts::create_api_key(
@@ -261,10 +262,10 @@ pub async fn create_api_key(
 pub async fn list_api_keys(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
 ) -> Result<Vec<ApiKeyRow>, BudgetError> {
     let budget = managed(app, caller, budget_id).await?;
-    Ok(app.store.api_keys_for_budget(&budget.id).await?)
+    Ok(app.store.api_keys_for_budget(budget.id).await?)
 }
 
 /// Revokes the key `key_id` of the budget: it stops working at once.
@@ -272,12 +273,12 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     app: &AppInner,
     caller: &Caller,
-    budget_id: &str,
+    budget_id: BudgetId,
     key_id: &str,
 ) -> Result<i64, BudgetError> {
     let budget = managed(app, caller, budget_id).await?;
     let now = to_millis(app.clock.now());
-    if !app.store.revoke_api_key(&budget.id, key_id, now).await? {
+    if !app.store.revoke_api_key(budget.id, key_id, now).await? {
         return Err(BudgetError::ApiKeyNotFound);
     }
     app.caches.invalidate(cache::kind::API_KEY, key_id);

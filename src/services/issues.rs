@@ -2,6 +2,7 @@
 //! or MCP (`report_tool_issue`): always recorded, even for an unknown tool,
 //! under a per-user hourly limit.
 
+use crate::id::UserId;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -48,11 +49,11 @@ pub async fn record(
 ) -> Result<RecordedReport, ReportError> {
     // Held until the report is stored, so concurrent reports by one user
     // cannot all pass the count.
-    let _guard = report_lock(&caller.user_id).lock().await;
+    let _guard = report_lock(caller.user_id).lock().await;
     let now = to_millis(app.clock.now());
     let recent = app
         .store
-        .issues_by_user_since(&caller.user_id, now - 3_600_000)
+        .issues_by_user_since(caller.user_id, now - 3_600_000)
         .await?;
     let per_hour = app.settings.issue_reports_per_hour;
     if recent >= per_hour {
@@ -73,7 +74,7 @@ pub async fn record(
     };
     let issue = IssueRow {
         id: new_id(),
-        user_id: caller.user_id.clone(),
+        user_id: caller.user_id,
         product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
         product_ref: report.product_ref,
         product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
@@ -117,7 +118,7 @@ impl RecordedReport {
 
 /// The lock that serialises one user's reports on this node: one of a fixed
 /// set, picked by a hash of the user id.
-fn report_lock(user_id: &str) -> &'static tokio::sync::Mutex<()> {
+fn report_lock(user_id: UserId) -> &'static tokio::sync::Mutex<()> {
     use std::hash::{Hash, Hasher};
     static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
     let locks = LOCKS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());

@@ -253,7 +253,7 @@ pub async fn publish(
         display_name: String::new(),
         description: String::new(),
         category: "general".into(),
-        vendor_id: Some(caller.user_id.clone()),
+        vendor_id: Some(caller.user_id),
         kind: ProductKind::Http,
         endpoint: None,
         required_credentials: "[]".into(),
@@ -284,7 +284,7 @@ pub async fn list(app: &AppInner, caller: &Caller) -> Result<Vec<ProductRow>, Pr
     let rows = app.store.products().await?;
     Ok(rows
         .into_iter()
-        .filter(|p| caller.is_admin() || p.vendor_id.as_deref() == Some(caller.user_id.as_str()))
+        .filter(|p| caller.is_admin() || p.vendor_id == Some(caller.user_id))
         .collect())
 }
 
@@ -303,7 +303,7 @@ pub async fn update(
         .into_iter()
         .find(|p| p.id == product_id)
         .ok_or(ProductError::NotFound)?;
-    if !caller.is_admin() && row.vendor_id.as_deref() != Some(caller.user_id.as_str()) {
+    if !caller.is_admin() && row.vendor_id != Some(caller.user_id) {
         return Err(ProductError::NotFound);
     }
     if row.kind == ProductKind::Builtin {

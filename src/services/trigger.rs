@@ -141,7 +141,7 @@ pub async fn trigger(
     if let Some(rid) = &t.request_id {
         if let Some(existing) = app
             .store
-            .run_by_request(&caller.user_id, &workflow.id, rid)
+            .run_by_request(caller.user_id, &workflow.id, rid)
             .await?
         {
             return replay(caller, existing);
@@ -149,7 +149,7 @@ pub async fn trigger(
     }
     let run_as = runnable(app, caller, &workflow).await?;
     let max_queued = app.settings.max_queued_runs_per_user;
-    if app.store.count_queued_runs(&caller.user_id).await? >= max_queued {
+    if app.store.count_queued_runs(caller.user_id).await? >= max_queued {
         return Err(TriggerError::TooManyQueuedRuns { max: max_queued });
     }
     let run = new_run(app, caller, &run_as, t);
@@ -163,7 +163,7 @@ pub async fn trigger(
             let rid = run.request_id.as_deref().unwrap_or_default();
             let existing = app
                 .store
-                .run_by_request(&caller.user_id, &workflow.id, rid)
+                .run_by_request(caller.user_id, &workflow.id, rid)
                 .await?
                 .ok_or_else(|| TriggerError::Internal(anyhow::anyhow!("run vanished")))?;
             replay(caller, existing)
@@ -176,7 +176,7 @@ pub async fn trigger(
 pub async fn get_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<RunRow, RunError> {
     let run = app.store.run_by_id(&run_id.to_ascii_lowercase()).await?;
     match run {
-        Some(r) if r.user_id == caller.user_id && caller.sees_budget(&r.budget_id) => Ok(r),
+        Some(r) if r.user_id == caller.user_id && caller.sees_budget(r.budget_id) => Ok(r),
         // Another user's run, or another budget's for an API key, answers
         // exactly like a missing one.
         _ => Err(RunError::NotFound),
@@ -240,7 +240,7 @@ pub fn check_callback_url(app: &AppInner, raw: &str) -> Result<(), String> {
 /// run again, unless it is another budget's and the caller an API key, which
 /// must not learn of it.
 fn replay(caller: &Caller, existing: RunRow) -> Result<Triggered, TriggerError> {
-    if !caller.sees_budget(&existing.budget_id) {
+    if !caller.sees_budget(existing.budget_id) {
         return Err(TriggerError::RequestIdInUse);
     }
     Ok(Triggered::Existing(existing))
@@ -282,11 +282,11 @@ async fn version_to_run(
     let kind = ApprovalKind::WorkflowUpdate;
     if !app
         .store
-        .approval_denied(&caller.budget_id, kind, &subject)
+        .approval_denied(caller.budget_id, kind, &subject)
         .await?
     {
         let detail =
-            versions::update_detail(&app.catalog.snapshot(), &pinned_w, w, &caller.budget_id);
+            versions::update_detail(&app.catalog.snapshot(), &pinned_w, w, caller.budget_id);
         approvals::open(app, NewApproval::by(caller, kind, subject, detail)).await?;
     }
     Ok(pinned_w)
@@ -299,7 +299,7 @@ async fn runnable(
     caller: &Caller,
     w: &WorkflowRow,
 ) -> Result<WorkflowRow, TriggerError> {
-    let enabled = app.store.budget_workflows(&caller.budget_id).await?;
+    let enabled = app.store.budget_workflows(caller.budget_id).await?;
     let Some(pinned) = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, v)| *v) else {
         let add_workflow = json!({"workflow_id": w.id, "name": w.name, "description": w.description, "budget_id": caller.budget_id});
         let request = NewApproval::by(
@@ -314,7 +314,7 @@ async fn runnable(
         });
     };
     let w = version_to_run(app, caller, w, pinned).await?;
-    let products = app.store.budget_product_ids(&caller.budget_id).await?;
+    let products = app.store.budget_product_ids(caller.budget_id).await?;
     let mut product_request_ids = Vec::new();
     let mut missing_products = Vec::new();
     let mut credential_request_ids = Vec::new();
@@ -334,10 +334,7 @@ async fn runnable(
         if p.credentials.is_empty() {
             continue;
         }
-        let stored = app
-            .store
-            .credentials_for(&caller.user_id, &p.row.id)
-            .await?;
+        let stored = app.store.credentials_for(caller.user_id, &p.row.id).await?;
         for c in &p.credentials {
             if !stored.iter().any(|s| s.name == c.name) {
                 let request = credential_request(caller, p, c);
@@ -374,8 +371,8 @@ fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) 
     RunRow {
         id: new_id(),
         workflow_id: w.id.clone(),
-        user_id: caller.user_id.clone(),
-        budget_id: caller.budget_id.clone(),
+        user_id: caller.user_id,
+        budget_id: caller.budget_id,
         request_id: t.request_id,
         prompt: t.prompt,
         status: RunStatus::Queued,

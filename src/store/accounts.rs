@@ -1,5 +1,6 @@
 //! Rows and storage of accounts: users, budgets, API keys.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -8,11 +9,11 @@ use super::StoreResult;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub password_hash: String,
     pub role: String,
-    pub default_budget_id: String,
+    pub default_budget_id: BudgetId,
     pub created_at: i64,
 }
 
@@ -31,8 +32,8 @@ super::names::stored_names!(BudgetStatus, "budget status", {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BudgetRow {
-    pub id: String,
-    pub user_id: String,
+    pub id: BudgetId,
+    pub user_id: UserId,
     pub name: String,
     pub status: BudgetStatus,
     pub is_default: bool,
@@ -63,8 +64,8 @@ impl BudgetRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub name: String,
     pub prefix: String,
     pub key_hash: String,
@@ -76,19 +77,19 @@ pub struct ApiKeyRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyPrincipal {
     pub key_id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub role: String,
 }
 
 /// A new user with their default budget and empty wallet.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub password_hash: String,
     pub role: String,
-    pub budget_id: String,
+    pub budget_id: BudgetId,
     pub created_at: i64,
     /// Products enabled on the default budget from the start.
     pub enabled_products: Vec<String>,
@@ -101,16 +102,21 @@ pub trait AccountStore: Send + Sync {
     async fn claim_marker(&self, key: &str, value: &str, now: i64) -> StoreResult<bool>;
     async fn create_user(&self, user: &NewUser) -> StoreResult<()>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRow>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    async fn budget_by_id(&self, id: &str) -> StoreResult<Option<BudgetRow>>;
-    async fn budgets_for_user(&self, user_id: &str) -> StoreResult<Vec<BudgetRow>>;
+    async fn budget_by_id(&self, id: BudgetId) -> StoreResult<Option<BudgetRow>>;
+    async fn budgets_for_user(&self, user_id: UserId) -> StoreResult<Vec<BudgetRow>>;
     async fn insert_budget(&self, b: &BudgetRow) -> StoreResult<()>;
     async fn update_budget(&self, b: &BudgetRow) -> StoreResult<()>;
     async fn insert_api_key(&self, key: &ApiKeyRow) -> StoreResult<()>;
-    async fn api_keys_for_budget(&self, budget_id: &str) -> StoreResult<Vec<ApiKeyRow>>;
+    async fn api_keys_for_budget(&self, budget_id: BudgetId) -> StoreResult<Vec<ApiKeyRow>>;
     /// Revokes a live key of the budget; false when there is none.
-    async fn revoke_api_key(&self, budget_id: &str, key_id: &str, now: i64) -> StoreResult<bool>;
+    async fn revoke_api_key(
+        &self,
+        budget_id: BudgetId,
+        key_id: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// The principal of a live key with this hash.
     async fn principal_for_key_hash(&self, key_hash: &str) -> StoreResult<Option<KeyPrincipal>>;
     /// Rows of the cache invalidation log written after `since`: (seq, kind, key, created_at).

@@ -1,5 +1,6 @@
 //! Rows and storage of approval requests.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -50,8 +51,8 @@ super::names::stored_names!(ApprovalStatus, "approval status", {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApprovalRow {
     pub id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub kind: ApprovalKind,
     pub subject_id: String,
     pub detail: String,
@@ -70,15 +71,15 @@ pub trait ApprovalStore: Send + Sync {
     /// is given.
     async fn approvals_for_user(
         &self,
-        user_id: &str,
-        budget_id: Option<&str>,
+        user_id: UserId,
+        budget_id: Option<BudgetId>,
         limit: i64,
     ) -> StoreResult<Vec<ApprovalRow>>;
     async fn approval_by_id(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
     /// Whether the budget's owner denied a request of this kind and subject.
     async fn approval_denied(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         kind: ApprovalKind,
         subject_id: &str,
     ) -> StoreResult<bool>;
@@ -91,7 +92,7 @@ pub trait ApprovalStore: Send + Sync {
     /// Closes a user's open requests of one kind and subject, on any budget.
     async fn resolve_approvals_for(
         &self,
-        user_id: &str,
+        user_id: UserId,
         kind: ApprovalKind,
         subject_id: &str,
         status: ApprovalStatus,

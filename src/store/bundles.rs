@@ -1,5 +1,6 @@
 //! Rows and storage of bundles: named sets of products and workflows.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 
 use super::{StoreResult, Visibility};
@@ -7,7 +8,7 @@ use super::{StoreResult, Visibility};
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BundleRow {
     pub id: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
@@ -35,9 +36,9 @@ impl BundleRow {
 pub trait BundleStore: Send + Sync {
     async fn insert_bundle(&self, b: &BundleRow) -> StoreResult<()>;
     /// How many bundles a user owns.
-    async fn count_bundles_owned_by(&self, owner_id: &str) -> StoreResult<i64>;
+    async fn count_bundles_owned_by(&self, owner_id: UserId) -> StoreResult<i64>;
     async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()>;
     async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>>;
     /// The user's own bundles and every public one.
-    async fn bundles_visible_to(&self, user_id: &str) -> StoreResult<Vec<BundleRow>>;
+    async fn bundles_visible_to(&self, user_id: UserId) -> StoreResult<Vec<BundleRow>>;
 }

@@ -1,5 +1,6 @@
 //! Rows and storage of the catalog: products, and which a budget may buy.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use super::{BudgetRow, StoreResult};
@@ -12,7 +13,7 @@ pub struct ProductRow {
     pub display_name: String,
     pub description: String,
     pub category: String,
-    pub vendor_id: Option<String>,
+    pub vendor_id: Option<UserId>,
     pub kind: ProductKind,
     pub endpoint: Option<String>,
     /// JSON array of `{name, location, field}`.
@@ -67,12 +68,12 @@ pub trait CatalogStore: Send + Sync {
     async fn products(&self) -> StoreResult<Vec<ProductRow>>;
     /// Changes whenever any product does; cheap to poll.
     async fn catalog_version(&self) -> StoreResult<(i64, i64)>;
-    async fn budget_product_ids(&self, budget_id: &str) -> StoreResult<Vec<String>>;
+    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<String>>;
     /// Enables a product, recording the prices (a JSON object by action) the
     /// owner agreed to.
     async fn enable_product(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
         agreed_prices: &str,
         now: i64,
@@ -80,20 +81,20 @@ pub trait CatalogStore: Send + Sync {
     /// Enabled products with the prices agreed to (`None` on older rows).
     async fn budget_products_with_prices(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
     ) -> StoreResult<Vec<(String, Option<String>)>>;
     /// Records the prices agreed to where none are yet.
     async fn record_agreed_prices(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
         agreed_prices: &str,
         now: i64,
     ) -> StoreResult<()>;
-    async fn disable_product(&self, budget_id: &str, product_id: &str) -> StoreResult<bool>;
+    async fn disable_product(&self, budget_id: BudgetId, product_id: &str) -> StoreResult<bool>;
     async fn budget_access(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
     ) -> StoreResult<Option<BudgetAccess>>;
 }

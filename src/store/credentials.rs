@@ -1,12 +1,13 @@
 //! Rows and storage of the credentials tools need.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 
 use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CredentialRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub product_id: String,
     pub name: String,
     pub value_sealed: String,
@@ -20,13 +21,13 @@ pub trait CredentialStore: Send + Sync {
     async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()>;
     async fn credentials_for(
         &self,
-        user_id: &str,
+        user_id: UserId,
         product_id: &str,
     ) -> StoreResult<Vec<CredentialRow>>;
-    async fn credentials_of_user(&self, user_id: &str) -> StoreResult<Vec<CredentialRow>>;
+    async fn credentials_of_user(&self, user_id: UserId) -> StoreResult<Vec<CredentialRow>>;
     async fn delete_credential(
         &self,
-        user_id: &str,
+        user_id: UserId,
         product_id: &str,
         name: &str,
     ) -> StoreResult<bool>;

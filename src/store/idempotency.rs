@@ -1,5 +1,6 @@
 //! Rows and storage of idempotency keys.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -19,7 +20,7 @@ super::names::stored_names!(IdempotencyStatus, "idempotency key status", {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IdempotencyRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub key: String,
     pub request_hash: String,
     pub status: IdempotencyStatus,
@@ -44,7 +45,7 @@ pub trait IdempotencyStore: Send + Sync {
     /// `stale_before` is taken over (its request died).
     async fn claim_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: UserId,
         key: &str,
         request_hash: &str,
         now: i64,
@@ -52,11 +53,11 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> StoreResult<IdempotencyClaim>;
     async fn finish_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: UserId,
         key: &str,
         status: i64,
         body: &str,
     ) -> StoreResult<()>;
-    async fn release_idempotency_key(&self, user_id: &str, key: &str) -> StoreResult<()>;
+    async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()>;
     async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64>;
 }

@@ -1,5 +1,6 @@
 //! Rows and storage of connection instances and their memory.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -7,8 +8,8 @@ use super::StoreResult;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct InstanceRow {
     pub id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub metadata: String,
     pub created_at: i64,
     pub last_seen_at: i64,

@@ -1,5 +1,6 @@
 //! Rows and storage of issue reports.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -7,7 +8,7 @@ use super::StoreResult;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IssueRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub product_id: Option<String>,
     pub product_ref: String,
     pub product_name: Option<String>,
@@ -40,10 +41,10 @@ super::names::stored_names!(IssueStatus, "issue status", {
 #[async_trait]
 pub trait IssueStore: Send + Sync {
     async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()>;
-    async fn issues_by_user_since(&self, user_id: &str, since: i64) -> StoreResult<i64>;
+    async fn issues_by_user_since(&self, user_id: UserId, since: i64) -> StoreResult<i64>;
     async fn issues_for_vendor(
         &self,
-        vendor_id: Option<&str>,
+        vendor_id: Option<UserId>,
         limit: i64,
     ) -> StoreResult<Vec<IssueRow>>;
     async fn issue_by_id(&self, id: &str) -> StoreResult<Option<IssueRow>>;

@@ -5,6 +5,7 @@
 //! multi-row statements, so a batch costs about the same number of
 //! statements whatever its size.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -14,7 +15,7 @@ use super::{OrderRow, OrderStatus, StoreResult};
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GrantRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub amount_credits: Credits,
     pub remaining_credits: Credits,
     pub credit_type: String,
@@ -70,7 +71,7 @@ super::names::stored_names!(EntryKind, "ledger entry kind", {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TransactionRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub transaction_type: EntryKind,
     pub amount_credits: Credits,
     pub balance_after_credits: Credits,
@@ -78,14 +79,14 @@ pub struct TransactionRow {
     pub reference: Option<String>,
     pub date_created: i64,
     /// The budget a purchase was made under.
-    pub budget_id: Option<String>,
+    pub budget_id: Option<BudgetId>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HoldRow {
     pub id: String,
-    pub user_id: String,
-    pub budget_id: Option<String>,
+    pub user_id: UserId,
+    pub budget_id: Option<BudgetId>,
     pub amount_credits: Credits,
     pub reference: Option<String>,
     pub created_at: i64,
@@ -102,7 +103,7 @@ pub struct Allocation {
 /// A wallet's counters, kept as its rows change.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WalletRow {
-    pub user_id: String,
+    pub user_id: UserId,
     /// The ledger balance: the sum of the wallet's transactions.
     pub balance_credits: Credits,
     /// How many transactions the wallet has; the last one's sequence number.
@@ -114,15 +115,27 @@ pub struct WalletRow {
 }
 
 /// A budget's spend counters.
-#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BudgetCounterRow {
-    pub budget_id: String,
+    pub budget_id: BudgetId,
     /// Everything the budget ever spent.
     pub spent_total: Credits,
     /// Reserved by holds in flight.
     pub held_credits: Credits,
     /// The minute of the budget's newest spend bucket.
     pub last_minute: i64,
+}
+
+impl BudgetCounterRow {
+    /// The counters of a budget that never spent.
+    pub fn new(budget_id: BudgetId) -> Self {
+        BudgetCounterRow {
+            budget_id,
+            spent_total: Credits::ZERO,
+            held_credits: Credits::ZERO,
+            last_minute: 0,
+        }
+    }
 }
 
 /// The end of an order written by a batch.
@@ -148,7 +161,7 @@ pub struct Spending {
 /// A finished idempotent request's response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyFinish {
-    pub user_id: String,
+    pub user_id: UserId,
     pub key: String,
     pub status: i64,
     pub body: String,
@@ -157,7 +170,7 @@ pub struct IdempotencyFinish {
 /// Spend added to one budget's minute bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketAdd {
-    pub budget_id: String,
+    pub budget_id: BudgetId,
     pub minute: i64,
     /// Added to the bucket's amount.
     pub amount: Credits,
@@ -211,11 +224,14 @@ pub trait LedgerStore: Send + Sync {
     /// PostgreSQL (each owns a fixed share of the wallets).
     fn ledger_writers(&self) -> usize;
     /// The wallet's counters, read without a lock.
-    async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>>;
+    async fn wallet(&self, user_id: UserId) -> StoreResult<Option<WalletRow>>;
     /// Remaining credits of grants live at `now`, and the soonest expiry
     /// among them; for wallets whose counters show a due grant.
-    async fn live_grants_sum(&self, user_id: &str, now: i64)
-        -> StoreResult<(Credits, Option<i64>)>;
+    async fn live_grants_sum(
+        &self,
+        user_id: UserId,
+        now: i64,
+    ) -> StoreResult<(Credits, Option<i64>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
 }
@@ -242,28 +258,30 @@ pub trait BatchWriter: Send {
 pub trait BatchTx: Send {
     /// Locks the wallets in id order (a stable order, so batches on several
     /// nodes never deadlock) and reads their counters.
-    async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>>;
+    async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>>;
     /// Grants with credits left, of these wallets.
-    async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>>;
+    async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>>;
     async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>>;
     async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>>;
     async fn budget_counters(
         &mut self,
-        budget_ids: &[String],
+        budget_ids: &[BudgetId],
     ) -> StoreResult<Vec<BudgetCounterRow>>;
     /// For each (budget, minute): the budget's spend before its first bucket
     /// at or after that minute, or `None` when it has none since.
-    async fn spend_before(&mut self, probes: &[(String, i64)])
-        -> StoreResult<Vec<Option<Credits>>>;
+    async fn spend_before(
+        &mut self,
+        probes: &[(BudgetId, i64)],
+    ) -> StoreResult<Vec<Option<Credits>>>;
     /// What spending needs once the wallets are locked: the open grants of
     /// `grant_users`, the counters of `budget_ids` and, per probe, the
     /// spend before it. A backend where each read is a round trip reads
     /// them together.
     async fn spending(
         &mut self,
-        grant_users: &[String],
-        budget_ids: &[String],
-        probes: &[(String, i64)],
+        grant_users: &[UserId],
+        budget_ids: &[BudgetId],
+        probes: &[(BudgetId, i64)],
     ) -> StoreResult<Spending> {
         Ok(Spending {
             grants: self.open_grants(grant_users).await?,
@@ -309,18 +327,18 @@ pub trait SyncBatches: Send + Sync {
 pub trait LedgerHistory: Send + Sync {
     async fn grant_by_id(&self, id: &str) -> StoreResult<Option<GrantRow>>;
     async fn hold_by_id(&self, id: &str) -> StoreResult<Option<HoldRow>>;
-    async fn grants_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<GrantRow>>;
+    async fn grants_for_user(&self, user_id: UserId, limit: i64) -> StoreResult<Vec<GrantRow>>;
     async fn transactions_for_user(
         &self,
-        user_id: &str,
+        user_id: UserId,
         limit: i64,
     ) -> StoreResult<Vec<TransactionRow>>;
     /// A wallet's transactions, newest first, less the purchases made under
     /// budgets other than `budget_id`.
     async fn transactions_for_budget(
         &self,
-        user_id: &str,
-        budget_id: &str,
+        user_id: UserId,
+        budget_id: BudgetId,
         limit: i64,
     ) -> StoreResult<Vec<TransactionRow>>;
     async fn allocations_for_transaction(
@@ -328,7 +346,7 @@ pub trait LedgerHistory: Send + Sync {
         transaction_id: &str,
     ) -> StoreResult<Vec<Allocation>>;
     /// Users with grants that expired by `now` and still hold credits.
-    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<String>>;
+    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<UserId>>;
     /// Holds whose deadline passed by `now`.
     async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
     /// Holds made before `before`.

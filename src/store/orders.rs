@@ -1,5 +1,6 @@
 //! Rows and storage of orders.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -28,8 +29,8 @@ super::names::stored_names!(OrderStatus, "order status", {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrderRow {
     pub id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub product_id: String,
     pub action: String,
     pub price_credits: Credits,
@@ -50,5 +51,5 @@ pub trait OrderStore: Send + Sync {
     /// A user's newest orders. No index serves it (the purchase path would
     /// pay for one on every call): it reads the whole table, for tests and
     /// operators' tools, never for a request.
-    async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>>;
+    async fn orders_for_user(&self, user_id: UserId, limit: i64) -> StoreResult<Vec<OrderRow>>;
 }

@@ -1,6 +1,7 @@
 //! Storage of what ends sessions: logged-out tokens, per-user cut-offs and
 //! retired signing keys.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -42,11 +43,11 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
     /// The session state of `user_id` for token `jti`; `None` when the user
     /// does not exist.
-    async fn session_state(&self, user_id: &str, jti: &str) -> StoreResult<Option<SessionState>>;
+    async fn session_state(&self, user_id: UserId, jti: &str) -> StoreResult<Option<SessionState>>;
     /// Drops revocations of tokens expired by `now`; returns how many.
     async fn purge_revoked_tokens(&self, now: i64) -> StoreResult<u64>;
     /// Changes a user's role and ends their sessions; false when no such user.
-    async fn set_user_role(&self, user_id: &str, role: &str, now: i64) -> StoreResult<bool>;
+    async fn set_user_role(&self, user_id: UserId, role: &str, now: i64) -> StoreResult<bool>;
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
     /// Inserts `key` as the current key unless one already is; returns the current key.
     async fn ensure_current_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;

@@ -229,6 +229,8 @@ mod tests {
             }
         };
         let mut commits = 0i64;
+        let budgets: Vec<crate::id::BudgetId> =
+            (0..500).map(|_| crate::id::BudgetId::new()).collect();
         let first = restarts();
         let started = std::time::Instant::now();
         // Three seconds of writes: the checkpointer looks every 10 ms.
@@ -239,7 +241,7 @@ mod tests {
                         commits += 1;
                         let writes = BatchWrites {
                             buckets: vec![BucketAdd {
-                                budget_id: format!("b{}", commits % 500),
+                                budget_id: budgets[(commits % 500) as usize],
                                 minute: commits,
                                 amount: Credits::new(1),
                                 cumulative: Credits::new(commits),

@@ -20,6 +20,7 @@
 //! row through the page cache takes microseconds, less than the hand-off to a
 //! worker thread would.
 
+use crate::id::UserId;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -307,7 +308,7 @@ impl Readers {
         Ok(out?)
     }
 
-    pub(crate) fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>> {
+    pub(crate) fn wallet(&self, user_id: UserId) -> StoreResult<Option<WalletRow>> {
         self.with(|c| {
             // The very statement a batch reads the wallet with.
             c.prepare_cached(&batch::SQL.wallet)?
@@ -318,7 +319,7 @@ impl Readers {
 
     pub(crate) fn live_grants_sum(
         &self,
-        user_id: &str,
+        user_id: UserId,
         now: i64,
     ) -> StoreResult<(Credits, Option<i64>)> {
         self.with(|c| {

@@ -1,6 +1,7 @@
 //! Rows and storage of workflows, runs, step results, chat sessions,
 //! webhook secrets and callback deliveries.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -10,7 +11,7 @@ use super::StoreResult;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WorkflowRow {
     pub id: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
@@ -143,8 +144,8 @@ impl From<DeliveryStatus> for CallbackStatus {
 pub struct RunRow {
     pub id: String,
     pub workflow_id: String,
-    pub user_id: String,
-    pub budget_id: String,
+    pub user_id: UserId,
+    pub budget_id: BudgetId,
     pub request_id: Option<String>,
     pub prompt: String,
     pub status: RunStatus,
@@ -207,7 +208,7 @@ pub struct RunStepRow {
 pub struct DeliveryRow {
     pub id: String,
     pub run_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub url: String,
     pub status: DeliveryStatus,
     pub attempts: i64,
@@ -237,7 +238,7 @@ pub trait WorkflowStore: Send + Sync {
     /// Inserts a workflow and its version `w.version`.
     async fn insert_workflow(&self, w: &WorkflowRow) -> StoreResult<()>;
     /// How many workflows a user owns, whatever their status.
-    async fn count_workflows_owned_by(&self, owner_id: &str) -> StoreResult<i64>;
+    async fn count_workflows_owned_by(&self, owner_id: UserId) -> StoreResult<i64>;
     /// Writes `w` over the workflow if it is still at version `read_version`,
     /// keeping version `w.version` when that is a new one; false when another
     /// change came first.
@@ -249,12 +250,12 @@ pub trait WorkflowStore: Send + Sync {
         version: i64,
     ) -> StoreResult<Option<WorkflowVersionRow>>;
     /// The user's own workflows and every public one.
-    async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>>;
+    async fn workflows_visible_to(&self, user_id: UserId) -> StoreResult<Vec<WorkflowRow>>;
     /// Enables a workflow on a budget pinned to `version`; enabling it again
     /// moves the pin to `version`.
     async fn enable_workflow(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         workflow_id: &str,
         version: i64,
         now: i64,
@@ -263,13 +264,13 @@ pub trait WorkflowStore: Send + Sync {
     /// workflow is not enabled on the budget or already pinned as far.
     async fn pin_workflow_version(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         workflow_id: &str,
         version: i64,
     ) -> StoreResult<bool>;
-    async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool>;
+    async fn disable_workflow(&self, budget_id: BudgetId, workflow_id: &str) -> StoreResult<bool>;
     /// The workflows enabled on a budget, each with its pinned version.
-    async fn budget_workflows(&self, budget_id: &str) -> StoreResult<Vec<(String, i64)>>;
+    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(String, i64)>>;
 }
 
 /// Runs: the queue, leases, step results, model calls and chat sessions.
@@ -280,7 +281,7 @@ pub trait RunStore: Send + Sync {
     async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>>;
     async fn run_by_request(
         &self,
-        user_id: &str,
+        user_id: UserId,
         workflow_id: &str,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>>;
@@ -288,15 +289,15 @@ pub trait RunStore: Send + Sync {
     async fn record_model_call(
         &self,
         id: &str,
-        user_id: &str,
+        user_id: UserId,
         run_id: &str,
         model: &str,
         now: i64,
     ) -> StoreResult<()>;
     /// A user's model calls made after `since`.
-    async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64>;
+    async fn count_model_calls(&self, user_id: UserId, since: i64) -> StoreResult<i64>;
     /// Runs of a user waiting in the queue.
-    async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64>;
+    async fn count_queued_runs(&self, user_id: UserId) -> StoreResult<i64>;
     /// Takes a queued run, or a running one whose lease expired (its worker
     /// died), under a lease until `lease_until`. Fair across users: runs of
     /// users with `max_running_per_user` live runs are skipped, and among
@@ -332,11 +333,12 @@ pub trait RunStore: Send + Sync {
     ) -> StoreResult<Option<RunRow>>;
     async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>>;
     async fn record_step(&self, s: &RunStepRow) -> StoreResult<()>;
-    async fn session_messages(&self, session_id: &str, user_id: &str) -> StoreResult<Vec<String>>;
+    async fn session_messages(&self, session_id: &str, user_id: UserId)
+        -> StoreResult<Vec<String>>;
     async fn append_session_messages(
         &self,
         session_id: &str,
-        user_id: &str,
+        user_id: UserId,
         messages: &[String],
         now: i64,
     ) -> StoreResult<()>;
@@ -345,11 +347,15 @@ pub trait RunStore: Send + Sync {
 /// Callback deliveries and the webhook signing secrets they are signed with.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>>;
+    async fn webhook_secret(&self, user_id: UserId) -> StoreResult<Option<String>>;
     /// Stores a first secret unless the user already has one (another node's).
-    async fn insert_webhook_secret(&self, user_id: &str, sealed: &str, now: i64)
-        -> StoreResult<()>;
-    async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()>;
+    async fn insert_webhook_secret(
+        &self,
+        user_id: UserId,
+        sealed: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn set_webhook_secret(&self, user_id: UserId, sealed: &str, now: i64) -> StoreResult<()>;
     /// Runs waiting in the queue, and callbacks not yet delivered or given up.
     async fn queue_depths(&self) -> StoreResult<(i64, i64)>;
     /// Takes a due pending delivery under a lease.

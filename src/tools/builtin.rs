@@ -86,7 +86,7 @@ pub(crate) async fn test_context() -> (super::ToolContext, tempfile::TempDir) {
         .expect("test store");
     let ctx = super::ToolContext {
         store: Arc::new(store),
-        user_id: "user-test".into(),
+        user_id: crate::id::UserId::new(),
         instance_id: "instance-test".into(),
         outbound: Arc::new(super::outbound::Outbound::new(Default::default())),
         now: chrono::Utc::now(),

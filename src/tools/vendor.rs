@@ -3,6 +3,7 @@
 //! put where the product declares, no redirects, a time limit and a size
 //! limit on the answer. A call is never retried: it may not be idempotent.
 
+use crate::id::UserId;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -43,7 +44,7 @@ pub async fn call(
     action: &str,
     params: &Value,
     order_id: &str,
-    user_id: &str,
+    user_id: UserId,
     instance_id: &str,
     credentials: &[(CredentialSpec, String)],
     timeout: Duration,
@@ -63,7 +64,7 @@ pub async fn call(
         .sign(&CallClaims {
             iss: client.tokens.issuer(),
             aud: &product.row.id,
-            sub: user_id,
+            sub: &user_id.to_string(),
             jti: order_id,
             iat: now,
             exp: now + timeout.as_secs() as i64 + 60,

@@ -1,6 +1,7 @@
 //! The demo account's workflows: useful graphs of builtin tools, public, and
 //! enabled on its default budget, so a newcomer can trigger one at once.
 
+use crate::id::{BudgetId, UserId};
 use serde_json::{json, Value};
 
 use crate::app::AppInner;
@@ -36,13 +37,17 @@ fn definitions() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// Creates the demo workflows for `user_id` and enables them on `budget_id`.
-pub async fn create(app: &AppInner, user_id: &str, budget_id: &str) -> anyhow::Result<Vec<String>> {
+pub async fn create(
+    app: &AppInner,
+    user_id: UserId,
+    budget_id: BudgetId,
+) -> anyhow::Result<Vec<String>> {
     let now = to_millis(app.clock.now());
     let mut ids = Vec::new();
     for (name, description, definition) in definitions() {
         let w = WorkflowRow {
             id: new_id(),
-            owner_id: user_id.to_string(),
+            owner_id: user_id,
             name: name.into(),
             description: description.into(),
             visibility: Visibility::Public,

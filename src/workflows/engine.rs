@@ -96,8 +96,8 @@ impl RunCtx {
             metadata["steps"] = json!([]);
         }
         let caller = Caller {
-            user_id: run.user_id.clone(),
-            budget_id: run.budget_id.clone(),
+            user_id: run.user_id,
+            budget_id: run.budget_id,
             role: Role::Customer,
             api_key_id: None,
         };
@@ -236,14 +236,9 @@ impl RunCtx {
                 format!("step {step_key} is being run by another worker"),
             )
         };
-        let claim = idempotency::claim_lasting(
-            &self.app,
-            &self.run.user_id,
-            &key,
-            STEP_HASH,
-            STEP_CLAIM_MS,
-        )
-        .await;
+        let claim =
+            idempotency::claim_lasting(&self.app, self.run.user_id, &key, STEP_HASH, STEP_CLAIM_MS)
+                .await;
         let claim = match claim {
             Ok(next) => next,
             Err(IdempotencyError::Store(e)) => return Err(internal(e)),
@@ -285,7 +280,7 @@ impl RunCtx {
                         status: 200,
                         body: purchase::response_text(&outcome, &self.instance_id),
                     };
-                    idempotency::finish(&self.app, &self.run.user_id, &key, &saved)
+                    idempotency::finish(&self.app, self.run.user_id, &key, &saved)
                         .await
                         .map_err(internal)?;
                 }
@@ -297,7 +292,7 @@ impl RunCtx {
             }
             Err(e) => {
                 // Nothing was charged: a later attempt may run the step again.
-                idempotency::release(&self.app, &self.run.user_id, &key)
+                idempotency::release(&self.app, self.run.user_id, &key)
                     .await
                     .map_err(internal)?;
                 let err = step_error(e);

@@ -234,8 +234,8 @@ impl GraphEngine {
                 })?;
                 let text = text_of(&rendered);
                 let request = NewApproval {
-                    user_id: ctx.run.user_id.clone(),
-                    budget_id: ctx.run.budget_id.clone(),
+                    user_id: ctx.run.user_id,
+                    budget_id: ctx.run.budget_id,
                     kind: ApprovalKind::WorkflowHuman,
                     subject_id: format!("{}:{}", ctx.run.id, step.id),
                     detail: json!({"run_id": ctx.run.id, "workflow_id": ctx.workflow.id, "step": step.id, "message": text}),

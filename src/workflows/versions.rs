@@ -5,6 +5,7 @@
 //! one. The rule is strict: any change of engine or definition asks again,
 //! since even a changed prompt template can send other data to the same tool.
 
+use crate::id::BudgetId;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
@@ -65,7 +66,7 @@ pub fn update_detail(
     snapshot: &Snapshot,
     pinned: &WorkflowRow,
     newest: &WorkflowRow,
-    budget_id: &str,
+    budget_id: BudgetId,
 ) -> Value {
     // Tools by product name, as a person knows them.
     let names = |w: &WorkflowRow| -> BTreeSet<String> {

@@ -32,7 +32,7 @@ pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
     run.callback_url.as_ref().map(|url| DeliveryRow {
         id: new_id(),
         run_id: run.id.clone(),
-        user_id: run.user_id.clone(),
+        user_id: run.user_id,
         url: url.clone(),
         status: DeliveryStatus::Pending,
         attempts: 0,
@@ -85,8 +85,8 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         app.store
             .insert_instance(&InstanceRow {
                 id: run.id.clone(),
-                user_id: run.user_id.clone(),
-                budget_id: run.budget_id.clone(),
+                user_id: run.user_id,
+                budget_id: run.budget_id,
                 metadata: json!({"run_id": run.id}).to_string(),
                 created_at: now,
                 last_seen_at: now,

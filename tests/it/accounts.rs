@@ -27,8 +27,8 @@ async fn signup_creates_an_account_with_a_default_budget(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(user.id, user_id);
-    assert_eq!(user.default_budget_id, budget_id);
+    assert_eq!(user.id.to_string(), user_id);
+    assert_eq!(user.default_budget_id.to_string(), budget_id);
     assert_eq!(user.role, "customer");
     assert!(
         user.password_hash.starts_with("$argon2id$"),
@@ -191,7 +191,7 @@ async fn api_keys_are_shown_once_work_and_stop_working_when_revoked(app: TestApp
     let stored = app
         .state
         .store
-        .api_keys_for_budget(&user.budget_id)
+        .api_keys_for_budget(user.budget())
         .await
         .unwrap();
     assert_ne!(stored[0].key_hash, key);
@@ -258,7 +258,7 @@ async fn another_users_budget_answers_404(app: TestApp) {
     assert!(app
         .state
         .store
-        .api_keys_for_budget(&alice.budget_id)
+        .api_keys_for_budget(alice.budget())
         .await
         .unwrap()
         .is_empty());

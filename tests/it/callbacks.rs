@@ -120,7 +120,7 @@ async fn finished_run(
     store
         .insert_workflow(&WorkflowRow {
             id: workflow_id.clone(),
-            owner_id: user.user_id.clone(),
+            owner_id: user.id(),
             name: "callback test".into(),
             description: String::new(),
             visibility: Visibility::Private,
@@ -138,8 +138,8 @@ async fn finished_run(
         .insert_run(&RunRow {
             id: run_id.clone(),
             workflow_id,
-            user_id: user.user_id.clone(),
-            budget_id: user.budget_id.clone(),
+            user_id: user.id(),
+            budget_id: user.budget(),
             request_id: None,
             prompt: "summarize".into(),
             status: RunStatus::Running,
@@ -187,7 +187,7 @@ async fn finished_run(
             Some(&DeliveryRow {
                 id: delivery_id.clone(),
                 run_id: run_id.clone(),
-                user_id: user.user_id.clone(),
+                user_id: user.id(),
                 url: url.into(),
                 status: DeliveryStatus::Pending,
                 attempts: 0,
@@ -473,7 +473,7 @@ async fn a_rotated_secret_signs_new_deliveries_and_only_users_manage_it(app: Tes
 async fn concurrent_first_uses_make_one_secret(app: TestApp) {
     let user = app.new_user().await;
     let secrets = futures::future::join_all(
-        (0..8).map(|_| tollgate::delivery::secret_for(&app.state, &user.user_id)),
+        (0..8).map(|_| tollgate::delivery::secret_for(&app.state, user.id())),
     )
     .await;
     let first = secrets[0].as_ref().unwrap().clone();

@@ -275,7 +275,7 @@ async fn instance_headers_are_honoured_and_checked(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.user_id, alice.user_id);
+    assert_eq!(row.user_id, alice.id());
     assert_eq!(
         serde_json::from_str::<Value>(&row.metadata).unwrap(),
         json!({"agent": "claude", "version": 3})

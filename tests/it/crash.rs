@@ -245,7 +245,7 @@ async fn killed_at_random_moments(backend: Backend) {
         .unwrap()
         .unwrap();
     let txns = store
-        .transactions_for_user(&user.id, 1_000_000)
+        .transactions_for_user(user.id, 1_000_000)
         .await
         .unwrap();
     let charged: Vec<String> = txns
@@ -262,13 +262,13 @@ async fn killed_at_random_moments(backend: Backend) {
     );
     let sum: Credits = txns.iter().map(|t| t.amount_credits).sum();
     let grants: Credits = store
-        .grants_for_user(&user.id, 1_000)
+        .grants_for_user(user.id, 1_000)
         .await
         .unwrap()
         .iter()
         .map(|g| g.remaining_credits)
         .sum();
-    let wallet = store.wallet(&user.id).await.unwrap().unwrap();
+    let wallet = store.wallet(user.id).await.unwrap().unwrap();
     assert_eq!(
         (sum, grants),
         (wallet.balance_credits, wallet.balance_credits),

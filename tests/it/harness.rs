@@ -2,6 +2,7 @@
 //! own on the PostgreSQL server named by `TOLLGATE_TEST_DATABASE_URL`.
 
 use std::sync::Arc;
+use tollgate::id::{BudgetId, UserId};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -164,6 +165,18 @@ pub struct TestUser {
     pub token: String,
 }
 
+impl TestUser {
+    /// The user's id, as the store keys it.
+    pub fn id(&self) -> UserId {
+        self.user_id.parse().expect("a user id")
+    }
+
+    /// The id of the user's default budget.
+    pub fn budget(&self) -> BudgetId {
+        self.budget_id.parse().expect("a budget id")
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         Self::spawn_with(backend, |_| {}).await
@@ -297,8 +310,8 @@ impl TestApp {
         TestUser {
             email,
             password,
-            user_id: created.user_id,
-            budget_id: created.budget_id,
+            user_id: created.user_id.to_string(),
+            budget_id: created.budget_id.to_string(),
             token,
         }
     }

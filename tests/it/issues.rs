@@ -63,7 +63,7 @@ async fn reports_resolve_the_product_by_id_slug_or_name_and_are_always_recorded(
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(stored.user_id, user.user_id);
+        assert_eq!(stored.user_id, user.id());
         assert_eq!(stored.product_ref, supplied);
         assert_eq!(stored.product_id.is_some(), found);
         assert_eq!(stored.error_message, "the lookup returned nothing");

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate::id::UserId;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -31,15 +32,15 @@ async fn open(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
 }
 
 /// A wallet owner made directly in the store (no password hashing needed).
-async fn make_user(store: &dyn Store) -> String {
-    let id = new_id();
+async fn make_user(store: &dyn Store) -> UserId {
+    let id = UserId::new();
     store
         .create_user(&NewUser {
-            id: id.clone(),
+            id,
             email: format!("{id}@example.com"),
             password_hash: "not a login".into(),
             role: "customer".into(),
-            budget_id: new_id(),
+            budget_id: tollgate::id::BudgetId::new(),
             created_at: 0,
             enabled_products: vec![],
         })
@@ -177,7 +178,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 let expires_at = expires_in_minutes.map(|m| clock.now() + Duration::minutes(m));
                 let (grant, _) = ledger
                     .grant(NewGrant {
-                        user_id: user.clone(),
+                        user_id: user,
                         amount_credits: Credits::new(credits),
                         credit_type: "admin_grant".into(),
                         expires_at,
@@ -198,7 +199,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 let available = (model.live(now) - model.held()).max(0);
                 let result = ledger
                     .reserve(
-                        &user,
+                        user,
                         Credits::new(credits),
                         Duration::minutes(HOLD_TTL_MINUTES),
                         None,
@@ -233,14 +234,14 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
             }
             Op::Capture { hold } => {
                 if model.holds.is_empty() {
-                    let r = ledger.capture(&user, &new_id(), 0).await;
+                    let r = ledger.capture(user, &new_id(), 0).await;
                     prop_assert!(matches!(r, Err(LedgerError::UnknownHold)));
                     continue;
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 model.expire_due(now);
                 let covered = model.consume(h.amount);
-                let result = ledger.capture(&user, &h.id, 0).await;
+                let result = ledger.capture(user, &h.id, 0).await;
                 match result {
                     Ok(txn) => {
                         prop_assert!(
@@ -261,7 +262,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 ledger
-                    .release(&user, &h.id, "released", 0)
+                    .release(user, &h.id, "released", 0)
                     .await
                     .map_err(|e| TestCaseError::fail(format!("release: {e}")))?;
             }
@@ -306,7 +307,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
         check_invariants(
             store.as_ref(),
             &ledger,
-            &user,
+            user,
             &model,
             to_millis(clock.now()),
             step,
@@ -320,7 +321,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
 async fn check_invariants(
     store: &dyn Store,
     ledger: &Ledger,
-    user: &str,
+    user: UserId,
     model: &Model,
     now: i64,
     step: usize,
@@ -468,7 +469,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
     const PRICE: i64 = 7;
     ledger
         .grant(NewGrant {
-            user_id: user.clone(),
+            user_id: user,
             amount_credits: Credits::new(K * PRICE),
             credit_type: "admin_grant".into(),
             expires_at: None,
@@ -479,12 +480,11 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let ledger = ledger.clone();
-        let user = user.clone();
         tasks.push(tokio::spawn(async move {
             let hold = ledger
-                .reserve(&user, Credits::new(PRICE), Duration::minutes(5), None, None)
+                .reserve(user, Credits::new(PRICE), Duration::minutes(5), None, None)
                 .await?;
-            ledger.capture(&user, &hold.id, 0).await
+            ledger.capture(user, &hold.id, 0).await
         }));
     }
     let mut ok = 0;
@@ -496,10 +496,10 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
         }
     }
     assert_eq!(ok, K);
-    let balance = ledger.balance(&user).await.unwrap();
+    let balance = ledger.balance(user).await.unwrap();
     assert_eq!(balance.available, Credits::ZERO);
     assert_eq!(balance.live, Credits::ZERO);
-    let txns = store.transactions_for_user(&user, 1000).await.unwrap();
+    let txns = store.transactions_for_user(user, 1000).await.unwrap();
     assert_eq!(
         txns.iter().map(|t| t.amount_credits).sum::<Credits>(),
         Credits::ZERO
@@ -537,7 +537,7 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
         let user = make_user(store_a.as_ref()).await;
         for i in 0..10 {
             a.grant(NewGrant {
-                user_id: user.clone(),
+                user_id: user,
                 amount_credits: Credits::new(10 + i),
                 credit_type: "admin_grant".into(),
                 expires_at: Some(clock.now() + Duration::minutes(1 + i)),
@@ -559,7 +559,7 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
         "each grant expired by exactly one node"
     );
     for user in users {
-        let txns = store_a.transactions_for_user(&user, 1000).await.unwrap();
+        let txns = store_a.transactions_for_user(user, 1000).await.unwrap();
         assert_eq!(
             txns.iter()
                 .filter(|t| t.transaction_type == EntryKind::Expiration)
@@ -570,7 +570,7 @@ async fn two_sweepers_write_each_expiration_once(backend: Backend) {
             txns.iter().map(|t| t.amount_credits).sum::<Credits>(),
             Credits::ZERO
         );
-        assert_eq!(a.balance(&user).await.unwrap().live, Credits::ZERO);
+        assert_eq!(a.balance(user).await.unwrap().live, Credits::ZERO);
     }
 }
 
@@ -594,7 +594,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     let user = make_user(store.as_ref()).await;
     ledger
         .grant(NewGrant {
-            user_id: user.clone(),
+            user_id: user,
             amount_credits: Credits::new(100),
             credit_type: "admin_grant".into(),
             expires_at: None,
@@ -603,16 +603,16 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
         .await
         .unwrap();
     let hold = ledger
-        .reserve(&user, Credits::new(60), Duration::minutes(2), None, None)
+        .reserve(user, Credits::new(60), Duration::minutes(2), None, None)
         .await
         .unwrap();
     assert_eq!(
-        ledger.balance(&user).await.unwrap().available,
+        ledger.balance(user).await.unwrap().available,
         Credits::new(40)
     );
     assert!(matches!(
         ledger
-            .reserve(&user, Credits::new(50), Duration::minutes(2), None, None)
+            .reserve(user, Credits::new(50), Duration::minutes(2), None, None)
             .await,
         Err(LedgerError::InsufficientCredits {
             available: FORTY,
@@ -627,15 +627,15 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     clock.advance(Duration::minutes(3));
     assert_eq!(ledger.sweep_holds(100).await.unwrap(), 1);
     assert_eq!(
-        ledger.balance(&user).await.unwrap().available,
+        ledger.balance(user).await.unwrap().available,
         Credits::new(100)
     );
     assert!(matches!(
-        ledger.capture(&user, &hold.id, 0).await,
+        ledger.capture(user, &hold.id, 0).await,
         Err(LedgerError::UnknownHold)
     ));
     assert!(store
-        .transactions_for_user(&user, 10)
+        .transactions_for_user(user, 10)
         .await
         .unwrap()
         .iter()
@@ -661,7 +661,7 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
     let ledger = Ledger::new(store.clone(), Arc::new(clock.clone()));
     let user = make_user(store.as_ref()).await;
     let grant = |credits: i64, days: Option<i64>| NewGrant {
-        user_id: user.clone(),
+        user_id: user,
         amount_credits: Credits::new(credits),
         credit_type: "admin_grant".into(),
         expires_at: days.map(|d| clock.now() + Duration::days(d)),
@@ -671,10 +671,10 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
     let (late, _) = ledger.grant(grant(30, Some(9))).await.unwrap();
     let (soon, _) = ledger.grant(grant(20, Some(2))).await.unwrap();
     let hold = ledger
-        .reserve(&user, Credits::new(60), Duration::minutes(1), None, None)
+        .reserve(user, Credits::new(60), Duration::minutes(1), None, None)
         .await
         .unwrap();
-    let txn = ledger.capture(&user, &hold.id, 0).await.unwrap();
+    let txn = ledger.capture(user, &hold.id, 0).await.unwrap();
     let mut alloc = store.allocations_for_transaction(&txn.id).await.unwrap();
     alloc.sort_by_key(|a| a.amount_credits);
     let got: Vec<(String, i64)> = alloc
@@ -710,11 +710,11 @@ async fn a_capture_records_its_allocations_in_consumption_order_on_postgres() {
     a_capture_records_its_allocations_in_consumption_order(Backend::Postgres).await;
 }
 
-async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> String {
+async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> UserId {
     let user = make_user(store).await;
     ledger
         .grant(NewGrant {
-            user_id: user.clone(),
+            user_id: user,
             amount_credits: Credits::new(credits),
             credit_type: "admin_grant".into(),
             expires_at: None,
@@ -737,27 +737,23 @@ async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
     let (batches_before, commands_before) = ledger.engine_stats();
     let calls = (0..40).map(|i| {
         let ledger = ledger.clone();
-        let user = if i % 2 == 0 {
-            poor.clone()
-        } else {
-            rich.clone()
-        };
+        let user = if i % 2 == 0 { poor } else { rich };
         async move {
             let r = ledger
-                .reserve(&user, Credits::new(5), Duration::minutes(5), None, None)
+                .reserve(user, Credits::new(5), Duration::minutes(5), None, None)
                 .await;
             (user, r)
         }
     });
     let results = futures::future::join_all(calls).await;
-    let ok = |u: &str| {
+    let ok = |u: UserId| {
         results
             .iter()
-            .filter(|(user, r)| user == u && r.is_ok())
+            .filter(|(user, r)| *user == u && r.is_ok())
             .count()
     };
-    assert_eq!(ok(&poor), 3, "exactly what the poor wallet can pay for");
-    assert_eq!(ok(&rich), 20, "the rich wallet's calls all go through");
+    assert_eq!(ok(poor), 3, "exactly what the poor wallet can pay for");
+    assert_eq!(ok(rich), 20, "the rich wallet's calls all go through");
     for (user, r) in &results {
         if user == &poor {
             if let Err(e) = r {
@@ -772,7 +768,7 @@ async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
         "concurrent commands share batches ({} batches for 40 commands)",
         batches - batches_before
     );
-    let poor_balance = ledger.balance(&poor).await.unwrap();
+    let poor_balance = ledger.balance(poor).await.unwrap();
     assert_eq!(
         (poor_balance.held.get(), poor_balance.available.get()),
         (15, 0)
@@ -789,8 +785,8 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
     let user = funded(store.as_ref(), &ledger, 1_000).await;
     let order = tollgate::store::OrderRow {
         id: new_id(),
-        user_id: user.clone(),
-        budget_id: new_id(),
+        user_id: user,
+        budget_id: tollgate::id::BudgetId::new(),
         product_id: new_id(),
         action: "run".into(),
         price_credits: Credits::ZERO,
@@ -808,13 +804,13 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
         let dup = ledger.record_order(&order);
         let reserves = futures::future::join_all(
             (0..10)
-                .map(|_| ledger.reserve(&user, Credits::new(1), Duration::minutes(5), None, None)),
+                .map(|_| ledger.reserve(user, Credits::new(1), Duration::minutes(5), None, None)),
         );
         let (dup, reserves) = tokio::join!(dup, reserves);
         assert!(matches!(dup, Err(LedgerError::Store(_))), "{dup:?}");
         assert!(reserves.iter().all(|r| r.is_ok()), "{reserves:?}");
     }
-    assert_eq!(ledger.balance(&user).await.unwrap().held, Credits::new(50));
+    assert_eq!(ledger.balance(user).await.unwrap().held, Credits::new(50));
 }
 
 /// The one-write charge: refused whole when the credits no longer cover it,
@@ -827,13 +823,13 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
     let user = funded(store.as_ref(), &ledger, 10).await;
     // Another call holds 4 of the 10 credits.
     ledger
-        .reserve(&user, Credits::new(4), Duration::minutes(5), None, None)
+        .reserve(user, Credits::new(4), Duration::minutes(5), None, None)
         .await
         .unwrap();
     let order = |price| tollgate::store::OrderRow {
         id: new_id(),
-        user_id: user.clone(),
-        budget_id: new_id(),
+        user_id: user,
+        budget_id: tollgate::id::BudgetId::new(),
         product_id: new_id(),
         action: "run".into(),
         price_credits: price,
@@ -872,7 +868,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
     let row = store.order_by_id(&paid.id).await.unwrap().unwrap();
     assert_eq!(row.status, OrderStatus::Succeeded);
     assert_eq!(row.transaction_id.as_deref(), Some(txn.id.as_str()));
-    let b = ledger.balance(&user).await.unwrap();
+    let b = ledger.balance(user).await.unwrap();
     assert_eq!((b.live.get(), b.held.get(), b.available.get()), (4, 4, 0));
 }
 

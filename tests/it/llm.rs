@@ -144,7 +144,7 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
     let now = tollgate::clock::to_millis(app.clock.now());
     let workflow = WorkflowRow {
         id: tollgate::id::new_id(),
-        owner_id: owner.user_id.clone(),
+        owner_id: owner.id(),
         name: "assistant".into(),
         description: String::new(),
         visibility: Visibility::Private,
@@ -171,8 +171,8 @@ async fn new_run(
     let run = RunRow {
         id: tollgate::id::new_id(),
         workflow_id: workflow.id.clone(),
-        user_id: user.user_id.clone(),
-        budget_id: user.budget_id.clone(),
+        user_id: user.id(),
+        budget_id: user.budget(),
         request_id: None,
         prompt: prompt.into(),
         status: RunStatus::Running,
@@ -205,8 +205,8 @@ async fn new_run(
         .store
         .insert_instance(&InstanceRow {
             id: run.id.clone(),
-            user_id: user.user_id.clone(),
-            budget_id: user.budget_id.clone(),
+            user_id: user.id(),
+            budget_id: user.budget(),
             metadata: "{}".into(),
             created_at: now,
             last_seen_at: now,
@@ -597,7 +597,7 @@ async fn a_run_taken_over_after_a_crash_replays_instead_of_paying_again(backend:
     let session = app
         .state
         .store
-        .session_messages("replayed", &user.user_id)
+        .session_messages("replayed", user.id())
         .await
         .unwrap();
     assert_eq!(session.len(), 4, "{session:?}");
@@ -711,7 +711,7 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
     let orders = app
         .state
         .store
-        .orders_for_user(&user.user_id, 10)
+        .orders_for_user(user.id(), 10)
         .await
         .unwrap();
     let model_orders: Vec<_> = orders.iter().filter(|o| o.product_id == "llm").collect();

@@ -219,7 +219,7 @@ async fn report_tool_issue_records_a_report_like_the_rest_endpoint(app: TestApp)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(issue.user_id, user.user_id);
+    assert_eq!(issue.user_id, user.id());
     assert_eq!(issue.error_message, "rounds 0.1+0.2 oddly");
     assert_eq!(
         issue.recommended_improvements.as_deref(),

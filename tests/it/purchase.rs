@@ -63,7 +63,7 @@ async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: T
         .unwrap()
         .unwrap();
     assert_eq!(order.status, OrderStatus::Succeeded);
-    assert_eq!(order.user_id, user.user_id);
+    assert_eq!(order.user_id, user.id());
     assert_eq!(order.instance_id.as_deref(), Some(instance_id));
     assert!(order.transaction_id.is_some());
 
@@ -235,7 +235,7 @@ async fn insufficient_credits_get_402_with_balance_and_price(app: TestApp) {
     let orders = app
         .state
         .store
-        .orders_for_user(&user.user_id, 10)
+        .orders_for_user(user.id(), 10)
         .await
         .unwrap();
     assert_eq!(orders.len(), 1, "the attempt is recorded");
@@ -519,7 +519,7 @@ async fn an_idempotency_key_replays_the_first_response_and_charges_once(app: Tes
     assert_eq!(
         app.state
             .store
-            .orders_for_user(&user.user_id, 100)
+            .orders_for_user(user.id(), 100)
             .await
             .unwrap()
             .len(),
@@ -569,7 +569,7 @@ async fn two_users_are_isolated(app: TestApp) {
     assert!(app
         .state
         .store
-        .orders_for_user(&bob.user_id, 10)
+        .orders_for_user(bob.id(), 10)
         .await
         .unwrap()
         .is_empty());
@@ -690,8 +690,8 @@ async fn without_an_allowlist_loopback_is_refused_even_through_redirects() {
 async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: TestApp) {
     let user = funded_user(&app, 10).await;
     let caller = tollgate::auth::Caller {
-        user_id: user.user_id.clone(),
-        budget_id: user.budget_id.clone(),
+        user_id: user.id(),
+        budget_id: user.budget(),
         role: tollgate::auth::Role::Customer,
         api_key_id: None,
     };
@@ -699,7 +699,7 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
     let claim = app
         .state
         .store
-        .claim_idempotency_key(&user.user_id, "crash-1", "h", now, now - 1)
+        .claim_idempotency_key(user.id(), "crash-1", "h", now, now - 1)
         .await
         .unwrap();
     assert_eq!(claim, tollgate::store::IdempotencyClaim::Claimed);
@@ -730,7 +730,7 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
     match app
         .state
         .store
-        .claim_idempotency_key(&user.user_id, "crash-1", "h", now + 1, 0)
+        .claim_idempotency_key(user.id(), "crash-1", "h", now + 1, 0)
         .await
         .unwrap()
     {
@@ -767,7 +767,7 @@ async fn a_free_tool_call_is_an_order_too(app: TestApp) {
     let orders = app
         .state
         .store
-        .orders_for_user(&user.user_id, 10)
+        .orders_for_user(user.id(), 10)
         .await
         .unwrap();
     assert_eq!(orders.len(), 1);

@@ -549,7 +549,7 @@ async fn a_missing_credential_asks_the_owner_once_and_stored_values_stay_sealed(
     let rows = app
         .state
         .store
-        .credentials_of_user(&user.user_id)
+        .credentials_of_user(user.id())
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -861,7 +861,7 @@ async fn a_credential_that_cannot_be_sent_in_a_header_is_refused(app: TestApp) {
     assert!(app
         .state
         .store
-        .credentials_of_user(&user.user_id)
+        .credentials_of_user(user.id())
         .await
         .unwrap()
         .is_empty());
@@ -877,7 +877,7 @@ async fn a_credential_that_cannot_be_sent_in_a_header_is_refused(app: TestApp) {
     app.state
         .store
         .put_credential(&tollgate::store::CredentialRow {
-            user_id: user.user_id.clone(),
+            user_id: user.id(),
             product_id: in_header.clone(),
             name: "api_key".into(),
             value_sealed: app.state.master.seal(b"sk-old\r\nX-Injected: 1"),
@@ -957,13 +957,7 @@ async fn a_client_that_disconnects_mid_call_is_charged_for_the_finished_vendor_c
     }
     assert_eq!(server.received().len(), 1, "the vendor was called once");
     assert_eq!(balance_of(&app, &user).await, 100 - PRICE);
-    let wallet = app
-        .state
-        .store
-        .wallet(&user.user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let wallet = app.state.store.wallet(user.id()).await.unwrap().unwrap();
     assert_eq!(
         wallet.held_credits.get(),
         0,

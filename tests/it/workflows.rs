@@ -950,12 +950,7 @@ async fn two_nodes_share_the_queue_and_no_run_executes_twice(backend: Backend) {
         let row = a.state.store.run_by_id(run_id).await.unwrap().unwrap();
         assert_eq!(row.attempts, 1, "claimed once");
     }
-    let orders = a
-        .state
-        .store
-        .orders_for_user(&user.user_id, 100)
-        .await
-        .unwrap();
+    let orders = a.state.store.orders_for_user(user.id(), 100).await.unwrap();
     assert_eq!(orders.len(), 20, "each run's tool call ran once");
     assert_eq!(a.balance(&user).await["balance"], 1000 - 20);
 }

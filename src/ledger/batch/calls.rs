@@ -2,6 +2,7 @@
 
 use super::Batch;
 use crate::id::new_id;
+use crate::id::{BudgetId, UserId};
 use crate::ledger::{plan_debit, LedgerError};
 use crate::money::Credits;
 use crate::store::{
@@ -11,7 +12,7 @@ use crate::store::{
 impl Batch {
     pub(super) fn reserve(
         &mut self,
-        user_id: &str,
+        user_id: UserId,
         amount: Credits,
         ttl_ms: i64,
         budget: Option<&BudgetRow>,
@@ -23,7 +24,7 @@ impl Batch {
                 // Expired grants stop counting at once; their expiration
                 // entries are written by the next capture or sweep.
                 let available =
-                    (self.live(user_id) - self.wallets[user_id].row.held_credits).at_least_zero();
+                    (self.live(user_id) - self.wallets[&user_id].row.held_credits).at_least_zero();
                 (available < amount).then_some(LedgerError::InsufficientCredits {
                     available,
                     requested: amount,
@@ -37,8 +38,8 @@ impl Batch {
         }
         let hold = HoldRow {
             id: new_id(),
-            user_id: user_id.to_string(),
-            budget_id: budget.map(|b| b.id.clone()),
+            user_id,
+            budget_id: budget.map(|b| b.id),
             amount_credits: amount,
             reference: order.map(|o| o.id.clone()),
             created_at: self.now,
@@ -47,23 +48,28 @@ impl Batch {
         if let Some(order) = order {
             self.new_orders.insert(order.id.clone(), order.clone());
         }
-        self.add_held(user_id, hold.budget_id.as_deref(), amount);
+        self.add_held(user_id, hold.budget_id, amount);
         self.new_holds.insert(hold.id.clone(), hold.clone());
         Ok(hold)
     }
 
-    pub(super) fn add_held(&mut self, user_id: &str, budget_id: Option<&str>, amount: Credits) {
+    pub(super) fn add_held(
+        &mut self,
+        user_id: UserId,
+        budget_id: Option<BudgetId>,
+        amount: Credits,
+    ) {
         let w = self.wallet(user_id);
         w.row.held_credits += amount;
         w.dirty = true;
-        if let Some(b) = budget_id.and_then(|id| self.budgets.get_mut(id)) {
+        if let Some(b) = budget_id.and_then(|id| self.budgets.get_mut(&id)) {
             b.row.held_credits += amount;
             b.dirty = true;
         }
     }
 
     /// Takes the hold out of the batch's view; `None` if it is not the wallet's.
-    pub(super) fn take_hold(&mut self, user_id: &str, hold_id: &str) -> Option<HoldRow> {
+    pub(super) fn take_hold(&mut self, user_id: UserId, hold_id: &str) -> Option<HoldRow> {
         let hold = match self.new_holds.remove(hold_id) {
             Some(h) => h,
             None => {
@@ -81,7 +87,7 @@ impl Batch {
             self.new_holds.insert(hold.id.clone(), hold);
             return None;
         }
-        self.add_held(user_id, hold.budget_id.as_deref(), -hold.amount_credits);
+        self.add_held(user_id, hold.budget_id, -hold.amount_credits);
         Some(hold)
     }
 
@@ -116,7 +122,7 @@ impl Batch {
 
     pub(super) fn capture(
         &mut self,
-        user_id: &str,
+        user_id: UserId,
         hold_id: &str,
         duration_ms: i64,
         idempotent: Option<&(String, String)>,
@@ -145,7 +151,7 @@ impl Batch {
             user_id,
             hold.amount_credits,
             plan,
-            hold.budget_id.as_deref(),
+            hold.budget_id,
             hold.reference.as_deref(),
         );
         if let Some(order_id) = &hold.reference {
@@ -163,7 +169,7 @@ impl Batch {
 
     pub(super) fn release(
         &mut self,
-        user_id: &str,
+        user_id: UserId,
         hold_id: &str,
         code: &str,
         duration_ms: i64,
@@ -186,7 +192,7 @@ impl Batch {
         order: &OrderRow,
         idempotent: Option<&(String, String)>,
     ) -> Result<TransactionRow, LedgerError> {
-        let user_id = order.user_id.as_str();
+        let user_id = order.user_id;
         if let Some(e) = budget.and_then(|b| self.check_caps(b, amount).err()) {
             self.failed_order(order, &e);
             return Err(e);
@@ -194,7 +200,7 @@ impl Batch {
         self.expire_due(user_id);
         let grants = self.live_grants(user_id);
         let live: Credits = grants.iter().map(|g| g.remaining_credits).sum();
-        let available = (live - self.wallets[user_id].row.held_credits).at_least_zero();
+        let available = (live - self.wallets[&user_id].row.held_credits).at_least_zero();
         if available < amount {
             let e = LedgerError::InsufficientCredits {
                 available,
@@ -204,13 +210,7 @@ impl Batch {
             return Err(e);
         }
         let plan = plan_debit(&grants, amount).expect("available credits cover the charge");
-        let txn = self.debit(
-            user_id,
-            amount,
-            plan,
-            budget.map(|b| b.id.as_str()),
-            Some(&order.id),
-        );
+        let txn = self.debit(user_id, amount, plan, budget.map(|b| b.id), Some(&order.id));
         let mut done = order.clone();
         done.status = OrderStatus::Succeeded;
         done.transaction_id = Some(txn.id.clone());
@@ -222,10 +222,10 @@ impl Batch {
     }
 
     /// Stores the response of a charged idempotent request in the batch.
-    fn record_response(&mut self, user_id: &str, idempotent: Option<&(String, String)>) {
+    fn record_response(&mut self, user_id: UserId, idempotent: Option<&(String, String)>) {
         if let Some((key, body)) = idempotent {
             self.idempotency.push(IdempotencyFinish {
-                user_id: user_id.to_string(),
+                user_id,
                 key: key.clone(),
                 status: 200,
                 body: body.clone(),

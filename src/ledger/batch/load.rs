@@ -1,5 +1,6 @@
 //! Loading a batch: the rows its commands need, in a handful of reads.
 
+use crate::id::{BudgetId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{rolling_caps, window_start, Batch, Budget, Wallet, WINDOWS};
@@ -13,17 +14,17 @@ impl Batch {
         commands: &[&Command],
         now_ms: impl FnOnce() -> i64,
     ) -> StoreResult<Batch> {
-        let users: BTreeSet<&str> = commands.iter().map(|c| c.user_id()).collect();
-        let users: Vec<String> = users.into_iter().map(str::to_string).collect();
+        let users: BTreeSet<UserId> = commands.iter().map(|c| c.user_id()).collect();
+        let users: Vec<UserId> = users.into_iter().collect();
         let rows = tx.lock_wallets(&users).await?;
         // Time is read under the wallets' locks, so each wallet's entries are
         // dated in the order they were written.
         let now = now_ms();
-        let mut wallets: HashMap<String, Wallet> = rows
+        let mut wallets: HashMap<UserId, Wallet> = rows
             .into_iter()
             .map(|row| {
                 (
-                    row.user_id.clone(),
+                    row.user_id,
                     Wallet {
                         row,
                         grants: None,
@@ -64,25 +65,25 @@ impl Batch {
 
         // Grants are read only where a command spends or changes them, or
         // where a due grant makes the balance differ from the live credits.
-        let mut grant_users: BTreeSet<String> = commands
+        let mut grant_users: BTreeSet<UserId> = commands
             .iter()
             .filter(|c| c.needs_grants())
-            .map(|c| c.user_id().to_string())
+            .map(|c| c.user_id())
             .collect();
         for w in wallets.values() {
             if w.row.next_expiry.is_some_and(|e| e <= now) {
-                grant_users.insert(w.row.user_id.clone());
+                grant_users.insert(w.row.user_id);
             }
         }
-        let grant_users: Vec<String> = grant_users
+        let grant_users: Vec<UserId> = grant_users
             .into_iter()
             .filter(|u| wallets.contains_key(u))
             .collect();
 
         // Budget counters: of budgets that reserve or charge, and of holds.
-        let mut budget_ids: BTreeSet<String> = BTreeSet::new();
+        let mut budget_ids: BTreeSet<BudgetId> = BTreeSet::new();
         // Per budget, which rolling windows have a cap.
-        let mut capped: BTreeMap<String, [bool; 4]> = BTreeMap::new();
+        let mut capped: BTreeMap<BudgetId, [bool; 4]> = BTreeMap::new();
         for c in commands {
             match c {
                 Command::Reserve {
@@ -91,8 +92,8 @@ impl Batch {
                 | Command::Charge {
                     budget: Some(b), ..
                 } => {
-                    budget_ids.insert(b.id.clone());
-                    let entry = capped.entry(b.id.clone()).or_insert([false; 4]);
+                    budget_ids.insert(b.id);
+                    let entry = capped.entry(b.id).or_insert([false; 4]);
                     for (slot, cap) in entry.iter_mut().zip(rolling_caps(b)) {
                         *slot |= cap.is_some();
                     }
@@ -101,21 +102,18 @@ impl Batch {
             }
         }
         for h in holds.values() {
-            if let Some(b) = &h.budget_id {
-                budget_ids.insert(b.clone());
+            if let Some(b) = h.budget_id {
+                budget_ids.insert(b);
             }
         }
-        let budget_ids: Vec<String> = budget_ids.into_iter().collect();
-        let mut budgets: HashMap<String, Budget> = budget_ids
+        let budget_ids: Vec<BudgetId> = budget_ids.into_iter().collect();
+        let mut budgets: HashMap<BudgetId, Budget> = budget_ids
             .iter()
-            .map(|id| {
+            .map(|&id| {
                 (
-                    id.clone(),
+                    id,
                     Budget {
-                        row: BudgetCounterRow {
-                            budget_id: id.clone(),
-                            ..Default::default()
-                        },
+                        row: BudgetCounterRow::new(id),
                         before: [None; 4],
                         dirty: false,
                     },
@@ -129,8 +127,8 @@ impl Batch {
         for (id, windows) in &capped {
             for (i, has_cap) in windows.iter().enumerate() {
                 if *has_cap {
-                    probes.push((id.clone(), window_start(now, WINDOWS[i].1)));
-                    slots.push((id.clone(), i));
+                    probes.push((*id, window_start(now, WINDOWS[i].1)));
+                    slots.push((*id, i));
                 }
             }
         }

@@ -15,6 +15,7 @@
 //! change to a row it creates into the created row). Foreign keys are
 //! checked at the end of the statement, after every CTE has run.
 
+use crate::id::{BudgetId, UserId};
 use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
@@ -282,9 +283,13 @@ fn append_numbered(sql: &mut String, part: &str, first: usize) -> usize {
 
 impl PgBatch<'_> {
     /// The rows `sql` finds for the ids bound as its one array, `$1`.
-    async fn rows_for<R>(&mut self, sql: &str, ids: &[String]) -> StoreResult<Vec<R>>
+    async fn rows_for<R, I>(&mut self, sql: &str, ids: &[I]) -> StoreResult<Vec<R>>
     where
         R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+        I: for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + sqlx::postgres::PgHasArrayType
+            + Sync,
     {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -298,11 +303,11 @@ impl PgBatch<'_> {
 
 #[async_trait]
 impl BatchTx for PgBatch<'_> {
-    async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>> {
+    async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>> {
         self.rows_for(&LOCK_WALLETS, user_ids).await
     }
 
-    async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+    async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>> {
         self.rows_for(&OPEN_GRANTS, user_ids).await
     }
 
@@ -316,20 +321,20 @@ impl BatchTx for PgBatch<'_> {
 
     async fn budget_counters(
         &mut self,
-        budget_ids: &[String],
+        budget_ids: &[BudgetId],
     ) -> StoreResult<Vec<BudgetCounterRow>> {
         self.rows_for(BUDGET_COUNTERS, budget_ids).await
     }
 
     async fn spend_before(
         &mut self,
-        probes: &[(String, i64)],
+        probes: &[(BudgetId, i64)],
     ) -> StoreResult<Vec<Option<Credits>>> {
         if probes.is_empty() {
             return Ok(Vec::new());
         }
         let rows: Vec<(i64, Option<Credits>)> = sqlx::query_as(SPEND_BEFORE)
-            .bind(col(probes, |p| p.0.as_str()))
+            .bind(col(probes, |p| p.0))
             .bind(col(probes, |p| p.1))
             .fetch_all(&mut *self.tx)
             .await?;
@@ -342,9 +347,9 @@ impl BatchTx for PgBatch<'_> {
 
     async fn spending(
         &mut self,
-        grant_users: &[String],
-        budget_ids: &[String],
-        probes: &[(String, i64)],
+        grant_users: &[UserId],
+        budget_ids: &[BudgetId],
+        probes: &[(BudgetId, i64)],
     ) -> StoreResult<Spending> {
         let mut out = Spending {
             spend_before: vec![None; probes.len()],
@@ -356,7 +361,7 @@ impl BatchTx for PgBatch<'_> {
         let rows = sqlx::query(&SPENDING)
             .bind(grant_users)
             .bind(budget_ids)
-            .bind(col(probes, |p| p.0.as_str()))
+            .bind(col(probes, |p| p.0))
             .bind(col(probes, |p| p.1))
             .fetch_all(&mut *self.tx)
             .await?;
@@ -418,7 +423,7 @@ impl BatchTx for PgBatch<'_> {
         if filled[0] {
             q = q
                 .bind(col(g, |g| g.id.as_str()))
-                .bind(col(g, |g| g.user_id.as_str()))
+                .bind(col(g, |g| g.user_id))
                 .bind(col(g, |g| g.amount_credits))
                 .bind(col(g, |g| g.remaining_credits))
                 .bind(col(g, |g| g.credit_type.as_str()))
@@ -439,14 +444,14 @@ impl BatchTx for PgBatch<'_> {
         if filled[2] {
             q = q
                 .bind(col(t, |(t, _)| t.id.as_str()))
-                .bind(col(t, |(t, _)| t.user_id.as_str()))
+                .bind(col(t, |(t, _)| t.user_id))
                 .bind(col(t, |(t, _)| t.transaction_type.as_str()))
                 .bind(col(t, |(t, _)| t.amount_credits))
                 .bind(col(t, |(t, _)| t.balance_after_credits))
                 .bind(col(t, |(t, _)| t.grant_id.as_deref()))
                 .bind(col(t, |(t, _)| t.reference.as_deref()))
                 .bind(col(t, |(t, _)| t.date_created))
-                .bind(col(t, |(t, _)| t.budget_id.as_deref()))
+                .bind(col(t, |(t, _)| t.budget_id))
                 .bind(col(t, |(_, seq)| *seq));
         }
         if filled[3] {
@@ -461,8 +466,8 @@ impl BatchTx for PgBatch<'_> {
         if filled[5] {
             q = q
                 .bind(col(h, |h| h.id.as_str()))
-                .bind(col(h, |h| h.user_id.as_str()))
-                .bind(col(h, |h| h.budget_id.as_deref()))
+                .bind(col(h, |h| h.user_id))
+                .bind(col(h, |h| h.budget_id))
                 .bind(col(h, |h| h.amount_credits))
                 .bind(col(h, |h| h.reference.as_deref()))
                 .bind(col(h, |h| h.created_at))
@@ -471,8 +476,8 @@ impl BatchTx for PgBatch<'_> {
         if filled[6] {
             q = q
                 .bind(col(o, |o| o.id.as_str()))
-                .bind(col(o, |o| o.user_id.as_str()))
-                .bind(col(o, |o| o.budget_id.as_str()))
+                .bind(col(o, |o| o.user_id))
+                .bind(col(o, |o| o.budget_id))
                 .bind(col(o, |o| o.product_id.as_str()))
                 .bind(col(o, |o| o.action.as_str()))
                 .bind(col(o, |o| o.price_credits))
@@ -496,14 +501,14 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[8] {
             q = q
-                .bind(col(i, |i| i.user_id.as_str()))
+                .bind(col(i, |i| i.user_id))
                 .bind(col(i, |i| i.key.as_str()))
                 .bind(col(i, |i| i.status))
                 .bind(col(i, |i| i.body.as_str()));
         }
         if filled[9] {
             q = q
-                .bind(col(wl, |r| r.user_id.as_str()))
+                .bind(col(wl, |r| r.user_id))
                 .bind(col(wl, |r| r.balance_credits))
                 .bind(col(wl, |r| r.entry_count))
                 .bind(col(wl, |r| r.held_credits))
@@ -512,14 +517,14 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[10] {
             q = q
-                .bind(col(b, |c| c.budget_id.as_str()))
+                .bind(col(b, |c| c.budget_id))
                 .bind(col(b, |c| c.spent_total))
                 .bind(col(b, |c| c.held_credits))
                 .bind(col(b, |c| c.last_minute));
         }
         if filled[11] {
             q = q
-                .bind(col(s, |s| s.budget_id.as_str()))
+                .bind(col(s, |s| s.budget_id))
                 .bind(col(s, |s| s.minute))
                 .bind(col(s, |s| s.amount))
                 .bind(col(s, |s| s.cumulative));

@@ -1,6 +1,7 @@
 //! Accounts: users, budgets, API keys, one-time markers and the cache
 //! invalidation log.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -25,6 +26,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -52,11 +57,11 @@ where
         sqlx::query(&format!(
             "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
-        .bind(&user.id)
+        .bind(user.id)
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(&user.role)
-        .bind(&user.budget_id)
+        .bind(user.budget_id)
         .bind(user.created_at)
         .execute(&mut *tx)
         .await
@@ -64,21 +69,21 @@ where
         sqlx::query(
             "INSERT INTO budgets (id, user_id, name, status, is_default, created_at) VALUES ($1, $2, 'Default', 'active', TRUE, $3)",
         )
-        .bind(&user.budget_id)
-        .bind(&user.id)
+        .bind(user.budget_id)
+        .bind(user.id)
         .bind(user.created_at)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO wallets (user_id, balance_credits, updated_at) VALUES ($1, 0, $2)",
         )
-        .bind(&user.id)
+        .bind(user.id)
         .bind(user.created_at)
         .execute(&mut *tx)
         .await?;
         for product_id in &user.enabled_products {
             sqlx::query("INSERT INTO budget_products (budget_id, product_id, created_at) VALUES ($1, $2, $3)")
-                .bind(&user.budget_id)
+                .bind(user.budget_id)
                 .bind(product_id)
                 .bind(user.created_at)
                 .execute(&mut *tx)
@@ -97,7 +102,7 @@ where
         )
     }
 
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
                 .bind(id)
@@ -112,7 +117,7 @@ where
             .await?)
     }
 
-    async fn budget_by_id(&self, id: &str) -> StoreResult<Option<BudgetRow>> {
+    async fn budget_by_id(&self, id: BudgetId) -> StoreResult<Option<BudgetRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {BUDGET_COLS} FROM budgets WHERE id = $1"))
                 .bind(id)
@@ -121,7 +126,7 @@ where
         )
     }
 
-    async fn budgets_for_user(&self, user_id: &str) -> StoreResult<Vec<BudgetRow>> {
+    async fn budgets_for_user(&self, user_id: UserId) -> StoreResult<Vec<BudgetRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {BUDGET_COLS} FROM budgets WHERE user_id = $1 ORDER BY created_at, id"
         ))
@@ -133,8 +138,8 @@ where
     async fn insert_budget(&self, b: &BudgetRow) -> StoreResult<()> {
         let sql = format!("INSERT INTO budgets ({BUDGET_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         let mut q = sqlx::query(&sql)
-            .bind(&b.id)
-            .bind(&b.user_id)
+            .bind(b.id)
+            .bind(b.user_id)
             .bind(&b.name)
             .bind(b.status.as_str())
             .bind(b.is_default)
@@ -152,7 +157,7 @@ where
             "UPDATE budgets SET name = $2, status = $3, cap_per_call = $4, cap_hourly = $5, cap_daily = $6, \
              cap_weekly = $7, cap_monthly = $8, cap_total = $9 WHERE id = $1",
         )
-        .bind(&b.id)
+        .bind(b.id)
         .bind(&b.name)
         .bind(b.status.as_str());
         for cap in b.caps() {
@@ -162,7 +167,7 @@ where
         log_invalidation(
             &mut tx,
             invalidation::BUDGET,
-            &b.id,
+            &b.id.to_string(),
             crate::clock::to_millis(chrono::Utc::now()),
         )
         .await?;
@@ -175,8 +180,8 @@ where
             "INSERT INTO api_keys (id, user_id, budget_id, name, prefix, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&key.id)
-        .bind(&key.user_id)
-        .bind(&key.budget_id)
+        .bind(key.user_id)
+        .bind(key.budget_id)
         .bind(&key.name)
         .bind(&key.prefix)
         .bind(&key.key_hash)
@@ -188,7 +193,7 @@ where
         Ok(())
     }
 
-    async fn api_keys_for_budget(&self, budget_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
+    async fn api_keys_for_budget(&self, budget_id: BudgetId) -> StoreResult<Vec<ApiKeyRow>> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, budget_id, name, prefix, key_hash, created_at, revoked_at FROM api_keys WHERE budget_id = $1 ORDER BY created_at DESC, id DESC",
         )
@@ -197,7 +202,12 @@ where
         .await?)
     }
 
-    async fn revoke_api_key(&self, budget_id: &str, key_id: &str, now: i64) -> StoreResult<bool> {
+    async fn revoke_api_key(
+        &self,
+        budget_id: BudgetId,
+        key_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND budget_id = $3 AND revoked_at IS NULL",

@@ -1,5 +1,6 @@
 //! Approval requests.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -20,6 +21,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -33,8 +38,8 @@ where
              ON CONFLICT (budget_id, kind, subject_id) WHERE status = 'open' DO NOTHING"
         ))
         .bind(&a.id)
-        .bind(&a.user_id)
-        .bind(&a.budget_id)
+        .bind(a.user_id)
+        .bind(a.budget_id)
         .bind(a.kind.as_str())
         .bind(&a.subject_id)
         .bind(&a.detail)
@@ -44,7 +49,7 @@ where
         .execute(self.writer())
         .await?;
         Ok(sqlx::query_scalar("SELECT id FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'")
-            .bind(&a.budget_id)
+            .bind(a.budget_id)
             .bind(a.kind.as_str())
             .bind(&a.subject_id)
             .fetch_one(self.pool())
@@ -53,8 +58,8 @@ where
 
     async fn approvals_for_user(
         &self,
-        user_id: &str,
-        budget_id: Option<&str>,
+        user_id: UserId,
+        budget_id: Option<BudgetId>,
         limit: i64,
     ) -> StoreResult<Vec<ApprovalRow>> {
         let rows = match budget_id {
@@ -84,7 +89,7 @@ where
 
     async fn approval_denied(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         kind: ApprovalKind,
         subject_id: &str,
     ) -> StoreResult<bool> {
@@ -116,7 +121,7 @@ where
 
     async fn resolve_approvals_for(
         &self,
-        user_id: &str,
+        user_id: UserId,
         kind: ApprovalKind,
         subject_id: &str,
         status: ApprovalStatus,

@@ -1,5 +1,6 @@
 //! Bundles.
 
+use crate::id::UserId;
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -28,7 +29,7 @@ where
         );
         sqlx::query(&sql)
             .bind(&b.id)
-            .bind(&b.owner_id)
+            .bind(b.owner_id)
             .bind(&b.name)
             .bind(&b.description)
             .bind(b.visibility.as_str())
@@ -41,7 +42,7 @@ where
         Ok(())
     }
 
-    async fn count_bundles_owned_by(&self, owner_id: &str) -> StoreResult<i64> {
+    async fn count_bundles_owned_by(&self, owner_id: UserId) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM bundles WHERE owner_id = $1")
                 .bind(owner_id)
@@ -56,7 +57,7 @@ where
              workflow_ids = $7, created_at = $8, updated_at = $9 WHERE id = $1",
         )
         .bind(&b.id)
-        .bind(&b.owner_id)
+        .bind(b.owner_id)
         .bind(&b.name)
         .bind(&b.description)
         .bind(b.visibility.as_str())
@@ -78,7 +79,7 @@ where
         )
     }
 
-    async fn bundles_visible_to(&self, user_id: &str) -> StoreResult<Vec<BundleRow>> {
+    async fn bundles_visible_to(&self, user_id: UserId) -> StoreResult<Vec<BundleRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {BUNDLE_COLS} FROM bundles WHERE owner_id = $1 OR visibility = 'public' ORDER BY created_at, id"
         ))

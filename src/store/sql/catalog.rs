@@ -1,5 +1,6 @@
 //! The catalog: products, and which a budget may buy at which prices.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
@@ -29,6 +30,10 @@ where
     String: Encode<'q, DB> + Type<DB>,
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<String>: Encode<'q, DB> + Type<DB>,
+    UserId: Encode<'q, DB> + Type<DB>,
+    Option<UserId>: Encode<'q, DB> + Type<DB>,
+    BudgetId: Encode<'q, DB> + Type<DB>,
+    Option<BudgetId>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
@@ -39,7 +44,7 @@ where
         .bind(&p.display_name)
         .bind(&p.description)
         .bind(&p.category)
-        .bind(&p.vendor_id)
+        .bind(p.vendor_id)
         .bind(p.kind.as_str())
         .bind(&p.endpoint)
         .bind(&p.required_credentials)
@@ -60,6 +65,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -135,7 +144,7 @@ where
         .await?)
     }
 
-    async fn budget_product_ids(&self, budget_id: &str) -> StoreResult<Vec<String>> {
+    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT product_id FROM budget_products WHERE budget_id = $1")
                 .bind(budget_id)
@@ -146,7 +155,7 @@ where
 
     async fn enable_product(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
         agreed_prices: &str,
         now: i64,
@@ -161,14 +170,14 @@ where
             .bind(agreed_prices)
             .execute(&mut *tx)
             .await?;
-        log_invalidation(&mut tx, invalidation::BUDGET, budget_id, now).await?;
+        log_invalidation(&mut tx, invalidation::BUDGET, &budget_id.to_string(), now).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn budget_products_with_prices(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
     ) -> StoreResult<Vec<(String, Option<String>)>> {
         Ok(sqlx::query_as(
             "SELECT product_id, agreed_prices FROM budget_products WHERE budget_id = $1",
@@ -180,7 +189,7 @@ where
 
     async fn record_agreed_prices(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
         agreed_prices: &str,
         now: i64,
@@ -192,12 +201,12 @@ where
             .bind(agreed_prices)
             .execute(&mut *tx)
             .await?;
-        log_invalidation(&mut tx, invalidation::BUDGET, budget_id, now).await?;
+        log_invalidation(&mut tx, invalidation::BUDGET, &budget_id.to_string(), now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn disable_product(&self, budget_id: &str, product_id: &str) -> StoreResult<bool> {
+    async fn disable_product(&self, budget_id: BudgetId, product_id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("DELETE FROM budget_products WHERE budget_id = $1 AND product_id = $2")
@@ -208,7 +217,7 @@ where
         log_invalidation(
             &mut tx,
             invalidation::BUDGET,
-            budget_id,
+            &budget_id.to_string(),
             crate::clock::to_millis(chrono::Utc::now()),
         )
         .await?;
@@ -218,7 +227,7 @@ where
 
     async fn budget_access(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         product_id: &str,
     ) -> StoreResult<Option<BudgetAccess>> {
         let row: Option<BudgetAccessRow> = sqlx::query_as(&format!(

@@ -1,5 +1,6 @@
 //! Credentials stored for tools, sealed.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -17,6 +18,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -27,7 +32,7 @@ where
             "INSERT INTO credentials (user_id, product_id, name, value_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (user_id, product_id, name) DO UPDATE SET value_sealed = excluded.value_sealed, updated_at = excluded.updated_at",
         )
-        .bind(&c.user_id)
+        .bind(c.user_id)
         .bind(&c.product_id)
         .bind(&c.name)
         .bind(&c.value_sealed)
@@ -40,7 +45,7 @@ where
 
     async fn credentials_for(
         &self,
-        user_id: &str,
+        user_id: UserId,
         product_id: &str,
     ) -> StoreResult<Vec<CredentialRow>> {
         Ok(sqlx::query_as("SELECT user_id, product_id, name, value_sealed, created_at, updated_at FROM credentials WHERE user_id = $1 AND product_id = $2")
@@ -50,7 +55,7 @@ where
             .await?)
     }
 
-    async fn credentials_of_user(&self, user_id: &str) -> StoreResult<Vec<CredentialRow>> {
+    async fn credentials_of_user(&self, user_id: UserId) -> StoreResult<Vec<CredentialRow>> {
         Ok(sqlx::query_as("SELECT user_id, product_id, name, value_sealed, created_at, updated_at FROM credentials WHERE user_id = $1 ORDER BY product_id, name")
             .bind(user_id)
             .fetch_all(self.pool())
@@ -59,7 +64,7 @@ where
 
     async fn delete_credential(
         &self,
-        user_id: &str,
+        user_id: UserId,
         product_id: &str,
         name: &str,
     ) -> StoreResult<bool> {

@@ -1,5 +1,6 @@
 //! Callback deliveries and the webhook secrets that sign them.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -18,6 +19,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -25,7 +30,7 @@ where
     for<'r> (String,): FromRow<'r, DbRow<S>>,
     for<'r> (i64, i64): FromRow<'r, DbRow<S>>,
 {
-    async fn webhook_secret(&self, user_id: &str) -> StoreResult<Option<String>> {
+    async fn webhook_secret(&self, user_id: UserId) -> StoreResult<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT secret_sealed FROM webhook_secrets WHERE user_id = $1")
                 .bind(user_id)
@@ -36,7 +41,7 @@ where
 
     async fn insert_webhook_secret(
         &self,
-        user_id: &str,
+        user_id: UserId,
         sealed: &str,
         now: i64,
     ) -> StoreResult<()> {
@@ -51,7 +56,7 @@ where
         Ok(())
     }
 
-    async fn set_webhook_secret(&self, user_id: &str, sealed: &str, now: i64) -> StoreResult<()> {
+    async fn set_webhook_secret(&self, user_id: UserId, sealed: &str, now: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO webhook_secrets (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",

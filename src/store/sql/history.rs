@@ -1,6 +1,7 @@
 //! The ledger's rows as history and the sweepers read them, outside the
 //! engine's batches.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -21,6 +22,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -48,7 +53,7 @@ where
         )
     }
 
-    async fn grants_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<GrantRow>> {
+    async fn grants_for_user(&self, user_id: UserId, limit: i64) -> StoreResult<Vec<GrantRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {GRANT_COLS} FROM grants WHERE user_id = $1 ORDER BY date_created DESC, id DESC LIMIT $2"
         ))
@@ -60,7 +65,7 @@ where
 
     async fn transactions_for_user(
         &self,
-        user_id: &str,
+        user_id: UserId,
         limit: i64,
     ) -> StoreResult<Vec<TransactionRow>> {
         Ok(sqlx::query_as(&format!(
@@ -74,8 +79,8 @@ where
 
     async fn transactions_for_budget(
         &self,
-        user_id: &str,
-        budget_id: &str,
+        user_id: UserId,
+        budget_id: BudgetId,
         limit: i64,
     ) -> StoreResult<Vec<TransactionRow>> {
         Ok(sqlx::query_as(
@@ -101,14 +106,15 @@ where
         .await?)
     }
 
-    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM grants WHERE closed_at IS NULL AND remaining_credits > 0 AND expires_at <= $1 LIMIT $2",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(ids.iter().filter_map(|id| UserId::parse(id)).collect())
     }
 
     async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>> {

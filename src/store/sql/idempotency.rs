@@ -1,5 +1,6 @@
 //! Idempotency keys of purchase requests.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -17,6 +18,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -24,7 +29,7 @@ where
 {
     async fn claim_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: UserId,
         key: &str,
         request_hash: &str,
         now: i64,
@@ -70,7 +75,7 @@ where
 
     async fn finish_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: UserId,
         key: &str,
         status: i64,
         body: &str,
@@ -85,7 +90,7 @@ where
         Ok(())
     }
 
-    async fn release_idempotency_key(&self, user_id: &str, key: &str) -> StoreResult<()> {
+    async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'")
             .bind(user_id)
             .bind(key)

@@ -1,5 +1,6 @@
 //! Connection instances and their key-value memory.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -17,6 +18,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -28,8 +33,8 @@ where
     async fn insert_instance(&self, i: &InstanceRow) -> StoreResult<()> {
         sqlx::query("INSERT INTO instances (id, user_id, budget_id, metadata, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&i.id)
-            .bind(&i.user_id)
-            .bind(&i.budget_id)
+            .bind(i.user_id)
+            .bind(i.budget_id)
             .bind(&i.metadata)
             .bind(i.created_at)
             .bind(i.last_seen_at)
@@ -42,8 +47,8 @@ where
         // Several requests (or nodes) may make it at once: one insert wins.
         sqlx::query("INSERT INTO instances (id, user_id, budget_id, metadata, created_at, last_seen_at, default_for) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
             .bind(&fresh.id)
-            .bind(&fresh.user_id)
-            .bind(&fresh.budget_id)
+            .bind(fresh.user_id)
+            .bind(fresh.budget_id)
             .bind(&fresh.metadata)
             .bind(fresh.created_at)
             .bind(fresh.last_seen_at)

@@ -1,5 +1,6 @@
 //! Issue reports about tools.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -19,6 +20,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -28,7 +33,7 @@ where
     async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO issue_reports ({ISSUE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
             .bind(&i.id)
-            .bind(&i.user_id)
+            .bind(i.user_id)
             .bind(&i.product_id)
             .bind(&i.product_ref)
             .bind(&i.product_name)
@@ -44,7 +49,7 @@ where
         Ok(())
     }
 
-    async fn issues_by_user_since(&self, user_id: &str, since: i64) -> StoreResult<i64> {
+    async fn issues_by_user_since(&self, user_id: UserId, since: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM issue_reports WHERE user_id = $1 AND created_at > $2",
         )
@@ -56,7 +61,7 @@ where
 
     async fn issues_for_vendor(
         &self,
-        vendor_id: Option<&str>,
+        vendor_id: Option<UserId>,
         limit: i64,
     ) -> StoreResult<Vec<IssueRow>> {
         let cols = ISSUE_COLS

@@ -3,6 +3,7 @@
 //! synchronously on the engine's thread (`sqlite_sync.rs`), PostgreSQL as a
 //! few array-bound statements (`postgres/ledger.rs`).
 
+use crate::id::UserId;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ where
     for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> UserId: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> WalletRow: FromRow<'r, DB::Row>,
     for<'r> (i64, Option<i64>): FromRow<'r, DB::Row>,
@@ -36,7 +38,7 @@ where
         DB::LEDGER_WRITERS
     }
 
-    async fn wallet(&self, user_id: &str) -> StoreResult<Option<WalletRow>> {
+    async fn wallet(&self, user_id: UserId) -> StoreResult<Option<WalletRow>> {
         if let Some(r) = self.readers() {
             return r.wallet(user_id);
         }
@@ -48,7 +50,7 @@ where
 
     async fn live_grants_sum(
         &self,
-        user_id: &str,
+        user_id: UserId,
         now: i64,
     ) -> StoreResult<(Credits, Option<i64>)> {
         if let Some(r) = self.readers() {

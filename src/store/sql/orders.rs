@@ -1,5 +1,6 @@
 //! Orders, as the ledger engine wrote them.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -18,6 +19,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -32,7 +37,7 @@ where
         )
     }
 
-    async fn orders_for_user(&self, user_id: &str, limit: i64) -> StoreResult<Vec<OrderRow>> {
+    async fn orders_for_user(&self, user_id: UserId, limit: i64) -> StoreResult<Vec<OrderRow>> {
         Ok(sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
             .bind(user_id)
             .bind(limit)

@@ -1,5 +1,6 @@
 //! Runs: the queue and its leases, step results, model calls, chat sessions.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
@@ -28,7 +29,7 @@ where
     sqlx::query(sql)
         .bind(&d.id)
         .bind(&d.run_id)
-        .bind(&d.user_id)
+        .bind(d.user_id)
         .bind(&d.url)
         .bind(d.status.as_str())
         .bind(d.attempts)
@@ -52,6 +53,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -67,8 +72,8 @@ where
         ))
         .bind(&r.id)
         .bind(&r.workflow_id)
-        .bind(&r.user_id)
-        .bind(&r.budget_id)
+        .bind(r.user_id)
+        .bind(r.budget_id)
         .bind(&r.request_id)
         .bind(&r.prompt)
         .bind(r.status.as_str())
@@ -112,7 +117,7 @@ where
 
     async fn run_by_request(
         &self,
-        user_id: &str,
+        user_id: UserId,
         workflow_id: &str,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>> {
@@ -129,7 +134,7 @@ where
     async fn record_model_call(
         &self,
         id: &str,
-        user_id: &str,
+        user_id: UserId,
         run_id: &str,
         model: &str,
         now: i64,
@@ -145,7 +150,7 @@ where
         Ok(())
     }
 
-    async fn count_model_calls(&self, user_id: &str, since: i64) -> StoreResult<i64> {
+    async fn count_model_calls(&self, user_id: UserId, since: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM model_calls WHERE user_id = $1 AND created_at > $2",
         )
@@ -155,7 +160,7 @@ where
         .await?)
     }
 
-    async fn count_queued_runs(&self, user_id: &str) -> StoreResult<i64> {
+    async fn count_queued_runs(&self, user_id: UserId) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM runs WHERE user_id = $1 AND status = 'queued'",
@@ -327,7 +332,11 @@ where
         Ok(())
     }
 
-    async fn session_messages(&self, session_id: &str, user_id: &str) -> StoreResult<Vec<String>> {
+    async fn session_messages(
+        &self,
+        session_id: &str,
+        user_id: UserId,
+    ) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT message FROM chat_messages WHERE session_id = $1 AND user_id = $2 ORDER BY seq",
         )
@@ -340,7 +349,7 @@ where
     async fn append_session_messages(
         &self,
         session_id: &str,
-        user_id: &str,
+        user_id: UserId,
         messages: &[String],
         now: i64,
     ) -> StoreResult<()> {

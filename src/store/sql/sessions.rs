@@ -1,6 +1,7 @@
 //! What ends sessions (logged-out tokens, per-user cut-offs) and the
 //! signing keys.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -22,6 +23,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -40,7 +45,7 @@ where
         Ok(())
     }
 
-    async fn session_state(&self, user_id: &str, jti: &str) -> StoreResult<Option<SessionState>> {
+    async fn session_state(&self, user_id: UserId, jti: &str) -> StoreResult<Option<SessionState>> {
         let row: Option<(i64, i64)> = sqlx::query_as(
             "SELECT u.sessions_valid_after, (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $2) AS revoked FROM users u WHERE u.id = $1",
         )
@@ -64,7 +69,7 @@ where
         )
     }
 
-    async fn set_user_role(&self, user_id: &str, role: &str, now: i64) -> StoreResult<bool> {
+    async fn set_user_role(&self, user_id: UserId, role: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed =
             sqlx::query("UPDATE users SET role = $2, sessions_valid_after = $3 WHERE id = $1")
@@ -76,7 +81,7 @@ where
                 .rows_affected()
                 > 0;
         // Nodes cache API keys with their owner's role.
-        log_invalidation(&mut tx, invalidation::USER, user_id, now).await?;
+        log_invalidation(&mut tx, invalidation::USER, &user_id.to_string(), now).await?;
         tx.commit().await?;
         Ok(changed)
     }

@@ -1,5 +1,6 @@
 //! Workflows, their versions, and the budgets that enable them.
 
+use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
@@ -19,7 +20,7 @@ where
 {
     sqlx::query(sql)
         .bind(&w.id)
-        .bind(&w.owner_id)
+        .bind(w.owner_id)
         .bind(&w.name)
         .bind(&w.description)
         .bind(w.visibility.as_str())
@@ -58,6 +59,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -75,7 +80,7 @@ where
         Ok(())
     }
 
-    async fn count_workflows_owned_by(&self, owner_id: &str) -> StoreResult<i64> {
+    async fn count_workflows_owned_by(&self, owner_id: UserId) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM workflows WHERE owner_id = $1")
                 .bind(owner_id)
@@ -125,7 +130,7 @@ where
         .await?)
     }
 
-    async fn workflows_visible_to(&self, user_id: &str) -> StoreResult<Vec<WorkflowRow>> {
+    async fn workflows_visible_to(&self, user_id: UserId) -> StoreResult<Vec<WorkflowRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {WF_COLS} FROM workflows WHERE owner_id = $1 OR visibility = 'public' ORDER BY created_at, id"
         ))
@@ -136,7 +141,7 @@ where
 
     async fn enable_workflow(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         workflow_id: &str,
         version: i64,
         now: i64,
@@ -156,7 +161,7 @@ where
 
     async fn pin_workflow_version(
         &self,
-        budget_id: &str,
+        budget_id: BudgetId,
         workflow_id: &str,
         version: i64,
     ) -> StoreResult<bool> {
@@ -171,7 +176,7 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn disable_workflow(&self, budget_id: &str, workflow_id: &str) -> StoreResult<bool> {
+    async fn disable_workflow(&self, budget_id: BudgetId, workflow_id: &str) -> StoreResult<bool> {
         let done =
             sqlx::query("DELETE FROM budget_workflows WHERE budget_id = $1 AND workflow_id = $2")
                 .bind(budget_id)
@@ -181,7 +186,7 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn budget_workflows(&self, budget_id: &str) -> StoreResult<Vec<(String, i64)>> {
+    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT workflow_id, pinned_version FROM budget_workflows WHERE budget_id = $1",
         )

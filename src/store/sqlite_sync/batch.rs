@@ -5,6 +5,7 @@
 //! them prepared from one session to the next (`KeptStatements`), so a
 //! batch neither formats nor parses SQL.
 
+use crate::id::{BudgetId, UserId};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -204,14 +205,14 @@ impl Drop for SyncTx {
 
 #[async_trait]
 impl BatchTx for SyncTx {
-    async fn lock_wallets(&mut self, user_ids: &[String]) -> StoreResult<Vec<WalletRow>> {
+    async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>> {
         // `BEGIN IMMEDIATE` already holds the write lock; reading is enough.
-        let mut ids: Vec<&String> = user_ids.iter().collect();
+        let mut ids: Vec<&UserId> = user_ids.iter().collect();
         ids.sort();
         self.each(&SQL.wallet, &ids, |id| vec![*id], wallet_row)
     }
 
-    async fn open_grants(&mut self, user_ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+    async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>> {
         self.each(&SQL.open_grants, user_ids, |id| vec![id], grant_row)
     }
 
@@ -225,7 +226,7 @@ impl BatchTx for SyncTx {
 
     async fn budget_counters(
         &mut self,
-        budget_ids: &[String],
+        budget_ids: &[BudgetId],
     ) -> StoreResult<Vec<BudgetCounterRow>> {
         self.each(
             SQL.budget_counters,
@@ -244,7 +245,7 @@ impl BatchTx for SyncTx {
 
     async fn spend_before(
         &mut self,
-        probes: &[(String, i64)],
+        probes: &[(BudgetId, i64)],
     ) -> StoreResult<Vec<Option<Credits>>> {
         let mut out = Vec::with_capacity(probes.len());
         if probes.is_empty() {

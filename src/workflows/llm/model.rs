@@ -154,7 +154,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
         let made = ctx
             .app
             .store
-            .count_model_calls(user, now - span_ms)
+            .count_model_calls(*user, now - span_ms)
             .await
             .map_err(storage)?;
         if made >= limit {
@@ -173,7 +173,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
         let balance = ctx
             .app
             .ledger
-            .balance(user)
+            .balance(*user)
             .await
             .map_err(|e| StepError::new("internal_error", e.to_string()))?;
         if !balance.available.is_positive() {
@@ -185,7 +185,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
     }
     ctx.app
         .store
-        .record_model_call(&crate::id::new_id(), user, &ctx.run.id, model, now)
+        .record_model_call(&crate::id::new_id(), *user, &ctx.run.id, model, now)
         .await
         .map_err(storage)
 }
@@ -216,14 +216,14 @@ async fn charge_model_call(
     let app = &ctx.app;
     let budget = app
         .store
-        .budget_by_id(&ctx.run.budget_id)
+        .budget_by_id(ctx.run.budget_id)
         .await
         .map_err(storage)?;
     let now = to_millis(app.clock.now());
     let order = crate::store::OrderRow {
         id: crate::id::new_id(),
-        user_id: ctx.run.user_id.clone(),
-        budget_id: ctx.run.budget_id.clone(),
+        user_id: ctx.run.user_id,
+        budget_id: ctx.run.budget_id,
         product_id: MODEL_CALL_PRODUCT.into(),
         action: model.to_string(),
         price_credits: credits,
@@ -241,7 +241,7 @@ async fn charge_model_call(
     let hold = app
         .ledger
         .reserve(
-            &ctx.run.user_id,
+            ctx.run.user_id,
             credits,
             chrono::Duration::minutes(5),
             budget.as_ref(),
@@ -250,7 +250,7 @@ async fn charge_model_call(
         .await
         .map_err(ledger_error)?;
     app.ledger
-        .capture(&ctx.run.user_id, &hold.id, duration_ms)
+        .capture(ctx.run.user_id, &hold.id, duration_ms)
         .await
         .map_err(ledger_error)?;
     Ok(order.id)

@@ -29,7 +29,7 @@ pub(super) async fn history(ctx: &RunCtx, session_id: &str) -> Result<Vec<Value>
     let stored = ctx
         .app
         .store
-        .session_messages(session_id, &ctx.run.user_id)
+        .session_messages(session_id, ctx.run.user_id)
         .await
         .map_err(storage)?;
     let count = match step_output(ctx, KEY).await? {
@@ -69,7 +69,7 @@ pub(super) async fn save_session(ctx: &RunCtx, session_id: &str, turn: &[Value])
         let encoded: Vec<String> = turn.iter().map(Value::to_string).collect();
         ctx.app
             .store
-            .append_session_messages(session_id, &ctx.run.user_id, &encoded, now)
+            .append_session_messages(session_id, ctx.run.user_id, &encoded, now)
             .await
             .map_err(storage)?;
         save_step(ctx, KEY, &json!({"messages": encoded.len()}), now).await
