@@ -61,6 +61,14 @@ impl SqliteStore {
             .connect_with(
                 options
                     .clone()
+                    // SQLite's own mutex on the writer: the ledger's kept
+                    // statements (`sqlite_sync`) live on this handle beside
+                    // sqlx's worker thread, and are finalised when the store
+                    // drops, which may be while the worker still finishes a
+                    // command whose future was dropped with its runtime.
+                    // Serialised, the two cannot touch the connection at
+                    // once; the lock costs nanoseconds a call.
+                    .serialized(true)
                     .pragma(
                         "wal_autocheckpoint",
                         if in_memory(&file) { "1000" } else { "0" },
