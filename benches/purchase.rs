@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate::id::{BudgetId, UserId};
+use tollgate::id::{BudgetId, ProductId, UserId};
 
 use tollgate::clock::SystemClock;
 use tollgate::id::new_id;
@@ -67,7 +67,7 @@ async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
     })
 }
 
-async fn calculator_id(store: &dyn Store) -> anyhow::Result<String> {
+async fn calculator_id(store: &dyn Store) -> anyhow::Result<ProductId> {
     Ok(store
         .products()
         .await?

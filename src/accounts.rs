@@ -2,6 +2,7 @@
 
 use crate::auth::{api_key, password, Role};
 use crate::id::new_id;
+use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use crate::store::{ApiKeyRow, BudgetRow, NewUser, Store, StoreError};
 
@@ -74,7 +75,7 @@ pub async fn create_user(
     email: &Email,
     pw: &str,
     role: Role,
-    enabled_products: Vec<String>,
+    enabled_products: Vec<ProductId>,
 ) -> Result<CreatedUser, AccountError> {
     let hash = password::hash_async(pw.to_string()).await;
     let user = NewUser {

@@ -12,6 +12,7 @@
 //! invalidation happened meanwhile.
 
 use crate::id::BudgetId;
+use crate::id::ProductId;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,17 +39,17 @@ pub struct BudgetPolicy {
     pub budget: BudgetRow,
     /// Product id → the price of each action when the owner enabled it
     /// (`None` on rows from before prices were recorded).
-    pub products: HashMap<String, Option<HashMap<String, Credits>>>,
+    pub products: HashMap<ProductId, Option<HashMap<String, Credits>>>,
 }
 
 impl BudgetPolicy {
-    pub fn enables(&self, product_id: &str) -> bool {
-        self.products.contains_key(product_id)
+    pub fn enables(&self, product_id: ProductId) -> bool {
+        self.products.contains_key(&product_id)
     }
 
     /// The prices the owner agreed to for a product, if recorded.
-    pub fn agreed_prices(&self, product_id: &str) -> Option<&HashMap<String, Credits>> {
-        self.products.get(product_id).and_then(Option::as_ref)
+    pub fn agreed_prices(&self, product_id: ProductId) -> Option<&HashMap<String, Credits>> {
+        self.products.get(&product_id).and_then(Option::as_ref)
     }
 }
 

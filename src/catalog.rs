@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{json, Value};
 
-use crate::id::{new_id, ObjectId};
+use crate::id::ProductId;
 use crate::money::Credits;
 use crate::store::{ProductKind, ProductRow, ProductStatus, Store, StoreResult};
 use crate::tools::{BuiltinSpec, BuiltinTool};
@@ -43,8 +43,8 @@ pub struct Product {
 }
 
 impl Product {
-    pub fn id(&self) -> &str {
-        &self.row.id
+    pub fn id(&self) -> ProductId {
+        self.row.id
     }
 
     pub fn is_active(&self) -> bool {
@@ -148,7 +148,7 @@ impl Lookup {
 pub struct Snapshot {
     /// Every product, ordered by name then id: the stable listing order.
     pub products: Vec<Arc<Product>>,
-    by_id: HashMap<String, Arc<Product>>,
+    by_id: HashMap<ProductId, Arc<Product>>,
     by_slug: HashMap<String, Arc<Product>>,
     by_name: HashMap<String, Arc<Product>>,
     version: (i64, i64),
@@ -158,8 +158,8 @@ impl Snapshot {
     /// Resolves an ObjectId, then a slug, then an exact name.
     pub fn resolve(&self, ident: &str) -> Option<(Arc<Product>, Lookup)> {
         let ident = ident.trim();
-        if ObjectId::is_valid(ident) {
-            if let Some(p) = self.by_id.get(&ident.to_ascii_lowercase()) {
+        if let Some(id) = ProductId::parse(ident) {
+            if let Some(p) = self.by_id.get(&id) {
                 return Some((p.clone(), Lookup::ObjectId));
             }
         }
@@ -172,8 +172,8 @@ impl Snapshot {
         None
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&Arc<Product>> {
-        self.by_id.get(id)
+    pub fn by_id(&self, id: ProductId) -> Option<&Arc<Product>> {
+        self.by_id.get(&id)
     }
 }
 
@@ -337,7 +337,7 @@ fn builtin_row(spec: &BuiltinSpec, now: i64) -> ProductRow {
         .map(|a| json!({"name": a.name, "description": a.description, "parameters": a.parameters, "price_credits": a.price_credits}))
         .collect();
     ProductRow {
-        id: new_id(),
+        id: ProductId::new(),
         slug: spec.slug.into(),
         name: spec.name.into(),
         display_name: spec.display_name.into(),
@@ -435,7 +435,7 @@ impl Catalog {
                 builtin,
                 listing: std::sync::OnceLock::new(),
             });
-            snap.by_id.insert(product.row.id.clone(), product.clone());
+            snap.by_id.insert(product.row.id, product.clone());
             snap.by_slug
                 .insert(product.row.slug.clone(), product.clone());
             snap.by_name
@@ -457,12 +457,12 @@ impl Catalog {
     }
 
     /// Ids of the builtin tools a new user's default budget starts with.
-    pub fn builtin_ids(&self) -> Vec<String> {
+    pub fn builtin_ids(&self) -> Vec<ProductId> {
         self.snapshot()
             .products
             .iter()
             .filter(|p| p.row.kind == ProductKind::Builtin && p.is_active())
-            .map(|p| p.row.id.clone())
+            .map(|p| p.row.id)
             .collect()
     }
 }

@@ -211,7 +211,7 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
         return Ok(false);
     };
     let attempts = delivery.attempts + 1;
-    let outcome = match app.store.run_by_id(&delivery.run_id).await? {
+    let outcome = match app.store.run_by_id(delivery.run_id).await? {
         Some(run) => attempt(app, &delivery, &run, now, timeout).await?,
         None => Outcome::Fail(None, "the run no longer exists".into()),
     };
@@ -240,7 +240,7 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
     app.store
         .record_delivery_attempt(&DeliveryAttempt {
             delivery_id: delivery.id.clone(),
-            run_id: delivery.run_id.clone(),
+            run_id: delivery.run_id,
             status,
             attempts,
             next_attempt_at,

@@ -255,6 +255,10 @@ object_ids!(
     BudgetId,
     /// A tool in the catalog.
     ProductId,
+    /// A workflow.
+    WorkflowId,
+    /// One run of a workflow.
+    RunId,
 );
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! then capture on success or release on failure. Every attempt that passes
 //! the checks is an order.
 
+use crate::id::{ProductId, RunId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ pub struct PurchaseRequest {
     pub params: Map<String, Value>,
     pub action: Option<String>,
     pub instance_id: String,
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     /// Refuse the call if it costs more than this.
     pub max_price_credits: Option<Credits>,
 }
@@ -44,7 +45,7 @@ pub struct PurchaseOutcome {
     pub order_id: String,
     pub data: Value,
     pub price_credits: Credits,
-    pub product_id: String,
+    pub product_id: ProductId,
     pub action: String,
 }
 
@@ -59,7 +60,7 @@ pub enum PurchaseError {
     BudgetPaused,
     #[error("the product is not enabled on this budget")]
     NotOnBudget {
-        product_id: String,
+        product_id: ProductId,
         approval_request_id: String,
     },
     #[error("unknown action")]
@@ -71,7 +72,7 @@ pub enum PurchaseError {
     InvalidParameters(Vec<ParamError>),
     #[error("the price rose above what the budget's owner agreed to")]
     PriceNotApproved {
-        product_id: String,
+        product_id: ProductId,
         action: String,
         agreed: Option<Credits>,
         price: Credits,
@@ -151,7 +152,7 @@ async fn request_product(
     let request = NewApproval::by(
         caller,
         ApprovalKind::EnableProduct,
-        product.row.id.clone(),
+        product.row.id.to_string(),
         detail,
     );
     Ok(approvals::open(app, request).await?)
@@ -164,7 +165,7 @@ pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::P
         data: outcome.data.clone(),
         order_id: outcome.order_id.clone(),
         instance_id: instance_id.into(),
-        product_id: outcome.product_id.clone(),
+        product_id: outcome.product_id.to_string(),
         action: outcome.action.clone(),
         price_credits: outcome.price_credits.get(),
     }
@@ -222,7 +223,7 @@ async fn purchase_product(
     if !policy.enables(product.id()) {
         let approval_request_id = request_product(app, caller, product).await?;
         return Err(PurchaseError::NotOnBudget {
-            product_id: product.row.id.clone(),
+            product_id: product.row.id,
             approval_request_id,
         });
     }
@@ -266,13 +267,13 @@ async fn purchase_product(
         id: new_id(),
         user_id: caller.user_id,
         budget_id: caller.budget_id,
-        product_id: product.row.id.clone(),
+        product_id: product.row.id.to_string(),
         action: action.clone(),
         price_credits: price,
         status: OrderStatus::Pending,
         error_code: None,
         instance_id: Some(req.instance_id.clone()),
-        run_id: req.run_id.clone(),
+        run_id: req.run_id,
         transaction_id: None,
         created_at: now,
         completed_at: None,
@@ -332,7 +333,7 @@ async fn purchase_product(
         order_id: order_id.to_string(),
         data,
         price_credits: price,
-        product_id: product.row.id.clone(),
+        product_id: product.row.id,
         action: action.clone(),
     };
     let tool_failed = |error: ToolError, order_id: String| PurchaseError::Tool {
@@ -509,12 +510,12 @@ async fn check_agreed_price(
     let request = NewApproval::by(
         caller,
         ApprovalKind::PriceIncrease,
-        product.row.id.clone(),
+        product.row.id.to_string(),
         detail,
     );
     let approval_request_id = approvals::open(app, request).await?;
     Err(PurchaseError::PriceNotApproved {
-        product_id: product.row.id.clone(),
+        product_id: product.row.id,
         action: action.to_string(),
         agreed: agreed_price,
         price,

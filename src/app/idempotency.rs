@@ -12,6 +12,7 @@
 //! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
 //! worker that takes the run over replays the step instead of paying again.
 
+use crate::id::RunId;
 use crate::id::UserId;
 use std::future::Future;
 
@@ -40,7 +41,7 @@ impl IdempotencyKey {
     /// The key under which a workflow run's paid step records its charge,
     /// so a worker that takes the run over replays the step instead of
     /// paying again.
-    pub fn for_run_step(run_id: &str, step_key: &str) -> IdempotencyKey {
+    pub fn for_run_step(run_id: RunId, step_key: &str) -> IdempotencyKey {
         IdempotencyKey(format!("run:{run_id}:{step_key}"))
     }
 

@@ -83,7 +83,7 @@ pub type AppState = Arc<AppInner>;
 
 impl AppInner {
     /// Products a new user's default budget starts with.
-    pub fn default_products(&self) -> Vec<String> {
+    pub fn default_products(&self) -> Vec<crate::id::ProductId> {
         if self.settings.default_builtin_tools {
             self.catalog.builtin_ids()
         } else {

@@ -1,8 +1,7 @@
 //! Which products and workflows a bundle may hold.
 
 use crate::app::AppInner;
-use crate::id::ObjectId;
-use crate::id::UserId;
+use crate::id::{UserId, WorkflowId};
 use crate::store::{StoreError, Visibility};
 
 use super::view::product_ident;
@@ -35,8 +34,9 @@ pub async fn resolve_members(
     for (i, raw) in product_idents.iter().enumerate() {
         match product_ident(raw).and_then(|id| snapshot.resolve(&id)) {
             Some((p, _)) if p.is_active() => {
-                if !products.contains(&p.row.id) {
-                    products.push(p.row.id.clone());
+                let id = p.row.id.to_string();
+                if !products.contains(&id) {
+                    products.push(id);
                 }
             }
             _ => errors.push(("product_ids", i, format!("no active product {raw:?}"))),
@@ -44,20 +44,19 @@ pub async fn resolve_members(
     }
     let mut workflows: Vec<String> = Vec::new();
     for (i, raw) in workflow_ids.iter().enumerate() {
-        let id = raw.to_ascii_lowercase();
-        let found = if ObjectId::is_valid(&id) {
-            state
+        let found = match WorkflowId::parse(raw) {
+            Some(id) => state
                 .store
-                .workflow_by_id(&id)
+                .workflow_by_id(id)
                 .await?
-                .filter(|w| w.owner_id == owner_id || w.visibility == Visibility::Public)
-        } else {
-            None
+                .filter(|w| w.owner_id == owner_id || w.visibility == Visibility::Public),
+            None => None,
         };
         match found {
             Some(w) => {
-                if !workflows.contains(&w.id) {
-                    workflows.push(w.id);
+                let id = w.id.to_string();
+                if !workflows.contains(&id) {
+                    workflows.push(id);
                 }
             }
             None => errors.push((

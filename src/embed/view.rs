@@ -1,7 +1,7 @@
 //! What each embed page offers, read from the catalog and the store for one
 //! viewer (usually anonymous: a framed page is loaded without credentials).
 
-use crate::id::UserId;
+use crate::id::{UserId, WorkflowId};
 use serde_json::{json, Value};
 
 use super::page::Page;
@@ -82,7 +82,7 @@ impl EmbedView<'_> {
         visibility == Visibility::Public || self.admin || self.viewer == Some(owner_id)
     }
 
-    async fn visible_workflow(&self, id: &str) -> Result<Option<WorkflowRow>, StoreError> {
+    async fn visible_workflow(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError> {
         Ok(self.state.store.workflow_by_id(id).await?.filter(|w| {
             w.status == WorkflowStatus::Active && self.may_see(w.owner_id, w.visibility)
         }))
@@ -100,9 +100,9 @@ impl EmbedView<'_> {
     /// The chat page of a workflow: public and active ones (and the
     /// viewer's own).
     pub async fn workflow(&self, raw: &str) -> Result<Page, ViewError> {
-        let id = object_id(raw, "workflow")?;
+        let id = WorkflowId::parse(raw).ok_or(ViewError::Malformed("workflow"))?;
         let w = self
-            .visible_workflow(&id)
+            .visible_workflow(id)
             .await?
             .ok_or(ViewError::NotFound("workflow"))?;
         Ok(Page {
@@ -144,8 +144,8 @@ impl EmbedView<'_> {
             .map(|p| product_json(&p))
             .collect();
         let mut workflows = Vec::new();
-        for wid in b.workflows() {
-            if let Some(w) = self.visible_workflow(&wid).await? {
+        for wid in b.workflows().iter().filter_map(|id| WorkflowId::parse(id)) {
+            if let Some(w) = self.visible_workflow(wid).await? {
                 workflows.push(workflow_json(&w));
             }
         }

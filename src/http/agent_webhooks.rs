@@ -4,6 +4,7 @@
 //! Errors here use the spec's `{"success":false,"error","message"}` shape.
 
 use super::openapi::schemas as oa;
+use crate::id::{RunId, WorkflowId};
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
@@ -14,7 +15,6 @@ use serde_json::Value;
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::id::ObjectId;
 use crate::services::trigger::{self, Triggered};
 use crate::store::{RunRow, RunStatus};
 use crate::workflows::view::{run_summary, run_view};
@@ -151,12 +151,12 @@ pub async fn trigger(
     Path(workflow_id): Path<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<oa::TriggerResponse>)> {
-    if !ObjectId::is_valid(&workflow_id) {
+    let Some(workflow_id) = WorkflowId::parse(&workflow_id) else {
         return Err(bad(
             "invalid_workflow_id",
             "The workflow id must be a 24-character hex ObjectId.",
         ));
-    }
+    };
     let bytes = Bytes::from_request(req, &state).await.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::coded(
@@ -170,7 +170,7 @@ pub async fn trigger(
     })?;
     let t = parse_trigger(&bytes)?;
     Ok(
-        match trigger::trigger(&state, &caller, &workflow_id, t.into()).await? {
+        match trigger::trigger(&state, &caller, workflow_id, t.into()).await? {
             Triggered::Queued(run) => accepted(&state, &run, StatusCode::OK),
             Triggered::Existing(run) => accepted(&state, &run, StatusCode::ACCEPTED),
         },
@@ -178,14 +178,13 @@ pub async fn trigger(
 }
 
 /// A run id from the path, which must look like one.
-fn valid_run_id(raw: &str) -> ApiResult<&str> {
-    if !ObjectId::is_valid(raw) {
-        return Err(bad(
+fn valid_run_id(raw: &str) -> ApiResult<RunId> {
+    RunId::parse(raw).ok_or_else(|| {
+        bad(
             "invalid_run_id",
             "The run id must be a 24-character hex ObjectId.",
-        ));
-    }
-    Ok(raw)
+        )
+    })
 }
 
 /// `GET /api/agent-webhooks/runs/{runId}`.

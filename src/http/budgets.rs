@@ -185,7 +185,7 @@ fn budget_view(view: BudgetView) -> oa::Budget {
         name: b.name,
         status: b.status.to_string(),
         is_default: b.is_default,
-        product_ids: view.product_ids,
+        product_ids: view.product_ids.iter().map(ToString::to_string).collect(),
         created_at: iso(from_millis(b.created_at)),
     }
 }
@@ -494,7 +494,7 @@ pub async fn disable_product(
         success: true,
         data: oa::BudgetProduct {
             budget_id: b.id.to_string(),
-            product_id: id,
+            product_id: id.to_string(),
             enabled: false,
         },
     }))

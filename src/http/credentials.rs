@@ -1,6 +1,7 @@
 //! A user's stored credentials for tools: sealed at rest, never shown again.
 
 use super::openapi::schemas as oa;
+use crate::id::ProductId;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -81,7 +82,7 @@ pub async fn put(
         .store
         .put_credential(&CredentialRow {
             user_id: caller.user_id,
-            product_id: p.row.id.clone(),
+            product_id: p.row.id,
             name: name.clone(),
             value_sealed: state.master.seal(body.value.as_bytes()),
             created_at: now,
@@ -103,7 +104,7 @@ pub async fn put(
     Ok(Json(oa::StoredCredentialResponse {
         success: true,
         data: oa::StoredCredential {
-            product_id: p.row.id.clone(),
+            product_id: p.row.id.to_string(),
             name,
             updated_at: iso(from_millis(now)),
         },
@@ -135,7 +136,7 @@ pub async fn list(
     let credentials = rows
         .into_iter()
         .map(|c| oa::StoredCredential {
-            product_id: c.product_id,
+            product_id: c.product_id.to_string(),
             name: c.name,
             updated_at: iso(from_millis(c.updated_at)),
         })
@@ -173,24 +174,30 @@ pub async fn delete(
 ) -> ApiResult<Json<oa::DeletedCredentialResponse>> {
     require_user_token(&caller, "Managing credentials")?;
     let snapshot = state.catalog.snapshot();
+    // A tool since removed from the catalog is named by its id.
     let id = snapshot
         .resolve(&product)
-        .map(|(p, _)| p.row.id.clone())
-        .unwrap_or(product);
-    if !state
-        .store
-        .delete_credential(caller.user_id, &id, &name)
-        .await?
-    {
+        .map(|(p, _)| p.row.id)
+        .or_else(|| ProductId::parse(&product));
+    let deleted = match id {
+        Some(id) => {
+            state
+                .store
+                .delete_credential(caller.user_id, id, &name)
+                .await?
+        }
+        None => false,
+    };
+    let Some(id) = id.filter(|_| deleted) else {
         return Err(ApiError::not_found(
             "credential_not_found",
             "No stored credential with this name for this tool.",
         ));
-    }
+    };
     Ok(Json(oa::DeletedCredentialResponse {
         success: true,
         data: oa::DeletedCredential {
-            product_id: id,
+            product_id: id.to_string(),
             name,
             deleted: true,
         },

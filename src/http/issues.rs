@@ -101,7 +101,7 @@ fn stored_status(status: oa::IssueStatus) -> IssueStatus {
 fn issue_view(i: IssueRow) -> oa::Issue {
     oa::Issue {
         issue_id: i.id,
-        product_id: i.product_id,
+        product_id: i.product_id.map(|id| id.to_string()),
         product_ref: i.product_ref,
         product_name: i.product_name,
         lookup_method: i.lookup_method,
@@ -225,7 +225,6 @@ pub async fn vendor_update(
         let snapshot = state.catalog.snapshot();
         let owned = issue
             .product_id
-            .as_deref()
             .and_then(|p| snapshot.by_id(p))
             .is_some_and(|p| p.row.vendor_id == Some(vendor));
         if !owned {

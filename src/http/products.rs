@@ -66,7 +66,7 @@ fn tool_view(p: &Product) -> oa::ProductsFetchTool {
         .min()
         .unwrap_or(Credits::ZERO);
     oa::ProductsFetchTool {
-        product_id: p.row.id.clone(),
+        product_id: p.row.id.to_string(),
         name: p.row.name.clone(),
         display_name: p.row.display_name.clone(),
         description: p.row.description.clone(),

@@ -2,6 +2,7 @@
 //! their own products; administrators touch any.
 
 use super::openapi::schemas as oa;
+use crate::id::ProductId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -28,7 +29,7 @@ fn vendor_or_admin(caller: &Caller) -> ApiResult<()> {
 
 fn product_view(p: &ProductRow) -> oa::VendorProduct {
     oa::VendorProduct {
-        product_id: p.id.clone(),
+        product_id: p.id.to_string(),
         slug: p.slug.clone(),
         name: p.name.clone(),
         display_name: p.display_name.clone(),
@@ -197,6 +198,7 @@ pub async fn update(
     Body(req): Body<oa::VendorProductRequest>,
 ) -> ApiResult<Json<oa::VendorProductResponse>> {
     vendor_or_admin(&caller)?;
-    let row = products::update(&state, &caller, &product_id, &req).await?;
+    let id = ProductId::parse(&product_id).ok_or(products::ProductError::NotFound)?;
+    let row = products::update(&state, &caller, id, &req).await?;
     Ok(product_response(&row))
 }

@@ -2,6 +2,7 @@
 
 use super::openapi::schemas as oa;
 use crate::id::BudgetId;
+use crate::id::WorkflowId;
 use crate::services::budgets::BudgetError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +14,7 @@ use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody}
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
-use crate::id::{new_id, ObjectId};
+
 use crate::services::quotas::{self, Quota};
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 use crate::workflows::definition::{parse_graph, DefinitionError};
@@ -63,7 +64,7 @@ fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError
 /// A workflow with the URL that triggers it.
 fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
     oa::Workflow {
-        workflow_id: w.id.clone(),
+        workflow_id: w.id.to_string(),
         owner_id: w.owner_id.to_string(),
         name: w.name.clone(),
         description: w.description.clone(),
@@ -235,7 +236,7 @@ pub async fn create(
     require_user_token(&caller, "Creating and changing workflows")?;
     let now = to_millis(state.clock.now());
     let mut w = WorkflowRow {
-        id: new_id(),
+        id: WorkflowId::new(),
         owner_id: caller.user_id,
         name: String::new(),
         description: String::new(),
@@ -300,9 +301,9 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workf
             "No workflow with this id is visible to you.",
         )
     };
-    if !ObjectId::is_valid(id) {
+    let Some(id) = WorkflowId::parse(id) else {
         return Err(not_found());
-    }
+    };
     let w = state
         .store
         .workflow_by_id(id)
@@ -425,13 +426,13 @@ pub async fn enable(
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
-        .enable_workflow(budget, &w.id, w.version, to_millis(state.clock.now()))
+        .enable_workflow(budget, w.id, w.version, to_millis(state.clock.now()))
         .await?;
     Ok(Json(oa::BudgetWorkflowResponse {
         success: true,
         data: oa::BudgetWorkflow {
             budget_id,
-            workflow_id: w.id,
+            workflow_id: w.id.to_string(),
             enabled: true,
             pinned_version: Some(w.version),
         },
@@ -465,7 +466,11 @@ pub async fn disable(
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
     let budget = BudgetId::parse(&budget_id).ok_or(BudgetError::NotFound)?;
     crate::services::budgets::managed(&state, &caller, budget).await?;
-    if !state.store.disable_workflow(budget, &workflow_id).await? {
+    let disabled = match WorkflowId::parse(&workflow_id) {
+        Some(id) => state.store.disable_workflow(budget, id).await?,
+        None => false,
+    };
+    if !disabled {
         return Err(ApiError::not_found(
             "workflow_not_on_budget",
             "This workflow is not enabled on the budget.",

@@ -51,7 +51,7 @@ impl McpSession {
 
     /// The budget's active tools, then Tollgate's own two.
     async fn tools(&self, caller: &Caller) -> Result<Vec<Tool>, StoreError> {
-        let enabled: HashSet<String> = self
+        let enabled: HashSet<crate::id::ProductId> = self
             .state
             .store
             .budget_product_ids(caller.budget_id)
@@ -62,7 +62,7 @@ impl McpSession {
         let mut tools: Vec<Tool> = snapshot
             .products
             .iter()
-            .filter(|p| p.is_active() && enabled.contains(p.id()))
+            .filter(|p| p.is_active() && enabled.contains(&p.id()))
             .filter(|p| p.row.name != REPORT_TOOL && p.row.name != REFRESH_TOOL)
             .map(|p| product_tool(p))
             .collect();

@@ -10,6 +10,7 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
+use crate::id::{ProductId, WorkflowId};
 use crate::store::{ApprovalRow, ApprovalStatus, StoreError};
 use crate::workflows::versions;
 
@@ -56,23 +57,28 @@ pub async fn approve(
     match a.kind {
         // Approving agrees to the product's prices of now.
         ApprovalKind::EnableProduct | ApprovalKind::PriceIncrease => {
+            let product = ProductId::parse(&a.subject_id).ok_or(ApprovalError::ProductGone)?;
             let prices = app
                 .catalog
                 .snapshot()
-                .by_id(&a.subject_id)
+                .by_id(product)
                 .map(|p| p.prices_json())
                 .ok_or(ApprovalError::ProductGone)?;
             app.store
-                .enable_product(a.budget_id, &a.subject_id, &prices, now)
+                .enable_product(a.budget_id, product, &prices, now)
                 .await?;
             app.caches
                 .invalidate(cache::kind::BUDGET, &a.budget_id.to_string());
         }
         ApprovalKind::EnableWorkflow => {
             // Enabling pins the version current now.
-            if let Some(w) = app.store.workflow_by_id(&a.subject_id).await? {
+            let workflow = WorkflowId::parse(&a.subject_id);
+            if let Some(w) = match workflow {
+                Some(id) => app.store.workflow_by_id(id).await?,
+                None => None,
+            } {
                 app.store
-                    .enable_workflow(a.budget_id, &w.id, w.version, now)
+                    .enable_workflow(a.budget_id, w.id, w.version, now)
                     .await?
             }
         }

@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
 use crate::id::BudgetId;
+use crate::id::ProductId;
 
 use crate::store::{ApiKeyRow, BudgetRow, BudgetStatus, StoreError};
 
@@ -74,7 +75,7 @@ impl BudgetPatch {
 #[derive(Debug, Clone)]
 pub struct BudgetView {
     pub budget: BudgetRow,
-    pub product_ids: Vec<String>,
+    pub product_ids: Vec<ProductId>,
 }
 
 /// The caller's own budget `budget_id`; anyone else's is not found, so ids
@@ -220,15 +221,17 @@ pub async fn disable_product(
     caller: &Caller,
     budget_id: BudgetId,
     product_ref: &str,
-) -> Result<(BudgetRow, String), BudgetError> {
+) -> Result<(BudgetRow, ProductId), BudgetError> {
     let b = managed(app, caller, budget_id).await?;
+    // A tool since removed from the catalog is named by its id.
     let id = app
         .catalog
         .snapshot()
         .resolve(product_ref)
-        .map(|(p, _)| p.row.id.clone())
-        .unwrap_or_else(|| product_ref.to_string());
-    let disabled = app.store.disable_product(b.id, &id).await?;
+        .map(|(p, _)| p.row.id)
+        .or_else(|| ProductId::parse(product_ref))
+        .ok_or(BudgetError::ProductNotOnBudget)?;
+    let disabled = app.store.disable_product(b.id, id).await?;
     app.caches
         .invalidate(cache::kind::BUDGET, &b.id.to_string());
     if !disabled {

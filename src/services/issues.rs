@@ -75,7 +75,7 @@ pub async fn record(
     let issue = IssueRow {
         id: new_id(),
         user_id: caller.user_id,
-        product_id: resolved.as_ref().map(|(p, _)| p.row.id.clone()),
+        product_id: resolved.as_ref().map(|(p, _)| p.row.id),
         product_ref: report.product_ref,
         product_name: resolved.as_ref().map(|(p, _)| p.row.display_name.clone()),
         lookup_method: crate::purchase::lookup_name(resolved.as_ref().map(|(_, l)| *l)).into(),

@@ -2,6 +2,7 @@
 //! change only their own tools; administrators change any, and may turn a
 //! builtin tool off and on again.
 
+use crate::id::ProductId;
 use serde_json::Value;
 use tollgate_api::{ActiveStatus, VendorProductRequest};
 
@@ -11,7 +12,7 @@ use crate::catalog::{
     is_function_name, is_slug, parse_actions, parse_credentials, CredentialSpec, DefinitionErrors,
 };
 use crate::clock::to_millis;
-use crate::id::{new_id, ObjectId};
+use crate::id::ObjectId;
 use crate::store::{ProductKind, ProductRow, ProductStatus, StoreError};
 
 /// One refused field of a definition: where, why, and what was given.
@@ -247,7 +248,7 @@ pub async fn publish(
 ) -> Result<ProductRow, ProductError> {
     let now = to_millis(app.clock.now());
     let mut row = ProductRow {
-        id: new_id(),
+        id: ProductId::new(),
         slug: String::new(),
         name: String::new(),
         display_name: String::new(),
@@ -293,7 +294,7 @@ pub async fn list(app: &AppInner, caller: &Caller) -> Result<Vec<ProductRow>, Pr
 pub async fn update(
     app: &AppInner,
     caller: &Caller,
-    product_id: &str,
+    product_id: ProductId,
     req: &VendorProductRequest,
 ) -> Result<ProductRow, ProductError> {
     let mut row = app

@@ -6,6 +6,7 @@
 //! opens approval requests for whatever blocks the run (the workflow, its
 //! tools, their credentials), bounds the caller's queue, and queues the run.
 
+use crate::id::{RunId, WorkflowId};
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -15,7 +16,6 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::clock::to_millis;
-use crate::id::new_id;
 use crate::purchase::{credential_request, missing_credential};
 use crate::store::{
     CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow, WorkflowStatus,
@@ -121,7 +121,7 @@ pub enum RunError {
 pub async fn trigger(
     app: &AppInner,
     caller: &Caller,
-    workflow_id: &str,
+    workflow_id: WorkflowId,
     t: TriggerRequest,
 ) -> Result<Triggered, TriggerError> {
     if let Some(url) = &t.callback_url {
@@ -129,7 +129,7 @@ pub async fn trigger(
     }
     let workflow = app
         .store
-        .workflow_by_id(&workflow_id.to_ascii_lowercase())
+        .workflow_by_id(workflow_id)
         .await?
         .ok_or(TriggerError::WorkflowNotFound)?;
     if workflow.owner_id != caller.user_id && workflow.visibility != Visibility::Public {
@@ -141,7 +141,7 @@ pub async fn trigger(
     if let Some(rid) = &t.request_id {
         if let Some(existing) = app
             .store
-            .run_by_request(caller.user_id, &workflow.id, rid)
+            .run_by_request(caller.user_id, workflow.id, rid)
             .await?
         {
             return replay(caller, existing);
@@ -163,7 +163,7 @@ pub async fn trigger(
             let rid = run.request_id.as_deref().unwrap_or_default();
             let existing = app
                 .store
-                .run_by_request(caller.user_id, &workflow.id, rid)
+                .run_by_request(caller.user_id, workflow.id, rid)
                 .await?
                 .ok_or_else(|| TriggerError::Internal(anyhow::anyhow!("run vanished")))?;
             replay(caller, existing)
@@ -173,8 +173,8 @@ pub async fn trigger(
 }
 
 /// The caller's run `run_id`.
-pub async fn get_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<RunRow, RunError> {
-    let run = app.store.run_by_id(&run_id.to_ascii_lowercase()).await?;
+pub async fn get_run(app: &AppInner, caller: &Caller, run_id: RunId) -> Result<RunRow, RunError> {
+    let run = app.store.run_by_id(run_id).await?;
     match run {
         Some(r) if r.user_id == caller.user_id && caller.sees_budget(r.budget_id) => Ok(r),
         // Another user's run, or another budget's for an API key, answers
@@ -185,14 +185,18 @@ pub async fn get_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<Ru
 
 /// Cancels the caller's run `run_id`: a queued run at once, a running one
 /// at its next step. Returns the run after the cancellation.
-pub async fn cancel_run(app: &AppInner, caller: &Caller, run_id: &str) -> Result<RunRow, RunError> {
+pub async fn cancel_run(
+    app: &AppInner,
+    caller: &Caller,
+    run_id: RunId,
+) -> Result<RunRow, RunError> {
     let run = get_run(app, caller, run_id).await?;
     if run.status.is_finished() {
         return Err(RunError::Finished { status: run.status });
     }
     let now = to_millis(app.clock.now());
     app.store
-        .cancel_run(&run.id, now, delivery_for(&run, now).as_ref())
+        .cancel_run(run.id, now, delivery_for(&run, now).as_ref())
         .await?
         .ok_or(RunError::Store(StoreError::NotFound))
 }
@@ -270,7 +274,7 @@ async fn version_to_run(
     }
     let row = app
         .store
-        .workflow_version(&w.id, pinned)
+        .workflow_version(w.id, pinned)
         .await?
         .ok_or_else(|| {
             TriggerError::Internal(anyhow::anyhow!("workflow {} has no version {pinned}", w.id))
@@ -278,7 +282,7 @@ async fn version_to_run(
     let pinned_w = versions::at_version(w, &row);
     // A version the budget's owner turned down is not asked about again; the
     // next version is.
-    let subject = versions::update_subject(&w.id, w.version);
+    let subject = versions::update_subject(w.id, w.version);
     let kind = ApprovalKind::WorkflowUpdate;
     if !app
         .store
@@ -305,7 +309,7 @@ async fn runnable(
         let request = NewApproval::by(
             caller,
             ApprovalKind::EnableWorkflow,
-            w.id.clone(),
+            w.id.to_string(),
             add_workflow.clone(),
         );
         return Err(TriggerError::NotOnBudget {
@@ -325,7 +329,7 @@ async fn runnable(
             let request = NewApproval::by(
                 caller,
                 ApprovalKind::EnableProduct,
-                p.row.id.clone(),
+                p.row.id.to_string(),
                 detail,
             );
             product_request_ids.push(approvals::open(app, request).await?);
@@ -334,7 +338,7 @@ async fn runnable(
         if p.credentials.is_empty() {
             continue;
         }
-        let stored = app.store.credentials_for(caller.user_id, &p.row.id).await?;
+        let stored = app.store.credentials_for(caller.user_id, p.row.id).await?;
         for c in &p.credentials {
             if !stored.iter().any(|s| s.name == c.name) {
                 let request = credential_request(caller, p, c);
@@ -369,8 +373,8 @@ fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) 
         .and_then(Value::as_str)
         .map(str::to_string);
     RunRow {
-        id: new_id(),
-        workflow_id: w.id.clone(),
+        id: RunId::new(),
+        workflow_id: w.id,
         user_id: caller.user_id,
         budget_id: caller.budget_id,
         request_id: t.request_id,

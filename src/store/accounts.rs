@@ -1,5 +1,6 @@
 //! Rows and storage of accounts: users, budgets, API keys.
 
+use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
@@ -92,7 +93,7 @@ pub struct NewUser {
     pub budget_id: BudgetId,
     pub created_at: i64,
     /// Products enabled on the default budget from the start.
-    pub enabled_products: Vec<String>,
+    pub enabled_products: Vec<ProductId>,
 }
 
 /// Users, their budgets, API keys, one-time markers and the cache invalidation log.

@@ -1,5 +1,6 @@
 //! Rows and storage of the catalog: products, and which a budget may buy.
 
+use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
@@ -7,7 +8,7 @@ use super::{BudgetRow, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProductRow {
-    pub id: String,
+    pub id: ProductId,
     pub slug: String,
     pub name: String,
     pub display_name: String,
@@ -68,13 +69,13 @@ pub trait CatalogStore: Send + Sync {
     async fn products(&self) -> StoreResult<Vec<ProductRow>>;
     /// Changes whenever any product does; cheap to poll.
     async fn catalog_version(&self) -> StoreResult<(i64, i64)>;
-    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<String>>;
+    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<ProductId>>;
     /// Enables a product, recording the prices (a JSON object by action) the
     /// owner agreed to.
     async fn enable_product(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
         agreed_prices: &str,
         now: i64,
     ) -> StoreResult<()>;
@@ -82,19 +83,23 @@ pub trait CatalogStore: Send + Sync {
     async fn budget_products_with_prices(
         &self,
         budget_id: BudgetId,
-    ) -> StoreResult<Vec<(String, Option<String>)>>;
+    ) -> StoreResult<Vec<(ProductId, Option<String>)>>;
     /// Records the prices agreed to where none are yet.
     async fn record_agreed_prices(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
         agreed_prices: &str,
         now: i64,
     ) -> StoreResult<()>;
-    async fn disable_product(&self, budget_id: BudgetId, product_id: &str) -> StoreResult<bool>;
+    async fn disable_product(
+        &self,
+        budget_id: BudgetId,
+        product_id: ProductId,
+    ) -> StoreResult<bool>;
     async fn budget_access(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
     ) -> StoreResult<Option<BudgetAccess>>;
 }

@@ -1,5 +1,6 @@
 //! Rows and storage of the credentials tools need.
 
+use crate::id::ProductId;
 use crate::id::UserId;
 use async_trait::async_trait;
 
@@ -8,7 +9,7 @@ use super::StoreResult;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CredentialRow {
     pub user_id: UserId,
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub value_sealed: String,
     pub created_at: i64,
@@ -22,13 +23,13 @@ pub trait CredentialStore: Send + Sync {
     async fn credentials_for(
         &self,
         user_id: UserId,
-        product_id: &str,
+        product_id: ProductId,
     ) -> StoreResult<Vec<CredentialRow>>;
     async fn credentials_of_user(&self, user_id: UserId) -> StoreResult<Vec<CredentialRow>>;
     async fn delete_credential(
         &self,
         user_id: UserId,
-        product_id: &str,
+        product_id: ProductId,
         name: &str,
     ) -> StoreResult<bool>;
 }

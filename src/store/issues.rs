@@ -1,5 +1,6 @@
 //! Rows and storage of issue reports.
 
+use crate::id::ProductId;
 use crate::id::UserId;
 use async_trait::async_trait;
 
@@ -9,7 +10,7 @@ use super::StoreResult;
 pub struct IssueRow {
     pub id: String,
     pub user_id: UserId,
-    pub product_id: Option<String>,
+    pub product_id: Option<ProductId>,
     pub product_ref: String,
     pub product_name: Option<String>,
     pub lookup_method: String,

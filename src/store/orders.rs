@@ -1,5 +1,6 @@
 //! Rows and storage of orders.
 
+use crate::id::RunId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
@@ -31,13 +32,14 @@ pub struct OrderRow {
     pub id: String,
     pub user_id: UserId,
     pub budget_id: BudgetId,
+    /// The tool's id, or `llm` for a workflow's model call.
     pub product_id: String,
     pub action: String,
     pub price_credits: Credits,
     pub status: OrderStatus,
     pub error_code: Option<String>,
     pub instance_id: Option<String>,
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     pub transaction_id: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,

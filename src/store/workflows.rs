@@ -2,6 +2,7 @@
 //! webhook secrets and callback deliveries.
 
 use crate::id::{BudgetId, UserId};
+use crate::id::{RunId, WorkflowId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -10,7 +11,7 @@ use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WorkflowRow {
-    pub id: String,
+    pub id: WorkflowId,
     pub owner_id: UserId,
     pub name: String,
     pub description: String,
@@ -66,7 +67,7 @@ super::names::stored_names!(Visibility, "visibility", {
 /// One version of a workflow's engine and definition, as it was made.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct WorkflowVersionRow {
-    pub workflow_id: String,
+    pub workflow_id: WorkflowId,
     pub version: i64,
     pub engine: WorkflowEngine,
     pub definition: String,
@@ -142,8 +143,8 @@ impl From<DeliveryStatus> for CallbackStatus {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RunRow {
-    pub id: String,
-    pub workflow_id: String,
+    pub id: RunId,
+    pub workflow_id: WorkflowId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
     pub request_id: Option<String>,
@@ -179,7 +180,7 @@ pub struct RunRow {
 /// How a run ended, written by the worker that holds its lease.
 #[derive(Debug, Clone)]
 pub struct RunFinish {
-    pub run_id: String,
+    pub run_id: RunId,
     pub lease_owner: String,
     /// `Succeeded`, `Failed` or `Cancelled`.
     pub status: RunStatus,
@@ -194,7 +195,7 @@ pub struct RunFinish {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RunStepRow {
-    pub run_id: String,
+    pub run_id: RunId,
     pub step_key: String,
     /// The step's output, JSON.
     pub output: String,
@@ -207,7 +208,7 @@ pub struct RunStepRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub user_id: UserId,
     pub url: String,
     pub status: DeliveryStatus,
@@ -222,7 +223,7 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone)]
 pub struct DeliveryAttempt {
     pub delivery_id: String,
-    pub run_id: String,
+    pub run_id: RunId,
     /// `Delivered`, `Pending` (will retry) or `Failed` (gave up).
     pub status: DeliveryStatus,
     pub attempts: i64,
@@ -243,10 +244,10 @@ pub trait WorkflowStore: Send + Sync {
     /// keeping version `w.version` when that is a new one; false when another
     /// change came first.
     async fn update_workflow(&self, w: &WorkflowRow, read_version: i64) -> StoreResult<bool>;
-    async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>>;
+    async fn workflow_by_id(&self, id: WorkflowId) -> StoreResult<Option<WorkflowRow>>;
     async fn workflow_version(
         &self,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
     ) -> StoreResult<Option<WorkflowVersionRow>>;
     /// The user's own workflows and every public one.
@@ -256,7 +257,7 @@ pub trait WorkflowStore: Send + Sync {
     async fn enable_workflow(
         &self,
         budget_id: BudgetId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
         now: i64,
     ) -> StoreResult<()>;
@@ -265,12 +266,16 @@ pub trait WorkflowStore: Send + Sync {
     async fn pin_workflow_version(
         &self,
         budget_id: BudgetId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
     ) -> StoreResult<bool>;
-    async fn disable_workflow(&self, budget_id: BudgetId, workflow_id: &str) -> StoreResult<bool>;
+    async fn disable_workflow(
+        &self,
+        budget_id: BudgetId,
+        workflow_id: WorkflowId,
+    ) -> StoreResult<bool>;
     /// The workflows enabled on a budget, each with its pinned version.
-    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(String, i64)>>;
+    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(WorkflowId, i64)>>;
 }
 
 /// Runs: the queue, leases, step results, model calls and chat sessions.
@@ -278,11 +283,11 @@ pub trait WorkflowStore: Send + Sync {
 pub trait RunStore: Send + Sync {
     /// Inserts a queued run; `Conflict` when its request id was used.
     async fn insert_run(&self, r: &RunRow) -> StoreResult<()>;
-    async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>>;
+    async fn run_by_id(&self, id: RunId) -> StoreResult<Option<RunRow>>;
     async fn run_by_request(
         &self,
         user_id: UserId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>>;
     /// Records one model call of an LLM run.
@@ -290,7 +295,7 @@ pub trait RunStore: Send + Sync {
         &self,
         id: &str,
         user_id: UserId,
-        run_id: &str,
+        run_id: RunId,
         model: &str,
         now: i64,
     ) -> StoreResult<()>;
@@ -311,10 +316,10 @@ pub trait RunStore: Send + Sync {
         max_running_per_user: i64,
     ) -> StoreResult<Option<RunRow>>;
     /// Extends a lease still held by `owner`; false when it was lost.
-    async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool>;
+    async fn extend_lease(&self, run_id: RunId, owner: &str, until: i64) -> StoreResult<bool>;
     async fn save_run_progress(
         &self,
-        run_id: &str,
+        run_id: RunId,
         owner: &str,
         run_metadata: &str,
         session_id: Option<&str>,
@@ -327,11 +332,11 @@ pub trait RunStore: Send + Sync {
     /// one to stop at its next step. Returns the run afterwards.
     async fn cancel_run(
         &self,
-        run_id: &str,
+        run_id: RunId,
         now: i64,
         delivery: Option<&DeliveryRow>,
     ) -> StoreResult<Option<RunRow>>;
-    async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>>;
+    async fn step_result(&self, run_id: RunId, step_key: &str) -> StoreResult<Option<RunStepRow>>;
     async fn record_step(&self, s: &RunStepRow) -> StoreResult<()>;
     async fn session_messages(&self, session_id: &str, user_id: UserId)
         -> StoreResult<Vec<String>>;

@@ -63,7 +63,7 @@ pub async fn call(
         .tokens
         .sign(&CallClaims {
             iss: client.tokens.issuer(),
-            aud: &product.row.id,
+            aud: &product.row.id.to_string(),
             sub: &user_id.to_string(),
             jti: order_id,
             iat: now,

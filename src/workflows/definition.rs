@@ -173,7 +173,7 @@ fn parse_kind(
                 return None;
             }
             Some(StepKind::Tool {
-                tool: product.row.id.clone(),
+                tool: product.row.id.to_string(),
                 action,
                 parameters,
             })

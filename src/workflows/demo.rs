@@ -1,12 +1,12 @@
 //! The demo account's workflows: useful graphs of builtin tools, public, and
 //! enabled on its default budget, so a newcomer can trigger one at once.
 
+use crate::id::WorkflowId;
 use crate::id::{BudgetId, UserId};
 use serde_json::{json, Value};
 
 use crate::app::AppInner;
 use crate::clock::to_millis;
-use crate::id::new_id;
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 
 /// (name, description, definition) of each demo workflow.
@@ -41,12 +41,12 @@ pub async fn create(
     app: &AppInner,
     user_id: UserId,
     budget_id: BudgetId,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<WorkflowId>> {
     let now = to_millis(app.clock.now());
     let mut ids = Vec::new();
     for (name, description, definition) in definitions() {
         let w = WorkflowRow {
-            id: new_id(),
+            id: WorkflowId::new(),
             owner_id: user_id,
             name: name.into(),
             description: description.into(),
@@ -60,7 +60,7 @@ pub async fn create(
         };
         app.store.insert_workflow(&w).await?;
         app.store
-            .enable_workflow(budget_id, &w.id, w.version, now)
+            .enable_workflow(budget_id, w.id, w.version, now)
             .await?;
         ids.push(w.id);
     }

@@ -1,5 +1,6 @@
 //! What an engine is given while it runs a workflow, and what it returns.
 
+use crate::id::ProductId;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -88,7 +89,7 @@ impl RunCtx {
         let instance_id = metadata["instance_id"]
             .as_str()
             .map(str::to_string)
-            .unwrap_or_else(|| run.id.clone());
+            .unwrap_or_else(|| run.id.to_string());
         metadata["instance_id"] = Value::String(instance_id.clone());
         metadata["engine"] = Value::from(workflow.engine.as_str());
         metadata["workflow_version"] = json!(workflow.version);
@@ -173,7 +174,7 @@ impl RunCtx {
         if let Err(e) = self
             .app
             .store
-            .save_run_progress(&self.run.id, &self.lease_owner, &meta, session_id, now)
+            .save_run_progress(self.run.id, &self.lease_owner, &meta, session_id, now)
             .await
         {
             tracing::warn!(run_id = %self.run.id, error = %e, "saving run progress failed");
@@ -192,7 +193,7 @@ impl RunCtx {
         if self.lease_lost.load(std::sync::atomic::Ordering::SeqCst) {
             return true;
         }
-        matches!(self.app.store.run_by_id(&self.run.id).await, Ok(Some(r)) if r.cancel_requested)
+        matches!(self.app.store.run_by_id(self.run.id).await, Ok(Some(r)) if r.cancel_requested)
     }
 
     /// Calls a tool as a purchase under the run's budget. `step_key` names the
@@ -211,7 +212,7 @@ impl RunCtx {
             StepError::new("internal_error", format!("storage failed: {e}"))
         };
         if let Some(done) = store
-            .step_result(&self.run.id, step_key)
+            .step_result(self.run.id, step_key)
             .await
             .map_err(internal)?
         {
@@ -229,7 +230,7 @@ impl RunCtx {
         // the capture records the response under it in its own transaction,
         // so a worker that dies (or loses its lease) after paying cannot make
         // a second worker pay again.
-        let key = IdempotencyKey::for_run_step(&self.run.id, step_key);
+        let key = IdempotencyKey::for_run_step(self.run.id, step_key);
         let in_progress = || {
             StepError::new(
                 "step_in_progress",
@@ -253,7 +254,10 @@ impl RunCtx {
                 order_id: body["order_id"].as_str().unwrap_or_default().to_string(),
                 data: body["data"].clone(),
                 price_credits: Credits::new(body["price_credits"].as_i64().unwrap_or(0)),
-                product_id: body["product_id"].as_str().unwrap_or_default().to_string(),
+                product_id: body["product_id"]
+                    .as_str()
+                    .and_then(ProductId::parse)
+                    .ok_or_else(in_progress)?,
                 action: action.to_string(),
             };
             self.finish_step(
@@ -268,7 +272,7 @@ impl RunCtx {
             params,
             action: Some(action.to_string()),
             instance_id: self.instance_id.clone(),
-            run_id: Some(self.run.id.clone()),
+            run_id: Some(self.run.id),
         };
         let paid =
             purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
@@ -320,7 +324,7 @@ impl RunCtx {
         self.app
             .store
             .record_step(&RunStepRow {
-                run_id: self.run.id.clone(),
+                run_id: self.run.id,
                 step_key: step_key.to_string(),
                 output: outcome.data.to_string(),
                 order_id: Some(outcome.order_id.clone()),

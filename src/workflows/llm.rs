@@ -221,7 +221,7 @@ async fn step_output(ctx: &RunCtx, key: &str) -> Result<Option<Value>, StepError
     let done = ctx
         .app
         .store
-        .step_result(&ctx.run.id, key)
+        .step_result(ctx.run.id, key)
         .await
         .map_err(storage)?;
     Ok(done.map(|d| serde_json::from_str(&d.output).unwrap_or(Value::Null)))
@@ -234,7 +234,7 @@ async fn save_step(
     started_at: i64,
 ) -> Result<(), StepError> {
     let row = RunStepRow {
-        run_id: ctx.run.id.clone(),
+        run_id: ctx.run.id,
         step_key: key.to_string(),
         output: output.to_string(),
         order_id: None,

@@ -6,6 +6,7 @@
 //! since even a changed prompt template can send other data to the same tool.
 
 use crate::id::BudgetId;
+use crate::id::WorkflowId;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
@@ -49,14 +50,14 @@ pub fn tool_names(snapshot: &Snapshot, w: &WorkflowRow) -> Vec<String> {
 }
 
 /// The approval request's subject: one request per workflow version.
-pub fn update_subject(workflow_id: &str, version: i64) -> String {
+pub fn update_subject(workflow_id: WorkflowId, version: i64) -> String {
     format!("{workflow_id}:{version}")
 }
 
 /// The workflow and version an update request's subject names.
-pub fn parse_update_subject(subject: &str) -> Option<(&str, i64)> {
+pub fn parse_update_subject(subject: &str) -> Option<(WorkflowId, i64)> {
     let (id, version) = subject.rsplit_once(':')?;
-    Some((id, version.parse().ok()?))
+    Some((WorkflowId::parse(id)?, version.parse().ok()?))
 }
 
 /// What an update request shows the budget's owner: the versions, and the
@@ -110,10 +111,10 @@ mod tests {
 
     #[test]
     fn update_subjects_round_trip() {
-        let s = update_subject("0123456789abcdef01234567", 12);
+        let s = update_subject(WorkflowId::parse("0123456789abcdef01234567").unwrap(), 12);
         assert_eq!(
             parse_update_subject(&s),
-            Some(("0123456789abcdef01234567", 12))
+            Some((WorkflowId::parse("0123456789abcdef01234567").unwrap(), 12))
         );
         assert_eq!(parse_update_subject("nocolon"), None);
         assert_eq!(parse_update_subject("a:b"), None);

@@ -41,8 +41,8 @@ fn callback_status(s: store::CallbackStatus) -> CallbackStatus {
 /// Every field of the spec's run object.
 pub fn run_view(r: &RunRow) -> Run {
     Run {
-        run_id: r.id.clone(),
-        workflow_id: r.workflow_id.clone(),
+        run_id: r.id.to_string(),
+        workflow_id: r.workflow_id.to_string(),
         status: run_status(r.status),
         prompt: r.prompt.clone(),
         response_text: r.response_text.clone(),
@@ -68,8 +68,8 @@ pub fn run_view(r: &RunRow) -> Run {
 /// The short form the trigger answers with.
 pub fn run_summary(r: &RunRow) -> RunSummary {
     RunSummary {
-        run_id: r.id.clone(),
-        workflow_id: r.workflow_id.clone(),
+        run_id: r.id.to_string(),
+        workflow_id: r.workflow_id.to_string(),
         status: run_status(r.status),
         created_at: iso(from_millis(r.created_at)),
         updated_at: iso(from_millis(r.updated_at)),

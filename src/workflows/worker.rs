@@ -31,7 +31,7 @@ fn engine_for(engine: WorkflowEngine) -> Box<dyn Engine> {
 pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
     run.callback_url.as_ref().map(|url| DeliveryRow {
         id: new_id(),
-        run_id: run.id.clone(),
+        run_id: run.id,
         user_id: run.user_id,
         url: url.clone(),
         status: DeliveryStatus::Pending,
@@ -67,12 +67,12 @@ pub async fn run_once(app: &AppState, owner: &str) -> anyhow::Result<bool> {
 }
 
 async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()> {
-    let workflow = match app.store.workflow_by_id(&run.workflow_id).await? {
+    let workflow = match app.store.workflow_by_id(run.workflow_id).await? {
         // The run executes the version chosen when it was triggered.
         Some(w) => match run.workflow_version {
             Some(v) if v != w.version => app
                 .store
-                .workflow_version(&w.id, v)
+                .workflow_version(w.id, v)
                 .await?
                 .map(|row| super::versions::at_version(&w, &row)),
             _ => Some(w),
@@ -80,11 +80,16 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         None => None,
     };
     // The run's tool calls share one connection instance, named after the run.
-    if app.store.instance_by_id(&run.id).await?.is_none() {
+    if app
+        .store
+        .instance_by_id(&run.id.to_string())
+        .await?
+        .is_none()
+    {
         let now = to_millis(app.clock.now());
         app.store
             .insert_instance(&InstanceRow {
-                id: run.id.clone(),
+                id: run.id.to_string(),
                 user_id: run.user_id,
                 budget_id: run.budget_id,
                 metadata: json!({"run_id": run.id}).to_string(),
@@ -121,7 +126,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         .map(|c| c.metadata())
         .unwrap_or_else(|| json!({}));
     let mut finish = RunFinish {
-        run_id: run.id.clone(),
+        run_id: run.id,
         lease_owner: owner.to_string(),
         // Each outcome below sets it.
         status: RunStatus::Failed,
@@ -180,13 +185,13 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
 /// Extends the lease at a third of its length until aborted; when the lease
 /// is lost (another worker took the run), tells the engine to stop.
 async fn keep_lease(app: AppState, ctx: Arc<RunCtx>) {
-    let (run_id, owner) = (ctx.run.id.clone(), ctx.lease_owner.clone());
+    let (run_id, owner) = (ctx.run.id, ctx.lease_owner.clone());
     let lease = app.settings.run_lease;
     let every = (lease / 3).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(every).await;
         let until = to_millis(app.clock.now()) + lease.as_millis() as i64;
-        match app.store.extend_lease(&run_id, &owner, until).await {
+        match app.store.extend_lease(run_id, &owner, until).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(run_id = %run_id, "the run's lease was lost; stopping at the next step");

@@ -57,16 +57,7 @@ async fn changes_take_effect_at_once_on_the_node_that_made_them(app: TestApp) {
         app.post("/products/purchase", Some(&key), calc()).await.0,
         StatusCode::OK
     );
-    let calculator = app
-        .state
-        .catalog
-        .snapshot()
-        .resolve(CALC)
-        .unwrap()
-        .0
-        .row
-        .id
-        .clone();
+    let calculator = app.state.catalog.snapshot().resolve(CALC).unwrap().0.row.id;
 
     let path = format!("/budgets/{}/products/{calculator}", user.budget_id);
     app.request(Method::DELETE, &path, Some(&user.token), None)
@@ -150,16 +141,7 @@ async fn a_change_on_one_node_takes_effect_on_another_within_a_second() {
         b.post("/products/purchase", Some(&key), calc()).await.0,
         StatusCode::OK
     );
-    let calculator = a
-        .state
-        .catalog
-        .snapshot()
-        .resolve(CALC)
-        .unwrap()
-        .0
-        .row
-        .id
-        .clone();
+    let calculator = a.state.catalog.snapshot().resolve(CALC).unwrap().0.row.id;
     a.request(
         Method::DELETE,
         &format!("/budgets/{}/products/{calculator}", user.budget_id),

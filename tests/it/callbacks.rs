@@ -116,10 +116,10 @@ async fn finished_run(
 ) -> (String, String) {
     let store = app.state.store.as_ref();
     let now = to_millis(app.clock.now());
-    let workflow_id = tollgate::id::new_id();
+    let workflow_id = tollgate::id::WorkflowId::new();
     store
         .insert_workflow(&WorkflowRow {
-            id: workflow_id.clone(),
+            id: workflow_id,
             owner_id: user.id(),
             name: "callback test".into(),
             description: String::new(),
@@ -133,10 +133,10 @@ async fn finished_run(
         })
         .await
         .unwrap();
-    let run_id = tollgate::id::new_id();
+    let run_id = tollgate::id::RunId::new();
     store
         .insert_run(&RunRow {
-            id: run_id.clone(),
+            id: run_id,
             workflow_id,
             user_id: user.id(),
             budget_id: user.budget(),
@@ -173,7 +173,7 @@ async fn finished_run(
     let finished = store
         .finish_run(
             &RunFinish {
-                run_id: run_id.clone(),
+                run_id,
                 lease_owner: "test".into(),
                 status: RunStatus::Succeeded,
                 response_text: Some("all done".into()),
@@ -186,7 +186,7 @@ async fn finished_run(
             },
             Some(&DeliveryRow {
                 id: delivery_id.clone(),
-                run_id: run_id.clone(),
+                run_id,
                 user_id: user.id(),
                 url: url.into(),
                 status: DeliveryStatus::Pending,
@@ -200,11 +200,16 @@ async fn finished_run(
         .await
         .unwrap();
     assert!(finished);
-    (run_id, delivery_id)
+    (run_id.to_string(), delivery_id)
 }
 
 async fn run_row(app: &TestApp, run_id: &str) -> RunRow {
-    app.state.store.run_by_id(run_id).await.unwrap().unwrap()
+    app.state
+        .store
+        .run_by_id(run_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Delivers until the run has seen `attempts` callback attempts, moving

@@ -143,7 +143,7 @@ fn calculator_price(app: &TestApp) -> i64 {
 async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> WorkflowRow {
     let now = tollgate::clock::to_millis(app.clock.now());
     let workflow = WorkflowRow {
-        id: tollgate::id::new_id(),
+        id: tollgate::id::WorkflowId::new(),
         owner_id: owner.id(),
         name: "assistant".into(),
         description: String::new(),
@@ -169,8 +169,8 @@ async fn new_run(
 ) -> RunRow {
     let now = tollgate::clock::to_millis(app.clock.now());
     let run = RunRow {
-        id: tollgate::id::new_id(),
-        workflow_id: workflow.id.clone(),
+        id: tollgate::id::RunId::new(),
+        workflow_id: workflow.id,
         user_id: user.id(),
         budget_id: user.budget(),
         request_id: None,
@@ -204,7 +204,7 @@ async fn new_run(
     app.state
         .store
         .insert_instance(&InstanceRow {
-            id: run.id.clone(),
+            id: run.id.to_string(),
             user_id: user.id(),
             budget_id: user.budget(),
             metadata: "{}".into(),
@@ -268,7 +268,7 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
         EngineOutcome::Succeeded {
             response_text: Some("6 times 7 is 42.".into()),
             model: Some("fake-model-1".into()),
-            session_id: Some(run.id.clone()),
+            session_id: Some(run.id.to_string()),
         }
     );
 
@@ -326,10 +326,10 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
     );
 
     // Progress was saved where pollers read it.
-    let stored = app.state.store.run_by_id(&run.id).await.unwrap().unwrap();
+    let stored = app.state.store.run_by_id(run.id).await.unwrap().unwrap();
     let saved: Value = serde_json::from_str(&stored.run_metadata).unwrap();
     assert_eq!(saved["steps"].as_array().unwrap().len(), 3);
-    assert_eq!(stored.session_id.as_deref(), Some(run.id.as_str()));
+    assert_eq!(stored.session_id, Some(run.id.to_string()));
 }
 
 async fn a_session_carries_earlier_turns_for_its_user_only(backend: Backend) {
@@ -526,11 +526,7 @@ async fn a_cancelled_run_stops_before_asking_the_model(backend: Backend) {
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
     let now = tollgate::clock::to_millis(app.clock.now());
-    app.state
-        .store
-        .cancel_run(&run.id, now, None)
-        .await
-        .unwrap();
+    app.state.store.cancel_run(run.id, now, None).await.unwrap();
 
     let (outcome, _) = execute(&app, &run, &workflow).await;
     assert_eq!(outcome, EngineOutcome::Cancelled);
@@ -608,7 +604,7 @@ async fn definitions_are_checked_against_the_catalog(backend: Backend) {
         return;
     };
     let catalog = app.state.catalog.snapshot();
-    let memory_id = catalog.resolve("instance_memory").unwrap().0.row.id.clone();
+    let memory_id = catalog.resolve("instance_memory").unwrap().0.row.id;
 
     let defaults = parse_definition(&json!({}), &catalog).unwrap();
     assert_eq!(
@@ -720,7 +716,7 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
         .iter()
         .all(|o| o.status == OrderStatus::Succeeded
             && o.action == "fake-model-1"
-            && o.run_id.as_deref() == Some(run_id)));
+            && o.run_id.map(|r| r.to_string()).as_deref() == Some(run_id)));
     assert!(model_orders
         .iter()
         .any(|o| Some(o.id.as_str()) == steps[0]["order_id"].as_str()));

@@ -256,8 +256,7 @@ async fn refresh_tools_announces_a_changed_list(app: TestApp) {
         .unwrap()
         .0
         .row
-        .id
-        .clone();
+        .id;
     let (status, body) = app
         .request(
             Method::DELETE,

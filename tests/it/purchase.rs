@@ -116,7 +116,7 @@ async fn products_resolve_by_id_slug_name_and_the_name_field(app: TestApp) {
         .0
         .row
         .id
-        .clone();
+        .to_string();
     for body in [
         json!({"product_id": id, "parameters": {"action": "list"}}),
         json!({"product_id": "instance-memory", "parameters": {"action": "list"}}),
@@ -257,7 +257,7 @@ async fn a_tool_not_on_the_budget_is_refused_and_asks_the_owner_once(app: TestAp
         .0
         .row
         .id
-        .clone();
+        .to_string();
     let (_, key) = budget_with(&app, &user, &[], json!({})).await;
     let (status, body) = app
         .post("/products/purchase", Some(&key), memory_set("k", json!(1)))
@@ -375,7 +375,7 @@ async fn caps_refuse_calls_past_them_with_429_and_cost_nothing(app: TestApp) {
         .0
         .row
         .id
-        .clone();
+        .to_string();
     let mut enabled = products.clone();
     enabled.push(memory);
 
@@ -436,7 +436,7 @@ async fn caps_hold_under_concurrency(app: TestApp) {
         .0
         .row
         .id
-        .clone();
+        .to_string();
     let (_, key) = budget_with(&app, &user, &[memory], json!({"total": 5})).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -574,7 +574,7 @@ async fn two_users_are_isolated(app: TestApp) {
         .unwrap()
         .is_empty());
     // Bob cannot touch Alice's budget.
-    let memory = app.state.catalog.builtin_ids()[0].clone();
+    let memory = app.state.catalog.builtin_ids()[0].to_string();
     let (status, _) = app
         .request(
             Method::DELETE,

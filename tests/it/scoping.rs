@@ -128,8 +128,7 @@ async fn a_key_of_another_budget_cannot_see_or_cancel_the_default_budgets_run(ap
         .unwrap()
         .0
         .row
-        .id
-        .clone();
+        .id;
     let (status, _) = put(
         &app,
         &format!("/budgets/{}/products/{calc}", t.second_budget),

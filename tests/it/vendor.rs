@@ -878,7 +878,7 @@ async fn a_credential_that_cannot_be_sent_in_a_header_is_refused(app: TestApp) {
         .store
         .put_credential(&tollgate::store::CredentialRow {
             user_id: user.id(),
-            product_id: in_header.clone(),
+            product_id: in_header.parse().unwrap(),
             name: "api_key".into(),
             value_sealed: app.state.master.seal(b"sk-old\r\nX-Injected: 1"),
             created_at: 0,

@@ -268,7 +268,7 @@ async fn blocked_triggers_answer_409_and_ask_the_owner_once(app: TestApp) {
         .0
         .row
         .id
-        .clone();
+        .to_string();
     app.request(
         Method::DELETE,
         &format!("/budgets/{}/products/{calc}", user.budget_id),
@@ -947,7 +947,13 @@ async fn two_nodes_share_the_queue_and_no_run_executes_twice(backend: Backend) {
     for run_id in &runs {
         let run = finished(&a, &user.token, run_id).await;
         assert_eq!(run["status"], "succeeded");
-        let row = a.state.store.run_by_id(run_id).await.unwrap().unwrap();
+        let row = a
+            .state
+            .store
+            .run_by_id(run_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.attempts, 1, "claimed once");
     }
     let orders = a.state.store.orders_for_user(user.id(), 100).await.unwrap();

@@ -1,5 +1,6 @@
 //! The catalog: products, and which a budget may buy at which prices.
 
+use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -38,7 +39,7 @@ where
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
-        .bind(&p.id)
+        .bind(p.id)
         .bind(&p.slug)
         .bind(&p.name)
         .bind(&p.display_name)
@@ -144,19 +145,19 @@ where
         .await?)
     }
 
-    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<String>> {
-        Ok(
+    async fn budget_product_ids(&self, budget_id: BudgetId) -> StoreResult<Vec<ProductId>> {
+        let ids: Vec<String> =
             sqlx::query_scalar("SELECT product_id FROM budget_products WHERE budget_id = $1")
                 .bind(budget_id)
                 .fetch_all(self.pool())
-                .await?,
-        )
+                .await?;
+        Ok(ids.iter().filter_map(|id| ProductId::parse(id)).collect())
     }
 
     async fn enable_product(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
         agreed_prices: &str,
         now: i64,
     ) -> StoreResult<()> {
@@ -178,19 +179,23 @@ where
     async fn budget_products_with_prices(
         &self,
         budget_id: BudgetId,
-    ) -> StoreResult<Vec<(String, Option<String>)>> {
-        Ok(sqlx::query_as(
+    ) -> StoreResult<Vec<(ProductId, Option<String>)>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT product_id, agreed_prices FROM budget_products WHERE budget_id = $1",
         )
         .bind(budget_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, prices)| Some((ProductId::parse(&id)?, prices)))
+            .collect())
     }
 
     async fn record_agreed_prices(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
         agreed_prices: &str,
         now: i64,
     ) -> StoreResult<()> {
@@ -206,7 +211,11 @@ where
         Ok(())
     }
 
-    async fn disable_product(&self, budget_id: BudgetId, product_id: &str) -> StoreResult<bool> {
+    async fn disable_product(
+        &self,
+        budget_id: BudgetId,
+        product_id: ProductId,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("DELETE FROM budget_products WHERE budget_id = $1 AND product_id = $2")
@@ -228,7 +237,7 @@ where
     async fn budget_access(
         &self,
         budget_id: BudgetId,
-        product_id: &str,
+        product_id: ProductId,
     ) -> StoreResult<Option<BudgetAccess>> {
         let row: Option<BudgetAccessRow> = sqlx::query_as(&format!(
             "SELECT {BUDGET_COLS}, EXISTS (SELECT 1 FROM budget_products WHERE budget_id = $1 AND product_id = $2) AS enabled FROM budgets WHERE id = $1"

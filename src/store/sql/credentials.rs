@@ -1,5 +1,6 @@
 //! Credentials stored for tools, sealed.
 
+use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -33,7 +34,7 @@ where
              ON CONFLICT (user_id, product_id, name) DO UPDATE SET value_sealed = excluded.value_sealed, updated_at = excluded.updated_at",
         )
         .bind(c.user_id)
-        .bind(&c.product_id)
+        .bind(c.product_id)
         .bind(&c.name)
         .bind(&c.value_sealed)
         .bind(c.created_at)
@@ -46,7 +47,7 @@ where
     async fn credentials_for(
         &self,
         user_id: UserId,
-        product_id: &str,
+        product_id: ProductId,
     ) -> StoreResult<Vec<CredentialRow>> {
         Ok(sqlx::query_as("SELECT user_id, product_id, name, value_sealed, created_at, updated_at FROM credentials WHERE user_id = $1 AND product_id = $2")
             .bind(user_id)
@@ -65,7 +66,7 @@ where
     async fn delete_credential(
         &self,
         user_id: UserId,
-        product_id: &str,
+        product_id: ProductId,
         name: &str,
     ) -> StoreResult<bool> {
         let done = sqlx::query(

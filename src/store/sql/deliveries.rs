@@ -108,7 +108,7 @@ where
              callback_attempted_at = $6, callback_delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE callback_delivered_at END \
              WHERE id = $1",
         )
-        .bind(&a.run_id)
+        .bind(a.run_id)
         .bind(a.status.as_str())
         .bind(a.attempts)
         .bind(a.http_status)

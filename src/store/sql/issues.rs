@@ -1,6 +1,6 @@
 //! Issue reports about tools.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, ProductId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -24,6 +24,7 @@ where
     for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<ProductId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -34,7 +35,7 @@ where
         sqlx::query(&format!("INSERT INTO issue_reports ({ISSUE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
             .bind(&i.id)
             .bind(i.user_id)
-            .bind(&i.product_id)
+            .bind(i.product_id)
             .bind(&i.product_ref)
             .bind(&i.product_name)
             .bind(&i.lookup_method)

@@ -1,6 +1,7 @@
 //! Runs: the queue and its leases, step results, model calls, chat sessions.
 
 use crate::id::{BudgetId, UserId};
+use crate::id::{RunId, WorkflowId};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
@@ -28,7 +29,7 @@ where
 {
     sqlx::query(sql)
         .bind(&d.id)
-        .bind(&d.run_id)
+        .bind(d.run_id)
         .bind(d.user_id)
         .bind(&d.url)
         .bind(d.status.as_str())
@@ -70,8 +71,8 @@ where
             "INSERT INTO runs ({RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
              $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
         ))
-        .bind(&r.id)
-        .bind(&r.workflow_id)
+        .bind(r.id)
+        .bind(r.workflow_id)
         .bind(r.user_id)
         .bind(r.budget_id)
         .bind(&r.request_id)
@@ -106,7 +107,7 @@ where
         Ok(())
     }
 
-    async fn run_by_id(&self, id: &str) -> StoreResult<Option<RunRow>> {
+    async fn run_by_id(&self, id: RunId) -> StoreResult<Option<RunRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {RUN_COLS} FROM runs WHERE id = $1"))
                 .bind(id)
@@ -118,7 +119,7 @@ where
     async fn run_by_request(
         &self,
         user_id: UserId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         request_id: &str,
     ) -> StoreResult<Option<RunRow>> {
         Ok(sqlx::query_as(&format!(
@@ -135,7 +136,7 @@ where
         &self,
         id: &str,
         user_id: UserId,
-        run_id: &str,
+        run_id: RunId,
         model: &str,
         now: i64,
     ) -> StoreResult<()> {
@@ -204,7 +205,7 @@ where
         Ok(claimed)
     }
 
-    async fn extend_lease(&self, run_id: &str, owner: &str, until: i64) -> StoreResult<bool> {
+    async fn extend_lease(&self, run_id: RunId, owner: &str, until: i64) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
             .bind(run_id)
             .bind(owner)
@@ -216,7 +217,7 @@ where
 
     async fn save_run_progress(
         &self,
-        run_id: &str,
+        run_id: RunId,
         owner: &str,
         run_metadata: &str,
         session_id: Option<&str>,
@@ -244,7 +245,7 @@ where
              lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         )
-        .bind(&f.run_id)
+        .bind(f.run_id)
         .bind(&f.lease_owner)
         .bind(f.status.as_str())
         .bind(&f.response_text)
@@ -270,7 +271,7 @@ where
 
     async fn cancel_run(
         &self,
-        run_id: &str,
+        run_id: RunId,
         now: i64,
         delivery: Option<&DeliveryRow>,
     ) -> StoreResult<Option<RunRow>> {
@@ -305,7 +306,7 @@ where
         Ok(row)
     }
 
-    async fn step_result(&self, run_id: &str, step_key: &str) -> StoreResult<Option<RunStepRow>> {
+    async fn step_result(&self, run_id: RunId, step_key: &str) -> StoreResult<Option<RunStepRow>> {
         Ok(sqlx::query_as(
             "SELECT run_id, step_key, output, order_id, credits, started_at, completed_at FROM run_steps WHERE run_id = $1 AND step_key = $2",
         )
@@ -320,7 +321,7 @@ where
             "INSERT INTO run_steps (run_id, step_key, output, order_id, credits, started_at, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (run_id, step_key) DO NOTHING",
         )
-        .bind(&s.run_id)
+        .bind(s.run_id)
         .bind(&s.step_key)
         .bind(&s.output)
         .bind(&s.order_id)

@@ -1,5 +1,6 @@
 //! Workflows, their versions, and the budgets that enable them.
 
+use crate::id::WorkflowId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -19,7 +20,7 @@ where
     i64: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
-        .bind(&w.id)
+        .bind(w.id)
         .bind(w.owner_id)
         .bind(&w.name)
         .bind(&w.description)
@@ -42,7 +43,7 @@ where
     sqlx::query(
         "INSERT INTO workflow_versions (workflow_id, version, engine, definition, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(&w.id)
+    .bind(w.id)
     .bind(w.version)
     .bind(w.engine.as_str())
     .bind(&w.definition)
@@ -107,7 +108,7 @@ where
         Ok(true)
     }
 
-    async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<WorkflowRow>> {
+    async fn workflow_by_id(&self, id: WorkflowId) -> StoreResult<Option<WorkflowRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {WF_COLS} FROM workflows WHERE id = $1"))
                 .bind(id)
@@ -118,7 +119,7 @@ where
 
     async fn workflow_version(
         &self,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
     ) -> StoreResult<Option<WorkflowVersionRow>> {
         Ok(sqlx::query_as(
@@ -142,7 +143,7 @@ where
     async fn enable_workflow(
         &self,
         budget_id: BudgetId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
         now: i64,
     ) -> StoreResult<()> {
@@ -162,7 +163,7 @@ where
     async fn pin_workflow_version(
         &self,
         budget_id: BudgetId,
-        workflow_id: &str,
+        workflow_id: WorkflowId,
         version: i64,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
@@ -176,7 +177,11 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn disable_workflow(&self, budget_id: BudgetId, workflow_id: &str) -> StoreResult<bool> {
+    async fn disable_workflow(
+        &self,
+        budget_id: BudgetId,
+        workflow_id: WorkflowId,
+    ) -> StoreResult<bool> {
         let done =
             sqlx::query("DELETE FROM budget_workflows WHERE budget_id = $1 AND workflow_id = $2")
                 .bind(budget_id)
@@ -186,12 +191,16 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
+    async fn budget_workflows(&self, budget_id: BudgetId) -> StoreResult<Vec<(WorkflowId, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT workflow_id, pinned_version FROM budget_workflows WHERE budget_id = $1",
         )
         .bind(budget_id)
         .fetch_all(self.writer())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, v)| Some((WorkflowId::parse(&id)?, v)))
+            .collect())
     }
 }

@@ -1,5 +1,6 @@
 //! An LLM workflow's definition and its validation against the catalog.
 
+use crate::id::ProductId;
 use serde_json::Value;
 
 use crate::catalog::{DefinitionErrors, Snapshot};
@@ -29,7 +30,7 @@ pub struct LlmDefinition {
     pub model: Option<String>,
     pub system_prompt: Option<String>,
     /// Product ids of the tools offered, resolved from ids, slugs or names, without repeats.
-    pub tools: Vec<String>,
+    pub tools: Vec<ProductId>,
     /// Most model calls one run makes.
     pub max_steps: u32,
     /// Most credits one run's tool calls may spend.
@@ -104,7 +105,7 @@ pub fn parse_definition(
                         None => errors.push((loc, format!("no tool {ident:?} in the catalog"))),
                         Some((product, _)) => {
                             if !tools.contains(&product.row.id) {
-                                tools.push(product.row.id.clone());
+                                tools.push(product.row.id);
                             }
                         }
                     },

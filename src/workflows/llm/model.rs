@@ -185,7 +185,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
     }
     ctx.app
         .store
-        .record_model_call(&crate::id::new_id(), *user, &ctx.run.id, model, now)
+        .record_model_call(&crate::id::new_id(), *user, ctx.run.id, model, now)
         .await
         .map_err(storage)
 }
@@ -230,7 +230,7 @@ async fn charge_model_call(
         status: crate::store::OrderStatus::Pending,
         error_code: None,
         instance_id: Some(ctx.instance_id.clone()),
-        run_id: Some(ctx.run.id.clone()),
+        run_id: Some(ctx.run.id),
         transaction_id: None,
         created_at: now,
         completed_at: None,

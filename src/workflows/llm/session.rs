@@ -13,7 +13,7 @@ use crate::workflows::engine::{RunCtx, StepError};
 pub(super) fn session_id(run: &RunRow) -> Result<String, StepError> {
     let metadata: Value = serde_json::from_str(&run.request_metadata).unwrap_or(Value::Null);
     match metadata.get("session_id") {
-        None | Some(Value::Null) => Ok(run.session_id.clone().unwrap_or_else(|| run.id.clone())),
+        None | Some(Value::Null) => Ok(run.session_id.clone().unwrap_or_else(|| run.id.to_string())),
         Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_SESSION_ID_CHARS => Ok(s.clone()),
         Some(_) => Err(StepError::new(
             "invalid_session_id",

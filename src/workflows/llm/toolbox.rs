@@ -1,6 +1,7 @@
 //! The workflow's tools as the model sees them (functions) and one tool
 //! call run as a purchase, with what the model is told of its result.
 
+use crate::id::ProductId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,12 +20,12 @@ pub(super) struct Toolbox {
 }
 
 impl Toolbox {
-    pub(super) fn new(snapshot: &Snapshot, ids: &[String]) -> Toolbox {
+    pub(super) fn new(snapshot: &Snapshot, ids: &[ProductId]) -> Toolbox {
         let mut by_name = HashMap::new();
         let mut functions = Vec::new();
         for product in ids
             .iter()
-            .filter_map(|id| snapshot.by_id(id))
+            .filter_map(|&id| snapshot.by_id(id))
             .filter(|p| p.is_active())
         {
             if by_name
@@ -112,7 +113,10 @@ pub(super) async fn tool_step(
         }
     }
     // By id: a name could also be another product's slug.
-    match ctx.call_tool(&key, product.id(), &action, params).await {
+    match ctx
+        .call_tool(&key, &product.id().to_string(), &action, params)
+        .await
+    {
         Ok(data) => Ok(truncate(data.to_string())),
         Err(e) if FATAL_TOOL_ERRORS.contains(&e.code.as_str()) => Err(e),
         Err(e) => Ok(tool_error(&e.code, &e.message)),
