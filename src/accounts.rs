@@ -1,7 +1,7 @@
 //! Users, their default budgets and their API keys.
 
 use crate::auth::{api_key, password, Role};
-use crate::id::new_id;
+use crate::id::ApiKeyId;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use crate::store::{ApiKeyRow, BudgetRow, NewUser, Store, StoreError};
@@ -106,7 +106,7 @@ pub async fn create_api_key(
 ) -> Result<(ApiKeyRow, String), StoreError> {
     let minted = api_key::mint();
     let row = ApiKeyRow {
-        id: new_id(),
+        id: ApiKeyId::new(),
         user_id: budget.user_id,
         budget_id: budget.id,
         name: name.to_string(),

@@ -5,6 +5,7 @@ pub mod password;
 pub mod throttle;
 pub mod tokens;
 
+use crate::id::ApiKeyId;
 use crate::id::{BudgetId, UserId};
 
 /// Roles a user can have.
@@ -41,7 +42,7 @@ pub struct Caller {
     pub budget_id: BudgetId,
     pub role: Role,
     /// The API key in use, when the caller is not a signed-in user.
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<ApiKeyId>,
 }
 
 impl Caller {

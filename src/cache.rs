@@ -186,7 +186,7 @@ impl Caches {
     pub fn invalidate(&self, kind: &str, key: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match kind {
-            kind::API_KEY => self.keys.retain(|p| p.key_id != key),
+            kind::API_KEY => self.keys.retain(|p| p.key_id != *key),
             kind::BUDGET => {
                 if let Some(id) = BudgetId::parse(key) {
                     self.budgets.remove(&id);

@@ -239,7 +239,7 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
     crate::telemetry::delivery(status.as_str());
     app.store
         .record_delivery_attempt(&DeliveryAttempt {
-            delivery_id: delivery.id.clone(),
+            delivery_id: delivery.id,
             run_id: delivery.run_id,
             status,
             attempts,
@@ -287,14 +287,14 @@ async fn attempt(
     }
     let body = serde_json::to_vec(&payload)?;
     let timestamp = now_ms.div_euclid(1000);
-    let signature = sign(&secret, &delivery.id, timestamp, &body)?;
+    let signature = sign(&secret, &delivery.id.to_string(), timestamp, &body)?;
     let request = app
         .outbound
         .direct()
         .post(url)
         .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", &delivery.id)
+        .header("webhook-id", delivery.id.to_string())
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(body);

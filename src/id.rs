@@ -259,6 +259,24 @@ object_ids!(
     WorkflowId,
     /// One run of a workflow.
     RunId,
+    /// A purchase's order.
+    OrderId,
+    /// A grant of credits.
+    GrantId,
+    /// Credits held for a call in flight.
+    HoldId,
+    /// An entry of the credit ledger.
+    TransactionId,
+    /// A budget's API key.
+    ApiKeyId,
+    /// A request for the budget owner's approval.
+    ApprovalId,
+    /// A run's callback delivery.
+    DeliveryId,
+    /// A named set of tools and workflows.
+    BundleId,
+    /// A report of an issue with a tool.
+    IssueId,
 );
 
 #[cfg(test)]

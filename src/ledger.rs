@@ -19,6 +19,7 @@ pub mod engine;
 pub mod sweeper;
 
 use crate::id::UserId;
+use crate::id::{GrantId, HoldId, OrderId};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -124,7 +125,7 @@ pub fn plan_debit(grants: &[GrantRow], amount: Credits) -> Option<Vec<Allocation
         let take = left.min(g.remaining_credits);
         if take.is_positive() {
             plan.push(Allocation {
-                grant_id: g.id.clone(),
+                grant_id: g.id,
                 amount_credits: take,
             });
             left -= take;
@@ -139,7 +140,7 @@ pub enum Command {
     Grant(NewGrant),
     Revoke {
         user_id: UserId,
-        grant_id: String,
+        grant_id: GrantId,
     },
     Reserve {
         user_id: UserId,
@@ -150,14 +151,14 @@ pub enum Command {
     },
     Capture {
         user_id: UserId,
-        hold_id: String,
+        hold_id: HoldId,
         duration_ms: i64,
         /// (key, response body) to record as the idempotency key's answer.
         idempotent: Option<(String, String)>,
     },
     Release {
         user_id: UserId,
-        hold_id: String,
+        hold_id: HoldId,
         code: String,
         duration_ms: i64,
     },
@@ -172,7 +173,7 @@ pub enum Command {
     RecordOrder(OrderRow),
     FinishOrder {
         user_id: UserId,
-        order_id: String,
+        order_id: OrderId,
         code: Option<String>,
         duration_ms: i64,
     },
@@ -258,15 +259,15 @@ impl Ledger {
     }
 
     /// Revokes what is left of a grant.
-    pub async fn revoke(&self, grant_id: &str) -> LedgerResult<TransactionRow> {
+    pub async fn revoke(&self, grant_id: GrantId) -> LedgerResult<TransactionRow> {
         let grant = self
             .store
-            .grant_by_id(grant_id)
+            .grant_by_id(&grant_id.to_string())
             .await?
             .ok_or(LedgerError::UnknownGrant)?;
         self.transaction(Command::Revoke {
             user_id: grant.user_id,
-            grant_id: grant_id.to_string(),
+            grant_id,
         })
         .await
     }
@@ -307,7 +308,7 @@ impl Ledger {
     pub async fn capture(
         &self,
         user_id: UserId,
-        hold_id: &str,
+        hold_id: HoldId,
         duration_ms: i64,
     ) -> LedgerResult<TransactionRow> {
         self.capture_with(user_id, hold_id, duration_ms, None).await
@@ -319,13 +320,13 @@ impl Ledger {
     pub async fn capture_with(
         &self,
         user_id: UserId,
-        hold_id: &str,
+        hold_id: HoldId,
         duration_ms: i64,
         idempotent: Option<(&str, &str)>,
     ) -> LedgerResult<TransactionRow> {
         self.transaction(Command::Capture {
             user_id,
-            hold_id: hold_id.to_string(),
+            hold_id,
             duration_ms,
             idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
         })
@@ -359,13 +360,13 @@ impl Ledger {
     pub async fn release(
         &self,
         user_id: UserId,
-        hold_id: &str,
+        hold_id: HoldId,
         code: &str,
         duration_ms: i64,
     ) -> LedgerResult<()> {
         self.done(Command::Release {
             user_id,
-            hold_id: hold_id.to_string(),
+            hold_id,
             code: code.to_string(),
             duration_ms,
         })
@@ -382,13 +383,13 @@ impl Ledger {
     pub async fn finish_order(
         &self,
         user_id: UserId,
-        order_id: &str,
+        order_id: OrderId,
         code: Option<&str>,
         duration_ms: i64,
     ) -> LedgerResult<()> {
         self.done(Command::FinishOrder {
             user_id,
-            order_id: order_id.to_string(),
+            order_id,
             code: code.map(str::to_string),
             duration_ms,
         })
@@ -451,7 +452,7 @@ impl Ledger {
 
     async fn release_holds(&self, holds: Vec<HoldRow>, now: i64) -> LedgerResult<usize> {
         let releases = holds.into_iter().map(|hold| async move {
-            self.release(hold.user_id, &hold.id, "abandoned", now - hold.created_at)
+            self.release(hold.user_id, hold.id, "abandoned", now - hold.created_at)
                 .await
         });
         let mut released = 0;
@@ -480,9 +481,14 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    fn grant(id: &str, expires: Option<i64>, created: i64, remaining: i64) -> GrantRow {
+    /// The grant id numbered `n`.
+    fn gid(n: u8) -> crate::id::GrantId {
+        crate::id::GrantId::parse(&format!("{n:024x}")).expect("an id")
+    }
+
+    fn grant(id: u8, expires: Option<i64>, created: i64, remaining: i64) -> GrantRow {
         GrantRow {
-            id: id.into(),
+            id: gid(id),
             user_id: crate::id::UserId::parse("000000000000000000000001").expect("an id"),
             amount_credits: Credits::new(remaining),
             remaining_credits: Credits::new(remaining),
@@ -498,30 +504,31 @@ mod tests {
 
     #[test]
     fn soonest_expiry_first_then_never_expiring_oldest_first() {
+        let (never_new, late, never_old, soon) = (1, 2, 3, 4);
         let mut gs = vec![
-            grant("never-new", None, 20, 5),
-            grant("late", Some(500), 1, 5),
-            grant("never-old", None, 10, 5),
-            grant("soon", Some(100), 30, 5),
+            grant(never_new, None, 20, 5),
+            grant(late, Some(500), 1, 5),
+            grant(never_old, None, 10, 5),
+            grant(soon, Some(100), 30, 5),
         ];
         consumption_order(&mut gs);
-        let ids: Vec<_> = gs.iter().map(|g| g.id.as_str()).collect();
-        assert_eq!(ids, ["soon", "late", "never-old", "never-new"]);
+        let ids: Vec<_> = gs.iter().map(|g| g.id).collect();
+        assert_eq!(ids, [gid(soon), gid(late), gid(never_old), gid(never_new)]);
     }
 
     #[test]
     fn a_debit_is_split_in_order_or_refused_whole() {
-        let gs = vec![grant("a", Some(1), 0, 3), grant("b", None, 0, 10)];
+        let gs = vec![grant(0xa, Some(1), 0, 3), grant(0xb, None, 0, 10)];
         let plan = plan_debit(&gs, Credits::new(5)).unwrap();
         assert_eq!(
             plan,
             vec![
                 Allocation {
-                    grant_id: "a".into(),
+                    grant_id: gid(0xa),
                     amount_credits: Credits::new(3)
                 },
                 Allocation {
-                    grant_id: "b".into(),
+                    grant_id: gid(0xb),
                     amount_credits: Credits::new(2)
                 },
             ]

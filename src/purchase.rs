@@ -3,6 +3,7 @@
 //! then capture on success or release on failure. Every attempt that passes
 //! the checks is an order.
 
+use crate::id::{ApprovalId, OrderId};
 use crate::id::{ProductId, RunId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,6 @@ use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
 use crate::clock::to_millis;
-use crate::id::new_id;
 use crate::ledger::LedgerError;
 use crate::money::Credits;
 use crate::store::{ApprovalKind, BudgetStatus, OrderRow, OrderStatus};
@@ -42,7 +42,7 @@ pub struct PurchaseRequest {
 /// A completed, charged call.
 #[derive(Debug, Clone)]
 pub struct PurchaseOutcome {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub data: Value,
     pub price_credits: Credits,
     pub product_id: ProductId,
@@ -61,7 +61,7 @@ pub enum PurchaseError {
     #[error("the product is not enabled on this budget")]
     NotOnBudget {
         product_id: ProductId,
-        approval_request_id: String,
+        approval_request_id: ApprovalId,
     },
     #[error("unknown action")]
     UnknownAction {
@@ -76,21 +76,21 @@ pub enum PurchaseError {
         action: String,
         agreed: Option<Credits>,
         price: Credits,
-        approval_request_id: String,
+        approval_request_id: ApprovalId,
     },
     #[error("the call costs more than the caller's maximum")]
     PriceAboveMax { price: Credits, max: Credits },
     #[error("credentials are missing")]
     MissingCredentials {
         missing: Vec<Value>,
-        request_ids: Vec<String>,
+        request_ids: Vec<ApprovalId>,
     },
     #[error(transparent)]
     Ledger(LedgerError),
     #[error("the tool failed: {error}")]
     Tool {
         error: ToolError,
-        order_id: String,
+        order_id: OrderId,
         vendor: bool,
     },
     #[error(transparent)]
@@ -144,7 +144,7 @@ async fn request_product(
     app: &AppInner,
     caller: &Caller,
     product: &Product,
-) -> Result<String, PurchaseError> {
+) -> Result<ApprovalId, PurchaseError> {
     let detail = serde_json::json!({
         "product_id": product.row.id, "product_name": product.row.name, "display_name": product.row.display_name,
         "requested_with_api_key": caller.api_key_id,
@@ -163,7 +163,7 @@ pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::P
     tollgate_api::PurchaseResponse {
         success: true,
         data: outcome.data.clone(),
-        order_id: outcome.order_id.clone(),
+        order_id: outcome.order_id.to_string(),
         instance_id: instance_id.into(),
         product_id: outcome.product_id.to_string(),
         action: outcome.action.clone(),
@@ -264,7 +264,7 @@ async fn purchase_product(
     let started = Instant::now();
     let now = to_millis(app.clock.now());
     let mut order = OrderRow {
-        id: new_id(),
+        id: OrderId::new(),
         user_id: caller.user_id,
         budget_id: caller.budget_id,
         product_id: product.row.id.to_string(),
@@ -314,7 +314,7 @@ async fn purchase_product(
                         product,
                         &action,
                         &params,
-                        &order.id,
+                        order.id,
                         caller.user_id,
                         &req.instance_id,
                         &credentials,
@@ -329,14 +329,14 @@ async fn purchase_product(
             Err(_) => Err(ToolError::Timeout),
         }
     };
-    let outcome = |data: Value, order_id: &str| PurchaseOutcome {
-        order_id: order_id.to_string(),
+    let outcome = |data: Value, order_id: OrderId| PurchaseOutcome {
+        order_id,
         data,
         price_credits: price,
         product_id: product.row.id,
         action: action.clone(),
     };
-    let tool_failed = |error: ToolError, order_id: String| PurchaseError::Tool {
+    let tool_failed = |error: ToolError, order_id: OrderId| PurchaseError::Tool {
         error,
         order_id,
         vendor,
@@ -353,7 +353,7 @@ async fn purchase_product(
         order.duration_ms = Some(elapsed(started));
         return match result {
             Ok(data) => {
-                let outcome = outcome(data, &order.id);
+                let outcome = outcome(data, order.id);
                 if price.is_positive() {
                     let body =
                         idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
@@ -391,7 +391,7 @@ async fn purchase_product(
 
     // Otherwise the price is held first; the order is recorded with the hold
     // and finished with its capture or release, in the same transactions.
-    let order_id = order.id.clone();
+    let order_id = order.id;
     let hold = if price.is_positive() {
         // The call ends within `timeout`, then is captured or released at
         // once; the margin only covers a slow database.
@@ -419,7 +419,7 @@ async fn purchase_product(
 
     match run.await {
         Ok(data) => {
-            let outcome = outcome(data, &order_id);
+            let outcome = outcome(data, order_id);
             match &hold {
                 Some(h) => {
                     let body =
@@ -427,7 +427,7 @@ async fn purchase_product(
                     app.ledger
                         .capture_with(
                             caller.user_id,
-                            &h.id,
+                            h.id,
                             elapsed(started),
                             body.as_ref().map(|(k, b)| (*k, b.as_str())),
                         )
@@ -435,14 +435,14 @@ async fn purchase_product(
                         .map_err(|e| match e {
                             // The sweeper released the hold: the call outlived its deadline.
                             LedgerError::UnknownHold => {
-                                tool_failed(ToolError::Timeout, order_id.clone())
+                                tool_failed(ToolError::Timeout, order_id)
                             }
                             e => PurchaseError::Ledger(e),
                         })?;
                 }
                 None => {
                     app.ledger
-                        .finish_order(caller.user_id, &order_id, None, elapsed(started))
+                        .finish_order(caller.user_id, order_id, None, elapsed(started))
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 }
@@ -455,7 +455,7 @@ async fn purchase_product(
                 Some(h) => {
                     if let Err(e) = app
                         .ledger
-                        .release(caller.user_id, &h.id, code, elapsed(started))
+                        .release(caller.user_id, h.id, code, elapsed(started))
                         .await
                     {
                         // The sweeper releases it after its deadline.
@@ -464,7 +464,7 @@ async fn purchase_product(
                 }
                 None => {
                     app.ledger
-                        .finish_order(caller.user_id, &order_id, Some(code), elapsed(started))
+                        .finish_order(caller.user_id, order_id, Some(code), elapsed(started))
                         .await
                         .map_err(PurchaseError::Ledger)?;
                 }

@@ -3,13 +3,13 @@
 //! and the workflow engines that open requests, so both can; resolving a
 //! request is `services::approvals`.
 
+use crate::id::ApprovalId;
 use crate::id::{BudgetId, UserId};
 use serde_json::Value;
 
 use super::AppInner;
 use crate::auth::Caller;
 use crate::clock::to_millis;
-use crate::id::new_id;
 use crate::store::{ApprovalKind, ApprovalRow, ApprovalStatus, StoreError};
 
 /// A request to open.
@@ -39,10 +39,10 @@ impl NewApproval {
 
 /// Opens `request` unless the same one is open already; returns the open
 /// request's id either way.
-pub async fn open(app: &AppInner, request: NewApproval) -> Result<String, StoreError> {
+pub async fn open(app: &AppInner, request: NewApproval) -> Result<ApprovalId, StoreError> {
     app.store
         .open_approval(&ApprovalRow {
-            id: new_id(),
+            id: ApprovalId::new(),
             user_id: request.user_id,
             budget_id: request.budget_id,
             kind: request.kind,

@@ -1,7 +1,7 @@
 //! Operator endpoints: credit grants and revocations, and users' roles.
 
 use super::openapi::schemas as oa;
-use crate::id::UserId;
+use crate::id::{GrantId, UserId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -149,7 +149,10 @@ pub async fn revoke_grant(
     Path(grant_id): Path<String>,
 ) -> ApiResult<Json<oa::GrantRevokedResponse>> {
     require_admin(&caller)?;
-    let txn = admin::revoke_grant(&state, &grant_id).await?;
+    let id = GrantId::parse(&grant_id).ok_or(admin::AdminError::from(
+        crate::ledger::LedgerError::UnknownGrant,
+    ))?;
+    let txn = admin::revoke_grant(&state, id).await?;
     Ok(Json(oa::GrantRevokedResponse {
         success: true,
         data: oa::GrantRevoked {

@@ -14,7 +14,7 @@ use crate::store::ApprovalRow;
 
 fn approval_view(a: ApprovalRow) -> oa::Approval {
     oa::Approval {
-        id: a.id,
+        id: a.id.to_string(),
         budget_id: a.budget_id.to_string(),
         kind: a.kind.as_str().into(),
         subject_id: a.subject_id,

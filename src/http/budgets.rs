@@ -13,14 +13,14 @@ use super::extract::{Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::{from_millis, iso};
-use crate::id::BudgetId;
+use crate::id::{ApiKeyId, BudgetId};
 use crate::money::Credits;
 use crate::services::budgets::{self, BudgetError, BudgetView, CAP_NAMES};
 use crate::store::{ApiKeyRow, BudgetStatus};
 
 fn key_view(k: ApiKeyRow) -> oa::ApiKey {
     oa::ApiKey {
-        id: k.id,
+        id: k.id.to_string(),
         budget_id: k.budget_id.to_string(),
         name: k.name,
         prefix: k.prefix,
@@ -43,6 +43,11 @@ impl FromBody for oa::ApiKeyRequest {
 /// A budget id from a path: one that is not an id names no budget.
 fn path_budget(raw: &str) -> Result<BudgetId, BudgetError> {
     BudgetId::parse(raw).ok_or(BudgetError::NotFound)
+}
+
+/// An API key id from a path: one that is not an id names no key.
+fn path_key(raw: &str) -> Result<ApiKeyId, BudgetError> {
+    ApiKeyId::parse(raw).ok_or(BudgetError::ApiKeyNotFound)
 }
 
 /// `POST /budgets/{budget_id}/api-keys`: the key is in this response only.
@@ -159,8 +164,13 @@ pub async fn revoke_api_key(
     caller: Caller,
     Path((budget_id, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::ApiKeyRevokedResponse>> {
-    let revoked_at =
-        budgets::revoke_api_key(&state, &caller, path_budget(&budget_id)?, &key_id).await?;
+    let revoked_at = budgets::revoke_api_key(
+        &state,
+        &caller,
+        path_budget(&budget_id)?,
+        path_key(&key_id)?,
+    )
+    .await?;
     Ok(Json(oa::ApiKeyRevokedResponse {
         success: true,
         data: oa::ApiKeyRevoked {

@@ -17,13 +17,13 @@ use crate::auth::Caller;
 use crate::clock::{from_millis, iso, to_millis};
 use crate::embed::bundle::MAX_MEMBERS;
 use crate::embed::{resolve_members, BundleError};
-use crate::id::{new_id, ObjectId};
+use crate::id::{BundleId, ObjectId};
 use crate::services::quotas::{self, Quota};
 use crate::store::{BundleRow, Visibility};
 
 fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
     oa::Bundle {
-        bundle_id: b.id.clone(),
+        bundle_id: b.id.to_string(),
         owner_id: b.owner_id.to_string(),
         name: b.name.clone(),
         description: b.description.clone(),
@@ -146,7 +146,7 @@ pub async fn create(
     require_user_token(&caller, "Creating and changing bundles")?;
     let now = to_millis(state.clock.now());
     let mut b = BundleRow {
-        id: new_id(),
+        id: BundleId::new(),
         owner_id: caller.user_id,
         name: String::new(),
         description: String::new(),

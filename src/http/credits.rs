@@ -53,7 +53,7 @@ pub async fn balance(
 /// A grant as the spec shows it.
 pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
     oa::CustomerCreditGrant {
-        id: g.id.clone(),
+        id: g.id.to_string(),
         user_id: g.user_id.to_string(),
         amount_credits: g.amount_credits.get(),
         amount_usd: usd(g.amount_credits),
@@ -73,7 +73,7 @@ pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
 /// A transaction as the spec shows it.
 pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
     oa::CustomerCreditTransaction {
-        id: t.id.clone(),
+        id: t.id.to_string(),
         user_id: t.user_id.to_string(),
         transaction_type: t.transaction_type.as_str().into(),
         amount_credits: t.amount_credits.get(),

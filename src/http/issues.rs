@@ -100,7 +100,7 @@ fn stored_status(status: oa::IssueStatus) -> IssueStatus {
 
 fn issue_view(i: IssueRow) -> oa::Issue {
     oa::Issue {
-        issue_id: i.id,
+        issue_id: i.id.to_string(),
         product_id: i.product_id.map(|id| id.to_string()),
         product_ref: i.product_ref,
         product_name: i.product_name,
@@ -234,11 +234,11 @@ pub async fn vendor_update(
     let now = to_millis(state.clock.now());
     state
         .store
-        .update_issue_status(&issue.id, stored_status(body.status), now)
+        .update_issue_status(&issue.id.to_string(), stored_status(body.status), now)
         .await?;
     let issue = state
         .store
-        .issue_by_id(&issue.id)
+        .issue_by_id(&issue.id.to_string())
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(oa::IssueResponse {

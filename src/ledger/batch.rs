@@ -6,14 +6,13 @@
 //! changes anything, so a refused command leaves no trace on its neighbours
 //! (apart from what it records on purpose, such as a failed order).
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, GrantId, HoldId, OrderId, TransactionId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod calls;
 mod load;
 
 use super::{consumption_order, Command, LedgerError, Reply};
-use crate::id::new_id;
 use crate::money::Credits;
 use crate::store::{
     Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantClosed,
@@ -63,18 +62,18 @@ struct Budget {
 pub(super) struct Batch {
     now: i64,
     wallets: HashMap<UserId, Wallet>,
-    holds: HashMap<String, HoldRow>,
+    holds: HashMap<HoldId, HoldRow>,
     /// Grants named by revocations, as loaded.
-    named_grants: HashMap<String, GrantRow>,
+    named_grants: HashMap<GrantId, GrantRow>,
     budgets: HashMap<BudgetId, Budget>,
-    dirty_grants: BTreeSet<String>,
-    new_grants: BTreeSet<String>,
-    new_holds: BTreeMap<String, HoldRow>,
-    deleted_holds: BTreeSet<String>,
-    new_orders: BTreeMap<String, OrderRow>,
-    finished_orders: BTreeMap<String, OrderFinish>,
+    dirty_grants: BTreeSet<GrantId>,
+    new_grants: BTreeSet<GrantId>,
+    new_holds: BTreeMap<HoldId, HoldRow>,
+    deleted_holds: BTreeSet<HoldId>,
+    new_orders: BTreeMap<OrderId, OrderRow>,
+    finished_orders: BTreeMap<OrderId, OrderFinish>,
     transactions: Vec<(TransactionRow, i64)>,
-    allocations: Vec<(String, Allocation)>,
+    allocations: Vec<(TransactionId, Allocation)>,
     idempotency: Vec<IdempotencyFinish>,
     buckets: BTreeMap<(BudgetId, i64), BucketAdd>,
 }
@@ -116,7 +115,7 @@ impl Batch {
         match command {
             Command::Grant(g) => self.grant(g).map(|(g, t)| Reply::Granted(g, t)),
             Command::Revoke { user_id, grant_id } => {
-                self.revoke(*user_id, grant_id).map(Reply::Transaction)
+                self.revoke(*user_id, *grant_id).map(Reply::Transaction)
             }
             Command::Reserve {
                 user_id,
@@ -133,7 +132,7 @@ impl Batch {
                 duration_ms,
                 idempotent,
             } => self
-                .capture(*user_id, hold_id, *duration_ms, idempotent.as_ref())
+                .capture(*user_id, *hold_id, *duration_ms, idempotent.as_ref())
                 .map(Reply::Transaction),
             Command::Release {
                 user_id,
@@ -141,7 +140,7 @@ impl Batch {
                 code,
                 duration_ms,
             } => self
-                .release(*user_id, hold_id, code, *duration_ms)
+                .release(*user_id, *hold_id, code, *duration_ms)
                 .map(|()| Reply::Done),
             Command::Charge {
                 amount,
@@ -152,7 +151,7 @@ impl Batch {
                 .charge(*amount, budget.as_ref(), order, idempotent.as_ref())
                 .map(Reply::Transaction),
             Command::RecordOrder(order) => {
-                self.new_orders.insert(order.id.clone(), order.clone());
+                self.new_orders.insert(order.id, order.clone());
                 Ok(Reply::Done)
             }
             Command::FinishOrder {
@@ -166,7 +165,7 @@ impl Batch {
                 } else {
                     OrderStatus::Succeeded
                 };
-                self.finish_order(order_id, status, code.as_deref(), None, *duration_ms);
+                self.finish_order(*order_id, status, code.as_deref(), None, *duration_ms);
                 Ok(Reply::Done)
             }
             Command::ExpireDue { user_id } => Ok(Reply::Count(self.expire_due(*user_id))),
@@ -205,14 +204,14 @@ impl Batch {
         w.dirty = true;
         let seq = w.row.entry_count;
         for a in allocations {
-            self.allocations.push((txn.id.clone(), a));
+            self.allocations.push((txn.id, a));
         }
         self.transactions.push((txn, seq));
     }
 
     fn txn(&self, user_id: UserId, kind: EntryKind, amount: Credits) -> TransactionRow {
         TransactionRow {
-            id: new_id(),
+            id: TransactionId::new(),
             user_id,
             transaction_type: kind,
             amount_credits: amount,
@@ -227,29 +226,29 @@ impl Batch {
     /// Writes the `expiration` of every due grant with credits left.
     fn expire_due(&mut self, user_id: UserId) -> usize {
         let now = self.now;
-        let due: Vec<(String, Credits)> = self
+        let due: Vec<(GrantId, Credits)> = self
             .grants(user_id)
             .iter()
             .filter(|g| g.remaining_credits.is_positive() && g.expires_at.is_some_and(|e| e <= now))
-            .map(|g| (g.id.clone(), g.remaining_credits))
+            .map(|g| (g.id, g.remaining_credits))
             .collect();
-        for (id, remaining) in &due {
+        for &(id, remaining) in &due {
             let g = self
                 .grants(user_id)
                 .iter_mut()
-                .find(|g| &g.id == id)
+                .find(|g| g.id == id)
                 .expect("listed");
             g.remaining_credits = Credits::ZERO;
             g.closed_at = Some(now);
             g.closed_reason = Some(GrantClosed::Expired);
-            self.dirty_grants.insert(id.clone());
-            let mut txn = self.txn(user_id, EntryKind::Expiration, -*remaining);
-            txn.grant_id = Some(id.clone());
+            self.dirty_grants.insert(id);
+            let mut txn = self.txn(user_id, EntryKind::Expiration, -remaining);
+            txn.grant_id = Some(id);
             self.append(
                 txn,
                 vec![Allocation {
-                    grant_id: id.clone(),
-                    amount_credits: *remaining,
+                    grant_id: id,
+                    amount_credits: remaining,
                 }],
             );
         }
@@ -260,7 +259,7 @@ impl Batch {
         let now = self.now;
         self.expire_due(new.user_id);
         let grant = GrantRow {
-            id: new_id(),
+            id: GrantId::new(),
             user_id: new.user_id,
             amount_credits: new.amount_credits,
             remaining_credits: new.amount_credits,
@@ -273,15 +272,19 @@ impl Batch {
             closed_reason: None,
         };
         self.grants(new.user_id).push(grant.clone());
-        self.new_grants.insert(grant.id.clone());
-        self.dirty_grants.insert(grant.id.clone());
+        self.new_grants.insert(grant.id);
+        self.dirty_grants.insert(grant.id);
         let mut txn = self.txn(new.user_id, EntryKind::Grant, new.amount_credits);
-        txn.grant_id = Some(grant.id.clone());
+        txn.grant_id = Some(grant.id);
         self.append(txn.clone(), Vec::new());
         Ok((grant, txn))
     }
 
-    fn revoke(&mut self, user_id: UserId, grant_id: &str) -> Result<TransactionRow, LedgerError> {
+    fn revoke(
+        &mut self,
+        user_id: UserId,
+        grant_id: GrantId,
+    ) -> Result<TransactionRow, LedgerError> {
         let now = self.now;
         let current = self
             .grants(user_id)
@@ -290,7 +293,7 @@ impl Batch {
             .cloned()
             .or_else(|| {
                 self.named_grants
-                    .get(grant_id)
+                    .get(&grant_id)
                     .filter(|g| g.user_id == user_id)
                     .cloned()
             })
@@ -311,13 +314,13 @@ impl Batch {
         g.remaining_credits = Credits::ZERO;
         g.closed_at = Some(now);
         g.closed_reason = Some(GrantClosed::Revoked);
-        self.dirty_grants.insert(grant_id.to_string());
+        self.dirty_grants.insert(grant_id);
         let mut txn = self.txn(user_id, EntryKind::Revocation, -remaining);
-        txn.grant_id = Some(grant_id.to_string());
+        txn.grant_id = Some(grant_id);
         self.append(
             txn.clone(),
             vec![Allocation {
-                grant_id: grant_id.to_string(),
+                grant_id,
                 amount_credits: remaining,
             }],
         );
@@ -368,7 +371,7 @@ impl Batch {
         failed.error_code = Some(e.order_code().into());
         failed.completed_at = Some(self.now);
         failed.duration_ms = Some(order.duration_ms.unwrap_or(0));
-        self.new_orders.insert(failed.id.clone(), failed);
+        self.new_orders.insert(failed.id, failed);
     }
 
     /// Consumes `plan` and writes the `purchase`, counting it against the budget.
@@ -395,7 +398,7 @@ impl Batch {
                 g.closed_at = Some(now);
                 g.closed_reason = Some(GrantClosed::Spent);
             }
-            self.dirty_grants.insert(a.grant_id.clone());
+            self.dirty_grants.insert(a.grant_id);
         }
         let mut txn = self.txn(user_id, EntryKind::Purchase, -amount);
         txn.budget_id = budget_id;
@@ -472,8 +475,8 @@ impl Batch {
                 w.wallets.push(wallet.row);
             }
         }
-        w.new_grants.sort_by(|a, b| a.id.cmp(&b.id));
-        w.grant_updates.sort_by(|a, b| a.id.cmp(&b.id));
+        w.new_grants.sort_by_key(|a| a.id);
+        w.grant_updates.sort_by_key(|a| a.id);
         w.wallets.sort_by_key(|a| a.user_id);
         w.transactions = self.transactions;
         w.allocations = self.allocations;

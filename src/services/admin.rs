@@ -2,6 +2,7 @@
 //! grant, and change a user's role. The adapters check that the caller is
 //! an administrator signed in.
 
+use crate::id::GrantId;
 use crate::id::UserId;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -10,7 +11,6 @@ use crate::accounts::Email;
 use crate::app::AppInner;
 use crate::auth::Role;
 use crate::cache;
-use crate::id::ObjectId;
 use crate::ledger::{LedgerError, NewGrant};
 use crate::money::Credits;
 use crate::store::{GrantRow, StoreError, TransactionRow};
@@ -75,10 +75,7 @@ pub async fn grant_credits(
 }
 
 /// Takes back what is left of a grant.
-pub async fn revoke_grant(app: &AppInner, grant_id: &str) -> Result<TransactionRow, AdminError> {
-    if !ObjectId::is_valid(grant_id) {
-        return Err(LedgerError::UnknownGrant.into());
-    }
+pub async fn revoke_grant(app: &AppInner, grant_id: GrantId) -> Result<TransactionRow, AdminError> {
     Ok(app.ledger.revoke(grant_id).await?)
 }
 

@@ -128,9 +128,11 @@ async fn resolve(
     status: ApprovalStatus,
     now: i64,
 ) -> Result<ApprovalRow, ApprovalError> {
-    app.store.resolve_approval(&a.id, status, now).await?;
     app.store
-        .approval_by_id(&a.id)
+        .resolve_approval(&a.id.to_string(), status, now)
+        .await?;
+    app.store
+        .approval_by_id(&a.id.to_string())
         .await?
         .ok_or(ApprovalError::Store(StoreError::NotFound))
 }

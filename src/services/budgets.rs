@@ -8,6 +8,7 @@ use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
 use crate::clock::to_millis;
+use crate::id::ApiKeyId;
 use crate::id::BudgetId;
 use crate::id::ProductId;
 
@@ -277,13 +278,14 @@ pub async fn revoke_api_key(
     app: &AppInner,
     caller: &Caller,
     budget_id: BudgetId,
-    key_id: &str,
+    key_id: ApiKeyId,
 ) -> Result<i64, BudgetError> {
     let budget = managed(app, caller, budget_id).await?;
     let now = to_millis(app.clock.now());
     if !app.store.revoke_api_key(budget.id, key_id, now).await? {
         return Err(BudgetError::ApiKeyNotFound);
     }
-    app.caches.invalidate(cache::kind::API_KEY, key_id);
+    app.caches
+        .invalidate(cache::kind::API_KEY, &key_id.to_string());
     Ok(now)
 }

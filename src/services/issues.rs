@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::clock::to_millis;
-use crate::id::{new_id, ObjectId};
+use crate::id::{IssueId, ObjectId};
 use crate::store::{IssueRow, IssueStatus, StoreError};
 
 /// A report as an agent sends it.
@@ -73,7 +73,7 @@ pub async fn record(
         None => None,
     };
     let issue = IssueRow {
-        id: new_id(),
+        id: IssueId::new(),
         user_id: caller.user_id,
         product_id: resolved.as_ref().map(|(p, _)| p.row.id),
         product_ref: report.product_ref,
@@ -100,7 +100,7 @@ impl RecordedReport {
             success: true,
             message: "Issue report recorded".into(),
             data: tollgate_api::IssueReportData {
-                issue_id: self.issue.id.clone(),
+                issue_id: self.issue.id.to_string(),
                 product_found: self.product_found,
                 lookup_method: self.issue.lookup_method.clone(),
                 product_id: self.issue.product_ref.clone(),

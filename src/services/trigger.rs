@@ -6,7 +6,7 @@
 //! opens approval requests for whatever blocks the run (the workflow, its
 //! tools, their credentials), bounds the caller's queue, and queues the run.
 
-use crate::id::{RunId, WorkflowId};
+use crate::id::{ApprovalId, RunId, WorkflowId};
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -84,15 +84,15 @@ pub enum TriggerError {
     /// The workflow's tools need credentials the caller has not stored.
     #[error("credentials are missing")]
     MissingCredentials {
-        credential_request_ids: Vec<String>,
+        credential_request_ids: Vec<ApprovalId>,
         missing_credentials: Vec<Value>,
-        product_request_ids: Vec<String>,
+        product_request_ids: Vec<ApprovalId>,
         missing_products: Vec<Value>,
     },
     /// The workflow's tools are not enabled on the budget; its owner was asked.
     #[error("the workflow's tools are not enabled on the budget")]
     SetupRequired {
-        product_request_ids: Vec<String>,
+        product_request_ids: Vec<ApprovalId>,
         missing_products: Vec<Value>,
     },
     /// The caller has `max` runs queued already.
@@ -313,7 +313,7 @@ async fn runnable(
             add_workflow.clone(),
         );
         return Err(TriggerError::NotOnBudget {
-            workflow_request_id: approvals::open(app, request).await?,
+            workflow_request_id: approvals::open(app, request).await?.to_string(),
             add_workflow,
         });
     };

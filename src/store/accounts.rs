@@ -1,5 +1,6 @@
 //! Rows and storage of accounts: users, budgets, API keys.
 
+use crate::id::ApiKeyId;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -64,7 +65,7 @@ impl BudgetRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
-    pub id: String,
+    pub id: ApiKeyId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
     pub name: String,
@@ -77,7 +78,7 @@ pub struct ApiKeyRow {
 /// Who an API key acts for.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyPrincipal {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
     pub role: String,
@@ -115,7 +116,7 @@ pub trait AccountStore: Send + Sync {
     async fn revoke_api_key(
         &self,
         budget_id: BudgetId,
-        key_id: &str,
+        key_id: ApiKeyId,
         now: i64,
     ) -> StoreResult<bool>;
     /// The principal of a live key with this hash.

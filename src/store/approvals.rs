@@ -1,5 +1,6 @@
 //! Rows and storage of approval requests.
 
+use crate::id::ApprovalId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
@@ -50,7 +51,7 @@ super::names::stored_names!(ApprovalStatus, "approval status", {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApprovalRow {
-    pub id: String,
+    pub id: ApprovalId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
     pub kind: ApprovalKind,
@@ -66,7 +67,7 @@ pub struct ApprovalRow {
 pub trait ApprovalStore: Send + Sync {
     /// Opens a request unless an open one for the same budget, kind and
     /// subject exists; returns the open request's id either way.
-    async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<String>;
+    async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<ApprovalId>;
     /// A user's requests, newest first; only one budget's when `budget_id`
     /// is given.
     async fn approvals_for_user(

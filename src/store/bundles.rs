@@ -1,5 +1,6 @@
 //! Rows and storage of bundles: named sets of products and workflows.
 
+use crate::id::BundleId;
 use crate::id::UserId;
 use async_trait::async_trait;
 
@@ -7,7 +8,7 @@ use super::{StoreResult, Visibility};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BundleRow {
-    pub id: String,
+    pub id: BundleId,
     pub owner_id: UserId,
     pub name: String,
     pub description: String,

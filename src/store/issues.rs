@@ -1,5 +1,6 @@
 //! Rows and storage of issue reports.
 
+use crate::id::IssueId;
 use crate::id::ProductId;
 use crate::id::UserId;
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IssueRow {
-    pub id: String,
+    pub id: IssueId,
     pub user_id: UserId,
     pub product_id: Option<ProductId>,
     pub product_ref: String,

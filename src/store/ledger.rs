@@ -5,7 +5,7 @@
 //! multi-row statements, so a batch costs about the same number of
 //! statements whatever its size.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, GrantId, HoldId, OrderId, TransactionId, UserId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -14,7 +14,7 @@ use super::{OrderRow, OrderStatus, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GrantRow {
-    pub id: String,
+    pub id: GrantId,
     pub user_id: UserId,
     pub amount_credits: Credits,
     pub remaining_credits: Credits,
@@ -70,12 +70,12 @@ super::names::stored_names!(EntryKind, "ledger entry kind", {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TransactionRow {
-    pub id: String,
+    pub id: TransactionId,
     pub user_id: UserId,
     pub transaction_type: EntryKind,
     pub amount_credits: Credits,
     pub balance_after_credits: Credits,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     pub reference: Option<String>,
     pub date_created: i64,
     /// The budget a purchase was made under.
@@ -84,7 +84,7 @@ pub struct TransactionRow {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HoldRow {
-    pub id: String,
+    pub id: HoldId,
     pub user_id: UserId,
     pub budget_id: Option<BudgetId>,
     pub amount_credits: Credits,
@@ -96,7 +96,7 @@ pub struct HoldRow {
 /// One grant's share of a debit.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Allocation {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub amount_credits: Credits,
 }
 
@@ -141,10 +141,10 @@ impl BudgetCounterRow {
 /// The end of an order written by a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderFinish {
-    pub id: String,
+    pub id: OrderId,
     pub status: OrderStatus,
     pub error_code: Option<String>,
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<TransactionId>,
     pub completed_at: i64,
     pub duration_ms: i64,
 }
@@ -188,9 +188,9 @@ pub struct BatchWrites {
     /// Transactions with their sequence numbers in the wallet's ledger.
     pub transactions: Vec<(TransactionRow, i64)>,
     /// (transaction id, allocation).
-    pub allocations: Vec<(String, Allocation)>,
+    pub allocations: Vec<(TransactionId, Allocation)>,
     pub new_holds: Vec<HoldRow>,
-    pub deleted_holds: Vec<String>,
+    pub deleted_holds: Vec<HoldId>,
     pub new_orders: Vec<OrderRow>,
     pub finished_orders: Vec<OrderFinish>,
     pub idempotency: Vec<IdempotencyFinish>,
@@ -261,8 +261,8 @@ pub trait BatchTx: Send {
     async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>>;
     /// Grants with credits left, of these wallets.
     async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>>;
-    async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>>;
-    async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>>;
+    async fn grants_by_id(&mut self, ids: &[GrantId]) -> StoreResult<Vec<GrantRow>>;
+    async fn holds_by_id(&mut self, ids: &[HoldId]) -> StoreResult<Vec<HoldRow>>;
     async fn budget_counters(
         &mut self,
         budget_ids: &[BudgetId],
@@ -343,7 +343,7 @@ pub trait LedgerHistory: Send + Sync {
     ) -> StoreResult<Vec<TransactionRow>>;
     async fn allocations_for_transaction(
         &self,
-        transaction_id: &str,
+        transaction_id: TransactionId,
     ) -> StoreResult<Vec<Allocation>>;
     /// Users with grants that expired by `now` and still hold credits.
     async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<UserId>>;

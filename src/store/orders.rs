@@ -2,6 +2,7 @@
 
 use crate::id::RunId;
 use crate::id::{BudgetId, UserId};
+use crate::id::{OrderId, TransactionId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -29,7 +30,7 @@ super::names::stored_names!(OrderStatus, "order status", {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrderRow {
-    pub id: String,
+    pub id: OrderId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
     /// The tool's id, or `llm` for a workflow's model call.
@@ -40,7 +41,7 @@ pub struct OrderRow {
     pub error_code: Option<String>,
     pub instance_id: Option<String>,
     pub run_id: Option<RunId>,
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<TransactionId>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
     pub duration_ms: Option<i64>,

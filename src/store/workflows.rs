@@ -2,6 +2,7 @@
 //! webhook secrets and callback deliveries.
 
 use crate::id::{BudgetId, UserId};
+use crate::id::{DeliveryId, OrderId};
 use crate::id::{RunId, WorkflowId};
 use async_trait::async_trait;
 
@@ -199,7 +200,7 @@ pub struct RunStepRow {
     pub step_key: String,
     /// The step's output, JSON.
     pub output: String,
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     pub credits: Credits,
     pub started_at: i64,
     pub completed_at: i64,
@@ -207,7 +208,7 @@ pub struct RunStepRow {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DeliveryRow {
-    pub id: String,
+    pub id: DeliveryId,
     pub run_id: RunId,
     pub user_id: UserId,
     pub url: String,
@@ -222,7 +223,7 @@ pub struct DeliveryRow {
 /// The result of one delivery attempt, written to the delivery and its run.
 #[derive(Debug, Clone)]
 pub struct DeliveryAttempt {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub run_id: RunId,
     /// `Delivered`, `Pending` (will retry) or `Failed` (gave up).
     pub status: DeliveryStatus,

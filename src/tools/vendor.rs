@@ -3,6 +3,7 @@
 //! put where the product declares, no redirects, a time limit and a size
 //! limit on the answer. A call is never retried: it may not be idempotent.
 
+use crate::id::OrderId;
 use crate::id::UserId;
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub async fn call(
     product: &Product,
     action: &str,
     params: &Value,
-    order_id: &str,
+    order_id: OrderId,
     user_id: UserId,
     instance_id: &str,
     credentials: &[(CredentialSpec, String)],
@@ -65,7 +66,7 @@ pub async fn call(
             iss: client.tokens.issuer(),
             aud: &product.row.id.to_string(),
             sub: &user_id.to_string(),
-            jti: order_id,
+            jti: &order_id.to_string(),
             iat: now,
             exp: now + timeout.as_secs() as i64 + 60,
             action,

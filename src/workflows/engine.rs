@@ -1,6 +1,6 @@
 //! What an engine is given while it runs a workflow, and what it returns.
 
-use crate::id::ProductId;
+use crate::id::{OrderId, ProductId};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -251,7 +251,10 @@ impl RunCtx {
                 return Err(in_progress());
             }
             let outcome = PurchaseOutcome {
-                order_id: body["order_id"].as_str().unwrap_or_default().to_string(),
+                order_id: body["order_id"]
+                    .as_str()
+                    .and_then(OrderId::parse)
+                    .ok_or_else(in_progress)?,
                 data: body["data"].clone(),
                 price_credits: Credits::new(body["price_credits"].as_i64().unwrap_or(0)),
                 product_id: body["product_id"]
@@ -327,7 +330,7 @@ impl RunCtx {
                 run_id: self.run.id,
                 step_key: step_key.to_string(),
                 output: outcome.data.to_string(),
-                order_id: Some(outcome.order_id.clone()),
+                order_id: Some(outcome.order_id),
                 credits: outcome.price_credits,
                 started_at,
                 completed_at,

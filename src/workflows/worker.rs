@@ -30,7 +30,7 @@ fn engine_for(engine: WorkflowEngine) -> Box<dyn Engine> {
 /// The callback delivery for a finished run, if it has a callback URL.
 pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
     run.callback_url.as_ref().map(|url| DeliveryRow {
-        id: new_id(),
+        id: crate::id::DeliveryId::new(),
         run_id: run.id,
         user_id: run.user_id,
         url: url.clone(),

@@ -185,7 +185,7 @@ async fn finished_run(
                 now,
             },
             Some(&DeliveryRow {
-                id: delivery_id.clone(),
+                id: delivery_id.parse().unwrap(),
                 run_id,
                 user_id: user.id(),
                 url: url.into(),

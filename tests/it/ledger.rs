@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use tollgate::id::UserId;
+use tollgate::id::{GrantId, HoldId, OrderId, UserId};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -93,7 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 #[derive(Debug, Clone)]
 struct MGrant {
-    id: String,
+    id: GrantId,
     remaining: i64,
     expires_at: Option<i64>,
     created: i64,
@@ -101,7 +101,7 @@ struct MGrant {
 
 #[derive(Debug, Clone)]
 struct MHold {
-    id: String,
+    id: HoldId,
     amount: i64,
     deadline: i64,
 }
@@ -234,14 +234,14 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
             }
             Op::Capture { hold } => {
                 if model.holds.is_empty() {
-                    let r = ledger.capture(user, &new_id(), 0).await;
+                    let r = ledger.capture(user, HoldId::new(), 0).await;
                     prop_assert!(matches!(r, Err(LedgerError::UnknownHold)));
                     continue;
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 model.expire_due(now);
                 let covered = model.consume(h.amount);
-                let result = ledger.capture(user, &h.id, 0).await;
+                let result = ledger.capture(user, h.id, 0).await;
                 match result {
                     Ok(txn) => {
                         prop_assert!(
@@ -262,7 +262,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 }
                 let h = model.holds.remove(hold % model.holds.len());
                 ledger
-                    .release(user, &h.id, "released", 0)
+                    .release(user, h.id, "released", 0)
                     .await
                     .map_err(|e| TestCaseError::fail(format!("release: {e}")))?;
             }
@@ -273,7 +273,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 let i = grant % model.grants.len();
                 let mut next = model.clone();
                 next.expire_due(now);
-                let result = ledger.revoke(&model.grants[i].id).await;
+                let result = ledger.revoke(model.grants[i].id).await;
                 match result {
                     Ok(txn) => {
                         prop_assert!(next.grants[i].remaining > 0);
@@ -385,13 +385,13 @@ async fn check_invariants(
         ctx
     );
     // Order of consumption: every grant holds exactly what the model says.
-    let by_id: HashMap<&str, i64> = grants
+    let by_id: HashMap<GrantId, i64> = grants
         .iter()
-        .map(|g| (g.id.as_str(), g.remaining_credits.get()))
+        .map(|g| (g.id, g.remaining_credits.get()))
         .collect();
     for g in &model.grants {
         prop_assert_eq!(
-            by_id.get(g.id.as_str()).copied(),
+            by_id.get(&g.id).copied(),
             Some(g.remaining),
             "{}: remaining of grant {}",
             ctx,
@@ -399,15 +399,12 @@ async fn check_invariants(
         );
     }
     // No expiration or revocation written twice.
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut seen: HashMap<(Option<GrantId>, String), usize> = HashMap::new();
     for t in txns.iter().filter(|t| {
         t.transaction_type == EntryKind::Expiration || t.transaction_type == EntryKind::Revocation
     }) {
         *seen
-            .entry((
-                t.grant_id.clone().unwrap_or_default(),
-                t.transaction_type.to_string(),
-            ))
+            .entry((t.grant_id, t.transaction_type.to_string()))
             .or_default() += 1;
     }
     prop_assert!(
@@ -484,7 +481,7 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
             let hold = ledger
                 .reserve(user, Credits::new(PRICE), Duration::minutes(5), None, None)
                 .await?;
-            ledger.capture(user, &hold.id, 0).await
+            ledger.capture(user, hold.id, 0).await
         }));
     }
     let mut ok = 0;
@@ -631,7 +628,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
         Credits::new(100)
     );
     assert!(matches!(
-        ledger.capture(user, &hold.id, 0).await,
+        ledger.capture(user, hold.id, 0).await,
         Err(LedgerError::UnknownHold)
     ));
     assert!(store
@@ -674,24 +671,17 @@ async fn a_capture_records_its_allocations_in_consumption_order(backend: Backend
         .reserve(user, Credits::new(60), Duration::minutes(1), None, None)
         .await
         .unwrap();
-    let txn = ledger.capture(user, &hold.id, 0).await.unwrap();
-    let mut alloc = store.allocations_for_transaction(&txn.id).await.unwrap();
+    let txn = ledger.capture(user, hold.id, 0).await.unwrap();
+    let mut alloc = store.allocations_for_transaction(txn.id).await.unwrap();
     alloc.sort_by_key(|a| a.amount_credits);
-    let got: Vec<(String, i64)> = alloc
+    let got: Vec<(GrantId, i64)> = alloc
         .into_iter()
         .map(|a| (a.grant_id, a.amount_credits.get()))
         .collect();
-    assert_eq!(
-        got,
-        vec![
-            (never.id.clone(), 10),
-            (soon.id.clone(), 20),
-            (late.id.clone(), 30)
-        ]
-    );
+    assert_eq!(got, vec![(never.id, 10), (soon.id, 20), (late.id, 30)]);
     assert_eq!(
         store
-            .grant_by_id(&never.id)
+            .grant_by_id(&never.id.to_string())
             .await
             .unwrap()
             .unwrap()
@@ -784,7 +774,7 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
     let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
     let user = funded(store.as_ref(), &ledger, 1_000).await;
     let order = tollgate::store::OrderRow {
-        id: new_id(),
+        id: OrderId::new(),
         user_id: user,
         budget_id: tollgate::id::BudgetId::new(),
         product_id: new_id(),
@@ -827,7 +817,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         .await
         .unwrap();
     let order = |price| tollgate::store::OrderRow {
-        id: new_id(),
+        id: OrderId::new(),
         user_id: user,
         budget_id: tollgate::id::BudgetId::new(),
         product_id: new_id(),
@@ -854,7 +844,11 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         ),
         "{r:?}"
     );
-    let row = store.order_by_id(&refused.id).await.unwrap().unwrap();
+    let row = store
+        .order_by_id(&refused.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (row.status.as_str(), row.error_code.as_deref()),
         ("failed", Some("insufficient_credits"))
@@ -865,9 +859,13 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(txn.amount_credits, Credits::new(-6));
-    let row = store.order_by_id(&paid.id).await.unwrap().unwrap();
+    let row = store
+        .order_by_id(&paid.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.status, OrderStatus::Succeeded);
-    assert_eq!(row.transaction_id.as_deref(), Some(txn.id.as_str()));
+    assert_eq!(row.transaction_id, Some(txn.id));
     let b = ledger.balance(user).await.unwrap();
     assert_eq!((b.live.get(), b.held.get(), b.available.get()), (4, 4, 0));
 }

@@ -719,7 +719,7 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
             && o.run_id.map(|r| r.to_string()).as_deref() == Some(run_id)));
     assert!(model_orders
         .iter()
-        .any(|o| Some(o.id.as_str()) == steps[0]["order_id"].as_str()));
+        .any(|o| Some(o.id.to_string().as_str()) == steps[0]["order_id"].as_str()));
 
     // A wallet that cannot pay stops the run before the model is asked again.
     let broke = app.new_user().await;

@@ -737,7 +737,7 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
         tollgate::store::IdempotencyClaim::Existing(row) => {
             assert_eq!(row.status.as_str(), "done");
             let body: Value = serde_json::from_str(row.response_body.as_deref().unwrap()).unwrap();
-            assert_eq!(body["order_id"], outcome.order_id.as_str());
+            assert_eq!(body["order_id"], outcome.order_id.to_string());
             assert_eq!(body["data"]["result"], 4);
         }
         other => panic!("expected the recorded response, got {other:?}"),

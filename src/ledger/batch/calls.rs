@@ -1,8 +1,7 @@
 //! A paid call's commands: reserve, capture, release and the one-write charge.
 
 use super::Batch;
-use crate::id::new_id;
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, HoldId, OrderId, TransactionId, UserId};
 use crate::ledger::{plan_debit, LedgerError};
 use crate::money::Credits;
 use crate::store::{
@@ -37,19 +36,19 @@ impl Batch {
             return Err(e);
         }
         let hold = HoldRow {
-            id: new_id(),
+            id: HoldId::new(),
             user_id,
             budget_id: budget.map(|b| b.id),
             amount_credits: amount,
-            reference: order.map(|o| o.id.clone()),
+            reference: order.map(|o| o.id).map(|id| id.to_string()),
             created_at: self.now,
             deadline: self.now + ttl_ms,
         };
         if let Some(order) = order {
-            self.new_orders.insert(order.id.clone(), order.clone());
+            self.new_orders.insert(order.id, order.clone());
         }
         self.add_held(user_id, hold.budget_id, amount);
-        self.new_holds.insert(hold.id.clone(), hold.clone());
+        self.new_holds.insert(hold.id, hold.clone());
         Ok(hold)
     }
 
@@ -69,22 +68,22 @@ impl Batch {
     }
 
     /// Takes the hold out of the batch's view; `None` if it is not the wallet's.
-    pub(super) fn take_hold(&mut self, user_id: UserId, hold_id: &str) -> Option<HoldRow> {
-        let hold = match self.new_holds.remove(hold_id) {
+    pub(super) fn take_hold(&mut self, user_id: UserId, hold_id: HoldId) -> Option<HoldRow> {
+        let hold = match self.new_holds.remove(&hold_id) {
             Some(h) => h,
             None => {
                 let h = self
                     .holds
-                    .get(hold_id)
+                    .get(&hold_id)
                     .filter(|h| h.user_id == user_id)?
                     .clone();
-                self.holds.remove(hold_id);
-                self.deleted_holds.insert(hold_id.to_string());
+                self.holds.remove(&hold_id);
+                self.deleted_holds.insert(hold_id);
                 h
             }
         };
         if hold.user_id != user_id {
-            self.new_holds.insert(hold.id.clone(), hold);
+            self.new_holds.insert(hold.id, hold);
             return None;
         }
         self.add_held(user_id, hold.budget_id, -hold.amount_credits);
@@ -93,27 +92,27 @@ impl Batch {
 
     pub(super) fn finish_order(
         &mut self,
-        order_id: &str,
+        order_id: OrderId,
         status: OrderStatus,
         code: Option<&str>,
-        transaction_id: Option<&str>,
+        transaction_id: Option<TransactionId>,
         duration_ms: i64,
     ) {
-        if let Some(o) = self.new_orders.get_mut(order_id) {
+        if let Some(o) = self.new_orders.get_mut(&order_id) {
             o.status = status;
             o.error_code = code.map(str::to_string);
-            o.transaction_id = transaction_id.map(str::to_string);
+            o.transaction_id = transaction_id;
             o.completed_at = Some(self.now);
             o.duration_ms = Some(duration_ms);
             return;
         }
         self.finished_orders.insert(
-            order_id.to_string(),
+            order_id,
             OrderFinish {
-                id: order_id.to_string(),
+                id: order_id,
                 status,
                 error_code: code.map(str::to_string),
-                transaction_id: transaction_id.map(str::to_string),
+                transaction_id,
                 completed_at: self.now,
                 duration_ms,
             },
@@ -123,7 +122,7 @@ impl Batch {
     pub(super) fn capture(
         &mut self,
         user_id: UserId,
-        hold_id: &str,
+        hold_id: HoldId,
         duration_ms: i64,
         idempotent: Option<&(String, String)>,
     ) -> Result<TransactionRow, LedgerError> {
@@ -133,7 +132,7 @@ impl Batch {
         self.expire_due(user_id);
         let grants = self.live_grants(user_id);
         let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
-            if let Some(order_id) = &hold.reference {
+            if let Some(order_id) = hold.reference.as_deref().and_then(OrderId::parse) {
                 self.finish_order(
                     order_id,
                     OrderStatus::Failed,
@@ -154,12 +153,12 @@ impl Batch {
             hold.budget_id,
             hold.reference.as_deref(),
         );
-        if let Some(order_id) = &hold.reference {
+        if let Some(order_id) = hold.reference.as_deref().and_then(OrderId::parse) {
             self.finish_order(
                 order_id,
                 OrderStatus::Succeeded,
                 None,
-                Some(&txn.id),
+                Some(txn.id),
                 duration_ms,
             );
         }
@@ -170,14 +169,14 @@ impl Batch {
     pub(super) fn release(
         &mut self,
         user_id: UserId,
-        hold_id: &str,
+        hold_id: HoldId,
         code: &str,
         duration_ms: i64,
     ) -> Result<(), LedgerError> {
         let hold = self
             .take_hold(user_id, hold_id)
             .ok_or(LedgerError::UnknownHold)?;
-        if let Some(order_id) = &hold.reference {
+        if let Some(order_id) = hold.reference.as_deref().and_then(OrderId::parse) {
             self.finish_order(order_id, OrderStatus::Failed, Some(code), None, duration_ms);
         }
         Ok(())
@@ -210,13 +209,19 @@ impl Batch {
             return Err(e);
         }
         let plan = plan_debit(&grants, amount).expect("available credits cover the charge");
-        let txn = self.debit(user_id, amount, plan, budget.map(|b| b.id), Some(&order.id));
+        let txn = self.debit(
+            user_id,
+            amount,
+            plan,
+            budget.map(|b| b.id),
+            Some(&order.id.to_string()),
+        );
         let mut done = order.clone();
         done.status = OrderStatus::Succeeded;
-        done.transaction_id = Some(txn.id.clone());
+        done.transaction_id = Some(txn.id);
         done.completed_at = Some(self.now);
         done.duration_ms = Some(order.duration_ms.unwrap_or(0));
-        self.new_orders.insert(done.id.clone(), done);
+        self.new_orders.insert(done.id, done);
         self.record_response(user_id, idempotent);
         Ok(txn)
     }

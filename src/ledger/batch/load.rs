@@ -1,6 +1,6 @@
 //! Loading a batch: the rows its commands need, in a handful of reads.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{rolling_caps, window_start, Batch, Budget, Wallet, WINDOWS};
@@ -34,33 +34,33 @@ impl Batch {
             })
             .collect();
 
-        let hold_ids: Vec<String> = commands
+        let hold_ids: Vec<HoldId> = commands
             .iter()
             .filter_map(|c| match c {
                 Command::Capture { hold_id, .. } | Command::Release { hold_id, .. } => {
-                    Some(hold_id.clone())
+                    Some(*hold_id)
                 }
                 _ => None,
             })
             .collect();
-        let holds: HashMap<String, HoldRow> = tx
+        let holds: HashMap<HoldId, HoldRow> = tx
             .holds_by_id(&hold_ids)
             .await?
             .into_iter()
-            .map(|h| (h.id.clone(), h))
+            .map(|h| (h.id, h))
             .collect();
-        let named: Vec<String> = commands
+        let named: Vec<GrantId> = commands
             .iter()
             .filter_map(|c| match c {
-                Command::Revoke { grant_id, .. } => Some(grant_id.clone()),
+                Command::Revoke { grant_id, .. } => Some(*grant_id),
                 _ => None,
             })
             .collect();
-        let named_grants: HashMap<String, GrantRow> = tx
+        let named_grants: HashMap<GrantId, GrantRow> = tx
             .grants_by_id(&named)
             .await?
             .into_iter()
-            .map(|g| (g.id.clone(), g))
+            .map(|g| (g.id, g))
             .collect();
 
         // Grants are read only where a command spends or changes them, or

@@ -15,7 +15,7 @@
 //! change to a row it creates into the created row). Foreign keys are
 //! checked at the end of the statement, after every CTE has run.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::sync::{LazyLock, OnceLock};
 
 use async_trait::async_trait;
@@ -311,11 +311,11 @@ impl BatchTx for PgBatch<'_> {
         self.rows_for(&OPEN_GRANTS, user_ids).await
     }
 
-    async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+    async fn grants_by_id(&mut self, ids: &[GrantId]) -> StoreResult<Vec<GrantRow>> {
         self.rows_for(&GRANTS_BY_ID, ids).await
     }
 
-    async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>> {
+    async fn holds_by_id(&mut self, ids: &[HoldId]) -> StoreResult<Vec<HoldRow>> {
         self.rows_for(&HOLDS_BY_ID, ids).await
     }
 
@@ -422,7 +422,7 @@ impl BatchTx for PgBatch<'_> {
         let mut q = sqlx::query(write_sql(shape));
         if filled[0] {
             q = q
-                .bind(col(g, |g| g.id.as_str()))
+                .bind(col(g, |g| g.id))
                 .bind(col(g, |g| g.user_id))
                 .bind(col(g, |g| g.amount_credits))
                 .bind(col(g, |g| g.remaining_credits))
@@ -436,19 +436,19 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[1] {
             q = q
-                .bind(col(u, |g| g.id.as_str()))
+                .bind(col(u, |g| g.id))
                 .bind(col(u, |g| g.remaining_credits))
                 .bind(col(u, |g| g.closed_at))
                 .bind(col(u, |g| g.closed_reason.map(GrantClosed::as_str)));
         }
         if filled[2] {
             q = q
-                .bind(col(t, |(t, _)| t.id.as_str()))
+                .bind(col(t, |(t, _)| t.id))
                 .bind(col(t, |(t, _)| t.user_id))
                 .bind(col(t, |(t, _)| t.transaction_type.as_str()))
                 .bind(col(t, |(t, _)| t.amount_credits))
                 .bind(col(t, |(t, _)| t.balance_after_credits))
-                .bind(col(t, |(t, _)| t.grant_id.as_deref()))
+                .bind(col(t, |(t, _)| t.grant_id))
                 .bind(col(t, |(t, _)| t.reference.as_deref()))
                 .bind(col(t, |(t, _)| t.date_created))
                 .bind(col(t, |(t, _)| t.budget_id))
@@ -456,8 +456,8 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[3] {
             q = q
-                .bind(col(a, |(txn, _)| txn.as_str()))
-                .bind(col(a, |(_, a)| a.grant_id.as_str()))
+                .bind(col(a, |(txn, _)| *txn))
+                .bind(col(a, |(_, a)| a.grant_id))
                 .bind(col(a, |(_, a)| a.amount_credits));
         }
         if filled[4] {
@@ -465,7 +465,7 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[5] {
             q = q
-                .bind(col(h, |h| h.id.as_str()))
+                .bind(col(h, |h| h.id))
                 .bind(col(h, |h| h.user_id))
                 .bind(col(h, |h| h.budget_id))
                 .bind(col(h, |h| h.amount_credits))
@@ -475,7 +475,7 @@ impl BatchTx for PgBatch<'_> {
         }
         if filled[6] {
             q = q
-                .bind(col(o, |o| o.id.as_str()))
+                .bind(col(o, |o| o.id))
                 .bind(col(o, |o| o.user_id))
                 .bind(col(o, |o| o.budget_id))
                 .bind(col(o, |o| o.product_id.as_str()))
@@ -485,17 +485,17 @@ impl BatchTx for PgBatch<'_> {
                 .bind(col(o, |o| o.error_code.as_deref()))
                 .bind(col(o, |o| o.instance_id.as_deref()))
                 .bind(col(o, |o| o.run_id))
-                .bind(col(o, |o| o.transaction_id.as_deref()))
+                .bind(col(o, |o| o.transaction_id))
                 .bind(col(o, |o| o.created_at))
                 .bind(col(o, |o| o.completed_at))
                 .bind(col(o, |o| o.duration_ms));
         }
         if filled[7] {
             q = q
-                .bind(col(f, |o| o.id.as_str()))
+                .bind(col(f, |o| o.id))
                 .bind(col(f, |o| o.status.as_str()))
                 .bind(col(f, |o| o.error_code.as_deref()))
-                .bind(col(f, |o| o.transaction_id.as_deref()))
+                .bind(col(f, |o| o.transaction_id))
                 .bind(col(f, |o| o.completed_at))
                 .bind(col(f, |o| o.duration_ms));
         }

@@ -1,6 +1,7 @@
 //! Accounts: users, budgets, API keys, one-time markers and the cache
 //! invalidation log.
 
+use crate::id::ApiKeyId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -179,7 +180,7 @@ where
         sqlx::query(
             "INSERT INTO api_keys (id, user_id, budget_id, name, prefix, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&key.id)
+        .bind(key.id)
         .bind(key.user_id)
         .bind(key.budget_id)
         .bind(&key.name)
@@ -205,7 +206,7 @@ where
     async fn revoke_api_key(
         &self,
         budget_id: BudgetId,
-        key_id: &str,
+        key_id: ApiKeyId,
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
@@ -217,7 +218,7 @@ where
         .bind(budget_id)
         .execute(&mut *tx)
         .await?;
-        log_invalidation(&mut tx, invalidation::API_KEY, key_id, now).await?;
+        log_invalidation(&mut tx, invalidation::API_KEY, &key_id.to_string(), now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

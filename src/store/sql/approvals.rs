@@ -1,6 +1,6 @@
 //! Approval requests.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{ApprovalId, BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -32,12 +32,12 @@ where
     for<'r> (String,): FromRow<'r, DbRow<S>>,
     for<'r> (i64,): FromRow<'r, DbRow<S>>,
 {
-    async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<String> {
+    async fn open_approval(&self, a: &ApprovalRow) -> StoreResult<ApprovalId> {
         sqlx::query(&format!(
             "INSERT INTO approval_requests ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (budget_id, kind, subject_id) WHERE status = 'open' DO NOTHING"
         ))
-        .bind(&a.id)
+        .bind(a.id)
         .bind(a.user_id)
         .bind(a.budget_id)
         .bind(a.kind.as_str())
@@ -48,12 +48,13 @@ where
         .bind(a.resolved_at)
         .execute(self.writer())
         .await?;
-        Ok(sqlx::query_scalar("SELECT id FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'")
+        let id: String = sqlx::query_scalar("SELECT id FROM approval_requests WHERE budget_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'")
             .bind(a.budget_id)
             .bind(a.kind.as_str())
             .bind(&a.subject_id)
             .fetch_one(self.pool())
-            .await?)
+            .await?;
+        Ok(id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
     }
 
     async fn approvals_for_user(

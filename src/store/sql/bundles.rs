@@ -28,7 +28,7 @@ where
             "INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         sqlx::query(&sql)
-            .bind(&b.id)
+            .bind(b.id)
             .bind(b.owner_id)
             .bind(&b.name)
             .bind(&b.description)
@@ -56,7 +56,7 @@ where
             "UPDATE bundles SET owner_id = $2, name = $3, description = $4, visibility = $5, product_ids = $6, \
              workflow_ids = $7, created_at = $8, updated_at = $9 WHERE id = $1",
         )
-        .bind(&b.id)
+        .bind(b.id)
         .bind(b.owner_id)
         .bind(&b.name)
         .bind(&b.description)

@@ -96,7 +96,7 @@ where
         sqlx::query(
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_expires_at = NULL, updated_at = $5 WHERE id = $1",
         )
-        .bind(&a.delivery_id)
+        .bind(a.delivery_id)
         .bind(a.status.as_str())
         .bind(a.attempts)
         .bind(a.next_attempt_at)

@@ -1,6 +1,7 @@
 //! The ledger's rows as history and the sweepers read them, outside the
 //! engine's batches.
 
+use crate::id::TransactionId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -96,7 +97,7 @@ where
 
     async fn allocations_for_transaction(
         &self,
-        transaction_id: &str,
+        transaction_id: TransactionId,
     ) -> StoreResult<Vec<Allocation>> {
         Ok(sqlx::query_as(
             "SELECT grant_id, amount_credits FROM ledger_allocations WHERE transaction_id = $1",

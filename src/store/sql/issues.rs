@@ -33,7 +33,7 @@ where
 {
     async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO issue_reports ({ISSUE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-            .bind(&i.id)
+            .bind(i.id)
             .bind(i.user_id)
             .bind(i.product_id)
             .bind(&i.product_ref)

@@ -1,6 +1,6 @@
 //! Runs: the queue and its leases, step results, model calls, chat sessions.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, OrderId, UserId};
 use crate::id::{RunId, WorkflowId};
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -28,7 +28,7 @@ where
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
-        .bind(&d.id)
+        .bind(d.id)
         .bind(d.run_id)
         .bind(d.user_id)
         .bind(&d.url)
@@ -58,6 +58,7 @@ where
     for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<OrderId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
@@ -324,7 +325,7 @@ where
         .bind(s.run_id)
         .bind(&s.step_key)
         .bind(&s.output)
-        .bind(&s.order_id)
+        .bind(s.order_id)
         .bind(s.credits)
         .bind(s.started_at)
         .bind(s.completed_at)

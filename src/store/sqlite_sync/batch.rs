@@ -5,7 +5,7 @@
 //! them prepared from one session to the next (`KeptStatements`), so a
 //! batch neither formats nor parses SQL.
 
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -216,11 +216,11 @@ impl BatchTx for SyncTx {
         self.each(&SQL.open_grants, user_ids, |id| vec![id], grant_row)
     }
 
-    async fn grants_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<GrantRow>> {
+    async fn grants_by_id(&mut self, ids: &[GrantId]) -> StoreResult<Vec<GrantRow>> {
         self.each(&SQL.grant, ids, |id| vec![id], grant_row)
     }
 
-    async fn holds_by_id(&mut self, ids: &[String]) -> StoreResult<Vec<HoldRow>> {
+    async fn holds_by_id(&mut self, ids: &[HoldId]) -> StoreResult<Vec<HoldRow>> {
         self.each(&SQL.hold, ids, |id| vec![id], hold_row)
     }
 

@@ -221,7 +221,7 @@ async fn charge_model_call(
         .map_err(storage)?;
     let now = to_millis(app.clock.now());
     let order = crate::store::OrderRow {
-        id: crate::id::new_id(),
+        id: crate::id::OrderId::new(),
         user_id: ctx.run.user_id,
         budget_id: ctx.run.budget_id,
         product_id: MODEL_CALL_PRODUCT.into(),
@@ -250,8 +250,8 @@ async fn charge_model_call(
         .await
         .map_err(ledger_error)?;
     app.ledger
-        .capture(ctx.run.user_id, &hold.id, duration_ms)
+        .capture(ctx.run.user_id, hold.id, duration_ms)
         .await
         .map_err(ledger_error)?;
-    Ok(order.id)
+    Ok(order.id.to_string())
 }
