@@ -22,6 +22,8 @@ pub mod vendor;
 pub mod webhooks;
 pub mod workflows;
 
+use std::sync::Arc;
+
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -61,6 +63,12 @@ impl MakeRequestId for MakeObjectId {
 /// list a route the other lacks. Handlers for one path with different
 /// methods may be registered apart: axum merges their method routers.
 pub fn routes() -> OpenApiRouter<AppState> {
+    table(None)
+}
+
+/// The route table, with the MCP transport served through `mcp` (the
+/// OpenAPI document is built without one).
+fn table(mcp: Option<Arc<crate::mcp::Gate>>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(public::health))
         .routes(routes!(openapi::openapi_json))
@@ -104,15 +112,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_grant))
         .routes(routes!(admin::revoke_grant))
         .routes(routes!(admin::set_user_role))
+        .merge(crate::mcp::routes(mcp))
 }
 
-/// The whole API; `mounted` are the routes of other adapters served on the
-/// same listener under the same middleware (the MCP transport).
-pub fn router(state: AppState, mounted: Router<AppState>) -> Router {
+/// The whole API, the MCP transport at `/mcp` included.
+pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
-    let (routes, _) = routes().split_for_parts();
+    let gate = crate::mcp::Gate::new(state.clone());
+    let (routes, _) = table(Some(gate)).split_for_parts();
     let api = routes
-        .merge(mounted)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -9,6 +9,7 @@
 
 mod failures;
 mod refusals;
+mod routes;
 mod session;
 
 use crate::id::{BudgetId, UserId};
@@ -18,8 +19,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::Service;
@@ -34,17 +33,7 @@ use session::McpSession;
 /// `initialize` response.
 const SESSION_ID: &str = "mcp-session-id";
 
-/// The `/mcp` route.
-pub fn routes(state: AppState) -> Router<AppState> {
-    let gate = Arc::new(Gate::new(state));
-    Router::new().route(
-        "/mcp",
-        any(move |req: Request| {
-            let gate = gate.clone();
-            async move { gate.handle(req).await }
-        }),
-    )
-}
+pub use routes::routes;
 
 /// The SDK's own refusals (400, 405, 406, 413, 415) come as plain text; they are
 /// answered in the API's error shape with a stable code instead, keeping the
@@ -95,7 +84,7 @@ impl Owner {
 
 /// Authenticates requests and keeps sessions with their owners, in front of
 /// the SDK's service.
-struct Gate {
+pub struct Gate {
     state: AppState,
     sessions: Arc<LocalSessionManager>,
     service: StreamableHttpService<McpSession, LocalSessionManager>,
@@ -103,7 +92,8 @@ struct Gate {
 }
 
 impl Gate {
-    fn new(state: AppState) -> Gate {
+    /// The gate of one server, for [`routes`].
+    pub fn new(state: AppState) -> Arc<Gate> {
         let sessions = Arc::new(LocalSessionManager::default());
         // Host checks guard unauthenticated local servers against DNS
         // rebinding; here every request needs a bearer token a rebinding
@@ -118,12 +108,12 @@ impl Gate {
             sessions.clone(),
             config,
         );
-        Gate {
+        Arc::new(Gate {
             state,
             sessions,
             service,
             owners: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     async fn handle(&self, req: Request) -> Response {

@@ -434,9 +434,7 @@ async fn purchase_product(
                         .await
                         .map_err(|e| match e {
                             // The sweeper released the hold: the call outlived its deadline.
-                            LedgerError::UnknownHold => {
-                                tool_failed(ToolError::Timeout, order_id)
-                            }
+                            LedgerError::UnknownHold => tool_failed(ToolError::Timeout, order_id),
                             e => PurchaseError::Ledger(e),
                         })?;
                 }

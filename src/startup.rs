@@ -262,8 +262,7 @@ pub async fn release_store(store: &dyn Store) {
 
 /// The whole application: the HTTP API with the MCP transport at `/mcp`.
 pub fn router(state: AppState) -> axum::Router {
-    let mcp = crate::mcp::routes(state.clone());
-    crate::http::router(state, mcp)
+    crate::http::router(state)
 }
 
 /// Keeps this node in step with the others: drops cached keys and budgets

@@ -51,9 +51,10 @@ const MODULES: &[(&str, Layer)] = &[
 ];
 
 /// Adapters use one another only here: the HTTP API serves the embed pages
-/// it renders with `embed`. MCP uses nothing of HTTP: both authenticate and
-/// check quotas through the application layer.
-const ADAPTER_EDGES: &[(&str, &str)] = &[("src/http", "embed")];
+/// it renders with `embed`, and the MCP transport's routes in its one route
+/// table. MCP uses nothing of HTTP: both authenticate and check quotas
+/// through the application layer.
+const ADAPTER_EDGES: &[(&str, &str)] = &[("src/http", "embed"), ("src/http.rs", "mcp")];
 
 /// Cycles between domain modules that are known and not yet broken: the
 /// catalog holds the builtin tools, and the vendor proxy in `tools` reads
