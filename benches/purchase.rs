@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate::id::{BudgetId, ProductId, UserId};
 
-use tollgate::clock::SystemClock;
+use tollgate::clock::{SystemClock, Timestamp};
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, NewGrant};
 use tollgate::money::Credits;
@@ -45,7 +45,7 @@ async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
             password_hash: "no sign-in".into(),
             role: "customer".into(),
             budget_id,
-            created_at: 0,
+            created_at: Timestamp::from_millis(0),
             enabled_products: vec![calculator_id(store).await?],
         })
         .await?;

@@ -1,6 +1,7 @@
 //! Users, their default budgets and their API keys.
 
 use crate::auth::{api_key, password, Role};
+use crate::clock::Timestamp;
 use crate::id::ApiKeyId;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
@@ -84,7 +85,7 @@ pub async fn create_user(
         password_hash: hash,
         role: role.as_str().to_string(),
         budget_id: BudgetId::new(),
-        created_at: chrono::Utc::now().timestamp_millis(),
+        created_at: Timestamp::from_millis(chrono::Utc::now().timestamp_millis()),
         enabled_products,
     };
     store.create_user(&user).await.map_err(|e| match e {
@@ -112,7 +113,7 @@ pub async fn create_api_key(
         name: name.to_string(),
         prefix: minted.prefix,
         key_hash: minted.hash,
-        created_at: now,
+        created_at: Timestamp::from_millis(now),
         revoked_at: None,
     };
     store.insert_api_key(&row).await?;

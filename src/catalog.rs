@@ -2,6 +2,7 @@
 //! action's JSON Schema compiled once, and refreshed when the database says
 //! the catalog changed (on this node at once, on others within seconds).
 
+use crate::clock::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -350,8 +351,8 @@ fn builtin_row(spec: &BuiltinSpec, now: i64) -> ProductRow {
         actions: Value::Array(actions).to_string(),
         status: ProductStatus::Active,
         timeout_ms: None,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
     }
 }
 

@@ -48,7 +48,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::app::{AppInner, AppState};
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::{from_millis, iso, to_millis, Timestamp};
 use crate::store::{DeliveryAttempt, DeliveryRow, DeliveryStatus, RunRow};
 use crate::tools::outbound::OutboundError;
 use crate::workflows::view::run_view;
@@ -164,7 +164,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> anyhow::Resu
 pub fn payload(run: &RunRow) -> Value {
     json!({
         "type": EVENT_TYPE,
-        "timestamp": iso(from_millis(run.completed_at.unwrap_or(run.updated_at))),
+        "timestamp": iso(from_millis(run.completed_at.unwrap_or(run.updated_at).millis())),
         "data": {"run": run_view(run)},
     })
 }
@@ -243,10 +243,10 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
             run_id: delivery.run_id,
             status,
             attempts,
-            next_attempt_at,
+            next_attempt_at: Timestamp::from_millis(next_attempt_at),
             http_status: http_status.map(i64::from),
             error,
-            attempted_at: now,
+            attempted_at: Timestamp::from_millis(now),
         })
         .await?;
     Ok(true)

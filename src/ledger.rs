@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::clock::{from_millis, to_millis, Clock};
+use crate::clock::{to_millis, Clock, Timestamp};
 use crate::money::Credits;
 use crate::store::{
     Allocation, BudgetRow, GrantRow, HoldRow, OrderRow, Store, StoreError, TransactionRow,
@@ -406,14 +406,16 @@ impl Ledger {
             .ok_or(LedgerError::UnknownWallet)?;
         let (live, next_expiry) = match w.next_expiry {
             // A grant is due but not yet written off: leave it out.
-            Some(e) if e <= now => self.store.live_grants_sum(user_id, now).await?,
+            Some(e) if e <= crate::clock::Timestamp::from_millis(now) => {
+                self.store.live_grants_sum(user_id, now).await?
+            }
             next => (w.balance_credits, next),
         };
         Ok(Balance {
             available: (live - w.held_credits).at_least_zero(),
             live,
             held: w.held_credits,
-            next_expiry: next_expiry.map(from_millis),
+            next_expiry: next_expiry.map(Timestamp::datetime),
         })
     }
 
@@ -452,8 +454,13 @@ impl Ledger {
 
     async fn release_holds(&self, holds: Vec<HoldRow>, now: i64) -> LedgerResult<usize> {
         let releases = holds.into_iter().map(|hold| async move {
-            self.release(hold.user_id, hold.id, "abandoned", now - hold.created_at)
-                .await
+            self.release(
+                hold.user_id,
+                hold.id,
+                "abandoned",
+                now - hold.created_at.millis(),
+            )
+            .await
         });
         let mut released = 0;
         for r in futures::future::join_all(releases).await {
@@ -494,9 +501,9 @@ mod tests {
             remaining_credits: Credits::new(remaining),
             credit_type: "admin_grant".into(),
             source_metadata: None,
-            date_created: created,
+            date_created: Timestamp::from_millis(created),
             pooled_at: None,
-            expires_at: expires,
+            expires_at: expires.map(Timestamp::from_millis),
             closed_at: None,
             closed_reason: None,
         }

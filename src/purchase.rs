@@ -14,7 +14,7 @@ use crate::app::approvals::{self, NewApproval};
 use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::ledger::LedgerError;
 use crate::money::Credits;
 use crate::store::{ApprovalKind, BudgetStatus, OrderRow, OrderStatus};
@@ -275,7 +275,7 @@ async fn purchase_product(
         instance_id: Some(req.instance_id.clone()),
         run_id: req.run_id,
         transaction_id: None,
-        created_at: now,
+        created_at: Timestamp::from_millis(now),
         completed_at: None,
         duration_ms: None,
     };
@@ -368,7 +368,7 @@ async fn purchase_product(
                         .map_err(PurchaseError::Ledger)?;
                 } else {
                     order.status = OrderStatus::Succeeded;
-                    order.completed_at = Some(to_millis(app.clock.now()));
+                    order.completed_at = Some(Timestamp::from(app.clock.now()));
                     app.ledger
                         .record_order(&order)
                         .await
@@ -379,7 +379,7 @@ async fn purchase_product(
             Err(error) => {
                 order.status = OrderStatus::Failed;
                 order.error_code = Some(tool_error_code(&error).into());
-                order.completed_at = Some(to_millis(app.clock.now()));
+                order.completed_at = Some(Timestamp::from(app.clock.now()));
                 app.ledger
                     .record_order(&order)
                     .await

@@ -3,13 +3,13 @@
 //! and the workflow engines that open requests, so both can; resolving a
 //! request is `services::approvals`.
 
+use crate::clock::Timestamp;
 use crate::id::ApprovalId;
 use crate::id::{BudgetId, UserId};
 use serde_json::Value;
 
 use super::AppInner;
 use crate::auth::Caller;
-use crate::clock::to_millis;
 use crate::store::{ApprovalKind, ApprovalRow, ApprovalStatus, StoreError};
 
 /// A request to open.
@@ -49,7 +49,7 @@ pub async fn open(app: &AppInner, request: NewApproval) -> Result<ApprovalId, St
             subject_id: request.subject_id,
             detail: request.detail.to_string(),
             status: ApprovalStatus::Open,
-            created_at: to_millis(app.clock.now()),
+            created_at: Timestamp::from(app.clock.now()),
             resolved_at: None,
         })
         .await

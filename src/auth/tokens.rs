@@ -4,6 +4,7 @@
 //! A token also stops counting when it is logged out or when its user's
 //! sessions were ended (a role change).
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -110,7 +111,7 @@ pub fn generate_key_row(master: &MasterKey, now_ms: i64) -> anyhow::Result<Signi
         private_key_sealed: master.seal(private.as_bytes()),
         public_pem: public,
         current: true,
-        created_at: now_ms,
+        created_at: Timestamp::from_millis(now_ms),
     })
 }
 

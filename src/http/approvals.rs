@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::error::ApiResult;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso};
 use crate::services::approvals;
 use crate::store::ApprovalRow;
 
@@ -20,8 +19,8 @@ fn approval_view(a: ApprovalRow) -> oa::Approval {
         subject_id: a.subject_id,
         detail: serde_json::from_str(&a.detail).unwrap_or(Value::Null),
         status: a.status.as_str().into(),
-        created_at: iso(from_millis(a.created_at)),
-        resolved_at: a.resolved_at.map(|t| iso(from_millis(t))),
+        created_at: a.created_at.iso(),
+        resolved_at: a.resolved_at.map(|t| t.iso()),
     }
 }
 

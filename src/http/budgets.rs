@@ -24,8 +24,8 @@ fn key_view(k: ApiKeyRow) -> oa::ApiKey {
         budget_id: k.budget_id.to_string(),
         name: k.name,
         prefix: k.prefix,
-        created_at: iso(from_millis(k.created_at)),
-        revoked_at: k.revoked_at.map(|t| iso(from_millis(t))),
+        created_at: k.created_at.iso(),
+        revoked_at: k.revoked_at.map(|t| t.iso()),
     }
 }
 
@@ -196,7 +196,7 @@ fn budget_view(view: BudgetView) -> oa::Budget {
         status: b.status.to_string(),
         is_default: b.is_default,
         product_ids: view.product_ids.iter().map(ToString::to_string).collect(),
-        created_at: iso(from_millis(b.created_at)),
+        created_at: b.created_at.iso(),
     }
 }
 

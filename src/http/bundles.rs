@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::{to_millis, Timestamp};
 use crate::embed::bundle::MAX_MEMBERS;
 use crate::embed::{resolve_members, BundleError};
 use crate::id::{BundleId, ObjectId};
@@ -31,8 +31,8 @@ fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
         product_ids: b.products(),
         workflow_ids: b.workflows(),
         embed_url: format!("{}/embed/bundle/{}", state.settings.public_url, b.id),
-        created_at: iso(from_millis(b.created_at)),
-        updated_at: iso(from_millis(b.updated_at)),
+        created_at: b.created_at.iso(),
+        updated_at: b.updated_at.iso(),
     }
 }
 
@@ -153,8 +153,8 @@ pub async fn create(
         visibility: Visibility::Private,
         product_ids: "[]".into(),
         workflow_ids: "[]".into(),
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
     };
     apply(&state, &mut b, body.into()).await?;
     let owned = state.store.count_bundles_owned_by(caller.user_id).await?;
@@ -278,7 +278,7 @@ pub async fn update(
         ));
     }
     apply(&state, &mut b, body).await?;
-    b.updated_at = to_millis(state.clock.now());
+    b.updated_at = Timestamp::from(state.clock.now());
     state.store.update_bundle(&b).await?;
     Ok(bundle_response(&state, &b))
 }

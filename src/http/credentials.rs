@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::{from_millis, iso, to_millis, Timestamp};
 use crate::store::{ApprovalKind, ApprovalStatus, CredentialRow};
 
 impl FromBody for oa::CredentialValueRequest {
@@ -85,8 +85,8 @@ pub async fn put(
             product_id: p.row.id,
             name: name.clone(),
             value_sealed: state.master.seal(body.value.as_bytes()),
-            created_at: now,
-            updated_at: now,
+            created_at: Timestamp::from_millis(now),
+            updated_at: Timestamp::from_millis(now),
         })
         .await?;
     // The request an agent opened for this credential is now satisfied.
@@ -138,7 +138,7 @@ pub async fn list(
         .map(|c| oa::StoredCredential {
             product_id: c.product_id.to_string(),
             name: c.name,
-            updated_at: iso(from_millis(c.updated_at)),
+            updated_at: c.updated_at.iso(),
         })
         .collect();
     Ok(Json(oa::CredentialListResponse {

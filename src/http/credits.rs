@@ -8,7 +8,7 @@ use super::error::ApiResult;
 use super::extract::query_int;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso};
+use crate::clock::iso;
 use crate::money::usd;
 use crate::store::{GrantRow, TransactionRow};
 
@@ -64,9 +64,9 @@ pub fn grant_view(g: &GrantRow) -> oa::CustomerCreditGrant {
             .as_deref()
             .and_then(|m| serde_json::from_str(m).ok())
             .unwrap_or_default(),
-        date_created: iso(from_millis(g.date_created)),
-        pooled_at: g.pooled_at.map(|t| iso(from_millis(t))),
-        expires_at: g.expires_at.map(|t| iso(from_millis(t))),
+        date_created: g.date_created.iso(),
+        pooled_at: g.pooled_at.map(|t| t.iso()),
+        expires_at: g.expires_at.map(|t| t.iso()),
     }
 }
 
@@ -80,7 +80,7 @@ pub fn transaction_view(t: &TransactionRow) -> oa::CustomerCreditTransaction {
         amount_usd: usd(t.amount_credits),
         balance_after_credits: t.balance_after_credits.get(),
         balance_after_usd: usd(t.balance_after_credits),
-        date_created: iso(from_millis(t.date_created)),
+        date_created: t.date_created.iso(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{query_int, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::to_millis;
 use crate::id::UserId;
 use crate::services::issues::{self, NewReport};
 use crate::store::{IssueRow, IssueStatus};
@@ -108,8 +108,8 @@ fn issue_view(i: IssueRow) -> oa::Issue {
         error_message: i.error_message,
         recommended_improvements: i.recommended_improvements,
         status: wire_status(i.status),
-        created_at: iso(from_millis(i.created_at)),
-        updated_at: iso(from_millis(i.updated_at)),
+        created_at: i.created_at.iso(),
+        updated_at: i.updated_at.iso(),
     }
 }
 

@@ -11,7 +11,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::clock::{from_millis, iso};
 use crate::services::products;
 use crate::store::ProductRow;
 
@@ -42,8 +41,8 @@ fn product_view(p: &ProductRow) -> oa::VendorProduct {
         status: p.status.to_string(),
         timeout_ms: p.timeout_ms,
         vendor_id: p.vendor_id.map(|id| id.to_string()),
-        created_at: iso(from_millis(p.created_at)),
-        updated_at: iso(from_millis(p.updated_at)),
+        created_at: p.created_at.iso(),
+        updated_at: p.updated_at.iso(),
     }
 }
 

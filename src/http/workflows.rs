@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis};
+use crate::clock::{to_millis, Timestamp};
 
 use crate::services::quotas::{self, Quota};
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
@@ -75,8 +75,8 @@ fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
             WorkflowStatus::Active => oa::ActiveStatus::Active,
             WorkflowStatus::Disabled => oa::ActiveStatus::Disabled,
         },
-        created_at: iso(from_millis(w.created_at)),
-        updated_at: iso(from_millis(w.updated_at)),
+        created_at: w.created_at.iso(),
+        updated_at: w.updated_at.iso(),
         trigger_url: Some(format!(
             "{}/api/agent-webhooks/{}/trigger",
             state.settings.public_url, w.id
@@ -244,8 +244,8 @@ pub async fn create(
         engine: WorkflowEngine::Graph,
         definition: "{}".into(),
         status: WorkflowStatus::Active,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
         version: 1,
     };
     apply(&state, &mut w, body.into())?;
@@ -382,7 +382,7 @@ pub async fn update(
     }
     let before = w.clone();
     apply(&state, &mut w, body)?;
-    w.updated_at = to_millis(state.clock.now());
+    w.updated_at = Timestamp::from(state.clock.now());
     if versions::definition_changed(&before, &w) {
         w.version = before.version + 1;
     }

@@ -6,6 +6,7 @@
 //! changes anything, so a refused command leaves no trace on its neighbours
 //! (apart from what it records on purpose, such as a failed order).
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, GrantId, HoldId, OrderId, TransactionId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -189,7 +190,10 @@ impl Batch {
         match &w.grants {
             Some(grants) => grants
                 .iter()
-                .filter(|g| g.expires_at.is_none_or(|e| e > self.now))
+                .filter(|g| {
+                    g.expires_at
+                        .is_none_or(|e| e > Timestamp::from_millis(self.now))
+                })
                 .map(|g| g.remaining_credits)
                 .sum(),
             // Not loaded: no grant is due, so every credit is live.
@@ -218,7 +222,7 @@ impl Batch {
             balance_after_credits: self.wallets[&user_id].row.balance_credits + amount,
             grant_id: None,
             reference: None,
-            date_created: self.now,
+            date_created: Timestamp::from_millis(self.now),
             budget_id: None,
         }
     }
@@ -229,7 +233,11 @@ impl Batch {
         let due: Vec<(GrantId, Credits)> = self
             .grants(user_id)
             .iter()
-            .filter(|g| g.remaining_credits.is_positive() && g.expires_at.is_some_and(|e| e <= now))
+            .filter(|g| {
+                g.remaining_credits.is_positive()
+                    && g.expires_at
+                        .is_some_and(|e| e <= Timestamp::from_millis(now))
+            })
             .map(|g| (g.id, g.remaining_credits))
             .collect();
         for &(id, remaining) in &due {
@@ -239,7 +247,7 @@ impl Batch {
                 .find(|g| g.id == id)
                 .expect("listed");
             g.remaining_credits = Credits::ZERO;
-            g.closed_at = Some(now);
+            g.closed_at = Some(Timestamp::from_millis(now));
             g.closed_reason = Some(GrantClosed::Expired);
             self.dirty_grants.insert(id);
             let mut txn = self.txn(user_id, EntryKind::Expiration, -remaining);
@@ -265,9 +273,12 @@ impl Batch {
             remaining_credits: new.amount_credits,
             credit_type: new.credit_type.clone(),
             source_metadata: new.source_metadata.as_ref().map(|m| m.to_string()),
-            date_created: now,
-            pooled_at: Some(now),
-            expires_at: new.expires_at.map(crate::clock::to_millis),
+            date_created: Timestamp::from_millis(now),
+            pooled_at: Some(Timestamp::from_millis(now)),
+            expires_at: new
+                .expires_at
+                .map(crate::clock::to_millis)
+                .map(Timestamp::from_millis),
             closed_at: None,
             closed_reason: None,
         };
@@ -300,7 +311,9 @@ impl Batch {
             .ok_or(LedgerError::UnknownGrant)?;
         // A grant that is due is written off as expired, not revoked: the
         // refusal leaves the wallet as it was.
-        let due = current.expires_at.is_some_and(|e| e <= now);
+        let due = current
+            .expires_at
+            .is_some_and(|e| e <= Timestamp::from_millis(now));
         if current.remaining_credits == Credits::ZERO || current.closed_at.is_some() || due {
             return Err(LedgerError::NothingToRevoke);
         }
@@ -312,7 +325,7 @@ impl Batch {
             .expect("an open grant is loaded");
         let remaining = g.remaining_credits;
         g.remaining_credits = Credits::ZERO;
-        g.closed_at = Some(now);
+        g.closed_at = Some(Timestamp::from_millis(now));
         g.closed_reason = Some(GrantClosed::Revoked);
         self.dirty_grants.insert(grant_id);
         let mut txn = self.txn(user_id, EntryKind::Revocation, -remaining);
@@ -369,7 +382,7 @@ impl Batch {
         let mut failed = order.clone();
         failed.status = OrderStatus::Failed;
         failed.error_code = Some(e.order_code().into());
-        failed.completed_at = Some(self.now);
+        failed.completed_at = Some(Timestamp::from_millis(self.now));
         failed.duration_ms = Some(order.duration_ms.unwrap_or(0));
         self.new_orders.insert(failed.id, failed);
     }
@@ -395,7 +408,7 @@ impl Batch {
             // indexes over open grants name `closed_at`, so a purchase that
             // leaves credits on the grant rewrites no index entry.
             if g.remaining_credits == Credits::ZERO {
-                g.closed_at = Some(now);
+                g.closed_at = Some(Timestamp::from_millis(now));
                 g.closed_reason = Some(GrantClosed::Spent);
             }
             self.dirty_grants.insert(a.grant_id);
@@ -439,7 +452,10 @@ impl Batch {
         let mut live: Vec<GrantRow> = self
             .grants(user_id)
             .iter()
-            .filter(|g| g.remaining_credits.is_positive() && g.expires_at.is_none_or(|e| e > now))
+            .filter(|g| {
+                g.remaining_credits.is_positive()
+                    && g.expires_at.is_none_or(|e| e > Timestamp::from_millis(now))
+            })
             .cloned()
             .collect();
         consumption_order(&mut live);

@@ -7,7 +7,7 @@ use crate::accounts;
 use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::id::ApiKeyId;
 use crate::id::BudgetId;
 use crate::id::ProductId;
@@ -149,7 +149,7 @@ pub async fn create(
         name: "Budget".into(),
         status: BudgetStatus::Active,
         is_default: false,
-        created_at: to_millis(app.clock.now()),
+        created_at: Timestamp::from(app.clock.now()),
         cap_per_call: None,
         cap_hourly: None,
         cap_daily: None,

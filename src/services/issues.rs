@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::app::AppInner;
 use crate::auth::Caller;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::id::{IssueId, ObjectId};
 use crate::store::{IssueRow, IssueStatus, StoreError};
 
@@ -83,8 +83,8 @@ pub async fn record(
         recommended_improvements: report.recommended_improvements,
         instance_id,
         status: IssueStatus::Open,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
     };
     app.store.insert_issue(&issue).await?;
     Ok(RecordedReport {

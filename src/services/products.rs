@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::catalog::{
     is_function_name, is_slug, parse_actions, parse_credentials, CredentialSpec, DefinitionErrors,
 };
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::id::ObjectId;
 use crate::store::{ProductKind, ProductRow, ProductStatus, StoreError};
 
@@ -261,8 +261,8 @@ pub async fn publish(
         actions: "[]".into(),
         status: ProductStatus::Active,
         timeout_ms: None,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
     };
     apply(app, &mut row, req, true).map_err(|e| refused(e, req))?;
     if row.endpoint.is_none() {
@@ -323,7 +323,8 @@ pub async fn update(
         }
     }
     apply(app, &mut row, req, false).map_err(|e| refused(e, req))?;
-    row.updated_at = to_millis(app.clock.now()).max(row.updated_at + 1);
+    row.updated_at =
+        Timestamp::from(app.clock.now()).max(row.updated_at + chrono::Duration::milliseconds(1));
     check_identifiers(app, &row)?;
     app.store.update_product(&row).await.map_err(taken)?;
     app.catalog.reload().await?;

@@ -15,7 +15,7 @@ use super::approvals::{self, ApprovalKind, NewApproval};
 use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::catalog::Product;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::purchase::{credential_request, missing_credential};
 use crate::store::{
     CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow, WorkflowStatus,
@@ -398,8 +398,8 @@ fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) 
         callback_attempts: 0,
         request_metadata: Value::Object(t.request_metadata).to_string(),
         run_metadata: json!({"workflow_version": w.version}).to_string(),
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
         started_at: None,
         completed_at: None,
         lease_owner: None,

@@ -1,5 +1,6 @@
 //! Rows and storage of accounts: users, budgets, API keys.
 
+use crate::clock::Timestamp;
 use crate::id::ApiKeyId;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
@@ -16,7 +17,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub default_budget_id: BudgetId,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Whether a budget's keys may spend: a paused budget refuses purchases
@@ -39,7 +40,7 @@ pub struct BudgetRow {
     pub name: String,
     pub status: BudgetStatus,
     pub is_default: bool,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub cap_per_call: Option<Credits>,
     pub cap_hourly: Option<Credits>,
     pub cap_daily: Option<Credits>,
@@ -71,8 +72,8 @@ pub struct ApiKeyRow {
     pub name: String,
     pub prefix: String,
     pub key_hash: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// Who an API key acts for.
@@ -92,7 +93,7 @@ pub struct NewUser {
     pub password_hash: String,
     pub role: String,
     pub budget_id: BudgetId,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// Products enabled on the default budget from the start.
     pub enabled_products: Vec<ProductId>,
 }

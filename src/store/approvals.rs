@@ -1,5 +1,6 @@
 //! Rows and storage of approval requests.
 
+use crate::clock::Timestamp;
 use crate::id::ApprovalId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -58,8 +59,8 @@ pub struct ApprovalRow {
     pub subject_id: String,
     pub detail: String,
     pub status: ApprovalStatus,
-    pub created_at: i64,
-    pub resolved_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
 }
 
 /// Approval requests to budgets' owners.

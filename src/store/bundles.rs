@@ -1,5 +1,6 @@
 //! Rows and storage of bundles: named sets of products and workflows.
 
+use crate::clock::Timestamp;
 use crate::id::BundleId;
 use crate::id::UserId;
 use async_trait::async_trait;
@@ -17,8 +18,8 @@ pub struct BundleRow {
     pub product_ids: String,
     /// JSON array of workflow ids, in the owner's order.
     pub workflow_ids: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl BundleRow {

@@ -1,5 +1,6 @@
 //! Rows and storage of the catalog: products, and which a budget may buy.
 
+use crate::clock::Timestamp;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -23,8 +24,8 @@ pub struct ProductRow {
     pub actions: String,
     pub status: ProductStatus,
     pub timeout_ms: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Where a product's calls go: a tool of the server's own, or a vendor's

@@ -1,5 +1,6 @@
 //! Rows and storage of the credentials tools need.
 
+use crate::clock::Timestamp;
 use crate::id::ProductId;
 use crate::id::UserId;
 use async_trait::async_trait;
@@ -12,8 +13,8 @@ pub struct CredentialRow {
     pub product_id: ProductId,
     pub name: String,
     pub value_sealed: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Credentials users store for the tools that need them, sealed.

@@ -1,5 +1,6 @@
 //! Rows and storage of idempotency keys.
 
+use crate::clock::Timestamp;
 use crate::id::UserId;
 use async_trait::async_trait;
 
@@ -26,7 +27,7 @@ pub struct IdempotencyRow {
     pub status: IdempotencyStatus,
     pub response_status: Option<i64>,
     pub response_body: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// The outcome of claiming an idempotency key.

@@ -1,5 +1,6 @@
 //! Rows and storage of connection instances and their memory.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 
@@ -11,8 +12,8 @@ pub struct InstanceRow {
     pub user_id: UserId,
     pub budget_id: BudgetId,
     pub metadata: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
 }
 
 /// Connection instances and their key-value memory.

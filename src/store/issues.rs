@@ -1,5 +1,6 @@
 //! Rows and storage of issue reports.
 
+use crate::clock::Timestamp;
 use crate::id::IssueId;
 use crate::id::ProductId;
 use crate::id::UserId;
@@ -19,8 +20,8 @@ pub struct IssueRow {
     pub recommended_improvements: Option<String>,
     pub instance_id: Option<String>,
     pub status: IssueStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Where a report stands with the tool's vendor.

@@ -5,6 +5,7 @@
 //! multi-row statements, so a batch costs about the same number of
 //! statements whatever its size.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, GrantId, HoldId, OrderId, TransactionId, UserId};
 use async_trait::async_trait;
 
@@ -20,10 +21,10 @@ pub struct GrantRow {
     pub remaining_credits: Credits,
     pub credit_type: String,
     pub source_metadata: Option<String>,
-    pub date_created: i64,
-    pub pooled_at: Option<i64>,
-    pub expires_at: Option<i64>,
-    pub closed_at: Option<i64>,
+    pub date_created: Timestamp,
+    pub pooled_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
     pub closed_reason: Option<GrantClosed>,
 }
 
@@ -77,7 +78,7 @@ pub struct TransactionRow {
     pub balance_after_credits: Credits,
     pub grant_id: Option<GrantId>,
     pub reference: Option<String>,
-    pub date_created: i64,
+    pub date_created: Timestamp,
     /// The budget a purchase was made under.
     pub budget_id: Option<BudgetId>,
 }
@@ -89,7 +90,7 @@ pub struct HoldRow {
     pub budget_id: Option<BudgetId>,
     pub amount_credits: Credits,
     pub reference: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub deadline: i64,
 }
 
@@ -111,7 +112,7 @@ pub struct WalletRow {
     /// Credits reserved by holds.
     pub held_credits: Credits,
     /// The soonest expiry among grants with credits left.
-    pub next_expiry: Option<i64>,
+    pub next_expiry: Option<Timestamp>,
 }
 
 /// A budget's spend counters.
@@ -145,7 +146,7 @@ pub struct OrderFinish {
     pub status: OrderStatus,
     pub error_code: Option<String>,
     pub transaction_id: Option<TransactionId>,
-    pub completed_at: i64,
+    pub completed_at: Timestamp,
     pub duration_ms: i64,
 }
 
@@ -231,7 +232,7 @@ pub trait LedgerStore: Send + Sync {
         &self,
         user_id: UserId,
         now: i64,
-    ) -> StoreResult<(Credits, Option<i64>)>;
+    ) -> StoreResult<(Credits, Option<Timestamp>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
 }

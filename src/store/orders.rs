@@ -1,5 +1,6 @@
 //! Rows and storage of orders.
 
+use crate::clock::Timestamp;
 use crate::id::RunId;
 use crate::id::{BudgetId, UserId};
 use crate::id::{OrderId, TransactionId};
@@ -42,8 +43,8 @@ pub struct OrderRow {
     pub instance_id: Option<String>,
     pub run_id: Option<RunId>,
     pub transaction_id: Option<TransactionId>,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
     pub duration_ms: Option<i64>,
 }
 

@@ -1,6 +1,7 @@
 //! Storage of what ends sessions: logged-out tokens, per-user cut-offs and
 //! retired signing keys.
 
+use crate::clock::Timestamp;
 use crate::id::UserId;
 use async_trait::async_trait;
 
@@ -33,7 +34,7 @@ pub struct SigningKeyRow {
     pub private_key_sealed: String,
     pub public_pem: String,
     pub current: bool,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// What ends sessions (logged-out tokens, per-user cut-offs) and the signing keys.

@@ -20,6 +20,7 @@
 //! row through the page cache takes microseconds, less than the hand-off to a
 //! worker thread would.
 
+use crate::clock::Timestamp;
 use crate::id::UserId;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -321,7 +322,7 @@ impl Readers {
         &self,
         user_id: UserId,
         now: i64,
-    ) -> StoreResult<(Credits, Option<i64>)> {
+    ) -> StoreResult<(Credits, Option<Timestamp>)> {
         self.with(|c| {
             c.prepare_cached(
                 "SELECT COALESCE(SUM(remaining_credits), 0), MIN(expires_at) FROM grants \

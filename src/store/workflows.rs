@@ -1,6 +1,7 @@
 //! Rows and storage of workflows, runs, step results, chat sessions,
 //! webhook secrets and callback deliveries.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
 use crate::id::{DeliveryId, OrderId};
 use crate::id::{RunId, WorkflowId};
@@ -21,8 +22,8 @@ pub struct WorkflowRow {
     /// The engine's definition, JSON.
     pub definition: String,
     pub status: WorkflowStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// Counts changes of `engine` and `definition`, from 1.
     pub version: i64,
 }
@@ -72,7 +73,7 @@ pub struct WorkflowVersionRow {
     pub version: i64,
     pub engine: WorkflowEngine,
     pub definition: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Where a run is: queued, then running under a worker's lease, then
@@ -160,17 +161,17 @@ pub struct RunRow {
     pub callback_status: CallbackStatus,
     pub callback_last_status: Option<i64>,
     pub callback_last_error: Option<String>,
-    pub callback_attempted_at: Option<i64>,
-    pub callback_delivered_at: Option<i64>,
+    pub callback_attempted_at: Option<Timestamp>,
+    pub callback_delivered_at: Option<Timestamp>,
     pub callback_attempts: i64,
     pub request_metadata: String,
     pub run_metadata: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub started_at: Option<i64>,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
     pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<i64>,
+    pub lease_expires_at: Option<Timestamp>,
     pub attempts: i64,
     pub cancel_requested: bool,
     /// The workflow version the run executes; `None` for runs queued before
@@ -202,8 +203,8 @@ pub struct RunStepRow {
     pub output: String,
     pub order_id: Option<OrderId>,
     pub credits: Credits,
-    pub started_at: i64,
-    pub completed_at: i64,
+    pub started_at: Timestamp,
+    pub completed_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -214,10 +215,10 @@ pub struct DeliveryRow {
     pub url: String,
     pub status: DeliveryStatus,
     pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub lease_expires_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub next_attempt_at: Timestamp,
+    pub lease_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// The result of one delivery attempt, written to the delivery and its run.
@@ -228,10 +229,10 @@ pub struct DeliveryAttempt {
     /// `Delivered`, `Pending` (will retry) or `Failed` (gave up).
     pub status: DeliveryStatus,
     pub attempts: i64,
-    pub next_attempt_at: i64,
+    pub next_attempt_at: Timestamp,
     pub http_status: Option<i64>,
     pub error: Option<String>,
-    pub attempted_at: i64,
+    pub attempted_at: Timestamp,
 }
 
 /// Workflows, their versions, and which budgets enable them.

@@ -6,7 +6,7 @@ use crate::id::{BudgetId, UserId};
 use serde_json::{json, Value};
 
 use crate::app::AppInner;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 
 /// (name, description, definition) of each demo workflow.
@@ -54,8 +54,8 @@ pub async fn create(
             engine: WorkflowEngine::Graph,
             definition: definition.to_string(),
             status: WorkflowStatus::Active,
-            created_at: now,
-            updated_at: now,
+            created_at: Timestamp::from_millis(now),
+            updated_at: Timestamp::from_millis(now),
             version: 1,
         };
         app.store.insert_workflow(&w).await?;

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::app::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction, SavedResponse};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::money::Credits;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
@@ -332,8 +332,8 @@ impl RunCtx {
                 output: outcome.data.to_string(),
                 order_id: Some(outcome.order_id),
                 credits: outcome.price_credits,
-                started_at,
-                completed_at,
+                started_at: Timestamp::from_millis(started_at),
+                completed_at: Timestamp::from_millis(completed_at),
             })
             .await
             .map_err(|e| StepError::new("internal_error", format!("storage failed: {e}")))?;

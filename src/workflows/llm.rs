@@ -14,13 +14,13 @@ mod model;
 mod session;
 mod toolbox;
 
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::engine::{state_too_large, Engine, EngineOutcome, RunCtx, StepError};
 use super::template::json_size;
 use crate::catalog::Snapshot;
-use crate::clock::to_millis;
 use crate::money::Credits;
 use crate::store::RunStepRow;
 use chat::{chat_request, Endpoint};
@@ -239,8 +239,8 @@ async fn save_step(
         output: output.to_string(),
         order_id: None,
         credits: Credits::ZERO,
-        started_at,
-        completed_at: to_millis(ctx.app.clock.now()),
+        started_at: Timestamp::from_millis(started_at),
+        completed_at: Timestamp::from(ctx.app.clock.now()),
     };
     ctx.app.store.record_step(&row).await.map_err(storage)
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tollgate_api::{CallbackStatus, Object, Run, RunStatus, RunSummary};
 
-use crate::clock::{from_millis, iso};
+use crate::clock::{from_millis, iso, Timestamp};
 use crate::store::{self, RunRow};
 
 fn time(t: Option<i64>) -> Option<String> {
@@ -54,14 +54,14 @@ pub fn run_view(r: &RunRow) -> Run {
         callback_status: callback_status(r.callback_status),
         callback_last_status: r.callback_last_status,
         callback_last_error: r.callback_last_error.clone(),
-        callback_attempted_at: time(r.callback_attempted_at),
-        callback_delivered_at: time(r.callback_delivered_at),
+        callback_attempted_at: time(r.callback_attempted_at.map(Timestamp::millis)),
+        callback_delivered_at: time(r.callback_delivered_at.map(Timestamp::millis)),
         request_metadata: object(&r.request_metadata),
         run_metadata: object(&r.run_metadata),
-        created_at: iso(from_millis(r.created_at)),
-        updated_at: iso(from_millis(r.updated_at)),
-        started_at: time(r.started_at),
-        completed_at: time(r.completed_at),
+        created_at: r.created_at.iso(),
+        updated_at: r.updated_at.iso(),
+        started_at: time(r.started_at.map(Timestamp::millis)),
+        completed_at: time(r.completed_at.map(Timestamp::millis)),
     }
 }
 
@@ -71,7 +71,7 @@ pub fn run_summary(r: &RunRow) -> RunSummary {
         run_id: r.id.to_string(),
         workflow_id: r.workflow_id.to_string(),
         status: run_status(r.status),
-        created_at: iso(from_millis(r.created_at)),
-        updated_at: iso(from_millis(r.updated_at)),
+        created_at: r.created_at.iso(),
+        updated_at: r.updated_at.iso(),
     }
 }

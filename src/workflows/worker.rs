@@ -13,7 +13,7 @@ use super::engine::{Engine, EngineOutcome, RunCtx};
 use super::graph::GraphEngine;
 use super::llm::LlmEngine;
 use crate::app::AppState;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::id::new_id;
 use crate::store::{
     DeliveryRow, DeliveryStatus, InstanceRow, RunFinish, RunRow, RunStatus, WorkflowEngine,
@@ -36,10 +36,10 @@ pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
         url: url.clone(),
         status: DeliveryStatus::Pending,
         attempts: 0,
-        next_attempt_at: now,
+        next_attempt_at: Timestamp::from_millis(now),
         lease_expires_at: None,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
     })
 }
 
@@ -93,8 +93,8 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
                 user_id: run.user_id,
                 budget_id: run.budget_id,
                 metadata: json!({"run_id": run.id}).to_string(),
-                created_at: now,
-                last_seen_at: now,
+                created_at: Timestamp::from_millis(now),
+                last_seen_at: Timestamp::from_millis(now),
             })
             .await?;
     }

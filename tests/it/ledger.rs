@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use tollgate::clock::{to_millis, Clock, ManualClock};
+use tollgate::clock::{to_millis, Clock, ManualClock, Timestamp};
 use tollgate::id::new_id;
 use tollgate::ledger::{Ledger, LedgerError, NewGrant};
 use tollgate::money::Credits;
@@ -41,7 +41,7 @@ async fn make_user(store: &dyn Store) -> UserId {
             password_hash: "not a login".into(),
             role: "customer".into(),
             budget_id: tollgate::id::BudgetId::new(),
-            created_at: 0,
+            created_at: Timestamp::from_millis(0),
             enabled_products: vec![],
         })
         .await
@@ -372,7 +372,7 @@ async fn check_invariants(
     }
     let live: i64 = grants
         .iter()
-        .filter(|g| g.expires_at.is_none_or(|e| e > now))
+        .filter(|g| g.expires_at.is_none_or(|e| e > Timestamp::from_millis(now)))
         .map(|g| g.remaining_credits.get())
         .sum();
     let balance = ledger.balance(user).await.unwrap();
@@ -785,8 +785,8 @@ async fn a_batch_the_database_refuses_is_retried_command_by_command(backend: Bac
         instance_id: None,
         run_id: None,
         transaction_id: None,
-        created_at: 0,
-        completed_at: Some(0),
+        created_at: Timestamp::from_millis(0),
+        completed_at: Some(Timestamp::from_millis(0)),
         duration_ms: Some(0),
     };
     ledger.record_order(&order).await.unwrap();
@@ -828,7 +828,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         instance_id: None,
         run_id: None,
         transaction_id: None,
-        created_at: 0,
+        created_at: Timestamp::from_millis(0),
         completed_at: None,
         duration_ms: Some(3),
     };

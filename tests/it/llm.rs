@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use tollgate::clock::Clock;
+use tollgate::clock::{Clock, Timestamp};
 use tollgate::store::{
     CallbackStatus, InstanceRow, OrderStatus, RunRow, RunStatus, Visibility, WorkflowRow,
     WorkflowStatus,
@@ -151,8 +151,8 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         engine: tollgate::store::WorkflowEngine::Llm,
         definition: definition.to_string(),
         status: WorkflowStatus::Active,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
         version: 1,
     };
     app.state.store.insert_workflow(&workflow).await.unwrap();
@@ -190,12 +190,12 @@ async fn new_run(
         callback_attempts: 0,
         request_metadata: request_metadata.to_string(),
         run_metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-        started_at: Some(now),
+        created_at: Timestamp::from_millis(now),
+        updated_at: Timestamp::from_millis(now),
+        started_at: Some(Timestamp::from_millis(now)),
         completed_at: None,
         lease_owner: Some("test".into()),
-        lease_expires_at: Some(now + 3_600_000),
+        lease_expires_at: Some(Timestamp::from_millis(now + 3_600_000)),
         attempts: 1,
         cancel_requested: false,
         workflow_version: None,
@@ -208,8 +208,8 @@ async fn new_run(
             user_id: user.id(),
             budget_id: user.budget(),
             metadata: "{}".into(),
-            created_at: now,
-            last_seen_at: now,
+            created_at: Timestamp::from_millis(now),
+            last_seen_at: Timestamp::from_millis(now),
         })
         .await
         .unwrap();

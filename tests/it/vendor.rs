@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tollgate::clock::Timestamp;
 use tollgate::store::OrderStatus;
 
 use axum::body::{Body, Bytes};
@@ -881,8 +882,8 @@ async fn a_credential_that_cannot_be_sent_in_a_header_is_refused(app: TestApp) {
             product_id: in_header.parse().unwrap(),
             name: "api_key".into(),
             value_sealed: app.state.master.seal(b"sk-old\r\nX-Injected: 1"),
-            created_at: 0,
-            updated_at: 0,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
         })
         .await
         .unwrap();

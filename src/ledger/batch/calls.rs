@@ -1,6 +1,7 @@
 //! A paid call's commands: reserve, capture, release and the one-write charge.
 
 use super::Batch;
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, HoldId, OrderId, TransactionId, UserId};
 use crate::ledger::{plan_debit, LedgerError};
 use crate::money::Credits;
@@ -41,7 +42,7 @@ impl Batch {
             budget_id: budget.map(|b| b.id),
             amount_credits: amount,
             reference: order.map(|o| o.id).map(|id| id.to_string()),
-            created_at: self.now,
+            created_at: Timestamp::from_millis(self.now),
             deadline: self.now + ttl_ms,
         };
         if let Some(order) = order {
@@ -102,7 +103,7 @@ impl Batch {
             o.status = status;
             o.error_code = code.map(str::to_string);
             o.transaction_id = transaction_id;
-            o.completed_at = Some(self.now);
+            o.completed_at = Some(Timestamp::from_millis(self.now));
             o.duration_ms = Some(duration_ms);
             return;
         }
@@ -113,7 +114,7 @@ impl Batch {
                 status,
                 error_code: code.map(str::to_string),
                 transaction_id,
-                completed_at: self.now,
+                completed_at: Timestamp::from_millis(self.now),
                 duration_ms,
             },
         );
@@ -219,7 +220,7 @@ impl Batch {
         let mut done = order.clone();
         done.status = OrderStatus::Succeeded;
         done.transaction_id = Some(txn.id);
-        done.completed_at = Some(self.now);
+        done.completed_at = Some(Timestamp::from_millis(self.now));
         done.duration_ms = Some(order.duration_ms.unwrap_or(0));
         self.new_orders.insert(done.id, done);
         self.record_response(user_id, idempotent);

@@ -71,7 +71,10 @@ impl Batch {
             .map(|c| c.user_id())
             .collect();
         for w in wallets.values() {
-            if w.row.next_expiry.is_some_and(|e| e <= now) {
+            if w.row
+                .next_expiry
+                .is_some_and(|e| e <= crate::clock::Timestamp::from_millis(now))
+            {
                 grant_users.insert(w.row.user_id);
             }
         }

@@ -1,6 +1,7 @@
 //! Accounts: users, budgets, API keys, one-time markers and the cache
 //! invalidation log.
 
+use crate::clock::Timestamp;
 use crate::id::ApiKeyId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -33,6 +34,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> UserRow: FromRow<'r, DbRow<S>>,
     for<'r> BudgetRow: FromRow<'r, DbRow<S>>,

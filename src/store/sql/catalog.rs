@@ -1,5 +1,6 @@
 //! The catalog: products, and which a budget may buy at which prices.
 
+use crate::clock::Timestamp;
 use crate::id::ProductId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -37,6 +38,8 @@ where
     Option<BudgetId>: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
+    Timestamp: Encode<'q, DB> + Type<DB>,
+    Option<Timestamp>: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
         .bind(p.id)
@@ -72,6 +75,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> ProductRow: FromRow<'r, DbRow<S>>,
     for<'r> (String,): FromRow<'r, DbRow<S>>,

@@ -1,5 +1,6 @@
 //! Callback deliveries and the webhook secrets that sign them.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -25,6 +26,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> DeliveryRow: FromRow<'r, DbRow<S>>,
     for<'r> (String,): FromRow<'r, DbRow<S>>,

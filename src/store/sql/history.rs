@@ -1,6 +1,7 @@
 //! The ledger's rows as history and the sweepers read them, outside the
 //! engine's batches.
 
+use crate::clock::Timestamp;
 use crate::id::TransactionId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -29,6 +30,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> GrantRow: FromRow<'r, DbRow<S>>,
     for<'r> HoldRow: FromRow<'r, DbRow<S>>,

@@ -1,5 +1,6 @@
 //! Issue reports about tools.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, ProductId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -27,6 +28,8 @@ where
     for<'q> Option<ProductId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> IssueRow: FromRow<'r, DbRow<S>>,
     for<'r> (i64,): FromRow<'r, DbRow<S>>,

@@ -3,6 +3,7 @@
 //! synchronously on the engine's thread (`sqlite_sync.rs`), PostgreSQL as a
 //! few array-bound statements (`postgres/ledger.rs`).
 
+use crate::clock::Timestamp;
 use crate::id::UserId;
 use std::sync::LazyLock;
 
@@ -52,7 +53,7 @@ where
         &self,
         user_id: UserId,
         now: i64,
-    ) -> StoreResult<(Credits, Option<i64>)> {
+    ) -> StoreResult<(Credits, Option<Timestamp>)> {
         if let Some(r) = self.readers() {
             return r.live_grants_sum(user_id, now);
         }
@@ -64,7 +65,7 @@ where
         .bind(now)
         .fetch_one(self.pool())
         .await?;
-        Ok((Credits::new(live), next))
+        Ok((Credits::new(live), next.map(Timestamp::from_millis)))
     }
 
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64> {

@@ -1,5 +1,6 @@
 //! Runs: the queue and its leases, step results, model calls, chat sessions.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, OrderId, UserId};
 use crate::id::{RunId, WorkflowId};
 use async_trait::async_trait;
@@ -26,6 +27,8 @@ where
     &'q str: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
+    Timestamp: Encode<'q, DB> + Type<DB>,
+    Option<Timestamp>: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
         .bind(d.id)
@@ -61,6 +64,8 @@ where
     for<'q> Option<OrderId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> RunRow: FromRow<'r, DbRow<S>>,
     for<'r> RunStepRow: FromRow<'r, DbRow<S>>,

@@ -1,6 +1,7 @@
 //! What ends sessions (logged-out tokens, per-user cut-offs) and the
 //! signing keys.
 
+use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -29,6 +30,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> SigningKeyRow: FromRow<'r, DbRow<S>>,
     for<'r> (i64, i64): FromRow<'r, DbRow<S>>,

@@ -1,5 +1,6 @@
 //! Workflows, their versions, and the budgets that enable them.
 
+use crate::clock::Timestamp;
 use crate::id::WorkflowId;
 use crate::id::{BudgetId, UserId};
 use async_trait::async_trait;
@@ -66,6 +67,8 @@ where
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> WorkflowRow: FromRow<'r, DbRow<S>>,
     for<'r> WorkflowVersionRow: FromRow<'r, DbRow<S>>,

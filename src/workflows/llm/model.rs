@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::chat::{parse_completion, parse_message, Answer, Endpoint};
 use super::{save_step, step_output, storage};
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::money::Credits;
 use crate::workflows::engine::{RunCtx, StepError};
 
@@ -232,7 +232,7 @@ async fn charge_model_call(
         instance_id: Some(ctx.instance_id.clone()),
         run_id: Some(ctx.run.id),
         transaction_id: None,
-        created_at: now,
+        created_at: Timestamp::from_millis(now),
         completed_at: None,
         duration_ms: None,
     };
