@@ -11,6 +11,7 @@
 //! fill notes the generation before it reads, and is kept only if no
 //! invalidation happened meanwhile.
 
+use crate::clock::Timestamp;
 use crate::id::BudgetId;
 use crate::id::ProductId;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -205,7 +206,10 @@ impl Caches {
 
     /// Applies the log rows written since the last poll, by any node.
     pub async fn poll(&self, now_ms: i64) -> StoreResult<usize> {
-        let rows = self.store.invalidations_since(now_ms - LOOKBACK_MS).await?;
+        let rows = self
+            .store
+            .invalidations_since(Timestamp::from_millis(now_ms - LOOKBACK_MS))
+            .await?;
         let mut applied = 0;
         for (seq, kind, key, created_at) in rows {
             {

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::accounts::{self, Email};
 use crate::auth::tokens::TokenService;
 use crate::auth::Role;
-use crate::clock::SystemClock;
+use crate::clock::{SystemClock, Timestamp};
 use crate::config::{DatabaseArgs, LogFormat, ServeArgs};
 use crate::ledger::{Ledger, NewGrant};
 use crate::money::Credits;
@@ -249,7 +249,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 let user = user_for(email).await?;
                 let now = chrono::Utc::now().timestamp_millis();
                 anyhow::ensure!(
-                    store.set_user_role(user.id, &role, now).await?,
+                    store.set_user_role(user.id, &role, Timestamp::from_millis(now)).await?,
                     "the user vanished"
                 );
                 println!(

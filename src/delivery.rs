@@ -90,7 +90,7 @@ pub async fn secret_for(app: &AppInner, user_id: UserId) -> anyhow::Result<Strin
     if let Some(secret) = load_secret(app, user_id).await? {
         return Ok(secret);
     }
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     app.store
         .insert_webhook_secret(user_id, &app.master.seal(new_secret().as_bytes()), now)
         .await?;
@@ -121,7 +121,7 @@ async fn load_secret(app: &AppInner, user_id: UserId) -> anyhow::Result<Option<S
 }
 
 async fn write_secret(app: &AppInner, user_id: UserId, secret: &str) -> anyhow::Result<()> {
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     app.store
         .set_webhook_secret(user_id, &app.master.seal(secret.as_bytes()), now)
         .await?;
@@ -205,14 +205,14 @@ pub async fn deliver_once(app: &AppInner) -> anyhow::Result<bool> {
 
 /// [`deliver_once`] with a chosen time limit for the receiver's answer.
 pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::Result<bool> {
-    let now = to_millis(app.clock.now());
-    let lease_until = now + DELIVERY_LEASE.as_millis() as i64;
-    let Some(delivery) = app.store.claim_delivery(now, lease_until).await? else {
+    let now = Timestamp::from(app.clock.now());
+    let lease_until = now + chrono::Duration::milliseconds(DELIVERY_LEASE.as_millis() as i64);
+    let Some(delivery) = app.store.claim_delivery(now, lease_until.millis()).await? else {
         return Ok(false);
     };
     let attempts = delivery.attempts + 1;
     let outcome = match app.store.run_by_id(delivery.run_id).await? {
-        Some(run) => attempt(app, &delivery, &run, now, timeout).await?,
+        Some(run) => attempt(app, &delivery, &run, now.millis(), timeout).await?,
         None => Outcome::Fail(None, "the run no longer exists".into()),
     };
     let finished = to_millis(app.clock.now());
@@ -246,7 +246,7 @@ pub async fn deliver_once_within(app: &AppInner, timeout: Duration) -> anyhow::R
             next_attempt_at: Timestamp::from_millis(next_attempt_at),
             http_status: http_status.map(i64::from),
             error,
-            attempted_at: Timestamp::from_millis(now),
+            attempted_at: now,
         })
         .await?;
     Ok(true)

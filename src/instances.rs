@@ -7,7 +7,7 @@
 
 use crate::auth::Caller;
 use crate::cache::Caches;
-use crate::clock::{to_millis, Timestamp};
+use crate::clock::Timestamp;
 use crate::id::{new_id, ObjectId};
 use crate::store::Store;
 use crate::store::{InstanceRow, StoreError};
@@ -42,7 +42,7 @@ pub async fn resolve(
     named: Option<&str>,
     metadata: Option<String>,
 ) -> Result<String, InstanceError> {
-    let now = to_millis(now);
+    let now = Timestamp::from(now);
     let id = match named {
         Some(raw) => {
             let id = raw.trim().to_ascii_lowercase();
@@ -66,8 +66,8 @@ pub async fn resolve(
                         user_id: caller.user_id,
                         budget_id: caller.budget_id,
                         metadata: metadata.clone().unwrap_or_else(|| "{}".into()),
-                        created_at: Timestamp::from_millis(now),
-                        last_seen_at: Timestamp::from_millis(now),
+                        created_at: now,
+                        last_seen_at: now,
                     };
                     let id = store.default_instance(&owner, &fresh).await?;
                     caches.remember_default_instance(&owner, &id);

@@ -398,7 +398,7 @@ impl Ledger {
 
     /// The wallet as the caller sees it now, from its counters; needs no lock.
     pub async fn balance(&self, user_id: UserId) -> LedgerResult<Balance> {
-        let now = to_millis(self.clock.now());
+        let now = Timestamp::from(self.clock.now());
         let w = self
             .store
             .wallet(user_id)
@@ -406,9 +406,7 @@ impl Ledger {
             .ok_or(LedgerError::UnknownWallet)?;
         let (live, next_expiry) = match w.next_expiry {
             // A grant is due but not yet written off: leave it out.
-            Some(e) if e <= crate::clock::Timestamp::from_millis(now) => {
-                self.store.live_grants_sum(user_id, now).await?
-            }
+            Some(e) if e <= now => self.store.live_grants_sum(user_id, now).await?,
             next => (w.balance_credits, next),
         };
         Ok(Balance {
@@ -423,7 +421,11 @@ impl Ledger {
     pub async fn sweep_expired(&self, limit: i64) -> LedgerResult<usize> {
         let due_at = to_millis(self.clock.now());
         let mut expired = 0;
-        for user_id in self.store.users_with_due_expirations(due_at, limit).await? {
+        for user_id in self
+            .store
+            .users_with_due_expirations(Timestamp::from_millis(due_at), limit)
+            .await?
+        {
             // One wallet's failure is logged and the others still expire.
             match self.engine.run(Command::ExpireDue { user_id }).await {
                 Ok(Reply::Count(n)) => expired += n,
@@ -438,8 +440,8 @@ impl Ledger {
 
     /// Releases up to `limit` holds whose deadline passed; returns how many.
     pub async fn sweep_holds(&self, limit: i64) -> LedgerResult<usize> {
-        let now = to_millis(self.clock.now());
-        self.release_holds(self.store.overdue_holds(now, limit).await?, now)
+        let now = Timestamp::from(self.clock.now());
+        self.release_holds(self.store.overdue_holds(now, limit).await?, now.millis())
             .await
     }
 
@@ -447,9 +449,14 @@ impl Ledger {
     /// started, every older hold belongs to a call that died with the
     /// process.
     pub async fn release_holds_before(&self, before: i64, limit: i64) -> LedgerResult<usize> {
-        let now = to_millis(self.clock.now());
-        self.release_holds(self.store.holds_created_before(before, limit).await?, now)
-            .await
+        let now = Timestamp::from(self.clock.now());
+        self.release_holds(
+            self.store
+                .holds_created_before(Timestamp::from_millis(before), limit)
+                .await?,
+            now.millis(),
+        )
+        .await
     }
 
     async fn release_holds(&self, holds: Vec<HoldRow>, now: i64) -> LedgerResult<usize> {

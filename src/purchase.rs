@@ -14,7 +14,7 @@ use crate::app::approvals::{self, NewApproval};
 use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
-use crate::clock::{to_millis, Timestamp};
+use crate::clock::Timestamp;
 use crate::ledger::LedgerError;
 use crate::money::Credits;
 use crate::store::{ApprovalKind, BudgetStatus, OrderRow, OrderStatus};
@@ -262,7 +262,7 @@ async fn purchase_product(
     };
 
     let started = Instant::now();
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let mut order = OrderRow {
         id: OrderId::new(),
         user_id: caller.user_id,
@@ -275,7 +275,7 @@ async fn purchase_product(
         instance_id: Some(req.instance_id.clone()),
         run_id: req.run_id,
         transaction_id: None,
-        created_at: Timestamp::from_millis(now),
+        created_at: now,
         completed_at: None,
         duration_ms: None,
     };
@@ -489,7 +489,7 @@ async fn check_agreed_price(
                 caller.budget_id,
                 product.id(),
                 &product.prices_json(),
-                to_millis(app.clock.now()),
+                Timestamp::from(app.clock.now()),
             )
             .await?;
         app.caches

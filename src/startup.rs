@@ -15,7 +15,7 @@ use crate::app::{AppInner, AppState, Settings};
 use crate::auth::tokens::TokenService;
 use crate::auth::Role;
 use crate::catalog::Catalog;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::ledger::{self, Ledger, NewGrant};
 use crate::money::Credits;
@@ -145,7 +145,10 @@ impl App {
             return Ok(None);
         }
         let now = self.state.clock.now().timestamp_millis();
-        if !store.claim_marker("demo_account", DEMO_EMAIL, now).await? {
+        if !store
+            .claim_marker("demo_account", DEMO_EMAIL, Timestamp::from_millis(now))
+            .await?
+        {
             return Ok(None);
         }
         let password = random_password();
@@ -294,15 +297,27 @@ async fn refresh_keys(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(error = %e, "reloading signing keys failed; will retry");
             }
             let cutoff = now - IDEMPOTENCY_KEEP_MS;
-            if let Err(e) = state.store.purge_idempotency_keys(cutoff).await {
+            if let Err(e) = state
+                .store
+                .purge_idempotency_keys(Timestamp::from_millis(cutoff))
+                .await
+            {
                 tracing::warn!(error = %e, "purging idempotency keys failed; will retry");
             }
-            if let Err(e) = state.store.prune_invalidations(now - 3_600_000).await {
+            if let Err(e) = state
+                .store
+                .prune_invalidations(Timestamp::from_millis(now - 3_600_000))
+                .await
+            {
                 tracing::warn!(error = %e, "pruning cache invalidations failed; will retry");
             }
             // Token expiry is wall-clock time, as tokens are issued with it.
             let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = state.store.purge_revoked_tokens(now).await {
+            if let Err(e) = state
+                .store
+                .purge_revoked_tokens(Timestamp::from_millis(now))
+                .await
+            {
                 tracing::warn!(error = %e, "purging ended sessions failed; will retry");
             }
         }

@@ -12,6 +12,7 @@
 //! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
 //! worker that takes the run over replays the step instead of paying again.
 
+use crate::clock::Timestamp;
 use crate::id::RunId;
 use crate::id::UserId;
 use std::future::Future;
@@ -20,7 +21,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{AppInner, AppState};
-use crate::clock::to_millis;
 use crate::store::{IdempotencyClaim, IdempotencyStatus, StoreError};
 
 /// How long a claim of another process may last before it counts as dead,
@@ -130,15 +130,21 @@ pub async fn claim_lasting(
     request_hash: &str,
     lasts_ms: i64,
 ) -> Result<NextAction, IdempotencyError> {
-    let now = to_millis(app.clock.now());
-    let mut stale_before = now - lasts_ms;
+    let now = Timestamp::from(app.clock.now());
+    let mut stale_before = now - chrono::Duration::milliseconds(lasts_ms);
     if app.store.backend() == "sqlite" {
         // One node: every claim older than this process died with the last one.
-        stale_before = stale_before.max(app.started_at);
+        stale_before = stale_before.max(Timestamp::from_millis(app.started_at));
     }
     let claim = app
         .store
-        .claim_idempotency_key(user_id, key.as_str(), request_hash, now, stale_before)
+        .claim_idempotency_key(
+            user_id,
+            key.as_str(),
+            request_hash,
+            now,
+            stale_before.millis(),
+        )
         .await?;
     match claim {
         IdempotencyClaim::Claimed => Ok(NextAction::StartProcessing),

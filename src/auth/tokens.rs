@@ -195,7 +195,7 @@ impl TokenService {
     /// stop verifying on every node within about a second.
     pub async fn retire(&self, kid: &str) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        match self.store.retire_signing_key(kid, now).await? {
+        match self.store.retire_signing_key(kid, Timestamp::from_millis(now)).await? {
             RetireOutcome::Retired => {}
             RetireOutcome::Current => anyhow::bail!(
                 "signing key {kid} is the current key; rotate first (tollgate admin rotate-signing-key), then retire it"
@@ -232,7 +232,7 @@ impl TokenService {
     /// Ends the session of a verified access token at once.
     pub async fn revoke(&self, claims: &AccessClaims) -> Result<(), StoreError> {
         self.store
-            .revoke_token(&claims.jti, claims.exp * 1000)
+            .revoke_token(&claims.jti, Timestamp::from_millis(claims.exp * 1000))
             .await
     }
 

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{to_millis, Timestamp};
+use crate::clock::Timestamp;
 use crate::embed::bundle::MAX_MEMBERS;
 use crate::embed::{resolve_members, BundleError};
 use crate::id::{BundleId, ObjectId};
@@ -144,7 +144,7 @@ pub async fn create(
     Body(body): Body<oa::NewBundleRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
     require_user_token(&caller, "Creating and changing bundles")?;
-    let now = to_millis(state.clock.now());
+    let now = Timestamp::from(state.clock.now());
     let mut b = BundleRow {
         id: BundleId::new(),
         owner_id: caller.user_id,
@@ -153,8 +153,8 @@ pub async fn create(
         visibility: Visibility::Private,
         product_ids: "[]".into(),
         workflow_ids: "[]".into(),
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
     };
     apply(&state, &mut b, body.into()).await?;
     let owned = state.store.count_bundles_owned_by(caller.user_id).await?;

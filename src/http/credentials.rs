@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{from_millis, iso, to_millis, Timestamp};
+use crate::clock::Timestamp;
 use crate::store::{ApprovalKind, ApprovalStatus, CredentialRow};
 
 impl FromBody for oa::CredentialValueRequest {
@@ -77,7 +77,7 @@ pub async fn put(
             .with_ctx(json!({"error": msg})),
         ));
     }
-    let now = to_millis(state.clock.now());
+    let now = Timestamp::from(state.clock.now());
     state
         .store
         .put_credential(&CredentialRow {
@@ -85,8 +85,8 @@ pub async fn put(
             product_id: p.row.id,
             name: name.clone(),
             value_sealed: state.master.seal(body.value.as_bytes()),
-            created_at: Timestamp::from_millis(now),
-            updated_at: Timestamp::from_millis(now),
+            created_at: now,
+            updated_at: now,
         })
         .await?;
     // The request an agent opened for this credential is now satisfied.
@@ -106,7 +106,7 @@ pub async fn put(
         data: oa::StoredCredential {
             product_id: p.row.id.to_string(),
             name,
-            updated_at: iso(from_millis(now)),
+            updated_at: now.iso(),
         },
     }))
 }

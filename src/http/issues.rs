@@ -1,6 +1,7 @@
 //! `POST /issues/report`, and vendors' view of reports about their tools.
 
 use super::openapi::schemas as oa;
+use crate::clock::Timestamp;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -11,7 +12,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{query_int, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::clock::to_millis;
 use crate::id::UserId;
 use crate::services::issues::{self, NewReport};
 use crate::store::{IssueRow, IssueStatus};
@@ -231,7 +231,7 @@ pub async fn vendor_update(
             return Err(not_found());
         }
     }
-    let now = to_millis(state.clock.now());
+    let now = Timestamp::from(state.clock.now());
     state
         .store
         .update_issue_status(&issue.id.to_string(), stored_status(body.status), now)

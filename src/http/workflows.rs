@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::{to_millis, Timestamp};
+use crate::clock::Timestamp;
 
 use crate::services::quotas::{self, Quota};
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
@@ -234,7 +234,7 @@ pub async fn create(
     Body(body): Body<oa::NewWorkflowRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
     require_user_token(&caller, "Creating and changing workflows")?;
-    let now = to_millis(state.clock.now());
+    let now = Timestamp::from(state.clock.now());
     let mut w = WorkflowRow {
         id: WorkflowId::new(),
         owner_id: caller.user_id,
@@ -244,8 +244,8 @@ pub async fn create(
         engine: WorkflowEngine::Graph,
         definition: "{}".into(),
         status: WorkflowStatus::Active,
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
         version: 1,
     };
     apply(&state, &mut w, body.into())?;
@@ -426,7 +426,7 @@ pub async fn enable(
     let w = visible(&state, &caller, &workflow_id).await?;
     state
         .store
-        .enable_workflow(budget, w.id, w.version, to_millis(state.clock.now()))
+        .enable_workflow(budget, w.id, w.version, Timestamp::from(state.clock.now()))
         .await?;
     Ok(Json(oa::BudgetWorkflowResponse {
         success: true,

@@ -465,7 +465,7 @@ impl Batch {
     /// Every changed row, once each.
     pub(super) fn into_writes(self) -> BatchWrites {
         let mut w = BatchWrites {
-            now: self.now,
+            now: Timestamp::from_millis(self.now),
             ..Default::default()
         };
         for (_, mut wallet) in self.wallets {

@@ -2,6 +2,7 @@
 //! grant, and change a user's role. The adapters check that the caller is
 //! an administrator signed in.
 
+use crate::clock::Timestamp;
 use crate::id::GrantId;
 use crate::id::UserId;
 use chrono::{DateTime, Utc};
@@ -90,7 +91,11 @@ pub async fn set_role(
     // The wall clock, as tokens are stamped with it: the cut-off must fall
     // after every token issued so far, whatever the app's clock says.
     let now = chrono::Utc::now().timestamp_millis();
-    if !app.store.set_user_role(user_id, role.as_str(), now).await? {
+    if !app
+        .store
+        .set_user_role(user_id, role.as_str(), Timestamp::from_millis(now))
+        .await?
+    {
         return Err(AdminError::UserNotFound);
     }
     app.caches

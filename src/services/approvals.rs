@@ -9,7 +9,7 @@ pub use crate::store::ApprovalKind;
 use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::cache;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, Timestamp};
 use crate::id::{ProductId, WorkflowId};
 use crate::store::{ApprovalRow, ApprovalStatus, StoreError};
 use crate::workflows::versions;
@@ -53,7 +53,7 @@ pub async fn approve(
     id: &str,
 ) -> Result<ApprovalRow, ApprovalError> {
     let a = own_open(app, caller, id).await?;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     match a.kind {
         // Approving agrees to the product's prices of now.
         ApprovalKind::EnableProduct | ApprovalKind::PriceIncrease => {
@@ -93,7 +93,7 @@ pub async fn approve(
         // Stored credentials close these; approving only closes the request.
         ApprovalKind::Credential | ApprovalKind::WorkflowHuman => {}
     }
-    resolve(app, &a, ApprovalStatus::Approved, now).await
+    resolve(app, &a, ApprovalStatus::Approved, now.millis()).await
 }
 
 /// Closes request `id` as denied.
@@ -129,7 +129,7 @@ async fn resolve(
     now: i64,
 ) -> Result<ApprovalRow, ApprovalError> {
     app.store
-        .resolve_approval(&a.id.to_string(), status, now)
+        .resolve_approval(&a.id.to_string(), status, Timestamp::from_millis(now))
         .await?;
     app.store
         .approval_by_id(&a.id.to_string())

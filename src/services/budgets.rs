@@ -207,7 +207,7 @@ pub async fn enable_product(
             b.id,
             product.id(),
             &product.prices_json(),
-            to_millis(app.clock.now()),
+            Timestamp::from(app.clock.now()),
         )
         .await?;
     app.caches
@@ -281,11 +281,11 @@ pub async fn revoke_api_key(
     key_id: ApiKeyId,
 ) -> Result<i64, BudgetError> {
     let budget = managed(app, caller, budget_id).await?;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     if !app.store.revoke_api_key(budget.id, key_id, now).await? {
         return Err(BudgetError::ApiKeyNotFound);
     }
     app.caches
         .invalidate(cache::kind::API_KEY, &key_id.to_string());
-    Ok(now)
+    Ok(now.millis())
 }

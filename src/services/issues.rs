@@ -2,6 +2,7 @@
 //! or MCP (`report_tool_issue`): always recorded, even for an unknown tool,
 //! under a per-user hourly limit.
 
+use crate::clock::Timestamp;
 use crate::id::UserId;
 use std::sync::OnceLock;
 
@@ -9,7 +10,6 @@ use serde_json::Value;
 
 use crate::app::AppInner;
 use crate::auth::Caller;
-use crate::clock::{to_millis, Timestamp};
 use crate::id::{IssueId, ObjectId};
 use crate::store::{IssueRow, IssueStatus, StoreError};
 
@@ -50,10 +50,10 @@ pub async fn record(
     // Held until the report is stored, so concurrent reports by one user
     // cannot all pass the count.
     let _guard = report_lock(caller.user_id).lock().await;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let recent = app
         .store
-        .issues_by_user_since(caller.user_id, now - 3_600_000)
+        .issues_by_user_since(caller.user_id, now - chrono::Duration::hours(1))
         .await?;
     let per_hour = app.settings.issue_reports_per_hour;
     if recent >= per_hour {
@@ -83,8 +83,8 @@ pub async fn record(
         recommended_improvements: report.recommended_improvements,
         instance_id,
         status: IssueStatus::Open,
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
     };
     app.store.insert_issue(&issue).await?;
     Ok(RecordedReport {

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::catalog::{
     is_function_name, is_slug, parse_actions, parse_credentials, CredentialSpec, DefinitionErrors,
 };
-use crate::clock::{to_millis, Timestamp};
+use crate::clock::Timestamp;
 use crate::id::ObjectId;
 use crate::store::{ProductKind, ProductRow, ProductStatus, StoreError};
 
@@ -246,7 +246,7 @@ pub async fn publish(
     caller: &Caller,
     req: &VendorProductRequest,
 ) -> Result<ProductRow, ProductError> {
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let mut row = ProductRow {
         id: ProductId::new(),
         slug: String::new(),
@@ -261,8 +261,8 @@ pub async fn publish(
         actions: "[]".into(),
         status: ProductStatus::Active,
         timeout_ms: None,
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
     };
     apply(app, &mut row, req, true).map_err(|e| refused(e, req))?;
     if row.endpoint.is_none() {

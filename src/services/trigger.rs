@@ -6,6 +6,7 @@
 //! opens approval requests for whatever blocks the run (the workflow, its
 //! tools, their credentials), bounds the caller's queue, and queues the run.
 
+use crate::clock::Timestamp;
 use crate::id::{ApprovalId, RunId, WorkflowId};
 use std::sync::Arc;
 
@@ -15,7 +16,6 @@ use super::approvals::{self, ApprovalKind, NewApproval};
 use crate::app::AppInner;
 use crate::auth::Caller;
 use crate::catalog::Product;
-use crate::clock::{to_millis, Timestamp};
 use crate::purchase::{credential_request, missing_credential};
 use crate::store::{
     CallbackStatus, RunRow, RunStatus, StoreError, Visibility, WorkflowRow, WorkflowStatus,
@@ -194,9 +194,9 @@ pub async fn cancel_run(
     if run.status.is_finished() {
         return Err(RunError::Finished { status: run.status });
     }
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     app.store
-        .cancel_run(run.id, now, delivery_for(&run, now).as_ref())
+        .cancel_run(run.id, now, delivery_for(&run, now.millis()).as_ref())
         .await?
         .ok_or(RunError::Store(StoreError::NotFound))
 }
@@ -366,7 +366,7 @@ async fn runnable(
 
 /// A queued run of `w` as triggered by `t`.
 fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) -> RunRow {
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let session_id = t
         .request_metadata
         .get("session_id")
@@ -398,8 +398,8 @@ fn new_run(app: &AppInner, caller: &Caller, w: &WorkflowRow, t: TriggerRequest) 
         callback_attempts: 0,
         request_metadata: Value::Object(t.request_metadata).to_string(),
         run_metadata: json!({"workflow_version": w.version}).to_string(),
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
         started_at: None,
         completed_at: None,
         lease_owner: None,

@@ -102,7 +102,7 @@ pub struct NewUser {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Claims a one-time marker; true for the one caller that set it.
-    async fn claim_marker(&self, key: &str, value: &str, now: i64) -> StoreResult<bool>;
+    async fn claim_marker(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<bool>;
     async fn create_user(&self, user: &NewUser) -> StoreResult<()>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRow>>;
@@ -118,14 +118,21 @@ pub trait AccountStore: Send + Sync {
         &self,
         budget_id: BudgetId,
         key_id: ApiKeyId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// The principal of a live key with this hash.
     async fn principal_for_key_hash(&self, key_hash: &str) -> StoreResult<Option<KeyPrincipal>>;
     /// Rows of the cache invalidation log written after `since`: (seq, kind, key, created_at).
-    async fn invalidations_since(&self, since: i64)
-        -> StoreResult<Vec<(i64, String, String, i64)>>;
+    async fn invalidations_since(
+        &self,
+        since: Timestamp,
+    ) -> StoreResult<Vec<(i64, String, String, i64)>>;
     /// Writes invalidation log rows (see `cache`), in one transaction.
-    async fn log_invalidations(&self, kind: &str, keys: &[String], now: i64) -> StoreResult<()>;
-    async fn prune_invalidations(&self, before: i64) -> StoreResult<u64>;
+    async fn log_invalidations(
+        &self,
+        kind: &str,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn prune_invalidations(&self, before: Timestamp) -> StoreResult<u64>;
 }

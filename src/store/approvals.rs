@@ -89,7 +89,7 @@ pub trait ApprovalStore: Send + Sync {
         &self,
         id: &str,
         status: ApprovalStatus,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Closes a user's open requests of one kind and subject, on any budget.
     async fn resolve_approvals_for(
@@ -98,6 +98,6 @@ pub trait ApprovalStore: Send + Sync {
         kind: ApprovalKind,
         subject_id: &str,
         status: ApprovalStatus,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<u64>;
 }

@@ -78,7 +78,7 @@ pub trait CatalogStore: Send + Sync {
         budget_id: BudgetId,
         product_id: ProductId,
         agreed_prices: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     /// Enabled products with the prices agreed to (`None` on older rows).
     async fn budget_products_with_prices(
@@ -91,7 +91,7 @@ pub trait CatalogStore: Send + Sync {
         budget_id: BudgetId,
         product_id: ProductId,
         agreed_prices: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     async fn disable_product(
         &self,

@@ -49,7 +49,7 @@ pub trait IdempotencyStore: Send + Sync {
         user_id: UserId,
         key: &str,
         request_hash: &str,
-        now: i64,
+        now: Timestamp,
         stale_before: i64,
     ) -> StoreResult<IdempotencyClaim>;
     async fn finish_idempotency_key(
@@ -60,5 +60,5 @@ pub trait IdempotencyStore: Send + Sync {
         body: &str,
     ) -> StoreResult<()>;
     async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()>;
-    async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64>;
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64>;
 }

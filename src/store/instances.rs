@@ -24,14 +24,19 @@ pub trait InstanceStore: Send + Sync {
     /// when it names none: the existing one, or `fresh`, made now.
     async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<String>;
     async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>>;
-    async fn touch_instance(&self, id: &str, metadata: Option<&str>, now: i64) -> StoreResult<()>;
+    async fn touch_instance(
+        &self,
+        id: &str,
+        metadata: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     async fn memory_get(&self, instance_id: &str, key: &str) -> StoreResult<Option<String>>;
     async fn memory_set(
         &self,
         instance_id: &str,
         key: &str,
         value: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     async fn memory_delete(&self, instance_id: &str, key: &str) -> StoreResult<bool>;
     async fn memory_list(

@@ -44,13 +44,17 @@ super::names::stored_names!(IssueStatus, "issue status", {
 #[async_trait]
 pub trait IssueStore: Send + Sync {
     async fn insert_issue(&self, i: &IssueRow) -> StoreResult<()>;
-    async fn issues_by_user_since(&self, user_id: UserId, since: i64) -> StoreResult<i64>;
+    async fn issues_by_user_since(&self, user_id: UserId, since: Timestamp) -> StoreResult<i64>;
     async fn issues_for_vendor(
         &self,
         vendor_id: Option<UserId>,
         limit: i64,
     ) -> StoreResult<Vec<IssueRow>>;
     async fn issue_by_id(&self, id: &str) -> StoreResult<Option<IssueRow>>;
-    async fn update_issue_status(&self, id: &str, status: IssueStatus, now: i64)
-        -> StoreResult<()>;
+    async fn update_issue_status(
+        &self,
+        id: &str,
+        status: IssueStatus,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 }

@@ -182,7 +182,7 @@ pub struct BucketAdd {
 /// Every change one batch makes, each row once, in an order the foreign keys accept.
 #[derive(Debug, Clone, Default)]
 pub struct BatchWrites {
-    pub now: i64,
+    pub now: Timestamp,
     pub new_grants: Vec<GrantRow>,
     /// Grants whose remaining credits or closing changed.
     pub grant_updates: Vec<GrantRow>,
@@ -231,7 +231,7 @@ pub trait LedgerStore: Send + Sync {
     async fn live_grants_sum(
         &self,
         user_id: UserId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<(Credits, Option<Timestamp>)>;
     /// Forgets spend buckets older than every cap window.
     async fn prune_spend_buckets(&self, before_minute: i64) -> StoreResult<u64>;
@@ -347,9 +347,17 @@ pub trait LedgerHistory: Send + Sync {
         transaction_id: TransactionId,
     ) -> StoreResult<Vec<Allocation>>;
     /// Users with grants that expired by `now` and still hold credits.
-    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<UserId>>;
+    async fn users_with_due_expirations(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<UserId>>;
     /// Holds whose deadline passed by `now`.
-    async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
+    async fn overdue_holds(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<HoldRow>>;
     /// Holds made before `before`.
-    async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>>;
+    async fn holds_created_before(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<HoldRow>>;
 }

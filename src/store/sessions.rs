@@ -41,14 +41,15 @@ pub struct SigningKeyRow {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Records a logged-out token until `expires_at`; repeating is harmless.
-    async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// The session state of `user_id` for token `jti`; `None` when the user
     /// does not exist.
     async fn session_state(&self, user_id: UserId, jti: &str) -> StoreResult<Option<SessionState>>;
     /// Drops revocations of tokens expired by `now`; returns how many.
-    async fn purge_revoked_tokens(&self, now: i64) -> StoreResult<u64>;
+    async fn purge_revoked_tokens(&self, now: Timestamp) -> StoreResult<u64>;
     /// Changes a user's role and ends their sessions; false when no such user.
-    async fn set_user_role(&self, user_id: UserId, role: &str, now: i64) -> StoreResult<bool>;
+    async fn set_user_role(&self, user_id: UserId, role: &str, now: Timestamp)
+        -> StoreResult<bool>;
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
     /// Inserts `key` as the current key unless one already is; returns the current key.
     async fn ensure_current_signing_key(&self, key: &SigningKeyRow) -> StoreResult<SigningKeyRow>;
@@ -58,5 +59,5 @@ pub trait SessionStore: Send + Sync {
     /// a cheap check for changes made by other nodes.
     async fn signing_key_ids(&self) -> StoreResult<Vec<(String, bool)>>;
     /// Takes a non-current key out of use for good.
-    async fn retire_signing_key(&self, kid: &str, now: i64) -> StoreResult<RetireOutcome>;
+    async fn retire_signing_key(&self, kid: &str, now: Timestamp) -> StoreResult<RetireOutcome>;
 }

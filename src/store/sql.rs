@@ -22,6 +22,7 @@ mod runs;
 mod sessions;
 mod workflows;
 
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::{Database, Encode, Executor, IntoArguments, Transaction, Type};
 
@@ -44,7 +45,7 @@ pub(crate) async fn log_invalidation<DB: Database>(
     tx: &mut Transaction<'static, DB>,
     kind: &str,
     key: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), sqlx::Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,

@@ -199,7 +199,10 @@ mod tests {
         let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
-        assert!(store.claim_marker("mode-test", "x", 1).await.unwrap());
+        assert!(store
+            .claim_marker("mode-test", "x", crate::clock::Timestamp::from_millis(1))
+            .await
+            .unwrap());
         for suffix in ["", "-wal", "-shm"] {
             let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
             assert!(file.exists(), "{} should exist", file.display());

@@ -321,7 +321,7 @@ impl Readers {
     pub(crate) fn live_grants_sum(
         &self,
         user_id: UserId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<(Credits, Option<Timestamp>)> {
         self.with(|c| {
             c.prepare_cached(

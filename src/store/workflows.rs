@@ -192,7 +192,7 @@ pub struct RunFinish {
     pub model: Option<String>,
     pub session_id: Option<String>,
     pub run_metadata: String,
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -261,7 +261,7 @@ pub trait WorkflowStore: Send + Sync {
         budget_id: BudgetId,
         workflow_id: WorkflowId,
         version: i64,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     /// Moves an enablement's pin forward to `version`; false when the
     /// workflow is not enabled on the budget or already pinned as far.
@@ -299,10 +299,10 @@ pub trait RunStore: Send + Sync {
         user_id: UserId,
         run_id: RunId,
         model: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     /// A user's model calls made after `since`.
-    async fn count_model_calls(&self, user_id: UserId, since: i64) -> StoreResult<i64>;
+    async fn count_model_calls(&self, user_id: UserId, since: Timestamp) -> StoreResult<i64>;
     /// Runs of a user waiting in the queue.
     async fn count_queued_runs(&self, user_id: UserId) -> StoreResult<i64>;
     /// Takes a queued run, or a running one whose lease expired (its worker
@@ -313,19 +313,20 @@ pub trait RunStore: Send + Sync {
     async fn claim_run(
         &self,
         owner: &str,
-        now: i64,
+        now: Timestamp,
         lease_until: i64,
         max_running_per_user: i64,
     ) -> StoreResult<Option<RunRow>>;
     /// Extends a lease still held by `owner`; false when it was lost.
-    async fn extend_lease(&self, run_id: RunId, owner: &str, until: i64) -> StoreResult<bool>;
+    async fn extend_lease(&self, run_id: RunId, owner: &str, until: Timestamp)
+        -> StoreResult<bool>;
     async fn save_run_progress(
         &self,
         run_id: RunId,
         owner: &str,
         run_metadata: &str,
         session_id: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
     /// Ends a run held by `f.lease_owner`, queueing `delivery` with it in
     /// the same transaction; false when the lease was lost.
@@ -335,7 +336,7 @@ pub trait RunStore: Send + Sync {
     async fn cancel_run(
         &self,
         run_id: RunId,
-        now: i64,
+        now: Timestamp,
         delivery: Option<&DeliveryRow>,
     ) -> StoreResult<Option<RunRow>>;
     async fn step_result(&self, run_id: RunId, step_key: &str) -> StoreResult<Option<RunStepRow>>;
@@ -347,7 +348,7 @@ pub trait RunStore: Send + Sync {
         session_id: &str,
         user_id: UserId,
         messages: &[String],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
 }
 
@@ -360,12 +361,21 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         user_id: UserId,
         sealed: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()>;
-    async fn set_webhook_secret(&self, user_id: UserId, sealed: &str, now: i64) -> StoreResult<()>;
+    async fn set_webhook_secret(
+        &self,
+        user_id: UserId,
+        sealed: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Runs waiting in the queue, and callbacks not yet delivered or given up.
     async fn queue_depths(&self) -> StoreResult<(i64, i64)>;
     /// Takes a due pending delivery under a lease.
-    async fn claim_delivery(&self, now: i64, lease_until: i64) -> StoreResult<Option<DeliveryRow>>;
+    async fn claim_delivery(
+        &self,
+        now: Timestamp,
+        lease_until: i64,
+    ) -> StoreResult<Option<DeliveryRow>>;
     async fn record_delivery_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()>;
 }

@@ -1,12 +1,12 @@
 //! The demo account's workflows: useful graphs of builtin tools, public, and
 //! enabled on its default budget, so a newcomer can trigger one at once.
 
+use crate::clock::Timestamp;
 use crate::id::WorkflowId;
 use crate::id::{BudgetId, UserId};
 use serde_json::{json, Value};
 
 use crate::app::AppInner;
-use crate::clock::{to_millis, Timestamp};
 use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
 
 /// (name, description, definition) of each demo workflow.
@@ -42,7 +42,7 @@ pub async fn create(
     user_id: UserId,
     budget_id: BudgetId,
 ) -> anyhow::Result<Vec<WorkflowId>> {
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let mut ids = Vec::new();
     for (name, description, definition) in definitions() {
         let w = WorkflowRow {
@@ -54,8 +54,8 @@ pub async fn create(
             engine: WorkflowEngine::Graph,
             definition: definition.to_string(),
             status: WorkflowStatus::Active,
-            created_at: Timestamp::from_millis(now),
-            updated_at: Timestamp::from_millis(now),
+            created_at: now,
+            updated_at: now,
             version: 1,
         };
         app.store.insert_workflow(&w).await?;

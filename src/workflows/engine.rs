@@ -169,7 +169,7 @@ impl RunCtx {
 
     /// Writes the metadata so far, so pollers see progress.
     pub async fn save_progress(&self, session_id: Option<&str>) {
-        let now = to_millis(self.app.clock.now());
+        let now = Timestamp::from(self.app.clock.now());
         let meta = self.metadata().to_string();
         if let Err(e) = self
             .app

@@ -46,13 +46,13 @@ pub fn delivery_for(run: &RunRow, now: i64) -> Option<DeliveryRow> {
 /// Claims and executes one run; false when the queue had none.
 pub async fn run_once(app: &AppState, owner: &str) -> anyhow::Result<bool> {
     let lease = app.settings.run_lease;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let Some(run) = app
         .store
         .claim_run(
             owner,
             now,
-            now + lease.as_millis() as i64,
+            now.millis() + lease.as_millis() as i64,
             app.settings.max_running_runs_per_user,
         )
         .await?
@@ -86,15 +86,15 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         .await?
         .is_none()
     {
-        let now = to_millis(app.clock.now());
+        let now = Timestamp::from(app.clock.now());
         app.store
             .insert_instance(&InstanceRow {
                 id: run.id.to_string(),
                 user_id: run.user_id,
                 budget_id: run.budget_id,
                 metadata: json!({"run_id": run.id}).to_string(),
-                created_at: Timestamp::from_millis(now),
-                last_seen_at: Timestamp::from_millis(now),
+                created_at: now,
+                last_seen_at: now,
             })
             .await?;
     }
@@ -120,7 +120,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
         }
     };
     let (outcome, ctx) = outcome_and_ctx;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let metadata = ctx
         .as_ref()
         .map(|c| c.metadata())
@@ -172,7 +172,7 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
             finish.error_message = Some("The run was cancelled.".into());
         }
     }
-    let delivery = delivery_for(&run, now);
+    let delivery = delivery_for(&run, now.millis());
     if app.store.finish_run(&finish, delivery.as_ref()).await? {
         crate::telemetry::run_finished(finish.status.as_str());
         tracing::info!(status = %finish.status, "run finished");
@@ -191,7 +191,11 @@ async fn keep_lease(app: AppState, ctx: Arc<RunCtx>) {
     loop {
         tokio::time::sleep(every).await;
         let until = to_millis(app.clock.now()) + lease.as_millis() as i64;
-        match app.store.extend_lease(run_id, &owner, until).await {
+        match app
+            .store
+            .extend_lease(run_id, &owner, Timestamp::from_millis(until))
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(run_id = %run_id, "the run's lease was lost; stopping at the next step");

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::harness::{serve_args, TestApp, TestUser};
-use tollgate::clock::{to_millis, Clock, Timestamp};
+use tollgate::clock::{Clock, Timestamp};
 use tollgate::delivery::{deliver_once, deliver_once_within};
 use tollgate::store::{
     CallbackStatus, DeliveryRow, DeliveryStatus, RunFinish, RunRow, RunStatus, Visibility,
@@ -115,7 +115,7 @@ async fn finished_run(
     due_in: Duration,
 ) -> (String, String) {
     let store = app.state.store.as_ref();
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let workflow_id = tollgate::id::WorkflowId::new();
     store
         .insert_workflow(&WorkflowRow {
@@ -127,8 +127,8 @@ async fn finished_run(
             engine: tollgate::store::WorkflowEngine::Graph,
             definition: "{}".into(),
             status: WorkflowStatus::Active,
-            created_at: Timestamp::from_millis(now),
-            updated_at: Timestamp::from_millis(now),
+            created_at: now,
+            updated_at: now,
             version: 1,
         })
         .await
@@ -157,12 +157,12 @@ async fn finished_run(
             callback_attempts: 0,
             request_metadata: r#"{"trace":"t-1"}"#.into(),
             run_metadata: "{}".into(),
-            created_at: Timestamp::from_millis(now),
-            updated_at: Timestamp::from_millis(now),
-            started_at: Some(Timestamp::from_millis(now)),
+            created_at: now,
+            updated_at: now,
+            started_at: Some(now),
             completed_at: None,
             lease_owner: Some("test".into()),
-            lease_expires_at: Some(Timestamp::from_millis(now + 3_600_000)),
+            lease_expires_at: Some(Timestamp::from_millis(now.millis() + 3_600_000)),
             attempts: 1,
             cancel_requested: false,
             workflow_version: None,
@@ -191,10 +191,10 @@ async fn finished_run(
                 url: url.into(),
                 status: DeliveryStatus::Pending,
                 attempts: 0,
-                next_attempt_at: Timestamp::from_millis(now + due_in.as_millis() as i64),
+                next_attempt_at: Timestamp::from_millis(now.millis() + due_in.as_millis() as i64),
                 lease_expires_at: None,
-                created_at: Timestamp::from_millis(now),
-                updated_at: Timestamp::from_millis(now),
+                created_at: now,
+                updated_at: now,
             }),
         )
         .await

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tollgate::clock::Timestamp;
 use tollgate::money::Credits;
 use tollgate::store::EntryKind;
 
@@ -216,7 +217,12 @@ async fn killed_at_random_moments(backend: Backend) {
     // On PostgreSQL the last holds are released by the sweeper after their deadline.
     let store = tollgate::store::connect(&db.url).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !store.overdue_holds(i64::MAX, 10).await.unwrap().is_empty() {
+    while !store
+        .overdue_holds(Timestamp::from_millis(i64::MAX), 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
         assert!(
             Instant::now() < deadline,
             "holds of killed calls were never released"

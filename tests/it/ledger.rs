@@ -169,7 +169,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
     let user = make_user(store.as_ref()).await;
     let mut model = Model::default();
     for (step, op) in ops.into_iter().enumerate() {
-        let now = to_millis(clock.now());
+        let now = Timestamp::from(clock.now());
         match op.clone() {
             Op::Grant {
                 credits,
@@ -186,17 +186,17 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                     })
                     .await
                     .map_err(|e| TestCaseError::fail(format!("grant failed: {e}")))?;
-                model.expire_due(now);
+                model.expire_due(now.millis());
                 model.grants.push(MGrant {
                     id: grant.id,
                     remaining: credits,
                     expires_at: expires_at.map(to_millis),
-                    created: now,
+                    created: now.millis(),
                 });
             }
             Op::Reserve { credits } => {
                 // Expired grants do not count, but reserving writes nothing for them.
-                let available = (model.live(now) - model.held()).max(0);
+                let available = (model.live(now.millis()) - model.held()).max(0);
                 let result = ledger
                     .reserve(
                         user,
@@ -215,7 +215,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                         model.holds.push(MHold {
                             id: hold.id,
                             amount: credits,
-                            deadline: now + HOLD_TTL_MINUTES * 60_000,
+                            deadline: now.millis() + HOLD_TTL_MINUTES * 60_000,
                         });
                     }
                     Err(LedgerError::InsufficientCredits {
@@ -239,7 +239,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                     continue;
                 }
                 let h = model.holds.remove(hold % model.holds.len());
-                model.expire_due(now);
+                model.expire_due(now.millis());
                 let covered = model.consume(h.amount);
                 let result = ledger.capture(user, h.id, 0).await;
                 match result {
@@ -272,7 +272,7 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 }
                 let i = grant % model.grants.len();
                 let mut next = model.clone();
-                next.expire_due(now);
+                next.expire_due(now.millis());
                 let result = ledger.revoke(model.grants[i].id).await;
                 match result {
                     Ok(txn) => {
@@ -294,14 +294,14 @@ async fn run_case(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErr
                     .sweep_expired(10_000)
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                model.expire_due(now);
+                model.expire_due(now.millis());
             }
             Op::SweepHolds => {
                 ledger
                     .sweep_holds(10_000)
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                model.holds.retain(|h| h.deadline > now);
+                model.holds.retain(|h| h.deadline > now.millis());
             }
         }
         check_invariants(

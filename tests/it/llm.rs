@@ -141,7 +141,7 @@ fn calculator_price(app: &TestApp) -> i64 {
 }
 
 async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> WorkflowRow {
-    let now = tollgate::clock::to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let workflow = WorkflowRow {
         id: tollgate::id::WorkflowId::new(),
         owner_id: owner.id(),
@@ -151,8 +151,8 @@ async fn new_workflow(app: &TestApp, owner: &TestUser, definition: Value) -> Wor
         engine: tollgate::store::WorkflowEngine::Llm,
         definition: definition.to_string(),
         status: WorkflowStatus::Active,
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
+        created_at: now,
+        updated_at: now,
         version: 1,
     };
     app.state.store.insert_workflow(&workflow).await.unwrap();
@@ -167,7 +167,7 @@ async fn new_run(
     prompt: &str,
     request_metadata: Value,
 ) -> RunRow {
-    let now = tollgate::clock::to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let run = RunRow {
         id: tollgate::id::RunId::new(),
         workflow_id: workflow.id,
@@ -190,12 +190,12 @@ async fn new_run(
         callback_attempts: 0,
         request_metadata: request_metadata.to_string(),
         run_metadata: "{}".into(),
-        created_at: Timestamp::from_millis(now),
-        updated_at: Timestamp::from_millis(now),
-        started_at: Some(Timestamp::from_millis(now)),
+        created_at: now,
+        updated_at: now,
+        started_at: Some(now),
         completed_at: None,
         lease_owner: Some("test".into()),
-        lease_expires_at: Some(Timestamp::from_millis(now + 3_600_000)),
+        lease_expires_at: Some(Timestamp::from_millis(now.millis() + 3_600_000)),
         attempts: 1,
         cancel_requested: false,
         workflow_version: None,
@@ -208,8 +208,8 @@ async fn new_run(
             user_id: user.id(),
             budget_id: user.budget(),
             metadata: "{}".into(),
-            created_at: Timestamp::from_millis(now),
-            last_seen_at: Timestamp::from_millis(now),
+            created_at: now,
+            last_seen_at: now,
         })
         .await
         .unwrap();
@@ -525,7 +525,7 @@ async fn a_cancelled_run_stops_before_asking_the_model(backend: Backend) {
     let user = funded_user(&app, 10).await;
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
-    let now = tollgate::clock::to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     app.state.store.cancel_run(run.id, now, None).await.unwrap();
 
     let (outcome, _) = execute(&app, &run, &workflow).await;

@@ -2,6 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tollgate::clock::Timestamp;
 use tollgate::store::OrderStatus;
 
 use crate::catalog::{budget_with, publish_products};
@@ -699,7 +700,13 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
     let claim = app
         .state
         .store
-        .claim_idempotency_key(user.id(), "crash-1", "h", now, now - 1)
+        .claim_idempotency_key(
+            user.id(),
+            "crash-1",
+            "h",
+            Timestamp::from_millis(now),
+            now - 1,
+        )
         .await
         .unwrap();
     assert_eq!(claim, tollgate::store::IdempotencyClaim::Claimed);
@@ -730,7 +737,13 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
     match app
         .state
         .store
-        .claim_idempotency_key(user.id(), "crash-1", "h", now + 1, 0)
+        .claim_idempotency_key(
+            user.id(),
+            "crash-1",
+            "h",
+            Timestamp::from_millis(now + 1),
+            0,
+        )
         .await
         .unwrap()
     {

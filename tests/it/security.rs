@@ -3,6 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tollgate::clock::Timestamp;
 
 use crate::harness::{Backend, TestApp};
 
@@ -311,11 +312,32 @@ async fn logout_ends_that_session_at_once_and_no_other(app: TestApp) {
 async fn ended_sessions_are_forgotten_once_their_tokens_expire(app: TestApp) {
     let store = &app.state.store;
     let now = chrono::Utc::now().timestamp_millis();
-    store.revoke_token("old", now - 1).await.unwrap();
-    store.revoke_token("live", now + 60_000).await.unwrap();
-    store.revoke_token("live", now + 60_000).await.unwrap();
-    assert_eq!(store.purge_revoked_tokens(now).await.unwrap(), 1);
-    assert_eq!(store.purge_revoked_tokens(now).await.unwrap(), 0);
+    store
+        .revoke_token("old", Timestamp::from_millis(now - 1))
+        .await
+        .unwrap();
+    store
+        .revoke_token("live", Timestamp::from_millis(now + 60_000))
+        .await
+        .unwrap();
+    store
+        .revoke_token("live", Timestamp::from_millis(now + 60_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .purge_revoked_tokens(Timestamp::from_millis(now))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_revoked_tokens(Timestamp::from_millis(now))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn a_role_change_ends_every_session_of_the_user(app: TestApp) {

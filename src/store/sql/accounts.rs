@@ -44,7 +44,7 @@ where
     for<'r> (i64,): FromRow<'r, DbRow<S>>,
     for<'r> (i64, String, String, i64): FromRow<'r, DbRow<S>>,
 {
-    async fn claim_marker(&self, key: &str, value: &str, now: i64) -> StoreResult<bool> {
+    async fn claim_marker(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO markers (key, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
         )
@@ -172,7 +172,7 @@ where
             &mut tx,
             invalidation::BUDGET,
             &b.id.to_string(),
-            crate::clock::to_millis(chrono::Utc::now()),
+            Timestamp::from(chrono::Utc::now()),
         )
         .await?;
         tx.commit().await?;
@@ -210,7 +210,7 @@ where
         &self,
         budget_id: BudgetId,
         key_id: ApiKeyId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -237,7 +237,7 @@ where
 
     async fn invalidations_since(
         &self,
-        since: i64,
+        since: Timestamp,
     ) -> StoreResult<Vec<(i64, String, String, i64)>> {
         Ok(sqlx::query_as("SELECT seq, kind, key, created_at FROM cache_invalidations WHERE created_at > $1 ORDER BY seq")
             .bind(since)
@@ -245,7 +245,12 @@ where
             .await?)
     }
 
-    async fn log_invalidations(&self, kind: &str, keys: &[String], now: i64) -> StoreResult<()> {
+    async fn log_invalidations(
+        &self,
+        kind: &str,
+        keys: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for key in keys {
             log_invalidation(&mut tx, kind, key, now).await?;
@@ -254,7 +259,7 @@ where
         Ok(())
     }
 
-    async fn prune_invalidations(&self, before: i64) -> StoreResult<u64> {
+    async fn prune_invalidations(&self, before: Timestamp) -> StoreResult<u64> {
         Ok(
             sqlx::query("DELETE FROM cache_invalidations WHERE created_at < $1")
                 .bind(before)

@@ -112,7 +112,7 @@ where
         &self,
         id: &str,
         status: ApprovalStatus,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE approval_requests SET status = $2, resolved_at = $3 WHERE id = $1 AND status = 'open'")
             .bind(id)
@@ -129,7 +129,7 @@ where
         kind: ApprovalKind,
         subject_id: &str,
         status: ApprovalStatus,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE approval_requests SET status = $4, resolved_at = $5 WHERE user_id = $1 AND kind = $2 AND subject_id = $3 AND status = 'open'",

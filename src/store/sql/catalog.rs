@@ -164,7 +164,7 @@ where
         budget_id: BudgetId,
         product_id: ProductId,
         agreed_prices: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         // Enabling again agrees to the prices of now.
@@ -202,7 +202,7 @@ where
         budget_id: BudgetId,
         product_id: ProductId,
         agreed_prices: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE budget_products SET agreed_prices = $3 WHERE budget_id = $1 AND product_id = $2 AND agreed_prices IS NULL")
@@ -232,7 +232,7 @@ where
             &mut tx,
             invalidation::BUDGET,
             &budget_id.to_string(),
-            crate::clock::to_millis(chrono::Utc::now()),
+            Timestamp::from(chrono::Utc::now()),
         )
         .await?;
         tx.commit().await?;

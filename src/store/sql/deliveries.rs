@@ -46,7 +46,7 @@ where
         &self,
         user_id: UserId,
         sealed: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO webhook_secrets (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
@@ -59,7 +59,12 @@ where
         Ok(())
     }
 
-    async fn set_webhook_secret(&self, user_id: UserId, sealed: &str, now: i64) -> StoreResult<()> {
+    async fn set_webhook_secret(
+        &self,
+        user_id: UserId,
+        sealed: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO webhook_secrets (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
@@ -80,7 +85,11 @@ where
         .await?)
     }
 
-    async fn claim_delivery(&self, now: i64, lease_until: i64) -> StoreResult<Option<DeliveryRow>> {
+    async fn claim_delivery(
+        &self,
+        now: Timestamp,
+        lease_until: i64,
+    ) -> StoreResult<Option<DeliveryRow>> {
         Ok(sqlx::query_as(&format!(
             "UPDATE deliveries SET lease_expires_at = $2 \
              WHERE id = (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \

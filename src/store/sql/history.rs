@@ -110,7 +110,11 @@ where
         .await?)
     }
 
-    async fn users_with_due_expirations(&self, now: i64, limit: i64) -> StoreResult<Vec<UserId>> {
+    async fn users_with_due_expirations(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<UserId>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM grants WHERE closed_at IS NULL AND remaining_credits > 0 AND expires_at <= $1 LIMIT $2",
         )
@@ -121,7 +125,7 @@ where
         Ok(ids.iter().filter_map(|id| UserId::parse(id)).collect())
     }
 
-    async fn overdue_holds(&self, now: i64, limit: i64) -> StoreResult<Vec<HoldRow>> {
+    async fn overdue_holds(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<HoldRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {HOLD_COLS} FROM holds WHERE deadline <= $1 ORDER BY deadline LIMIT $2"
         ))
@@ -131,7 +135,11 @@ where
         .await?)
     }
 
-    async fn holds_created_before(&self, before: i64, limit: i64) -> StoreResult<Vec<HoldRow>> {
+    async fn holds_created_before(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<HoldRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {HOLD_COLS} FROM holds WHERE created_at < $1 ORDER BY created_at LIMIT $2"
         ))

@@ -35,7 +35,7 @@ where
         user_id: UserId,
         key: &str,
         request_hash: &str,
-        now: i64,
+        now: Timestamp,
         stale_before: i64,
     ) -> StoreResult<IdempotencyClaim> {
         let inserted = sqlx::query(
@@ -102,7 +102,7 @@ where
         Ok(())
     }
 
-    async fn purge_idempotency_keys(&self, before: i64) -> StoreResult<u64> {
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(before)
             .execute(self.writer())

@@ -73,7 +73,12 @@ where
             .await?)
     }
 
-    async fn touch_instance(&self, id: &str, metadata: Option<&str>, now: i64) -> StoreResult<()> {
+    async fn touch_instance(
+        &self,
+        id: &str,
+        metadata: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE instances SET last_seen_at = $2, metadata = COALESCE($3, metadata) WHERE id = $1")
             .bind(id)
             .bind(now)
@@ -98,7 +103,7 @@ where
         instance_id: &str,
         key: &str,
         value: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO instance_memory (instance_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \

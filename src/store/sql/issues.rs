@@ -53,7 +53,7 @@ where
         Ok(())
     }
 
-    async fn issues_by_user_since(&self, user_id: UserId, since: i64) -> StoreResult<i64> {
+    async fn issues_by_user_since(&self, user_id: UserId, since: Timestamp) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM issue_reports WHERE user_id = $1 AND created_at > $2",
         )
@@ -96,7 +96,7 @@ where
         &self,
         id: &str,
         status: IssueStatus,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query("UPDATE issue_reports SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)

@@ -52,7 +52,7 @@ where
     async fn live_grants_sum(
         &self,
         user_id: UserId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<(Credits, Option<Timestamp>)> {
         if let Some(r) = self.readers() {
             return r.live_grants_sum(user_id, now);

@@ -144,7 +144,7 @@ where
         user_id: UserId,
         run_id: RunId,
         model: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query("INSERT INTO model_calls (id, user_id, run_id, model, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
@@ -157,7 +157,7 @@ where
         Ok(())
     }
 
-    async fn count_model_calls(&self, user_id: UserId, since: i64) -> StoreResult<i64> {
+    async fn count_model_calls(&self, user_id: UserId, since: Timestamp) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM model_calls WHERE user_id = $1 AND created_at > $2",
         )
@@ -181,7 +181,7 @@ where
     async fn claim_run(
         &self,
         owner: &str,
-        now: i64,
+        now: Timestamp,
         lease_until: i64,
         max_running_per_user: i64,
     ) -> StoreResult<Option<RunRow>> {
@@ -211,7 +211,12 @@ where
         Ok(claimed)
     }
 
-    async fn extend_lease(&self, run_id: RunId, owner: &str, until: i64) -> StoreResult<bool> {
+    async fn extend_lease(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
             .bind(run_id)
             .bind(owner)
@@ -227,7 +232,7 @@ where
         owner: &str,
         run_metadata: &str,
         session_id: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE runs SET run_metadata = $3, session_id = COALESCE($4, session_id), updated_at = $5 \
@@ -278,7 +283,7 @@ where
     async fn cancel_run(
         &self,
         run_id: RunId,
-        now: i64,
+        now: Timestamp,
         delivery: Option<&DeliveryRow>,
     ) -> StoreResult<Option<RunRow>> {
         let mut tx = self.begin_write().await?;
@@ -358,7 +363,7 @@ where
         session_id: &str,
         user_id: UserId,
         messages: &[String],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let next: i64 = sqlx::query_scalar(

@@ -39,7 +39,7 @@ where
     for<'r> (Option<String>,): FromRow<'r, DbRow<S>>,
     for<'r> (String,): FromRow<'r, DbRow<S>>,
 {
-    async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
@@ -62,7 +62,7 @@ where
         }))
     }
 
-    async fn purge_revoked_tokens(&self, now: i64) -> StoreResult<u64> {
+    async fn purge_revoked_tokens(&self, now: Timestamp) -> StoreResult<u64> {
         Ok(
             sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
                 .bind(now)
@@ -72,7 +72,12 @@ where
         )
     }
 
-    async fn set_user_role(&self, user_id: UserId, role: &str, now: i64) -> StoreResult<bool> {
+    async fn set_user_role(
+        &self,
+        user_id: UserId,
+        role: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed =
             sqlx::query("UPDATE users SET role = $2, sessions_valid_after = $3 WHERE id = $1")
@@ -145,7 +150,7 @@ where
             .collect())
     }
 
-    async fn retire_signing_key(&self, kid: &str, now: i64) -> StoreResult<RetireOutcome> {
+    async fn retire_signing_key(&self, kid: &str, now: Timestamp) -> StoreResult<RetireOutcome> {
         let mut tx = self.begin_write().await?;
         let slot: Option<Option<String>> =
             sqlx::query_scalar("SELECT slot FROM signing_keys WHERE kid = $1")

@@ -148,7 +148,7 @@ where
         budget_id: BudgetId,
         workflow_id: WorkflowId,
         version: i64,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO budget_workflows (budget_id, workflow_id, created_at, pinned_version) VALUES ($1, $2, $3, $4) \

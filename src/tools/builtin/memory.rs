@@ -1,10 +1,10 @@
 //! Instance memory: key-value storage scoped to the connection instance and
 //! kept in the database, so an agent can remember things between calls.
 
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use crate::clock::to_millis;
 use crate::money::Credits;
 use crate::tools::{ActionSpec, BuiltinSpec, BuiltinTool, ToolContext, ToolError};
 
@@ -99,7 +99,7 @@ impl BuiltinTool for Tool {
                     ));
                 }
                 ctx.store
-                    .memory_set(&ctx.instance_id, key, &value, to_millis(ctx.now))
+                    .memory_set(&ctx.instance_id, key, &value, Timestamp::from(ctx.now))
                     .await
                     .map_err(failed)?;
                 Ok(json!({"key": key, "stored": true, "replaced": exists}))

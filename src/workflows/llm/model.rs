@@ -146,7 +146,7 @@ pub(super) fn check_model_allowed(
 async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
     let settings = &ctx.app.settings;
     let user = &ctx.run.user_id;
-    let now = to_millis(ctx.app.clock.now());
+    let now = Timestamp::from(ctx.app.clock.now());
     for (window, span_ms, limit) in [
         ("hour", 3_600_000, settings.llm_max_calls_per_user_hour),
         ("day", 86_400_000, settings.llm_max_calls_per_user_day),
@@ -154,7 +154,7 @@ async fn admit_model_call(ctx: &RunCtx, model: &str) -> Result<(), StepError> {
         let made = ctx
             .app
             .store
-            .count_model_calls(*user, now - span_ms)
+            .count_model_calls(*user, now - chrono::Duration::milliseconds(span_ms))
             .await
             .map_err(storage)?;
         if made >= limit {
@@ -219,7 +219,7 @@ async fn charge_model_call(
         .budget_by_id(ctx.run.budget_id)
         .await
         .map_err(storage)?;
-    let now = to_millis(app.clock.now());
+    let now = Timestamp::from(app.clock.now());
     let order = crate::store::OrderRow {
         id: crate::id::OrderId::new(),
         user_id: ctx.run.user_id,
@@ -232,7 +232,7 @@ async fn charge_model_call(
         instance_id: Some(ctx.instance_id.clone()),
         run_id: Some(ctx.run.id),
         transaction_id: None,
-        created_at: Timestamp::from_millis(now),
+        created_at: now,
         completed_at: None,
         duration_ms: None,
     };

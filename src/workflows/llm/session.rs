@@ -1,10 +1,10 @@
 //! The chat session a run belongs to: which one it is, the earlier turns
 //! the run started from, and the run's own turn appended once.
 
+use crate::clock::Timestamp;
 use serde_json::{json, Value};
 
 use super::{save_step, step_output, storage, MAX_HISTORY_MESSAGES, MAX_SESSION_ID_CHARS};
-use crate::clock::to_millis;
 use crate::store::RunRow;
 use crate::workflows::engine::{RunCtx, StepError};
 
@@ -37,8 +37,8 @@ pub(super) async fn history(ctx: &RunCtx, session_id: &str) -> Result<Vec<Value>
             .as_u64()
             .map_or(stored.len(), |n| n as usize),
         None => {
-            let now = to_millis(ctx.app.clock.now());
-            save_step(ctx, KEY, &json!({"messages": stored.len()}), now).await?;
+            let now = Timestamp::from(ctx.app.clock.now());
+            save_step(ctx, KEY, &json!({"messages": stored.len()}), now.millis()).await?;
             stored.len()
         }
     };
@@ -65,14 +65,14 @@ pub(super) async fn save_session(ctx: &RunCtx, session_id: &str, turn: &[Value])
         if step_output(ctx, KEY).await?.is_some() {
             return Ok(());
         }
-        let now = to_millis(ctx.app.clock.now());
+        let now = Timestamp::from(ctx.app.clock.now());
         let encoded: Vec<String> = turn.iter().map(Value::to_string).collect();
         ctx.app
             .store
             .append_session_messages(session_id, ctx.run.user_id, &encoded, now)
             .await
             .map_err(storage)?;
-        save_step(ctx, KEY, &json!({"messages": encoded.len()}), now).await
+        save_step(ctx, KEY, &json!({"messages": encoded.len()}), now.millis()).await
     };
     if let Err(e) = result.await {
         // The answer stands; only the next turn loses this one as context.
