@@ -186,18 +186,7 @@ macro_rules! object_ids {
             }
         }
 
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
+        $crate::column::text_column!($name);
 
         impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
         where
@@ -211,32 +200,11 @@ macro_rules! object_ids {
             }
         }
 
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
-        where
-            &'r str: sqlx::Decode<'r, DB>,
-        {
-            fn decode(
-                value: <DB as sqlx::Database>::ValueRef<'r>,
-            ) -> Result<Self, sqlx::error::BoxDynError> {
-                let s = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
-                Ok(Self::parse(s).ok_or(InvalidObjectId)?)
-            }
-        }
-
         // Lists of ids are bound as arrays on PostgreSQL (`= ANY($1)`,
         // `UNNEST`), as text arrays like their column.
         impl sqlx::postgres::PgHasArrayType for $name {
             fn array_type_info() -> sqlx::postgres::PgTypeInfo {
                 <String as sqlx::postgres::PgHasArrayType>::array_type_info()
-            }
-        }
-
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                Self::parse(value.as_str()?)
-                    .ok_or_else(|| rusqlite::types::FromSqlError::Other(Box::new(InvalidObjectId)))
             }
         }
 

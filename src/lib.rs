@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod client_cli;
 pub mod clock;
+pub mod column;
 pub mod config;
 pub mod delivery;
 pub mod embed;

@@ -54,43 +54,10 @@ macro_rules! stored_names {
             }
         }
 
-        // A column of names, on either sqlx backend: so that rows may hold
-        // the enum, or an `Option` of it, directly.
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
-        where
-            String: sqlx::Decode<'r, DB>,
-        {
-            fn decode(
-                value: <DB as sqlx::Database>::ValueRef<'r>,
-            ) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
-            }
-        }
-
-        // The same column as the SQLite ledger writer reads and writes it.
-        impl rusqlite::types::FromSql for $ty {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                value
-                    .as_str()?
-                    .parse()
-                    .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
-            }
-        }
+        // A column of names, on either sqlx backend and through the SQLite
+        // ledger writer: so that rows may hold the enum, or an `Option` of it,
+        // directly.
+        $crate::column::text_column!($ty);
 
         impl rusqlite::ToSql for $ty {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {

@@ -44,6 +44,7 @@ const MODULES: &[(&str, Layer)] = &[
     ("tools", Layer::Domain),
     ("store", Layer::Store),
     ("clock", Layer::Base),
+    ("column", Layer::Base),
     ("html", Layer::Base),
     ("id", Layer::Base),
     ("money", Layer::Base),
