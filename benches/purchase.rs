@@ -43,7 +43,7 @@ async fn wallet(store: &dyn Store, ledger: &Ledger) -> anyhow::Result<Wallet> {
             id: user_id,
             email: format!("{user_id}@bench.example"),
             password_hash: "no sign-in".into(),
-            role: "customer".into(),
+            role: tollgate::store::Role::Customer,
             budget_id,
             created_at: Timestamp::from_millis(0),
             enabled_products: vec![calculator_id(store).await?],

@@ -83,7 +83,7 @@ pub async fn create_user(
         id: UserId::new(),
         email: email.as_str().to_string(),
         password_hash: hash,
-        role: role.as_str().to_string(),
+        role,
         budget_id: BudgetId::new(),
         created_at: Timestamp::from_millis(chrono::Utc::now().timestamp_millis()),
         enabled_products,

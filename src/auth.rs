@@ -8,32 +8,7 @@ pub mod tokens;
 use crate::id::ApiKeyId;
 use crate::id::{BudgetId, UserId};
 
-/// Roles a user can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Vendor,
-    Customer,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "vendor" => Some(Role::Vendor),
-            "customer" => Some(Role::Customer),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Vendor => "vendor",
-            Role::Customer => "customer",
-        }
-    }
-}
+pub use crate::store::Role;
 
 /// An authenticated caller, acting in one budget.
 #[derive(Debug, Clone)]

@@ -247,9 +247,9 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
             }
             AdminCommand::SetRole { email, role } => {
                 let user = user_for(email).await?;
-                let now = chrono::Utc::now().timestamp_millis();
+                let role = Role::parse(&role).expect("clap checked the role");
                 anyhow::ensure!(
-                    store.set_user_role(user.id, &role, Timestamp::from_millis(now)).await?,
+                    store.set_user_role(user.id, role, Timestamp::from(chrono::Utc::now())).await?,
                     "the user vanished"
                 );
                 println!(

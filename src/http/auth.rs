@@ -265,7 +265,7 @@ pub async fn login(
     let ttl = state.settings.token_ttl;
     let token = state
         .tokens
-        .issue_access(user.id, user.default_budget_id, &user.role, ttl)
+        .issue_access(user.id, user.default_budget_id, user.role.as_str(), ttl)
         .map_err(ApiError::internal)?;
     Ok(Json(oa::LoginResponse {
         access_token: token,

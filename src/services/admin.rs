@@ -93,7 +93,7 @@ pub async fn set_role(
     let now = chrono::Utc::now().timestamp_millis();
     if !app
         .store
-        .set_user_role(user_id, role.as_str(), Timestamp::from_millis(now))
+        .set_user_role(user_id, role, Timestamp::from_millis(now))
         .await?
     {
         return Err(AdminError::UserNotFound);

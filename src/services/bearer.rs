@@ -75,7 +75,7 @@ pub async fn authenticate(app: &AppInner, token: &str) -> Result<Caller, AuthErr
         return Ok(Caller {
             user_id: principal.user_id,
             budget_id: principal.budget_id,
-            role: Role::parse(&principal.role).unwrap_or(Role::Customer),
+            role: principal.role,
             api_key_id: Some(principal.key_id),
         });
     }

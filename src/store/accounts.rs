@@ -10,12 +10,33 @@ use crate::money::Credits;
 
 use super::StoreResult;
 
+/// Roles a user can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Vendor,
+    Customer,
+}
+
+super::names::stored_names!(Role, "role", {
+    Admin => "admin",
+    Vendor => "vendor",
+    Customer => "customer",
+});
+
+impl Role {
+    /// The role named `s`, if any.
+    pub fn parse(s: &str) -> Option<Role> {
+        s.parse().ok()
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: UserId,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub default_budget_id: BudgetId,
     pub created_at: Timestamp,
 }
@@ -82,7 +103,7 @@ pub struct KeyPrincipal {
     pub key_id: ApiKeyId,
     pub user_id: UserId,
     pub budget_id: BudgetId,
-    pub role: String,
+    pub role: Role,
 }
 
 /// A new user with their default budget and empty wallet.
@@ -91,7 +112,7 @@ pub struct NewUser {
     pub id: UserId,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub budget_id: BudgetId,
     pub created_at: Timestamp,
     /// Products enabled on the default budget from the start.

@@ -73,7 +73,7 @@ pub(crate) use stored_names;
 mod tests {
     use crate::store::{
         ApprovalKind, ApprovalStatus, BudgetStatus, CallbackStatus, DeliveryStatus, EntryKind,
-        GrantClosed, IdempotencyStatus, IssueStatus, OrderStatus, ProductKind, ProductStatus,
+        GrantClosed, IdempotencyStatus, IssueStatus, OrderStatus, ProductKind, ProductStatus, Role,
         RunStatus, UnknownName, Visibility, WorkflowEngine, WorkflowStatus,
     };
 
@@ -110,5 +110,6 @@ mod tests {
         round_trips(WorkflowStatus::ALL, &["", "Active", "paused"]);
         round_trips(WorkflowEngine::ALL, &["", "Graph", "dag"]);
         round_trips(IssueStatus::ALL, &["", "Open", "wontfix"]);
+        round_trips(Role::ALL, &["", "Admin", "owner"]);
     }
 }

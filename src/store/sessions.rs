@@ -1,6 +1,7 @@
 //! Storage of what ends sessions: logged-out tokens, per-user cut-offs and
 //! retired signing keys.
 
+use super::Role;
 use crate::clock::Timestamp;
 use crate::id::UserId;
 use async_trait::async_trait;
@@ -48,7 +49,7 @@ pub trait SessionStore: Send + Sync {
     /// Drops revocations of tokens expired by `now`; returns how many.
     async fn purge_revoked_tokens(&self, now: Timestamp) -> StoreResult<u64>;
     /// Changes a user's role and ends their sessions; false when no such user.
-    async fn set_user_role(&self, user_id: UserId, role: &str, now: Timestamp)
+    async fn set_user_role(&self, user_id: UserId, role: Role, now: Timestamp)
         -> StoreResult<bool>;
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
     /// Inserts `key` as the current key unless one already is; returns the current key.

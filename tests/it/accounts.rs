@@ -29,7 +29,7 @@ async fn signup_creates_an_account_with_a_default_budget(app: TestApp) {
         .unwrap();
     assert_eq!(user.id.to_string(), user_id);
     assert_eq!(user.default_budget_id.to_string(), budget_id);
-    assert_eq!(user.role, "customer");
+    assert_eq!(user.role, tollgate::store::Role::Customer);
     assert!(
         user.password_hash.starts_with("$argon2id$"),
         "passwords are stored as argon2id hashes"

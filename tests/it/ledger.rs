@@ -39,7 +39,7 @@ async fn make_user(store: &dyn Store) -> UserId {
             id,
             email: format!("{id}@example.com"),
             password_hash: "not a login".into(),
-            role: "customer".into(),
+            role: tollgate::store::Role::Customer,
             budget_id: tollgate::id::BudgetId::new(),
             created_at: Timestamp::from_millis(0),
             enabled_products: vec![],

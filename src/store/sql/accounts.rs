@@ -64,7 +64,7 @@ where
         .bind(user.id)
         .bind(&user.email)
         .bind(&user.password_hash)
-        .bind(&user.role)
+        .bind(user.role.as_str())
         .bind(user.budget_id)
         .bind(user.created_at)
         .execute(&mut *tx)

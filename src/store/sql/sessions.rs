@@ -3,6 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::id::{BudgetId, UserId};
+use crate::store::Role;
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -75,14 +76,14 @@ where
     async fn set_user_role(
         &self,
         user_id: UserId,
-        role: &str,
+        role: Role,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed =
             sqlx::query("UPDATE users SET role = $2, sessions_valid_after = $3 WHERE id = $1")
                 .bind(user_id)
-                .bind(role)
+                .bind(role.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
