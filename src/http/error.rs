@@ -24,7 +24,7 @@ use crate::services::bearer::AuthError;
 use crate::services::budgets::BudgetError;
 use crate::services::idempotency::IdempotencyError;
 use crate::services::instances::InstanceUseError;
-use crate::services::issues::ReportError;
+use crate::services::issues::{IssueUpdateError, ReportError};
 use crate::services::products::ProductError;
 use crate::services::quotas::QuotaExceeded;
 use crate::services::trigger::{RunError, TriggerError};
@@ -215,6 +215,18 @@ impl From<ReportError> for ApiError {
                 format!("At most {per_hour} issue reports an hour are accepted per account; try again later."),
             ),
             ReportError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IssueUpdateError> for ApiError {
+    fn from(e: IssueUpdateError) -> Self {
+        match e {
+            IssueUpdateError::NotFound => ApiError::not_found(
+                "issue_not_found",
+                "No report with this id about your tools.",
+            ),
+            IssueUpdateError::Store(e) => e.into(),
         }
     }
 }

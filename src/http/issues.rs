@@ -1,7 +1,6 @@
 //! `POST /issues/report`, and vendors' view of reports about their tools.
 
 use super::openapi::schemas as oa;
-use crate::clock::Timestamp;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -153,11 +152,11 @@ pub async fn vendor_list(
 ) -> ApiResult<Json<oa::IssueListResponse>> {
     let vendor = vendor_or_admin(&caller)?;
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
-    let issues = state.store.issues_for_vendor(vendor, limit).await?;
+    let reports = issues::vendor_reports(&state, vendor, limit).await?;
     Ok(Json(oa::IssueListResponse {
         success: true,
         data: oa::IssueListData {
-            issues: issues.into_iter().map(issue_view).collect(),
+            issues: reports.into_iter().map(issue_view).collect(),
         },
     }))
 }
@@ -210,37 +209,7 @@ pub async fn vendor_update(
     Body(body): Body<oa::IssueUpdateRequest>,
 ) -> ApiResult<Json<oa::IssueResponse>> {
     let vendor = vendor_or_admin(&caller)?;
-    let not_found = || {
-        ApiError::not_found(
-            "issue_not_found",
-            "No report with this id about your tools.",
-        )
-    };
-    let issue = state
-        .store
-        .issue_by_id(&issue_id)
-        .await?
-        .ok_or_else(not_found)?;
-    if let Some(vendor) = vendor {
-        let snapshot = state.catalog.snapshot();
-        let owned = issue
-            .product_id
-            .and_then(|p| snapshot.by_id(p))
-            .is_some_and(|p| p.row.vendor_id == Some(vendor));
-        if !owned {
-            return Err(not_found());
-        }
-    }
-    let now = Timestamp::from(state.clock.now());
-    state
-        .store
-        .update_issue_status(&issue.id.to_string(), stored_status(body.status), now)
-        .await?;
-    let issue = state
-        .store
-        .issue_by_id(&issue.id.to_string())
-        .await?
-        .ok_or_else(not_found)?;
+    let issue = issues::set_status(&state, vendor, &issue_id, stored_status(body.status)).await?;
     Ok(Json(oa::IssueResponse {
         success: true,
         data: issue_view(issue),

@@ -126,3 +126,55 @@ fn report_lock(user_id: UserId) -> &'static tokio::sync::Mutex<()> {
     user_id.hash(&mut hasher);
     &locks[(hasher.finish() % locks.len() as u64) as usize]
 }
+
+/// Why a vendor's change to a report was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueUpdateError {
+    /// No such report, or it is about another vendor's tool.
+    #[error("no such report about the vendor's tools")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The reports about `vendor`'s tools (every report for `None`, an
+/// administrator), newest first.
+pub async fn vendor_reports(
+    app: &AppInner,
+    vendor: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<IssueRow>, StoreError> {
+    app.store.issues_for_vendor(vendor, limit).await
+}
+
+/// Sets the status of report `issue_id`, which must be about one of
+/// `vendor`'s tools (any report, for `None`); returns the report as stored.
+pub async fn set_status(
+    app: &AppInner,
+    vendor: Option<UserId>,
+    issue_id: &str,
+    status: IssueStatus,
+) -> Result<IssueRow, IssueUpdateError> {
+    let issue = app
+        .store
+        .issue_by_id(issue_id)
+        .await?
+        .ok_or(IssueUpdateError::NotFound)?;
+    if let Some(vendor) = vendor {
+        let snapshot = app.catalog.snapshot();
+        let owned = issue
+            .product_id
+            .and_then(|p| snapshot.by_id(p))
+            .is_some_and(|p| p.row.vendor_id == Some(vendor));
+        if !owned {
+            return Err(IssueUpdateError::NotFound);
+        }
+    }
+    let id = issue.id.to_string();
+    let now = Timestamp::from(app.clock.now());
+    app.store.update_issue_status(&id, status, now).await?;
+    app.store
+        .issue_by_id(&id)
+        .await?
+        .ok_or(IssueUpdateError::NotFound)
+}
