@@ -25,6 +25,18 @@ impl Caller {
         self.role == Role::Admin
     }
 
+    /// Whether the caller may see a listing (a workflow, a bundle) owned
+    /// by `owner`: their own, a public one, or any for an admin.
+    pub fn may_see(&self, owner: UserId, visibility: crate::store::Visibility) -> bool {
+        self.may_change(owner) || visibility == crate::store::Visibility::Public
+    }
+
+    /// Whether the caller may change a listing owned by `owner`: their own,
+    /// or any for an admin.
+    pub fn may_change(&self, owner: UserId) -> bool {
+        owner == self.user_id || self.is_admin()
+    }
+
     /// Whether the caller may see and touch the objects of a budget of its
     /// user: an API key only its own budget's, a signed-in user every one.
     pub fn sees_budget(&self, budget_id: BudgetId) -> bool {

@@ -7,11 +7,8 @@
 //! a Content-Security-Policy with no inline script or style at all.
 
 pub mod assets;
-pub mod bundle;
 pub mod page;
-pub mod view;
 
+pub use crate::services::embed::{EmbedView, Page, ViewError};
 pub use assets::{asset, Asset};
-pub use bundle::{resolve_members, BundleError};
-pub use page::{content_security_policy, escape_html, render_error, render_page, Page};
-pub use view::{EmbedView, ViewError};
+pub use page::{content_security_policy, escape_html, render_error, render_page};

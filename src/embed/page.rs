@@ -1,8 +1,7 @@
 //! The HTML of the embed pages and their error pages, and their policy.
 
-use serde_json::Value;
-
 use super::assets::asset;
+use crate::services::embed::Page;
 
 pub use crate::html::escape as escape_html;
 
@@ -23,16 +22,6 @@ pub fn content_security_policy(frame_ancestors: &str) -> String {
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
          img-src 'self' data:; frame-ancestors {ancestors}; base-uri 'none'; form-action 'none'"
     )
-}
-
-/// What an embed page shows.
-pub struct Page {
-    /// `workflow`, `product` or `bundle`.
-    pub kind: &'static str,
-    pub title: String,
-    pub subtitle: String,
-    /// Handed to `page.js`: the items the page offers.
-    pub config: Value,
 }
 
 fn asset_url(name: &str) -> String {

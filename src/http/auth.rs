@@ -11,12 +11,10 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{bearer_token, Body, ClientAddr, Fields, FromBody};
-use crate::accounts::{self, AccountError, Email};
+use crate::accounts::Email;
 use crate::app::AppState;
-use crate::auth::throttle::address_key;
-use crate::auth::tokens::TokenError;
-use crate::auth::{api_key, password, Role};
-use crate::store::StoreError;
+use crate::auth::{api_key, password};
+use crate::services::sessions::{self, SessionError};
 
 /// Why a sign-in or sign-up was refused.
 #[derive(Debug)]
@@ -32,9 +30,12 @@ impl From<ApiError> for AuthRefusal {
     }
 }
 
-impl From<StoreError> for AuthRefusal {
-    fn from(e: StoreError) -> Self {
-        AuthRefusal::Api(e.into())
+impl From<SessionError> for AuthRefusal {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Throttled(wait) => AuthRefusal::Throttled(wait),
+            e => AuthRefusal::Api(e.into()),
+        }
     }
 }
 
@@ -43,14 +44,8 @@ impl IntoResponse for AuthRefusal {
         match self {
             AuthRefusal::Api(e) => e.into_response(),
             AuthRefusal::Throttled(wait) => {
-                let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
-                let mut response = ApiError::coded(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
-                    format!("Too many attempts; try again in {secs} seconds."),
-                )
-                .with_data(json!({ "retry_after": secs }))
-                .into_response();
+                let secs = super::error::retry_after_secs(wait);
+                let mut response = ApiError::from(SessionError::Throttled(wait)).into_response();
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -164,35 +159,8 @@ pub async fn signup(
     ClientAddr(ip): ClientAddr,
     Body(c): Body<oa::NewCredentialsRequest>,
 ) -> Result<(StatusCode, Json<oa::SignupResponse>), AuthRefusal> {
-    if !state.settings.signup_enabled {
-        return Err(ApiError::forbidden(
-            "signup_disabled",
-            "Sign-up is closed on this server; ask an administrator for an account.",
-        )
-        .into());
-    }
-    let now = state.clock.now().timestamp_millis();
-    let address = address_key(ip);
-    if let Err(wait) = state.throttles.signup_by_address.attempt(&address, now) {
-        tracing::warn!(%address, "sign-up throttled");
-        return Err(AuthRefusal::Throttled(wait));
-    }
-    let created = accounts::create_user(
-        state.store.as_ref(),
-        &Email::parse(&c.email).expect("the body's parser checked the email"),
-        &c.password,
-        Role::Customer,
-        state.default_products(),
-    )
-    .await
-    .map_err(|e| match e {
-        AccountError::EmailTaken => ApiError::conflict(
-            "email_taken",
-            "An account with this email already exists; sign in instead.",
-        ),
-        AccountError::Store(e) => ApiError::from(e),
-    })?;
-    tracing::info!(user_id = %created.user_id, "account created");
+    let email = Email::parse(&c.email).expect("the body's parser checked the email");
+    let created = sessions::sign_up(&state, ip, &email, &c.password).await?;
     Ok((
         StatusCode::CREATED,
         Json(oa::SignupResponse {
@@ -231,46 +199,12 @@ pub async fn login(
     ClientAddr(ip): ClientAddr,
     Body(c): Body<oa::CredentialsRequest>,
 ) -> Result<Json<oa::LoginResponse>, AuthRefusal> {
-    // Checked before the password, so a refused attempt costs no hashing.
-    // An address already over its limit does not count against the
-    // account, so one noisy address cannot lock others out of it.
-    let now = state.clock.now().timestamp_millis();
-    let address = address_key(ip);
-    let throttles = &state.throttles;
-    if let Err(wait) = throttles
-        .login_by_address
-        .attempt(&address, now)
-        .and_then(|()| throttles.login_by_account.attempt(c.email.as_str(), now))
-    {
-        tracing::warn!(%address, "sign-in throttled");
-        return Err(AuthRefusal::Throttled(wait));
-    }
-    let user = state.store.user_by_email(c.email.as_str()).await?;
-    let ok = password::verify_async(
-        c.password.clone(),
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await;
-    let user = match (ok, user) {
-        (true, Some(u)) => u,
-        _ => {
-            return Err(ApiError::unauthorized(
-                "invalid_credentials",
-                "The email or password is incorrect.",
-            )
-            .into())
-        }
-    };
-    throttles.login_by_account.forget(c.email.as_str());
-    let ttl = state.settings.token_ttl;
-    let token = state
-        .tokens
-        .issue_access(user.id, user.default_budget_id, user.role.as_str(), ttl)
-        .map_err(ApiError::internal)?;
+    let email = Email::parse(&c.email).expect("the body's parser checked the email");
+    let session = sessions::sign_in(&state, ip, &email, &c.password).await?;
     Ok(Json(oa::LoginResponse {
-        access_token: token,
+        access_token: session.access_token,
         token_type: "bearer".into(),
-        expires_in: ttl.as_secs() as i64,
+        expires_in: session.expires_in.as_secs() as i64,
     }))
 }
 
@@ -302,19 +236,7 @@ pub async fn logout(
             "API keys are not sessions; revoke the key with DELETE /budgets/{budget_id}/api-keys/{key_id}.",
         ));
     }
-    let claims = state
-        .tokens
-        .verify_access(token)
-        .await
-        .map_err(|e| match e {
-            TokenError::Store(e) => ApiError::from(e),
-            _ => ApiError::unauthorized(
-                "invalid_token",
-                "The bearer token is invalid, expired or revoked.",
-            ),
-        })?;
-    state.tokens.revoke(&claims).await?;
-    tracing::info!(user_id = %claims.sub, "signed out");
+    sessions::sign_out(&state, token).await?;
     Ok(Json(oa::LogoutResponse {
         success: true,
         message: "Signed out; this access token no longer works.".into(),

@@ -8,18 +8,13 @@ use super::openapi::schemas as oa;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, FieldError};
+use super::error::ApiResult;
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::Timestamp;
-use crate::embed::bundle::MAX_MEMBERS;
-use crate::embed::{resolve_members, BundleError};
-use crate::id::{BundleId, ObjectId};
-use crate::services::quotas::{self, Quota};
-use crate::store::{BundleRow, Visibility};
+use crate::services::bundles::{self as service, BundleChanges, MAX_MEMBERS};
+use crate::store::BundleRow;
 
 fn bundle_view(state: &AppState, b: &BundleRow) -> oa::Bundle {
     oa::Bundle {
@@ -74,47 +69,14 @@ impl FromBody for oa::BundleRequest {
     }
 }
 
-/// Applies a request's fields to `b`, checking that every member exists
-/// and may be offered by the bundle's owner.
-async fn apply(state: &AppState, b: &mut BundleRow, req: oa::BundleRequest) -> ApiResult<()> {
-    if let Some(name) = req.name {
-        b.name = name;
-    }
-    if let Some(description) = req.description {
-        b.description = description;
-    }
-    if let Some(visibility) = req.visibility {
-        b.visibility = super::extract::stored_visibility(visibility);
-    }
-    let (products, workflows) = (req.product_ids, req.workflow_ids);
-    let products = products.unwrap_or_else(|| b.products());
-    let workflows = workflows.unwrap_or_else(|| b.workflows());
-    match resolve_members(state, b.owner_id, &products, &workflows).await {
-        Ok((products, workflows)) => {
-            b.product_ids = json!(products).to_string();
-            b.workflow_ids = json!(workflows).to_string();
-            Ok(())
-        }
-        Err(BundleError::Invalid(errors)) => Err(ApiError::Validation(
-            errors
-                .into_iter()
-                .map(|(field, i, msg)| {
-                    let input = if field == "product_ids" {
-                        products.get(i)
-                    } else {
-                        workflows.get(i)
-                    };
-                    FieldError::new(
-                        vec!["body".into(), field.into(), i.into()],
-                        "value_error",
-                        format!("Value error, {msg}"),
-                        input.cloned().map(Value::String).unwrap_or(Value::Null),
-                    )
-                    .with_ctx(json!({"error": msg}))
-                })
-                .collect(),
-        )),
-        Err(BundleError::Store(e)) => Err(e.into()),
+/// The changes a request asks for, in stored terms.
+fn changes(req: oa::BundleRequest) -> BundleChanges {
+    BundleChanges {
+        name: req.name,
+        description: req.description,
+        visibility: req.visibility.map(super::extract::stored_visibility),
+        product_ids: req.product_ids,
+        workflow_ids: req.workflow_ids,
     }
 }
 
@@ -144,22 +106,7 @@ pub async fn create(
     Body(body): Body<oa::NewBundleRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::BundleResponse>)> {
     require_user_token(&caller, "Creating and changing bundles")?;
-    let now = Timestamp::from(state.clock.now());
-    let mut b = BundleRow {
-        id: BundleId::new(),
-        owner_id: caller.user_id,
-        name: String::new(),
-        description: String::new(),
-        visibility: Visibility::Private,
-        product_ids: "[]".into(),
-        workflow_ids: "[]".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    apply(&state, &mut b, body.into()).await?;
-    let owned = state.store.count_bundles_owned_by(caller.user_id).await?;
-    quotas::check(&state, Quota::BundlesPerUser, owned)?;
-    state.store.insert_bundle(&b).await?;
+    let b = service::create(&state, &caller, changes(body.into())).await?;
     Ok((StatusCode::CREATED, bundle_response(&state, &b)))
 }
 
@@ -182,34 +129,12 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::BundleListResponse>> {
-    let rows = state.store.bundles_visible_to(caller.user_id).await?;
+    let rows = service::list(&state, &caller).await?;
     let bundles = rows.iter().map(|b| bundle_view(&state, b)).collect();
     Ok(Json(oa::BundleListResponse {
         success: true,
         data: oa::BundleList { bundles },
     }))
-}
-
-fn not_found() -> ApiError {
-    ApiError::not_found(
-        "bundle_not_found",
-        "No bundle with this id is visible to you.",
-    )
-}
-
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<BundleRow> {
-    if !ObjectId::is_valid(id) {
-        return Err(not_found());
-    }
-    let b = state
-        .store
-        .bundle_by_id(&id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(not_found)?;
-    if b.owner_id != caller.user_id && b.visibility != Visibility::Public && !caller.is_admin() {
-        return Err(not_found());
-    }
-    Ok(b)
 }
 
 /// `GET /bundles/{id}`.
@@ -235,7 +160,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<oa::BundleResponse>> {
-    let b = visible(&state, &caller, &id).await?;
+    let b = service::visible(&state, &caller, &id).await?;
     Ok(bundle_response(&state, &b))
 }
 
@@ -270,15 +195,6 @@ pub async fn update(
     Body(body): Body<oa::BundleRequest>,
 ) -> ApiResult<Json<oa::BundleResponse>> {
     require_user_token(&caller, "Creating and changing bundles")?;
-    let mut b = visible(&state, &caller, &id).await?;
-    if b.owner_id != caller.user_id && !caller.is_admin() {
-        return Err(ApiError::not_found(
-            "bundle_not_found",
-            "No bundle with this id belongs to you.",
-        ));
-    }
-    apply(&state, &mut b, body).await?;
-    b.updated_at = Timestamp::from(state.clock.now());
-    state.store.update_bundle(&b).await?;
+    let b = service::update(&state, &caller, &id, changes(body)).await?;
     Ok(bundle_response(&state, &b))
 }

@@ -1,23 +1,28 @@
 //! A user's stored credentials for tools: sealed at rest, never shown again.
 
 use super::openapi::schemas as oa;
-use crate::id::ProductId;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, FieldError};
+use super::error::ApiResult;
 use super::extract::{require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::Timestamp;
-use crate::store::{ApprovalKind, ApprovalStatus, CredentialRow};
+use crate::services::credentials as service;
 
 impl FromBody for oa::CredentialValueRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let value = f.req_str("value");
         let value = f.str_len("value", value, 1, 8192)?;
         Some(oa::CredentialValueRequest { value })
+    }
+}
+
+fn stored_view(c: service::Stored) -> oa::StoredCredential {
+    oa::StoredCredential {
+        product_id: c.product_id.to_string(),
+        name: c.name,
+        updated_at: c.updated_at.iso(),
     }
 }
 
@@ -52,62 +57,10 @@ pub async fn put(
     Body(body): Body<oa::CredentialValueRequest>,
 ) -> ApiResult<Json<oa::StoredCredentialResponse>> {
     require_user_token(&caller, "Managing credentials")?;
-    let snapshot = state.catalog.snapshot();
-    let (p, _) = snapshot
-        .resolve(&product)
-        .ok_or_else(|| ApiError::not_found("product_not_found", "No such tool."))?;
-    let Some(spec) = p.credentials.iter().find(|c| c.name == name) else {
-        return Err(ApiError::not_found(
-            "credential_not_declared",
-            format!("The tool declares no credential named {name:?}."),
-        ));
-    };
-    // A value that is not a valid header value could never be sent.
-    if spec.location == "header" && axum::http::HeaderValue::from_str(&body.value).is_err() {
-        let msg =
-            "a credential sent in a header cannot contain control characters such as line breaks";
-        return Err(ApiError::field(
-            FieldError::new(
-                vec!["body".into(), "value".into()],
-                "value_error",
-                format!("Value error, {msg}"),
-                // The secret is not echoed back.
-                Value::Null,
-            )
-            .with_ctx(json!({"error": msg})),
-        ));
-    }
-    let now = Timestamp::from(state.clock.now());
-    state
-        .store
-        .put_credential(&CredentialRow {
-            user_id: caller.user_id,
-            product_id: p.row.id,
-            name: name.clone(),
-            value_sealed: state.master.seal(body.value.as_bytes()),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    // The request an agent opened for this credential is now satisfied.
-    let subject = format!("{}:{}", p.row.id, name);
-    state
-        .store
-        .resolve_approvals_for(
-            caller.user_id,
-            ApprovalKind::Credential,
-            &subject,
-            ApprovalStatus::Approved,
-            now,
-        )
-        .await?;
+    let stored = service::put(&state, &caller, &product, name, &body.value).await?;
     Ok(Json(oa::StoredCredentialResponse {
         success: true,
-        data: oa::StoredCredential {
-            product_id: p.row.id.to_string(),
-            name,
-            updated_at: now.iso(),
-        },
+        data: stored_view(stored),
     }))
 }
 
@@ -132,14 +85,10 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<oa::CredentialListResponse>> {
     require_user_token(&caller, "Managing credentials")?;
-    let rows = state.store.credentials_of_user(caller.user_id).await?;
-    let credentials = rows
+    let credentials = service::list(&state, &caller)
+        .await?
         .into_iter()
-        .map(|c| oa::StoredCredential {
-            product_id: c.product_id.to_string(),
-            name: c.name,
-            updated_at: c.updated_at.iso(),
-        })
+        .map(stored_view)
         .collect();
     Ok(Json(oa::CredentialListResponse {
         success: true,
@@ -173,27 +122,7 @@ pub async fn delete(
     Path((product, name)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::DeletedCredentialResponse>> {
     require_user_token(&caller, "Managing credentials")?;
-    let snapshot = state.catalog.snapshot();
-    // A tool since removed from the catalog is named by its id.
-    let id = snapshot
-        .resolve(&product)
-        .map(|(p, _)| p.row.id)
-        .or_else(|| ProductId::parse(&product));
-    let deleted = match id {
-        Some(id) => {
-            state
-                .store
-                .delete_credential(caller.user_id, id, &name)
-                .await?
-        }
-        None => false,
-    };
-    let Some(id) = id.filter(|_| deleted) else {
-        return Err(ApiError::not_found(
-            "credential_not_found",
-            "No stored credential with this name for this tool.",
-        ));
-    };
+    let id = service::delete(&state, &caller, &product, &name).await?;
     Ok(Json(oa::DeletedCredentialResponse {
         success: true,
         data: oa::DeletedCredential {

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::clock::iso;
 use crate::money::usd;
+use crate::services::credits;
 use crate::store::{GrantRow, TransactionRow};
 
 /// `GET /credits/balance`.
@@ -33,19 +34,14 @@ pub async fn balance(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::CustomerCreditBalanceResponse>> {
-    let now = state.clock.now();
-    let b = state.ledger.balance(caller.user_id).await?;
-    let (expiration, days) = match b.next_expiry {
-        Some(t) if b.available.is_positive() => (Some(iso(t)), Some((t - now).num_days().max(0))),
-        _ => (None, None),
-    };
+    let b = credits::balance(&state, &caller).await?;
     Ok(Json(oa::CustomerCreditBalanceResponse {
         success: true,
         message: "Credit balance retrieved".into(),
         data: oa::CustomerCreditBalanceData {
             balance: b.available.get(),
-            expiration,
-            expires_in_days: days,
+            expiration: b.expires_at.map(iso),
+            expires_in_days: b.expires_in_days,
         },
     }))
 }
@@ -110,29 +106,13 @@ pub async fn history(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<oa::CustomerCreditHistoryResponse>> {
     let limit = query_int(query.as_deref(), "limit", 50, 1, 500)?;
-    let grants = state.store.grants_for_user(caller.user_id, limit).await?;
-    // The wallet is the user's, but an API key sees only its own budget's
-    // purchases in it.
-    let transactions = match caller.key_budget() {
-        None => {
-            state
-                .store
-                .transactions_for_user(caller.user_id, limit)
-                .await?
-        }
-        Some(budget) => {
-            state
-                .store
-                .transactions_for_budget(caller.user_id, budget, limit)
-                .await?
-        }
-    };
+    let h = credits::history(&state, &caller, limit).await?;
     Ok(Json(oa::CustomerCreditHistoryResponse {
         success: true,
         message: "Credit history retrieved".into(),
         data: oa::CustomerCreditHistoryData {
-            grants: grants.iter().map(grant_view).collect(),
-            transactions: transactions.iter().map(transaction_view).collect(),
+            grants: h.grants.iter().map(grant_view).collect(),
+            transactions: h.transactions.iter().map(transaction_view).collect(),
         },
     }))
 }

@@ -47,13 +47,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     ),
 )]
 pub async fn render(State(state): State<AppState>) -> ApiResult<Response> {
-    let (queued, pending) = state.store.queue_depths().await?;
-    metrics::gauge!("tollgate_runs_queued").set(queued as f64);
-    metrics::gauge!("tollgate_callbacks_pending").set(pending as f64);
-    // Commands per batch is how well the ledger engine groups its commits.
-    let (batches, commands) = state.ledger.engine_stats();
-    metrics::counter!("tollgate_ledger_batches_total").absolute(batches);
-    metrics::counter!("tollgate_ledger_commands_total").absolute(commands);
+    crate::services::status::record_gauges(&state).await?;
     Ok((
         [(
             header::CONTENT_TYPE,

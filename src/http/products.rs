@@ -164,17 +164,7 @@ pub async fn fetch(
         100,
     )?;
     let instance_id = instances::resolve(&state, &caller, &headers).await?;
-    let policy = state
-        .caches
-        .budget(caller.budget_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the caller's budget is missing")))?;
-    let snapshot = state.catalog.snapshot();
-    let tools: Vec<&std::sync::Arc<Product>> = snapshot
-        .products
-        .iter()
-        .filter(|p| p.is_active() && policy.enables(p.id()))
-        .collect();
+    let tools = crate::services::toolbox::enabled(&state, caller.budget_id).await?;
     let total = tools.len() as i64;
     let total_pages = (total + page_size - 1) / page_size;
     let start = ((page - 1).saturating_mul(page_size)).min(total) as usize;

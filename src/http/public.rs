@@ -44,16 +44,15 @@ pub async fn health() -> impl IntoResponse {
     ),
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<oa::ReadyResponse>) {
-    let (status, word) = match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        }
+    let r = crate::services::status::readiness(&state).await;
+    let (status, word) = if r.ready {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
     let body = oa::ReadyResponse {
         status: word.into(),
-        database: state.store.backend().into(),
+        database: r.database.into(),
     };
     (status, Json(body))
 }

@@ -1,65 +1,17 @@
 //! Workflow definitions: create, update, list; enabling them on budgets.
 
 use super::openapi::schemas as oa;
-use crate::id::BudgetId;
-use crate::id::WorkflowId;
-use crate::services::budgets::BudgetError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, FieldError};
+use super::error::ApiResult;
 use super::extract::{listing_fields, require_user_token, Body, Fields, FromBody};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::clock::Timestamp;
-
-use crate::services::quotas::{self, Quota};
-use crate::store::{Visibility, WorkflowEngine, WorkflowRow, WorkflowStatus};
-use crate::workflows::definition::{parse_graph, DefinitionError};
-use crate::workflows::versions;
-
-/// Checks a definition for its engine; errors are located under `definition`.
-pub fn validate_definition(
-    state: &AppState,
-    engine: WorkflowEngine,
-    def: &Value,
-) -> Result<(), Vec<DefinitionError>> {
-    let snapshot = state.catalog.snapshot();
-    match engine {
-        WorkflowEngine::Graph => parse_graph(def, &snapshot).map(|_| ()),
-        WorkflowEngine::Llm => crate::workflows::llm::parse_definition(def, &snapshot).map(|_| ()),
-    }
-}
-
-fn definition_errors(errors: Vec<DefinitionError>, engine_loc: bool) -> ApiError {
-    ApiError::Validation(
-        errors
-            .into_iter()
-            .map(|(loc, msg)| {
-                let mut full: Vec<Value> = vec![
-                    "body".into(),
-                    if engine_loc {
-                        "engine".into()
-                    } else {
-                        "definition".into()
-                    },
-                ];
-                if !engine_loc {
-                    full.extend(loc);
-                }
-                FieldError::new(
-                    full,
-                    "value_error",
-                    format!("Value error, {msg}"),
-                    Value::Null,
-                )
-                .with_ctx(json!({"error": msg}))
-            })
-            .collect(),
-    )
-}
+use crate::services::workflows::{self as service, WorkflowChanges};
+use crate::store::{WorkflowEngine, WorkflowRow, WorkflowStatus};
 
 /// A workflow with the URL that triggers it.
 fn workflow_view(state: &AppState, w: &WorkflowRow) -> oa::Workflow {
@@ -178,33 +130,19 @@ fn wire_engine(engine: WorkflowEngine) -> oa::Engine {
     }
 }
 
-/// Applies a request's fields to `w` and checks its definition for its engine.
-fn apply(state: &AppState, w: &mut WorkflowRow, req: oa::WorkflowRequest) -> ApiResult<()> {
-    if let Some(name) = req.name {
-        w.name = name;
-    }
-    if let Some(description) = req.description {
-        w.description = description;
-    }
-    if let Some(visibility) = req.visibility {
-        w.visibility = super::extract::stored_visibility(visibility);
-    }
-    if let Some(status) = req.status {
-        w.status = match status {
+/// The changes a request asks for, in stored terms.
+fn changes(req: oa::WorkflowRequest) -> WorkflowChanges {
+    WorkflowChanges {
+        name: req.name,
+        description: req.description,
+        visibility: req.visibility.map(super::extract::stored_visibility),
+        status: req.status.map(|s| match s {
             oa::ActiveStatus::Active => WorkflowStatus::Active,
             oa::ActiveStatus::Disabled => WorkflowStatus::Disabled,
-        };
+        }),
+        engine: req.engine.map(stored_engine),
+        definition: req.definition,
     }
-    if let Some(engine) = req.engine {
-        w.engine = stored_engine(engine);
-    }
-    let definition = match req.definition {
-        Some(d) => Value::Object(d),
-        None => serde_json::from_str(&w.definition).unwrap_or(Value::Null),
-    };
-    validate_definition(state, w.engine, &definition).map_err(|e| definition_errors(e, false))?;
-    w.definition = definition.to_string();
-    Ok(())
 }
 
 /// `POST /workflows`.
@@ -234,24 +172,7 @@ pub async fn create(
     Body(body): Body<oa::NewWorkflowRequest>,
 ) -> ApiResult<(StatusCode, Json<oa::WorkflowResponse>)> {
     require_user_token(&caller, "Creating and changing workflows")?;
-    let now = Timestamp::from(state.clock.now());
-    let mut w = WorkflowRow {
-        id: WorkflowId::new(),
-        owner_id: caller.user_id,
-        name: String::new(),
-        description: String::new(),
-        visibility: Visibility::Private,
-        engine: WorkflowEngine::Graph,
-        definition: "{}".into(),
-        status: WorkflowStatus::Active,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    apply(&state, &mut w, body.into())?;
-    let owned = state.store.count_workflows_owned_by(caller.user_id).await?;
-    quotas::check(&state, Quota::WorkflowsPerUser, owned)?;
-    state.store.insert_workflow(&w).await?;
+    let w = service::create(&state, &caller, changes(body.into())).await?;
     Ok((StatusCode::CREATED, workflow_response(&state, &w)))
 }
 
@@ -274,45 +195,19 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<oa::WorkflowListResponse>> {
-    let enabled = state.store.budget_workflows(caller.budget_id).await?;
-    let rows = state.store.workflows_visible_to(caller.user_id).await?;
-    let workflows = rows
+    let workflows = service::list(&state, &caller)
+        .await?
         .iter()
-        .filter(|w| w.status == WorkflowStatus::Active || w.owner_id == caller.user_id)
-        .map(|w| {
-            let pinned = enabled.iter().find(|(id, _)| *id == w.id).map(|(_, p)| *p);
-            oa::Workflow {
-                enabled_on_budget: Some(pinned.is_some()),
-                pinned_version: pinned,
-                ..workflow_view(&state, w)
-            }
+        .map(|l| oa::Workflow {
+            enabled_on_budget: Some(l.pinned_version.is_some()),
+            pinned_version: l.pinned_version,
+            ..workflow_view(&state, &l.workflow)
         })
         .collect();
     Ok(Json(oa::WorkflowListResponse {
         success: true,
         data: oa::WorkflowList { workflows },
     }))
-}
-
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<WorkflowRow> {
-    let not_found = || {
-        ApiError::not_found(
-            "workflow_not_found",
-            "No workflow with this id is visible to you.",
-        )
-    };
-    let Some(id) = WorkflowId::parse(id) else {
-        return Err(not_found());
-    };
-    let w = state
-        .store
-        .workflow_by_id(id)
-        .await?
-        .ok_or_else(not_found)?;
-    if w.owner_id != caller.user_id && w.visibility != Visibility::Public && !caller.is_admin() {
-        return Err(not_found());
-    }
-    Ok(w)
 }
 
 /// `GET /workflows/{id}`.
@@ -338,7 +233,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<oa::WorkflowResponse>> {
-    let w = visible(&state, &caller, &id).await?;
+    let w = service::visible(&state, &caller, &id).await?;
     Ok(workflow_response(&state, &w))
 }
 
@@ -373,25 +268,7 @@ pub async fn update(
     Body(body): Body<oa::WorkflowRequest>,
 ) -> ApiResult<Json<oa::WorkflowResponse>> {
     require_user_token(&caller, "Creating and changing workflows")?;
-    let mut w = visible(&state, &caller, &id).await?;
-    if w.owner_id != caller.user_id && !caller.is_admin() {
-        return Err(ApiError::not_found(
-            "workflow_not_found",
-            "No workflow with this id belongs to you.",
-        ));
-    }
-    let before = w.clone();
-    apply(&state, &mut w, body)?;
-    w.updated_at = Timestamp::from(state.clock.now());
-    if versions::definition_changed(&before, &w) {
-        w.version = before.version + 1;
-    }
-    if !state.store.update_workflow(&w, before.version).await? {
-        return Err(ApiError::conflict(
-            "workflow_changed",
-            "The workflow was changed by another request at the same time; read it again and retry.",
-        ));
-    }
+    let w = service::update(&state, &caller, &id, changes(body)).await?;
     Ok(workflow_response(&state, &w))
 }
 
@@ -421,13 +298,7 @@ pub async fn enable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    let budget = BudgetId::parse(&budget_id).ok_or(BudgetError::NotFound)?;
-    crate::services::budgets::managed(&state, &caller, budget).await?;
-    let w = visible(&state, &caller, &workflow_id).await?;
-    state
-        .store
-        .enable_workflow(budget, w.id, w.version, Timestamp::from(state.clock.now()))
-        .await?;
+    let w = service::enable(&state, &caller, &budget_id, &workflow_id).await?;
     Ok(Json(oa::BudgetWorkflowResponse {
         success: true,
         data: oa::BudgetWorkflow {
@@ -464,18 +335,7 @@ pub async fn disable(
     caller: Caller,
     Path((budget_id, workflow_id)): Path<(String, String)>,
 ) -> ApiResult<Json<oa::BudgetWorkflowResponse>> {
-    let budget = BudgetId::parse(&budget_id).ok_or(BudgetError::NotFound)?;
-    crate::services::budgets::managed(&state, &caller, budget).await?;
-    let disabled = match WorkflowId::parse(&workflow_id) {
-        Some(id) => state.store.disable_workflow(budget, id).await?,
-        None => false,
-    };
-    if !disabled {
-        return Err(ApiError::not_found(
-            "workflow_not_on_budget",
-            "This workflow is not enabled on the budget.",
-        ));
-    }
+    service::disable(&state, &caller, &budget_id, &workflow_id).await?;
     Ok(Json(oa::BudgetWorkflowResponse {
         success: true,
         data: oa::BudgetWorkflow {

@@ -6,7 +6,6 @@
 //! REST API; protocol errors are kept for requests that cannot be served.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use axum::http::request::Parts;
@@ -51,18 +50,9 @@ impl McpSession {
 
     /// The budget's active tools, then Tollgate's own two.
     async fn tools(&self, caller: &Caller) -> Result<Vec<Tool>, StoreError> {
-        let enabled: HashSet<crate::id::ProductId> = self
-            .state
-            .store
-            .budget_product_ids(caller.budget_id)
+        let mut tools: Vec<Tool> = crate::services::toolbox::enabled(&self.state, caller.budget_id)
             .await?
-            .into_iter()
-            .collect();
-        let snapshot = self.state.catalog.snapshot();
-        let mut tools: Vec<Tool> = snapshot
-            .products
             .iter()
-            .filter(|p| p.is_active() && enabled.contains(&p.id()))
             .filter(|p| p.row.name != REPORT_TOOL && p.row.name != REFRESH_TOOL)
             .map(|p| product_tool(p))
             .collect();

@@ -40,7 +40,7 @@ pub trait BundleStore: Send + Sync {
     /// How many bundles a user owns.
     async fn count_bundles_owned_by(&self, owner_id: UserId) -> StoreResult<i64>;
     async fn update_bundle(&self, b: &BundleRow) -> StoreResult<()>;
-    async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>>;
+    async fn bundle_by_id(&self, id: BundleId) -> StoreResult<Option<BundleRow>>;
     /// The user's own bundles and every public one.
     async fn bundles_visible_to(&self, user_id: UserId) -> StoreResult<Vec<BundleRow>>;
 }

@@ -369,3 +369,48 @@ fn the_modules_form_no_new_import_cycle() {
         new.join("\n")
     );
 }
+
+/// Handlers parse, authorise, call one service and map its result: no
+/// adapter (HTTP, MCP, the embed pages) reads or writes the store or the
+/// ledger itself. A failure names the file and line of each such call.
+#[test]
+fn adapters_reach_the_store_and_the_ledger_only_through_services() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for adapter in ["http", "mcp", "embed"] {
+        crate::harness::rust_files(&root.join(adapter), &mut files);
+        files.push(root.join(format!("{adapter}.rs")));
+    }
+    files.sort();
+    let mut calls = Vec::new();
+    for file in &files {
+        let source = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.trim();
+            if code.starts_with("//") {
+                continue;
+            }
+            // `state.store.x()`, or `.store` ending a line that the next
+            // line's `.x()` continues, as rustfmt breaks long chains.
+            let next = lines.get(i + 1).map(|l| l.trim()).unwrap_or("");
+            let reaches = |field: &str| {
+                code.contains(&format!(".{field}."))
+                    || (code.ends_with(&format!(".{field}")) && next.starts_with('.'))
+                    || code == format!(".{field}")
+            };
+            if reaches("store") || reaches("ledger") {
+                calls.push(format!(
+                    "{}:{}: {code}",
+                    file.strip_prefix(&root).unwrap().display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        calls.is_empty(),
+        "adapters calling the store or the ledger instead of a service:\n{}",
+        calls.join("\n")
+    );
+}

@@ -1,6 +1,6 @@
 //! Bundles.
 
-use crate::id::UserId;
+use crate::id::{BundleId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -70,7 +70,7 @@ where
         Ok(())
     }
 
-    async fn bundle_by_id(&self, id: &str) -> StoreResult<Option<BundleRow>> {
+    async fn bundle_by_id(&self, id: BundleId) -> StoreResult<Option<BundleRow>> {
         Ok(
             sqlx::query_as(&format!("SELECT {BUNDLE_COLS} FROM bundles WHERE id = $1"))
                 .bind(id)

@@ -1,10 +1,10 @@
 //! What each embed page offers, read from the catalog and the store for one
 //! viewer (usually anonymous: a framed page is loaded without credentials).
+//! The embed adapter (`embed::page`) renders the [`Page`] this answers.
 
-use crate::id::{UserId, WorkflowId};
+use crate::id::{BundleId, UserId, WorkflowId};
 use serde_json::{json, Value};
 
-use super::page::Page;
 use crate::app::AppInner;
 use crate::catalog::Product;
 use crate::id::ObjectId;
@@ -45,12 +45,14 @@ pub fn product_ident(raw: &str) -> Option<String> {
     plain.then(|| raw.to_string())
 }
 
-fn object_id(raw: &str, what: &'static str) -> Result<String, ViewError> {
-    if ObjectId::is_valid(raw) {
-        Ok(raw.to_ascii_lowercase())
-    } else {
-        Err(ViewError::Malformed(what))
-    }
+/// What an embed page shows.
+pub struct Page {
+    /// `workflow`, `product` or `bundle`.
+    pub kind: &'static str,
+    pub title: String,
+    pub subtitle: String,
+    /// Handed to `page.js`: the items the page offers.
+    pub config: Value,
 }
 
 /// A product as the pages use it: its actions with their schemas and prices.
@@ -129,11 +131,11 @@ impl EmbedView<'_> {
 
     /// The page of a bundle: its members that are still active and visible.
     pub async fn bundle(&self, raw: &str) -> Result<Page, ViewError> {
-        let id = object_id(raw, "bundle")?;
+        let id = BundleId::parse(raw).ok_or(ViewError::Malformed("bundle"))?;
         let b = self
             .state
             .store
-            .bundle_by_id(&id)
+            .bundle_by_id(id)
             .await?
             .filter(|b| self.may_see(b.owner_id, b.visibility))
             .ok_or(ViewError::NotFound("bundle"))?;
