@@ -12,8 +12,8 @@
 //! invalidation happened meanwhile.
 
 use crate::clock::Timestamp;
-use crate::id::BudgetId;
 use crate::id::ProductId;
+use crate::id::{ApiKeyId, BudgetId, InstanceId, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -94,6 +94,24 @@ impl<V: Clone, K: Eq + std::hash::Hash> Map<V, K> {
 /// Log rows applied: their sequence numbers, and (seq, created_at) oldest first.
 type Seen = (HashSet<i64>, VecDeque<(i64, i64)>);
 
+/// Who a default connection instance belongs to: an API key, or a
+/// signed-in user acting in one of their budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceOwner {
+    Key(ApiKeyId),
+    User(UserId, BudgetId),
+}
+
+impl std::fmt::Display for InstanceOwner {
+    /// As the store keeps it in `instances.default_for`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstanceOwner::Key(key) => write!(f, "key:{key}"),
+            InstanceOwner::User(user, budget) => write!(f, "user:{user}:{budget}"),
+        }
+    }
+}
+
 /// The caches of one node.
 pub struct Caches {
     store: Arc<dyn Store>,
@@ -101,9 +119,9 @@ pub struct Caches {
     keys: Map<KeyPrincipal>,
     budgets: Map<Arc<BudgetPolicy>, BudgetId>,
     /// Instances never change owner, so these never go stale.
-    instances: Map<Arc<InstanceRow>>,
-    /// Default instance ids by owner (an API key, or a user's budget).
-    defaults: Map<String>,
+    instances: Map<Arc<InstanceRow>, InstanceId>,
+    /// Default instance ids by owner.
+    defaults: Map<InstanceId, InstanceOwner>,
     generation: AtomicU64,
     /// Log rows already applied, newest last, with their times.
     seen: RwLock<Seen>,
@@ -164,23 +182,23 @@ impl Caches {
         Ok(Some(policy))
     }
 
-    pub async fn instance(&self, id: &str) -> StoreResult<Option<Arc<InstanceRow>>> {
-        if let Some(i) = self.instances.get(id) {
+    pub async fn instance(&self, id: InstanceId) -> StoreResult<Option<Arc<InstanceRow>>> {
+        if let Some(i) = self.instances.get(&id) {
             return Ok(Some(i));
         }
         let found = self.store.instance_by_id(id).await?.map(Arc::new);
         if let Some(i) = &found {
-            self.instances.put(id.to_string(), i.clone());
+            self.instances.put(id, i.clone());
         }
         Ok(found)
     }
 
-    pub fn default_instance(&self, owner: &str) -> Option<String> {
-        self.defaults.get(owner)
+    pub fn default_instance(&self, owner: InstanceOwner) -> Option<InstanceId> {
+        self.defaults.get(&owner)
     }
 
-    pub fn remember_default_instance(&self, owner: &str, id: &str) {
-        self.defaults.put(owner.to_string(), id.to_string());
+    pub fn remember_default_instance(&self, owner: InstanceOwner, id: InstanceId) {
+        self.defaults.put(owner, id);
     }
 
     /// Drops what one log row names.

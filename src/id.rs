@@ -245,7 +245,17 @@ object_ids!(
     BundleId,
     /// A report of an issue with a tool.
     IssueId,
+    /// A connection instance (`x-instance-id`), or a workflow run's own
+    /// instance, which has its run's id.
+    InstanceId,
 );
+
+impl From<RunId> for InstanceId {
+    /// A workflow run's tool calls share an instance with the run's id.
+    fn from(run: RunId) -> Self {
+        InstanceId::from(run.object_id())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,9 +6,9 @@
 //! header keeps its memory between calls and never piles up instances.
 
 use crate::auth::Caller;
-use crate::cache::Caches;
+use crate::cache::{Caches, InstanceOwner};
 use crate::clock::Timestamp;
-use crate::id::{new_id, ObjectId};
+use crate::id::InstanceId;
 use crate::store::Store;
 use crate::store::{InstanceRow, StoreError};
 
@@ -24,10 +24,10 @@ pub enum InstanceError {
 }
 
 /// Who a default instance belongs to.
-fn owner(caller: &Caller) -> String {
-    match &caller.api_key_id {
-        Some(key) => format!("key:{key}"),
-        None => format!("user:{}:{}", caller.user_id, caller.budget_id),
+fn owner(caller: &Caller) -> InstanceOwner {
+    match caller.api_key_id {
+        Some(key) => InstanceOwner::Key(key),
+        None => InstanceOwner::User(caller.user_id, caller.budget_id),
     }
 }
 
@@ -41,15 +41,12 @@ pub async fn resolve(
     caller: &Caller,
     named: Option<&str>,
     metadata: Option<String>,
-) -> Result<String, InstanceError> {
+) -> Result<InstanceId, InstanceError> {
     let now = Timestamp::from(now);
     let id = match named {
         Some(raw) => {
-            let id = raw.trim().to_ascii_lowercase();
-            if !ObjectId::is_valid(&id) {
-                return Err(InstanceError::NotFound);
-            }
-            let instance = caches.instance(&id).await?.ok_or(InstanceError::NotFound)?;
+            let id = InstanceId::parse(raw.trim()).ok_or(InstanceError::NotFound)?;
+            let instance = caches.instance(id).await?.ok_or(InstanceError::NotFound)?;
             let scoped_out = caller.api_key_id.is_some() && instance.budget_id != caller.budget_id;
             if instance.user_id != caller.user_id || scoped_out {
                 return Err(InstanceError::NotFound);
@@ -58,19 +55,19 @@ pub async fn resolve(
         }
         None => {
             let owner = owner(caller);
-            match caches.default_instance(&owner) {
+            match caches.default_instance(owner) {
                 Some(id) => id,
                 None => {
                     let fresh = InstanceRow {
-                        id: new_id(),
+                        id: InstanceId::new(),
                         user_id: caller.user_id,
                         budget_id: caller.budget_id,
                         metadata: metadata.clone().unwrap_or_else(|| "{}".into()),
                         created_at: now,
                         last_seen_at: now,
                     };
-                    let id = store.default_instance(&owner, &fresh).await?;
-                    caches.remember_default_instance(&owner, &id);
+                    let id = store.default_instance(&owner.to_string(), &fresh).await?;
+                    caches.remember_default_instance(owner, id);
                     if id == fresh.id {
                         return Ok(id);
                     }
@@ -80,7 +77,7 @@ pub async fn resolve(
         }
     };
     if metadata.is_some() {
-        store.touch_instance(&id, metadata.as_deref(), now).await?;
+        store.touch_instance(id, metadata.as_deref(), now).await?;
     }
     Ok(id)
 }

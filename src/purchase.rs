@@ -3,6 +3,7 @@
 //! then capture on success or release on failure. Every attempt that passes
 //! the checks is an order.
 
+use crate::id::InstanceId;
 use crate::id::{ApprovalId, OrderId};
 use crate::id::{ProductId, RunId};
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub struct PurchaseRequest {
     /// `parameters` without the `action` key.
     pub params: Map<String, Value>,
     pub action: Option<String>,
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub run_id: Option<RunId>,
     /// Refuse the call if it costs more than this.
     pub max_price_credits: Option<Credits>,
@@ -159,12 +160,15 @@ async fn request_product(
 }
 
 /// The body of a successful `POST /products/purchase`.
-pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::PurchaseResponse {
+pub fn response(
+    outcome: &PurchaseOutcome,
+    instance_id: InstanceId,
+) -> tollgate_api::PurchaseResponse {
     tollgate_api::PurchaseResponse {
         success: true,
         data: outcome.data.clone(),
         order_id: outcome.order_id.to_string(),
-        instance_id: instance_id.into(),
+        instance_id: instance_id.to_string(),
         product_id: outcome.product_id.to_string(),
         action: outcome.action.clone(),
         price_credits: outcome.price_credits.get(),
@@ -172,7 +176,7 @@ pub fn response(outcome: &PurchaseOutcome, instance_id: &str) -> tollgate_api::P
 }
 
 /// [`response`] as the JSON text an idempotency key records.
-pub fn response_text(outcome: &PurchaseOutcome, instance_id: &str) -> String {
+pub fn response_text(outcome: &PurchaseOutcome, instance_id: InstanceId) -> String {
     serde_json::to_string(&response(outcome, instance_id)).expect("a purchase response serializes")
 }
 
@@ -272,7 +276,7 @@ async fn purchase_product(
         price_credits: price,
         status: OrderStatus::Pending,
         error_code: None,
-        instance_id: Some(req.instance_id.clone()),
+        instance_id: Some(req.instance_id),
         run_id: req.run_id,
         transaction_id: None,
         created_at: now,
@@ -297,7 +301,7 @@ async fn purchase_product(
     let ctx = ToolContext {
         store: app.store.clone(),
         user_id: caller.user_id,
-        instance_id: req.instance_id.clone(),
+        instance_id: req.instance_id,
         outbound: app.outbound.clone(),
         now: app.clock.now(),
     };
@@ -316,7 +320,7 @@ async fn purchase_product(
                         &params,
                         order.id,
                         caller.user_id,
-                        &req.instance_id,
+                        req.instance_id,
                         &credentials,
                         timeout,
                     ))
@@ -356,7 +360,7 @@ async fn purchase_product(
                 let outcome = outcome(data, order.id);
                 if price.is_positive() {
                     let body =
-                        idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
+                        idempotency_key.map(|k| (k, response_text(&outcome, req.instance_id)));
                     app.ledger
                         .charge(
                             price,
@@ -423,7 +427,7 @@ async fn purchase_product(
             match &hold {
                 Some(h) => {
                     let body =
-                        idempotency_key.map(|k| (k, response_text(&outcome, &req.instance_id)));
+                        idempotency_key.map(|k| (k, response_text(&outcome, req.instance_id)));
                     app.ledger
                         .capture_with(
                             caller.user_id,

@@ -72,7 +72,7 @@ pub struct ToolContext {
     pub store: Arc<dyn Store>,
     pub user_id: UserId,
     /// The connection instance the call belongs to.
-    pub instance_id: String,
+    pub instance_id: crate::id::InstanceId,
     pub outbound: Arc<outbound::Outbound>,
     pub now: chrono::DateTime<chrono::Utc>,
 }

@@ -193,7 +193,7 @@ pub async fn fetch(
     });
     let body = FetchResponse {
         success: true,
-        instance_id: &instance_id,
+        instance_id,
         details: oa::ProductsFetchDetails {
             tools_on_this_page: page_tools.len() as i64,
             total_qualified_tools: total,
@@ -227,7 +227,7 @@ pub async fn fetch(
 #[derive(serde::Serialize)]
 struct FetchResponse<'a> {
     success: bool,
-    instance_id: &'a str,
+    instance_id: crate::id::InstanceId,
     details: oa::ProductsFetchDetails,
     preprompt: String,
     tools: Vec<&'a serde_json::value::RawValue>,

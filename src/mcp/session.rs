@@ -22,6 +22,7 @@ use super::failures::{failure, instance_failure, purchase_failure, report_failur
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
+use crate::id::InstanceId;
 use crate::services::instances::{self, InstanceUseError};
 use crate::services::issues::{self, NewReport};
 use crate::services::purchase::{self, NewPurchase};
@@ -34,7 +35,7 @@ const REFRESH_TOOL: &str = "refresh_tools";
 pub struct McpSession {
     state: AppState,
     /// The session's connection instance, made on its first call.
-    instance: tokio::sync::OnceCell<String>,
+    instance: tokio::sync::OnceCell<InstanceId>,
     /// The tools this session last listed, to tell whether a refresh changed them.
     listed: Mutex<Option<Vec<Tool>>>,
 }
@@ -69,7 +70,11 @@ impl McpSession {
         changed
     }
 
-    async fn instance(&self, caller: &Caller, parts: &Parts) -> Result<String, InstanceUseError> {
+    async fn instance(
+        &self,
+        caller: &Caller,
+        parts: &Parts,
+    ) -> Result<InstanceId, InstanceUseError> {
         self.instance
             .get_or_try_init(|| instances::resolve(&self.state, caller, &parts.headers))
             .await
@@ -123,7 +128,7 @@ impl McpSession {
             product_ref: product_id,
             error_message,
             recommended_improvements: recommended,
-            instance_id: self.instance.get().cloned(),
+            instance_id: self.instance.get().map(InstanceId::to_string),
         };
         match issues::record(&self.state, caller, report).await {
             Ok(recorded) => CallToolResult::structured(recorded.response_body()),

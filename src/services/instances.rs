@@ -31,7 +31,7 @@ pub async fn resolve(
     app: &AppInner,
     caller: &Caller,
     headers: &HeaderMap,
-) -> Result<String, InstanceUseError> {
+) -> Result<crate::id::InstanceId, InstanceUseError> {
     let metadata = match headers.get("x-instance-metadata") {
         None => None,
         Some(raw) => {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::app::AppInner;
 use crate::auth::Caller;
-use crate::id::{IssueId, ObjectId};
+use crate::id::{InstanceId, IssueId};
 use crate::store::{IssueRow, IssueStatus, StoreError};
 
 /// A report as an agent sends it.
@@ -61,12 +61,12 @@ pub async fn record(
     }
     let snapshot = app.catalog.snapshot();
     let resolved = snapshot.resolve(&report.product_ref);
-    let instance_id = report.instance_id.filter(|s| ObjectId::is_valid(s));
+    let instance_id = report.instance_id.as_deref().and_then(InstanceId::parse);
     // Only the caller's own instance is recorded; a report never fails over it.
     let instance_id = match instance_id {
         Some(id) => app
             .store
-            .instance_by_id(&id)
+            .instance_by_id(id)
             .await?
             .filter(|i| i.user_id == caller.user_id)
             .map(|i| i.id),

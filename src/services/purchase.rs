@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::idempotency::{self, IdempotencyKey};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::id::InstanceId;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
 
 /// A purchase as a caller asks for it.
@@ -42,13 +43,13 @@ impl NewPurchase {
 #[derive(Debug, Clone)]
 pub struct Purchased {
     pub outcome: PurchaseOutcome,
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 impl Purchased {
     /// The answer to the call, the same over REST and MCP.
     pub fn response(&self) -> tollgate_api::PurchaseResponse {
-        purchase::response(&self.outcome, &self.instance_id)
+        purchase::response(&self.outcome, self.instance_id)
     }
 
     /// [`Purchased::response`] as JSON, for an MCP tool result.
@@ -58,7 +59,7 @@ impl Purchased {
 
     /// [`Purchased::response`] as the JSON text an idempotency key records.
     pub fn response_text(&self) -> String {
-        purchase::response_text(&self.outcome, &self.instance_id)
+        purchase::response_text(&self.outcome, self.instance_id)
     }
 }
 
@@ -69,14 +70,14 @@ pub async fn purchase(
     app: &AppState,
     caller: &Caller,
     new: NewPurchase,
-    instance_id: String,
+    instance_id: InstanceId,
     key: Option<&IdempotencyKey>,
 ) -> Result<Purchased, PurchaseError> {
     let request = PurchaseRequest {
         product: new.product,
         params: new.params,
         action: new.action,
-        instance_id: instance_id.clone(),
+        instance_id,
         run_id: None,
         max_price_credits: new.max_price_credits,
     };

@@ -1,9 +1,9 @@
 //! Rows and storage of issue reports.
 
 use crate::clock::Timestamp;
-use crate::id::IssueId;
 use crate::id::ProductId;
 use crate::id::UserId;
+use crate::id::{InstanceId, IssueId};
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -18,7 +18,7 @@ pub struct IssueRow {
     pub lookup_method: String,
     pub error_message: String,
     pub recommended_improvements: Option<String>,
-    pub instance_id: Option<String>,
+    pub instance_id: Option<InstanceId>,
     pub status: IssueStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -3,7 +3,7 @@
 use crate::clock::Timestamp;
 use crate::id::RunId;
 use crate::id::{BudgetId, UserId};
-use crate::id::{OrderId, TransactionId};
+use crate::id::{InstanceId, OrderId, TransactionId};
 use async_trait::async_trait;
 
 use crate::money::Credits;
@@ -40,7 +40,7 @@ pub struct OrderRow {
     pub price_credits: Credits,
     pub status: OrderStatus,
     pub error_code: Option<String>,
-    pub instance_id: Option<String>,
+    pub instance_id: Option<InstanceId>,
     pub run_id: Option<RunId>,
     pub transaction_id: Option<TransactionId>,
     pub created_at: Timestamp,

@@ -87,7 +87,7 @@ pub(crate) async fn test_context() -> (super::ToolContext, tempfile::TempDir) {
     let ctx = super::ToolContext {
         store: Arc::new(store),
         user_id: crate::id::UserId::new(),
-        instance_id: "instance-test".into(),
+        instance_id: crate::id::InstanceId::new(),
         outbound: Arc::new(super::outbound::Outbound::new(Default::default())),
         now: chrono::Utc::now(),
     };

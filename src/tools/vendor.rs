@@ -46,7 +46,7 @@ pub async fn call(
     params: &Value,
     order_id: OrderId,
     user_id: UserId,
-    instance_id: &str,
+    instance_id: crate::id::InstanceId,
     credentials: &[(CredentialSpec, String)],
     timeout: Duration,
 ) -> Result<Value, ToolError> {

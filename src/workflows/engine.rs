@@ -1,5 +1,6 @@
 //! What an engine is given while it runs a workflow, and what it returns.
 
+use crate::id::InstanceId;
 use crate::id::{OrderId, ProductId};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -66,7 +67,7 @@ pub struct RunCtx {
     pub workflow: WorkflowRow,
     pub caller: Caller,
     /// The connection instance the run's tool calls share.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub lease_owner: String,
     started: Instant,
     metadata: Mutex<Value>,
@@ -86,11 +87,9 @@ impl RunCtx {
         if !metadata.is_object() {
             metadata = json!({});
         }
-        let instance_id = metadata["instance_id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| run.id.to_string());
-        metadata["instance_id"] = Value::String(instance_id.clone());
+        // The run's own instance, which the worker made before the run.
+        let instance_id = InstanceId::from(run.id);
+        metadata["instance_id"] = Value::String(instance_id.to_string());
         metadata["engine"] = Value::from(workflow.engine.as_str());
         metadata["workflow_version"] = json!(workflow.version);
         if !metadata["steps"].is_array() {
@@ -274,7 +273,7 @@ impl RunCtx {
             product: product.to_string(),
             params,
             action: Some(action.to_string()),
-            instance_id: self.instance_id.clone(),
+            instance_id: self.instance_id,
             run_id: Some(self.run.id),
         };
         let paid =
@@ -285,7 +284,7 @@ impl RunCtx {
                     // No capture recorded the response: record it here.
                     let saved = SavedResponse {
                         status: 200,
-                        body: purchase::response_text(&outcome, &self.instance_id),
+                        body: purchase::response_text(&outcome, self.instance_id),
                     };
                     idempotency::finish(&self.app, self.run.user_id, &key, &saved)
                         .await

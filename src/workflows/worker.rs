@@ -15,6 +15,7 @@ use super::llm::LlmEngine;
 use crate::app::AppState;
 use crate::clock::{to_millis, Timestamp};
 use crate::id::new_id;
+use crate::id::InstanceId;
 use crate::store::{
     DeliveryRow, DeliveryStatus, InstanceRow, RunFinish, RunRow, RunStatus, WorkflowEngine,
 };
@@ -82,14 +83,14 @@ async fn execute(app: &AppState, owner: &str, run: RunRow) -> anyhow::Result<()>
     // The run's tool calls share one connection instance, named after the run.
     if app
         .store
-        .instance_by_id(&run.id.to_string())
+        .instance_by_id(InstanceId::from(run.id))
         .await?
         .is_none()
     {
         let now = Timestamp::from(app.clock.now());
         app.store
             .insert_instance(&InstanceRow {
-                id: run.id.to_string(),
+                id: InstanceId::from(run.id),
                 user_id: run.user_id,
                 budget_id: run.budget_id,
                 metadata: json!({"run_id": run.id}).to_string(),

@@ -271,7 +271,7 @@ async fn instance_headers_are_honoured_and_checked(app: TestApp) {
     let row = app
         .state
         .store
-        .instance_by_id(&instance)
+        .instance_by_id(instance.parse().unwrap())
         .await
         .unwrap()
         .unwrap();

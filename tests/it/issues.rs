@@ -100,7 +100,10 @@ async fn reports_resolve_the_product_by_id_slug_or_name_and_are_always_recorded(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.instance_id.as_deref(), Some(instance_id));
+    assert_eq!(
+        stored.instance_id.map(|i| i.to_string()).as_deref(),
+        Some(instance_id)
+    );
     assert_eq!(stored.recommended_improvements, None);
 }
 

@@ -204,7 +204,7 @@ async fn new_run(
     app.state
         .store
         .insert_instance(&InstanceRow {
-            id: run.id.to_string(),
+            id: run.id.into(),
             user_id: user.id(),
             budget_id: user.budget(),
             metadata: "{}".into(),

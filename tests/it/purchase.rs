@@ -65,7 +65,10 @@ async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: T
         .unwrap();
     assert_eq!(order.status, OrderStatus::Succeeded);
     assert_eq!(order.user_id, user.id());
-    assert_eq!(order.instance_id.as_deref(), Some(instance_id));
+    assert_eq!(
+        order.instance_id.map(|i| i.to_string()).as_deref(),
+        Some(instance_id)
+    );
     assert!(order.transaction_id.is_some());
 
     // The same instance remembers; a new instance does not.
@@ -726,7 +729,7 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
         product: "calculator".into(),
         params: serde_json::from_value(json!({"expression": "2+2"})).unwrap(),
         action: Some("evaluate".into()),
-        instance_id: instance,
+        instance_id: instance.parse().unwrap(),
         run_id: None,
     };
     // The handler's own finishing step never runs here, as if the process died.

@@ -483,7 +483,7 @@ impl BatchTx for PgBatch<'_> {
                 .bind(col(o, |o| o.price_credits))
                 .bind(col(o, |o| o.status.as_str()))
                 .bind(col(o, |o| o.error_code.as_deref()))
-                .bind(col(o, |o| o.instance_id.as_deref()))
+                .bind(col(o, |o| o.instance_id))
                 .bind(col(o, |o| o.run_id))
                 .bind(col(o, |o| o.transaction_id))
                 .bind(col(o, |o| o.created_at))

@@ -1,7 +1,7 @@
 //! Connection instances and their key-value memory.
 
 use crate::clock::Timestamp;
-use crate::id::{BudgetId, UserId};
+use crate::id::{BudgetId, InstanceId, UserId};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -28,14 +28,16 @@ where
     for<'q> Timestamp: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> InstanceId: Encode<'q, S::Db> + Type<S::Db>,
     for<'r> InstanceRow: FromRow<'r, DbRow<S>>,
+    for<'r> (InstanceId,): FromRow<'r, DbRow<S>>,
     for<'r> (String,): FromRow<'r, DbRow<S>>,
     for<'r> (i64,): FromRow<'r, DbRow<S>>,
     for<'r> (String, String): FromRow<'r, DbRow<S>>,
 {
     async fn insert_instance(&self, i: &InstanceRow) -> StoreResult<()> {
         sqlx::query("INSERT INTO instances (id, user_id, budget_id, metadata, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&i.id)
+            .bind(i.id)
             .bind(i.user_id)
             .bind(i.budget_id)
             .bind(&i.metadata)
@@ -46,10 +48,10 @@ where
         Ok(())
     }
 
-    async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<String> {
+    async fn default_instance(&self, owner: &str, fresh: &InstanceRow) -> StoreResult<InstanceId> {
         // Several requests (or nodes) may make it at once: one insert wins.
         sqlx::query("INSERT INTO instances (id, user_id, budget_id, metadata, created_at, last_seen_at, default_for) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
-            .bind(&fresh.id)
+            .bind(fresh.id)
             .bind(fresh.user_id)
             .bind(fresh.budget_id)
             .bind(&fresh.metadata)
@@ -66,7 +68,7 @@ where
         )
     }
 
-    async fn instance_by_id(&self, id: &str) -> StoreResult<Option<InstanceRow>> {
+    async fn instance_by_id(&self, id: InstanceId) -> StoreResult<Option<InstanceRow>> {
         Ok(sqlx::query_as("SELECT id, user_id, budget_id, metadata, created_at, last_seen_at FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -75,7 +77,7 @@ where
 
     async fn touch_instance(
         &self,
-        id: &str,
+        id: InstanceId,
         metadata: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
@@ -88,7 +90,7 @@ where
         Ok(())
     }
 
-    async fn memory_get(&self, instance_id: &str, key: &str) -> StoreResult<Option<String>> {
+    async fn memory_get(&self, instance_id: InstanceId, key: &str) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT value FROM instance_memory WHERE instance_id = $1 AND key = $2",
         )
@@ -100,7 +102,7 @@ where
 
     async fn memory_set(
         &self,
-        instance_id: &str,
+        instance_id: InstanceId,
         key: &str,
         value: &str,
         now: Timestamp,
@@ -118,7 +120,7 @@ where
         Ok(())
     }
 
-    async fn memory_delete(&self, instance_id: &str, key: &str) -> StoreResult<bool> {
+    async fn memory_delete(&self, instance_id: InstanceId, key: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM instance_memory WHERE instance_id = $1 AND key = $2")
             .bind(instance_id)
             .bind(key)
@@ -129,7 +131,7 @@ where
 
     async fn memory_list(
         &self,
-        instance_id: &str,
+        instance_id: InstanceId,
         limit: i64,
     ) -> StoreResult<Vec<(String, String)>> {
         Ok(sqlx::query_as(
@@ -141,7 +143,7 @@ where
         .await?)
     }
 
-    async fn memory_count(&self, instance_id: &str) -> StoreResult<i64> {
+    async fn memory_count(&self, instance_id: InstanceId) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM instance_memory WHERE instance_id = $1")
                 .bind(instance_id)

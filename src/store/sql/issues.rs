@@ -23,6 +23,7 @@ where
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> UserId: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<UserId>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<crate::id::InstanceId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> BudgetId: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<BudgetId>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<ProductId>: Encode<'q, S::Db> + Type<S::Db>,
@@ -44,7 +45,7 @@ where
             .bind(&i.lookup_method)
             .bind(&i.error_message)
             .bind(&i.recommended_improvements)
-            .bind(&i.instance_id)
+            .bind(i.instance_id)
             .bind(i.status.as_str())
             .bind(i.created_at)
             .bind(i.updated_at)

@@ -81,14 +81,14 @@ impl BuiltinTool for Tool {
                 }
                 let exists = ctx
                     .store
-                    .memory_get(&ctx.instance_id, key)
+                    .memory_get(ctx.instance_id, key)
                     .await
                     .map_err(failed)?
                     .is_some();
                 if !exists
                     && ctx
                         .store
-                        .memory_count(&ctx.instance_id)
+                        .memory_count(ctx.instance_id)
                         .await
                         .map_err(failed)?
                         >= MAX_KEYS
@@ -99,7 +99,7 @@ impl BuiltinTool for Tool {
                     ));
                 }
                 ctx.store
-                    .memory_set(&ctx.instance_id, key, &value, Timestamp::from(ctx.now))
+                    .memory_set(ctx.instance_id, key, &value, Timestamp::from(ctx.now))
                     .await
                     .map_err(failed)?;
                 Ok(json!({"key": key, "stored": true, "replaced": exists}))
@@ -107,7 +107,7 @@ impl BuiltinTool for Tool {
             "get" => {
                 let stored = ctx
                     .store
-                    .memory_get(&ctx.instance_id, key)
+                    .memory_get(ctx.instance_id, key)
                     .await
                     .map_err(failed)?;
                 let value = stored
@@ -118,7 +118,7 @@ impl BuiltinTool for Tool {
             "delete" => {
                 let deleted = ctx
                     .store
-                    .memory_delete(&ctx.instance_id, key)
+                    .memory_delete(ctx.instance_id, key)
                     .await
                     .map_err(failed)?;
                 Ok(json!({"key": key, "deleted": deleted}))
@@ -127,7 +127,7 @@ impl BuiltinTool for Tool {
                 let limit = params["limit"].as_i64().unwrap_or(100);
                 let entries = ctx
                     .store
-                    .memory_list(&ctx.instance_id, limit)
+                    .memory_list(ctx.instance_id, limit)
                     .await
                     .map_err(failed)?;
                 let items: Vec<Value> = entries

@@ -229,7 +229,7 @@ async fn charge_model_call(
         price_credits: credits,
         status: crate::store::OrderStatus::Pending,
         error_code: None,
-        instance_id: Some(ctx.instance_id.clone()),
+        instance_id: Some(ctx.instance_id),
         run_id: Some(ctx.run.id),
         transaction_id: None,
         created_at: now,
