@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::openapi::schemas as oa;
+use crate::services::idempotency::SavedResponse;
 
 /// One item of a FastAPI validation error.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -179,14 +180,26 @@ impl From<FieldError> for oa::ValidationError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+/// The body of a refusal.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum RefusalBody {
+    Validation(oa::HTTPValidationError),
+    Coded(oa::ErrorResponse),
+}
+
+impl ApiError {
+    /// A refusal's status and body; `Err` with the fault of an internal one.
+    fn refusal(self) -> Result<(StatusCode, RefusalBody), anyhow::Error> {
         match self {
             ApiError::Validation(errors) => {
                 let body = oa::HTTPValidationError {
                     detail: errors.into_iter().map(Into::into).collect(),
                 };
-                (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+                Ok((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    RefusalBody::Validation(body),
+                ))
             }
             ApiError::Coded {
                 status,
@@ -202,9 +215,28 @@ impl IntoResponse for ApiError {
                     data: object(data),
                     request_id: None,
                 };
-                (status, Json(body)).into_response()
+                Ok((status, RefusalBody::Coded(body)))
             }
-            ApiError::Internal(err) => {
+            ApiError::Internal(err) => Err(err),
+        }
+    }
+
+    /// A refusal as it is recorded for an `Idempotency-Key` and replayed;
+    /// `Err(self)` for an internal fault, which is not recorded.
+    pub fn recorded(self) -> Result<SavedResponse, ApiError> {
+        let (status, body) = self.refusal().map_err(ApiError::Internal)?;
+        Ok(SavedResponse {
+            status: status.as_u16(),
+            body: serde_json::to_string(&body).map_err(ApiError::internal)?,
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.refusal() {
+            Ok((status, body)) => (status, Json(body)).into_response(),
+            Err(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 let mut response =
                     (StatusCode::INTERNAL_SERVER_ERROR, Json(internal_body(None))).into_response();

@@ -11,6 +11,7 @@ use super::error::{ApiError, FieldError};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::services::bearer;
+use crate::services::instances::InstanceHeaders;
 
 /// Refuses an API key where the owner must be signed in: workflows, bundles,
 /// tools and secrets serve other budgets and accounts, so an agent holding
@@ -165,13 +166,36 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(bearer::caller(state, &parts.headers).await?)
+        Ok(bearer::caller(state, authorization(&parts.headers)).await?)
     }
+}
+
+/// The connection instance headers of a request.
+impl FromRequestParts<AppState> for InstanceHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+        Ok(InstanceHeaders::new(
+            header("x-instance-id"),
+            header("x-instance-metadata"),
+        ))
+    }
+}
+
+/// The bytes of a request's `Authorization` header.
+pub fn authorization(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    Ok(bearer::bearer_token(headers)?)
+    Ok(bearer::bearer_token(authorization(headers))?)
 }
 
 /// The client's address: from the configured proxy header when set and

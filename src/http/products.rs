@@ -2,7 +2,7 @@
 
 use super::openapi::schemas as oa;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -13,9 +13,9 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::money::Credits;
-use crate::services::idempotency::{self, IdempotencyKey, NextAction, SavedResponse};
-use crate::services::purchase::{NewPurchase, Purchased};
-use crate::services::{self, instances};
+use crate::services::idempotency::IdempotencyKey;
+use crate::services::instances::{self, InstanceHeaders};
+use crate::services::purchase::{self, Answer, NewPurchase};
 
 /// The highest page number, `i64::MAX / 1024` (2^53 - 1), as documented.
 const MAX_PAGE: i64 = i64::MAX / 1024;
@@ -150,6 +150,7 @@ fn shell_quote(s: &str) -> String {
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
+    instance: InstanceHeaders,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
@@ -163,7 +164,7 @@ pub async fn fetch(
         10,
         100,
     )?;
-    let instance_id = instances::resolve(&state, &caller, &headers).await?;
+    let instance_id = instances::resolve(&state, &caller, &instance).await?;
     let tools = crate::services::toolbox::enabled(&state, caller.budget_id).await?;
     let total = tools.len() as i64;
     let total_pages = (total + page_size - 1) / page_size;
@@ -333,10 +334,10 @@ fn new_purchase(body: oa::PurchaseRequest) -> NewPurchase {
 pub async fn purchase(
     State(state): State<AppState>,
     caller: Caller,
+    instance: InstanceHeaders,
     headers: HeaderMap,
     Body(body): Body<oa::PurchaseRequest>,
 ) -> ApiResult<Response> {
-    let body = new_purchase(body);
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str().ok().and_then(IdempotencyKey::parse) {
@@ -351,71 +352,20 @@ pub async fn purchase(
             }
         },
     };
-    let Some(key) = key else {
-        let purchased = run_purchase(&state, &caller, &headers, body, None).await?;
-        return Ok(Json(purchased.response()).into_response());
-    };
-    match idempotency::claim(&state, caller.user_id, &key, &body.request_hash()).await? {
-        NextAction::ReturnSavedResponse(saved) => {
-            let mut response = saved_response(saved);
+    let record = |e| ApiError::from(e).recorded();
+    let answer = purchase::buy(&state, caller, new_purchase(body), instance, key, record).await?;
+    Ok(match answer {
+        Answer::Bought(bought) => Json(bought.response()).into_response(),
+        Answer::Recorded { response, replayed } => {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            let content_type = (header::CONTENT_TYPE, "application/json");
+            let mut response = (status, [content_type], response.body).into_response();
+            if replayed {
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
             response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            Ok(response)
         }
-        NextAction::StartProcessing => {
-            let (app, user_id) = (state.clone(), caller.user_id);
-            let work = {
-                let key = key.clone();
-                async move {
-                    match run_purchase(&state, &caller, &headers, body, Some(&key)).await {
-                        Ok(purchased) => Ok(SavedResponse {
-                            status: StatusCode::OK.as_u16(),
-                            body: purchased.response_text(),
-                        }),
-                        // Nothing durable to replay; let a retry run again.
-                        Err(e @ ApiError::Internal(_)) => Err(e),
-                        Err(e) => saved_error(e).await,
-                    }
-                }
-            };
-            let saved = idempotency::run_claimed(&app, user_id, &key, work).await?;
-            Ok(saved_response(saved))
-        }
-    }
-}
-
-/// A refusal as it is recorded for its key.
-async fn saved_error(e: ApiError) -> ApiResult<SavedResponse> {
-    let response = e.into_response();
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(SavedResponse {
-        status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
     })
-}
-
-/// A recorded answer, as the response it was.
-fn saved_response(saved: SavedResponse) -> Response {
-    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        saved.body,
-    )
-        .into_response()
-}
-
-async fn run_purchase(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: NewPurchase,
-    key: Option<&IdempotencyKey>,
-) -> ApiResult<Purchased> {
-    let instance_id = instances::resolve(state, caller, headers).await?;
-    Ok(services::purchase::purchase(state, caller, body, instance_id, key).await?)
 }

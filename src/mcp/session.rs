@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::catalog::Product;
 use crate::id::InstanceId;
-use crate::services::instances::{self, InstanceUseError};
+use crate::services::instances::{self, InstanceHeaders, InstanceUseError};
 use crate::services::issues::{self, NewReport};
 use crate::services::purchase::{self, NewPurchase};
 use crate::store::StoreError;
@@ -76,7 +76,12 @@ impl McpSession {
         parts: &Parts,
     ) -> Result<InstanceId, InstanceUseError> {
         self.instance
-            .get_or_try_init(|| instances::resolve(&self.state, caller, &parts.headers))
+            .get_or_try_init(|| {
+                let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+                let headers =
+                    InstanceHeaders::new(header("x-instance-id"), header("x-instance-metadata"));
+                async move { instances::resolve(&self.state, caller, &headers).await }
+            })
             .await
             .cloned()
     }

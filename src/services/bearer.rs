@@ -1,8 +1,7 @@
 //! Who a request comes from: the bearer token of its `Authorization`
 //! header, an API key or an access token, resolved to a [`Caller`]. The
-//! REST API's `Caller` extractor and the `/mcp` gate both call [`caller`].
-
-use axum::http::HeaderMap;
+//! REST API's `Caller` extractor and the `/mcp` gate both call [`caller`]
+//! with the header's bytes; this module knows nothing of HTTP types.
 
 use crate::app::AppInner;
 use crate::auth::tokens::TokenError;
@@ -37,19 +36,17 @@ impl AuthError {
     }
 }
 
-/// The caller the request with `headers` authenticates as.
-pub async fn caller(app: &AppInner, headers: &HeaderMap) -> Result<Caller, AuthError> {
-    let token = bearer_token(headers)?;
+/// The caller a request authenticates as, given its `Authorization`
+/// header (`None` when it has none).
+pub async fn caller(app: &AppInner, authorization: Option<&[u8]>) -> Result<Caller, AuthError> {
+    let token = bearer_token(authorization)?;
     authenticate(app, token).await
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or(AuthError::MissingToken)?;
-    header
-        .to_str()
+pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
+    let header = authorization.ok_or(AuthError::MissingToken)?;
+    std::str::from_utf8(header)
         .ok()
         .and_then(|h| {
             h.strip_prefix("Bearer ")

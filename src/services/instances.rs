@@ -2,7 +2,6 @@
 //! header (or the caller's default one), with the metadata of its
 //! `x-instance-metadata` header stored on it.
 
-use axum::http::HeaderMap;
 use serde_json::Value;
 
 use crate::app::AppInner;
@@ -26,31 +25,45 @@ pub enum InstanceUseError {
     Store(#[from] StoreError),
 }
 
-/// The id of the instance the request with `headers` uses.
+/// What a request says about its connection instance: the text of its
+/// `x-instance-id` and `x-instance-metadata` headers.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceHeaders {
+    pub id: Option<String>,
+    pub metadata: Option<String>,
+}
+
+impl InstanceHeaders {
+    /// The headers' values as the adapter received them.
+    pub fn new(id: Option<&[u8]>, metadata: Option<&[u8]>) -> InstanceHeaders {
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        InstanceHeaders {
+            id: id.map(text),
+            metadata: metadata.map(text),
+        }
+    }
+}
+
+/// The id of the instance a request with `headers` uses.
 pub async fn resolve(
     app: &AppInner,
     caller: &Caller,
-    headers: &HeaderMap,
+    headers: &InstanceHeaders,
 ) -> Result<crate::id::InstanceId, InstanceUseError> {
-    let metadata = match headers.get("x-instance-metadata") {
+    let metadata = match headers.metadata.as_deref() {
         None => None,
-        Some(raw) => {
-            let text = raw.to_str().unwrap_or_default();
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => Some(Value::Object(m).to_string()),
-                Ok(other) => return Err(InstanceUseError::MetadataNotObject(other)),
-                Err(e) => {
-                    return Err(InstanceUseError::MetadataNotJson {
-                        text: text.into(),
-                        error: e.to_string(),
-                    })
-                }
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Some(Value::Object(m).to_string()),
+            Ok(other) => return Err(InstanceUseError::MetadataNotObject(other)),
+            Err(e) => {
+                return Err(InstanceUseError::MetadataNotJson {
+                    text: text.into(),
+                    error: e.to_string(),
+                })
             }
-        }
+        },
     };
-    let named = headers
-        .get("x-instance-id")
-        .map(|raw| raw.to_str().unwrap_or_default());
+    let named = headers.id.as_deref();
     instances::resolve(
         &app.caches,
         app.store.as_ref(),

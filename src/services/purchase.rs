@@ -2,11 +2,13 @@
 //! and MCP (a `tools/call`): one call of one tool's action on the caller's
 //! connection instance, charged only if it succeeds. The purchase path
 //! itself (product, budget, hold, call, capture) is `crate::purchase`; the
-//! product is resolved there, once.
+//! product is resolved there, once. [`buy`] runs a purchase once per
+//! `Idempotency-Key`, replaying the first answer to a retry.
 
 use serde_json::{json, Map, Value};
 
-use super::idempotency::{self, IdempotencyKey};
+use super::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction, SavedResponse};
+use super::instances::{self, InstanceHeaders, InstanceUseError};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::id::InstanceId;
@@ -87,4 +89,90 @@ pub async fn purchase(
         outcome,
         instance_id,
     })
+}
+
+/// Why a purchase request got no purchase.
+#[derive(Debug, thiserror::Error)]
+pub enum BuyError {
+    #[error(transparent)]
+    Instance(#[from] InstanceUseError),
+    #[error(transparent)]
+    Purchase(#[from] PurchaseError),
+}
+
+/// The answer to a purchase request.
+#[derive(Debug)]
+pub enum Answer {
+    /// Bought now, without an `Idempotency-Key`.
+    Bought(Purchased),
+    /// The answer recorded for the request's `Idempotency-Key`: made now,
+    /// or by an earlier request with the key (`replayed`).
+    Recorded {
+        response: SavedResponse,
+        replayed: bool,
+    },
+}
+
+/// Buys one call on the connection instance that `instance` names, once
+/// per `key`: a retry with the key and the same request gets the first
+/// answer again, and a different request under the key is refused.
+///
+/// `record` turns a refusal into the answer recorded for the key, in the
+/// adapter's shape. A fault that leaves nothing durable is answered `Err`
+/// instead: the key is released and a retry runs again. Under a key the
+/// purchase runs in its own task from the claim on, so a client that goes
+/// away does not cut a vendor call off from its charge.
+pub async fn buy<E, R>(
+    app: &AppState,
+    caller: Caller,
+    new: NewPurchase,
+    instance: InstanceHeaders,
+    key: Option<IdempotencyKey>,
+    record: R,
+) -> Result<Answer, E>
+where
+    E: From<BuyError> + From<IdempotencyError> + Send + 'static,
+    R: FnOnce(BuyError) -> Result<SavedResponse, E> + Send + 'static,
+{
+    let Some(key) = key else {
+        let bought = buy_now(app, &caller, new, &instance, None).await?;
+        return Ok(Answer::Bought(bought));
+    };
+    match idempotency::claim(app, caller.user_id, &key, &new.request_hash()).await? {
+        NextAction::ReturnSavedResponse(response) => Ok(Answer::Recorded {
+            response,
+            replayed: true,
+        }),
+        NextAction::StartProcessing => {
+            let (state, user_id) = (app.clone(), caller.user_id);
+            let work = {
+                let key = key.clone();
+                async move {
+                    match buy_now(&state, &caller, new, &instance, Some(&key)).await {
+                        Ok(bought) => Ok(SavedResponse {
+                            status: 200,
+                            body: bought.response_text(),
+                        }),
+                        Err(e) => record(e),
+                    }
+                }
+            };
+            let response = idempotency::run_claimed(app, user_id, &key, work).await?;
+            Ok(Answer::Recorded {
+                response,
+                replayed: false,
+            })
+        }
+    }
+}
+
+async fn buy_now(
+    app: &AppState,
+    caller: &Caller,
+    new: NewPurchase,
+    instance: &InstanceHeaders,
+    key: Option<&IdempotencyKey>,
+) -> Result<Purchased, BuyError> {
+    let instance_id = instances::resolve(app, caller, instance).await?;
+    Ok(purchase(app, caller, new, instance_id, key).await?)
 }

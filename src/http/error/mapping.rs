@@ -17,6 +17,7 @@ use crate::services::idempotency::IdempotencyError;
 use crate::services::instances::InstanceUseError;
 use crate::services::issues::{IssueUpdateError, ReportError};
 use crate::services::products::ProductError;
+use crate::services::purchase::BuyError;
 use crate::services::quotas::QuotaExceeded;
 use crate::services::sessions::SessionError;
 use crate::services::trigger::{RunError, TriggerError};
@@ -131,6 +132,15 @@ impl From<AuthError> for ApiError {
 impl From<QuotaExceeded> for ApiError {
     fn from(e: QuotaExceeded) -> Self {
         ApiError::conflict("quota_exceeded", e.message()).with_data(e.data())
+    }
+}
+
+impl From<BuyError> for ApiError {
+    fn from(e: BuyError) -> Self {
+        match e {
+            BuyError::Instance(e) => e.into(),
+            BuyError::Purchase(e) => e.into(),
+        }
     }
 }
 
