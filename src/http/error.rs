@@ -139,14 +139,7 @@ pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
 
 /// The body of a generic internal error.
 pub fn internal_body(request_id: Option<&str>) -> oa::ErrorResponse {
-    oa::ErrorResponse {
-        success: false,
-        error: "internal_error".into(),
-        message: "Internal server error. Quote the request id when reporting it.".into(),
-        detail: "Internal server error".into(),
-        data: None,
-        request_id: request_id.map(str::to_owned),
-    }
+    oa::ErrorResponse::internal(request_id)
 }
 
 /// A JSON object, or nothing: `data` and `ctx` are objects by contract.
@@ -207,14 +200,7 @@ impl ApiError {
                 message,
                 data,
             } => {
-                let body = oa::ErrorResponse {
-                    success: false,
-                    error: code.into(),
-                    detail: message.clone(),
-                    message,
-                    data: object(data),
-                    request_id: None,
-                };
+                let body = oa::ErrorResponse::refusal(code, message, object(data));
                 Ok((status, RefusalBody::Coded(body)))
             }
             ApiError::Internal(err) => Err(err),

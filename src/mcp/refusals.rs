@@ -5,7 +5,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
+use tollgate_api::ErrorResponse;
 
 use crate::app::InternalErrorMarker;
 use crate::services::bearer::AuthError;
@@ -19,12 +20,11 @@ pub(crate) fn refusal(
     message: impl Into<String>,
     data: Option<Value>,
 ) -> Response {
-    let message = message.into();
-    let mut body = json!({"success": false, "error": code, "message": message, "detail": message});
-    if let Some(data) = data {
-        body["data"] = data;
-    }
-    (status, Json(body)).into_response()
+    let data = match data {
+        Some(Value::Object(data)) => Some(data),
+        _ => None,
+    };
+    (status, Json(ErrorResponse::refusal(code, message, data))).into_response()
 }
 
 /// A request without a valid bearer token.
@@ -52,13 +52,7 @@ fn internal(e: StoreError) -> Response {
         error = format!("{:#}", anyhow::Error::from(e)),
         "internal error"
     );
-    let body = json!({
-        "success": false,
-        "error": "internal_error",
-        "message": "Internal server error. Quote the request id when reporting it.",
-        "detail": "Internal server error",
-        "request_id": null,
-    });
+    let body = ErrorResponse::internal(None);
     let mut response = (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     response.extensions_mut().insert(InternalErrorMarker);
     response

@@ -59,3 +59,35 @@ pub struct ErrorResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
+
+impl ErrorResponse {
+    /// A refusal with its stable `code`; `detail` repeats the message.
+    pub fn refusal(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        data: Option<Object>,
+    ) -> Self {
+        let message = message.into();
+        ErrorResponse {
+            success: false,
+            error: code.into(),
+            detail: message.clone(),
+            message,
+            data,
+            request_id: None,
+        }
+    }
+
+    /// The body of a generic internal error (`internal_error`), which says
+    /// nothing of its cause; the server logs that under the request id.
+    pub fn internal(request_id: Option<&str>) -> Self {
+        ErrorResponse {
+            success: false,
+            error: "internal_error".into(),
+            message: "Internal server error. Quote the request id when reporting it.".into(),
+            detail: "Internal server error".into(),
+            data: None,
+            request_id: request_id.map(str::to_owned),
+        }
+    }
+}
