@@ -5,7 +5,8 @@
 //! generator in another process, so no client steals the server's cores in
 //! this process. It prints, from one run, the throughput and latency of
 //! `/health`, `/credits/balance`, `/products/fetch` and purchases, with
-//! their ratios to `/health`, and the server's resident memory.
+//! their ratios to `/health` (measured first and last, the ratios against
+//! the mean of the two), and the server's resident memory.
 //!
 //! Run: `cargo bench --bench purchase` (env: `BENCH_SECONDS`, default 5;
 //! `BENCH_HISTORY`, purchases of history behind the capped budget, default
@@ -162,6 +163,7 @@ fn start_server(database_url: &str, data_dir: &std::path::Path) -> anyhow::Resul
 }
 
 /// What one wrk run measured.
+#[derive(Clone)]
 struct Run {
     rps: f64,
     p50_ms: f64,
@@ -372,15 +374,18 @@ async fn main() -> anyhow::Result<()> {
     wrk(&url, "/health", &none, "", 8, 1, 0)?;
     wrk(&url, "/products/purchase", &keys, PURCHASE, 8, 1, 0)?;
 
-    let health = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
-    print("GET /health (32 connections)", &health, health.rps);
+    // `/health` is measured first and last, and the ratios are against the
+    // mean of the two, so that the machine's drift over the run weighs on
+    // both sides alike; both figures are printed.
+    let health_first = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
+    let mut lines: Vec<(String, Run)> = Vec::new();
     let balance = wrk(&url, "/credits/balance", &keys, "", 32, seconds, 0)?;
-    print("GET /credits/balance", &balance, health.rps);
+    lines.push(("GET /credits/balance".into(), balance.clone()));
     let fetch = wrk(&url, "/products/fetch", &keys, "", 32, seconds, 0)?;
-    print("GET /products/fetch", &fetch, health.rps);
+    lines.push(("GET /products/fetch".into(), fetch.clone()));
     let (batches_before, commands_before) = ledger_counts(&url).await?;
     let many = wrk(&url, "/products/purchase", &keys, PURCHASE, 32, seconds, 0)?;
-    print("POST /products/purchase, 200 wallets", &many, health.rps);
+    lines.push(("POST /products/purchase, 200 wallets".into(), many.clone()));
     let (batches, commands) = ledger_counts(&url).await?;
     let per_batch = (commands - commands_before) / (batches - batches_before).max(1.0);
     let rss_peak = rss_mib(pid);
@@ -393,7 +398,7 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         0,
     )?;
-    print("  one hot wallet, 64 connections", &one, health.rps);
+    lines.push(("  one hot wallet, 64 connections".into(), one.clone()));
     let off = wrk(
         &url,
         "/products/purchase",
@@ -403,7 +408,7 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         0,
     )?;
-    print("  one budget, no caps", &off, health.rps);
+    lines.push(("  one budget, no caps".into(), off.clone()));
     let on = wrk(
         &url,
         "/products/purchase",
@@ -413,11 +418,10 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         0,
     )?;
-    print(
-        &format!("  one budget, all caps, {history_n} in history"),
-        &on,
-        health.rps,
-    );
+    lines.push((
+        format!("  one budget, all caps, {history_n} in history"),
+        on.clone(),
+    ));
     // Half the peak rate: each of 32 connections waits 64 / peak seconds
     // after each answer, so that with its own latency it sends a little
     // under half as many requests as at the peak. (Subtracting the peak's
@@ -432,13 +436,31 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         delay,
     )?;
+    lines.push((
+        format!("  at about half the peak rate ({delay} ms pauses)"),
+        half.clone(),
+    ));
+    let health_last = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
+    let health = Run {
+        rps: (health_first.rps + health_last.rps) / 2.0,
+        ..health_first.clone()
+    };
     print(
-        &format!("  at about half the peak rate ({delay} ms pauses)"),
-        &half,
+        "GET /health (32 connections), first",
+        &health_first,
         health.rps,
     );
+    print(
+        "GET /health (32 connections), last",
+        &health_last,
+        health.rps,
+    );
+    for (name, run) in &lines {
+        print(name, run, health.rps);
+    }
     let rss = rss_mib(pid).max(rss_peak);
     println!();
+    println!("/health, mean of first and last: {:.0} req/s", health.rps);
     println!("purchase / health:            {:.3}", many.rps / health.rps);
     println!(
         "balance / health:             {:.3}",
