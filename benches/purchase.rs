@@ -437,7 +437,7 @@ async fn main() -> anyhow::Result<()> {
         delay,
     )?;
     lines.push((
-        format!("  at about half the peak rate ({delay} ms pauses)"),
+        format!("  at under half the peak rate ({delay} ms pauses)"),
         half.clone(),
     ));
     let health_last = wrk(&url, "/health", &none, "", 32, seconds, 0)?;

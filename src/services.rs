@@ -23,3 +23,14 @@ pub mod status;
 pub mod toolbox;
 pub mod trigger;
 pub mod workflows;
+
+/// A header value's text, as HTTP defines it: visible ASCII, spaces and
+/// tabs. Any other byte makes the value unreadable (`None`), as it was to
+/// every adapter before the services took header text.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}

@@ -208,7 +208,7 @@ impl ApiError {
     }
 
     /// A refusal as it is recorded for an `Idempotency-Key` and replayed;
-    /// `Err(self)` for an internal fault, which is not recorded.
+    /// an internal fault is not recorded and comes back as `Err`.
     pub fn recorded(self) -> Result<SavedResponse, ApiError> {
         let (status, body) = self.refusal().map_err(ApiError::Internal)?;
         Ok(SavedResponse {

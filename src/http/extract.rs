@@ -178,11 +178,9 @@ impl FromRequestParts<AppState> for InstanceHeaders {
         parts: &mut Parts,
         _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
-        Ok(InstanceHeaders::new(
-            header("x-instance-id"),
-            header("x-instance-metadata"),
-        ))
+        Ok(InstanceHeaders::read(|name| {
+            parts.headers.get(name).map(|v| v.as_bytes())
+        }))
     }
 }
 

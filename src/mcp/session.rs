@@ -77,9 +77,8 @@ impl McpSession {
     ) -> Result<InstanceId, InstanceUseError> {
         self.instance
             .get_or_try_init(|| {
-                let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
                 let headers =
-                    InstanceHeaders::new(header("x-instance-id"), header("x-instance-metadata"));
+                    InstanceHeaders::read(|name| parts.headers.get(name).map(|v| v.as_bytes()));
                 async move { instances::resolve(&self.state, caller, &headers).await }
             })
             .await

@@ -46,8 +46,7 @@ pub async fn caller(app: &AppInner, authorization: Option<&[u8]>) -> Result<Call
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
     let header = authorization.ok_or(AuthError::MissingToken)?;
-    std::str::from_utf8(header)
-        .ok()
+    super::header_text(header)
         .and_then(|h| {
             h.strip_prefix("Bearer ")
                 .or_else(|| h.strip_prefix("bearer "))

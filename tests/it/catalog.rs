@@ -333,6 +333,44 @@ async fn instance_headers_are_honoured_and_checked(app: TestApp) {
             json!(["header", "x-instance-metadata"])
         );
     }
+
+    // Header values are visible ASCII: anything else is unreadable, not
+    // taken in some other encoding.
+    let fetch_with = |name: &'static str, value: Vec<u8>| {
+        let value = reqwest::header::HeaderValue::from_bytes(&value).unwrap();
+        app.client
+            .get(format!("{}/products/fetch", app.url))
+            .bearer_auth(&alice.token)
+            .header(name, value)
+            .send()
+    };
+    let utf8 = "{\"agent\":\"Jos\u{e9}\"}".as_bytes().to_vec();
+    let latin1 = b"{\"agent\":\"Jos\xe9\"}".to_vec();
+    for metadata in [utf8, latin1] {
+        let resp = fetch_with("x-instance-metadata", metadata).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let padded = format!("{instance}\u{a0}").into_bytes();
+    let resp = fetch_with("x-instance-id", padded).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = app
+        .client
+        .get(format!("{}/products/fetch", app.url))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(
+                format!("Bearer {}\u{a0}", alice.token).as_bytes(),
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["message"],
+        "The Authorization header must be 'Bearer <token>'."
+    );
 }
 
 async fn budgets_are_managed_by_their_owner_only(app: TestApp) {
