@@ -34,22 +34,15 @@ pub struct InstanceHeaders {
 }
 
 impl InstanceHeaders {
-    /// The headers' values as the adapter received them. A value that is
-    /// not header text reads as empty: an unknown instance, or metadata
-    /// that is not JSON.
-    pub fn new(id: Option<&[u8]>, metadata: Option<&[u8]>) -> InstanceHeaders {
+    /// The headers of a request, their values read by name with `header`
+    /// as the adapter received them. A value that is not header text reads
+    /// as empty: an unknown instance, or metadata that is not JSON.
+    pub fn read<'a>(header: impl Fn(&str) -> Option<&'a [u8]>) -> InstanceHeaders {
         let text = |v: &[u8]| super::header_text(v).unwrap_or_default().to_owned();
         InstanceHeaders {
-            id: id.map(text),
-            metadata: metadata.map(text),
+            id: header("x-instance-id").map(text),
+            metadata: header("x-instance-metadata").map(text),
         }
-    }
-}
-
-impl InstanceHeaders {
-    /// The headers of a request, read by name with `header`.
-    pub fn read<'a>(header: impl Fn(&str) -> Option<&'a [u8]>) -> InstanceHeaders {
-        InstanceHeaders::new(header("x-instance-id"), header("x-instance-metadata"))
     }
 }
 
