@@ -42,7 +42,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::{AppState, Settings};
-use error::{internal_body, ApiError, InternalErrorMarker};
+use error::{ApiError, InternalErrorMarker};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -150,9 +150,11 @@ pub fn with_middleware(routes: Router, settings: &Settings) -> Router {
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
                     tracing::error!("a handler panicked");
-                    let mut response =
-                        (StatusCode::INTERNAL_SERVER_ERROR, Json(internal_body(None)))
-                            .into_response();
+                    let mut response = (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(tollgate_api::ErrorResponse::internal(None)),
+                    )
+                        .into_response();
                     response.extensions_mut().insert(InternalErrorMarker);
                     response
                 },
@@ -179,7 +181,10 @@ async fn name_request_in_internal_errors(req: Request, next: Next) -> Response {
         return response;
     }
     let (parts, _) = response.into_parts();
-    let body = serde_json::to_vec(&internal_body(request_id.as_deref())).unwrap_or_default();
+    let body = serde_json::to_vec(&tollgate_api::ErrorResponse::internal(
+        request_id.as_deref(),
+    ))
+    .unwrap_or_default();
     let mut response = Response::from_parts(parts, axum::body::Body::from(body));
     response
         .headers_mut()

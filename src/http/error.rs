@@ -137,11 +137,6 @@ pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     wait.as_millis().div_ceil(1000).max(1) as u64
 }
 
-/// The body of a generic internal error.
-pub fn internal_body(request_id: Option<&str>) -> oa::ErrorResponse {
-    oa::ErrorResponse::internal(request_id)
-}
-
 /// A JSON object, or nothing: `data` and `ctx` are objects by contract.
 fn object(value: Option<Value>) -> Option<oa::Object> {
     match value? {
@@ -224,8 +219,11 @@ impl IntoResponse for ApiError {
             Ok((status, body)) => (status, Json(body)).into_response(),
             Err(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
-                let mut response =
-                    (StatusCode::INTERNAL_SERVER_ERROR, Json(internal_body(None))).into_response();
+                let mut response = (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(oa::ErrorResponse::internal(None)),
+                )
+                    .into_response();
                 response.extensions_mut().insert(InternalErrorMarker);
                 response
             }
