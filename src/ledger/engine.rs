@@ -16,16 +16,18 @@
 //! On SQLite the writer is a thread of its own that borrows sqlx's writer
 //! connection and runs each batch's statements synchronously with rusqlite
 //! (`store/sqlite_sync.rs` says why); it keeps the connection while commands
-//! keep coming, for at most [`SESSION_SPAN`], so other writes still get in.
+//! keep coming, and [`LINGER`] past the last, for at most [`SESSION_SPAN`],
+//! so other writes still get in.
 //! On PostgreSQL the writers are async tasks and a batch is a handful of
 //! multi-row statements, so its round trips do not grow with its size.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::batch::Batch;
 use super::{Command, LedgerError, Reply};
@@ -44,7 +46,7 @@ struct Envelope {
 
 /// Hands commands to the writers.
 pub struct Engine {
-    writers: Vec<mpsc::Sender<Envelope>>,
+    writers: Vec<flume::Sender<Envelope>>,
     stats: Arc<Stats>,
 }
 
@@ -66,7 +68,7 @@ impl Engine {
         let mut loops = Vec::new();
         let writers = (0..n)
             .map(|_| {
-                let (tx, rx) = mpsc::channel(QUEUE);
+                let (tx, rx) = flume::bounded(QUEUE);
                 match store.ledger_writer() {
                     LedgerWriter::Sync(_) => {
                         // Batches that block their thread get a thread of
@@ -125,7 +127,7 @@ impl Engine {
         };
         let (reply, answer) = oneshot::channel();
         writer
-            .send(Envelope { command, reply })
+            .send_async(Envelope { command, reply })
             .await
             .map_err(|_| LedgerError::Stopped)?;
         answer.await.map_err(|_| LedgerError::Stopped)?
@@ -215,11 +217,11 @@ async fn settle(batch: &mut Vec<Envelope>, runner: &mut dyn Runner, stats: &Stat
 async fn write_loop(
     mut writer: Box<dyn BatchWriter>,
     clock: Arc<dyn Clock>,
-    mut queue: mpsc::Receiver<Envelope>,
+    queue: flume::Receiver<Envelope>,
     stats: Arc<Stats>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while take_next(&queue, &mut batch).await {
         let mut runner = AsyncRunner {
             writer: writer.as_mut(),
             clock: clock.as_ref(),
@@ -230,14 +232,46 @@ async fn write_loop(
 
 /// How long the SQLite writer keeps the connection while commands keep
 /// coming, before letting other writes in.
-const SESSION_SPAN: std::time::Duration = std::time::Duration::from_millis(5);
+const SESSION_SPAN: Duration = Duration::from_millis(5);
+
+/// How long the SQLite writer, its queue empty, keeps the connection
+/// waiting for the next command. Taking the connection from sqlx wakes
+/// sqlx's worker thread and waits for it, twice; on a busy machine that
+/// wait was longer than a batch, and under load nearly every batch paid it,
+/// because the queue is often empty for the moment it takes the next
+/// request to reach the writer. Another write waits at most this long.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// Waits for a command and takes it with whatever else is queued, up to
+/// [`MAX_BATCH`]. False once every sender is gone.
+async fn take_next(queue: &flume::Receiver<Envelope>, batch: &mut Vec<Envelope>) -> bool {
+    match queue.recv_async().await {
+        Ok(e) => {
+            batch.push(e);
+            take_queued(queue, batch);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Adds what is queued to `batch`, up to [`MAX_BATCH`], without waiting.
+fn take_queued(queue: &flume::Receiver<Envelope>, batch: &mut Vec<Envelope>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(e) => batch.push(e),
+            Err(_) => break,
+        }
+    }
+}
 
 /// The SQLite writer: holds the writer connection while commands keep
-/// coming (up to [`SESSION_SPAN`]), so back-to-back batches pay no hand-off.
+/// coming (up to [`SESSION_SPAN`], and [`LINGER`] past the last), so
+/// back-to-back batches pay no hand-off.
 async fn sync_write_loop(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    mut queue: mpsc::Receiver<Envelope>,
+    queue: flume::Receiver<Envelope>,
     stats: Arc<Stats>,
 ) {
     let LedgerWriter::Sync(sync) = store.ledger_writer() else {
@@ -245,24 +279,29 @@ async fn sync_write_loop(
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // A session that ran out of time leaves its next batch taken but not run.
-    while !batch.is_empty() || queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while !batch.is_empty() || take_next(&queue, &mut batch).await {
         let taken = sync
             .session(&mut |session| {
-                let until = std::time::Instant::now() + SESSION_SPAN;
+                let until = Instant::now() + SESSION_SPAN;
                 loop {
                     let mut runner = SyncRunner {
                         session: &mut *session,
                         clock: clock.as_ref(),
                     };
                     now(settle(&mut batch, &mut runner, &stats));
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(e) => batch.push(e),
-                            Err(_) => break,
-                        }
-                    }
-                    if batch.is_empty() || std::time::Instant::now() >= until {
+                    take_queued(&queue, &mut batch);
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
                         return;
+                    }
+                    if batch.is_empty() {
+                        match queue.recv_timeout(left.min(LINGER)) {
+                            Ok(e) => {
+                                batch.push(e);
+                                take_queued(&queue, &mut batch);
+                            }
+                            Err(_) => return,
+                        }
                     }
                 }
             })
