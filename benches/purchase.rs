@@ -4,7 +4,8 @@
 //! as a child process, and drives it with `wrk` (Debian's `wrk`), a load
 //! generator in another process, so no client steals the server's cores in
 //! this process. It prints, from one run, the throughput and latency of
-//! `/health`, `/credits/balance`, `/products/fetch` and purchases, with
+//! `/health`, `/credits/balance`, `/products/fetch` and purchases (also
+//! each with a new `Idempotency-Key`), with
 //! their ratios to `/health` (measured first and last, the ratios against
 //! the mean of the two), and the server's resident memory.
 //!
@@ -171,18 +172,52 @@ struct Run {
     non_2xx: u64,
 }
 
-/// Runs wrk for `seconds` with a Lua script that picks one of `keys` per
-/// request (round robin) and sends `body` to `path` (GET when `body` is
-/// empty), waiting `delay_ms` between requests on each connection.
-fn wrk(
-    url: &str,
-    path: &str,
-    keys: &[String],
-    body: &str,
+/// One wrk run's load: GET `path` when `body` is empty, else POST `body`.
+#[derive(Clone, Copy)]
+struct Load<'a> {
+    path: &'a str,
+    /// API keys, one per request, round robin; none sends no bearer.
+    keys: &'a [String],
+    body: &'a str,
     connections: usize,
     seconds: u64,
+    /// Each connection's pause after each answer.
     delay_ms: u64,
-) -> anyhow::Result<Run> {
+    /// Sends a new `Idempotency-Key` with every request.
+    idempotency: bool,
+}
+
+impl<'a> Load<'a> {
+    fn new(
+        path: &'a str,
+        keys: &'a [String],
+        body: &'a str,
+        connections: usize,
+        seconds: u64,
+    ) -> Self {
+        Load {
+            path,
+            keys,
+            body,
+            connections,
+            seconds,
+            delay_ms: 0,
+            idempotency: false,
+        }
+    }
+}
+
+/// Runs wrk with a Lua script that makes each request of `load`.
+fn wrk(url: &str, load: Load<'_>) -> anyhow::Result<Run> {
+    let Load {
+        path,
+        keys,
+        body,
+        connections,
+        seconds,
+        delay_ms,
+        idempotency,
+    } = load;
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("bench.lua");
     let keys_lua: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
@@ -194,10 +229,18 @@ fn wrk(
 local keys = {{{keys}}}
 local n = 0
 local body = [==[{body}]==]
+local keyed = {idempotency}
+-- Keys never repeat: this run's nonce, the thread's number, a counter.
+local threads = 0
+setup = function(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 request = function()
   n = n + 1
   local headers = {{}}
   if #keys > 0 then headers["Authorization"] = "Bearer " .. keys[(n % #keys) + 1] end
+  if keyed then headers["Idempotency-Key"] = "{nonce}-" .. tid .. "-" .. n end
   if body ~= "" then headers["Content-Type"] = "application/json" end
   return wrk.format("{method}", "{path}", headers, body ~= "" and body or nil)
 end
@@ -210,6 +253,7 @@ done = function(summary, latency, requests)
 end
 "#,
         keys = keys_lua.join(","),
+        nonce = new_id(),
     )?;
     let threads = connections.clamp(1, 2);
     let out = Command::new("wrk")
@@ -371,52 +415,66 @@ async fn main() -> anyhow::Result<()> {
         setup
     );
     // Warm up every path once.
-    wrk(&url, "/health", &none, "", 8, 1, 0)?;
-    wrk(&url, "/products/purchase", &keys, PURCHASE, 8, 1, 0)?;
+    wrk(&url, Load::new("/health", &none, "", 8, 1))?;
+    wrk(&url, Load::new("/products/purchase", &keys, PURCHASE, 8, 1))?;
 
     // `/health` is measured first and last, and the ratios are against the
     // mean of the two, so that the machine's drift over the run weighs on
     // both sides alike; both figures are printed.
-    let health_first = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
+    let health_first = wrk(&url, Load::new("/health", &none, "", 32, seconds))?;
     let mut lines: Vec<(String, Run)> = Vec::new();
-    let balance = wrk(&url, "/credits/balance", &keys, "", 32, seconds, 0)?;
+    let balance = wrk(&url, Load::new("/credits/balance", &keys, "", 32, seconds))?;
     lines.push(("GET /credits/balance".into(), balance.clone()));
-    let fetch = wrk(&url, "/products/fetch", &keys, "", 32, seconds, 0)?;
+    let fetch = wrk(&url, Load::new("/products/fetch", &keys, "", 32, seconds))?;
     lines.push(("GET /products/fetch".into(), fetch.clone()));
     let (batches_before, commands_before) = ledger_counts(&url).await?;
-    let many = wrk(&url, "/products/purchase", &keys, PURCHASE, 32, seconds, 0)?;
+    let many = wrk(
+        &url,
+        Load::new("/products/purchase", &keys, PURCHASE, 32, seconds),
+    )?;
     lines.push(("POST /products/purchase, 200 wallets".into(), many.clone()));
     let (batches, commands) = ledger_counts(&url).await?;
     let per_batch = (commands - commands_before) / (batches - batches_before).max(1.0);
     let rss_peak = rss_mib(pid);
+    let keyed = wrk(
+        &url,
+        Load {
+            idempotency: true,
+            ..Load::new("/products/purchase", &keys, PURCHASE, 32, seconds)
+        },
+    )?;
+    lines.push(("  each with a new Idempotency-Key".into(), keyed.clone()));
     let one = wrk(
         &url,
-        "/products/purchase",
-        std::slice::from_ref(&hot.key),
-        PURCHASE,
-        64,
-        seconds,
-        0,
+        Load::new(
+            "/products/purchase",
+            std::slice::from_ref(&hot.key),
+            PURCHASE,
+            64,
+            seconds,
+        ),
     )?;
     lines.push(("  one hot wallet, 64 connections".into(), one.clone()));
     let off = wrk(
         &url,
-        "/products/purchase",
-        std::slice::from_ref(&uncapped.key),
-        PURCHASE,
-        32,
-        seconds,
-        0,
+        Load::new(
+            "/products/purchase",
+            std::slice::from_ref(&uncapped.key),
+            PURCHASE,
+            32,
+            seconds,
+        ),
     )?;
     lines.push(("  one budget, no caps".into(), off.clone()));
     let on = wrk(
         &url,
-        "/products/purchase",
-        std::slice::from_ref(&capped.key),
-        PURCHASE,
-        32,
-        seconds,
-        0,
+        Load::new(
+            "/products/purchase",
+            std::slice::from_ref(&capped.key),
+            PURCHASE,
+            32,
+            seconds,
+        ),
     )?;
     lines.push((
         format!("  one budget, all caps, {history_n} in history"),
@@ -429,18 +487,16 @@ async fn main() -> anyhow::Result<()> {
     let delay = ((32.0 * 2.0 * 1000.0) / many.rps.max(1.0)).round().max(1.0) as u64;
     let half = wrk(
         &url,
-        "/products/purchase",
-        &keys,
-        PURCHASE,
-        32,
-        seconds,
-        delay,
+        Load {
+            delay_ms: delay,
+            ..Load::new("/products/purchase", &keys, PURCHASE, 32, seconds)
+        },
     )?;
     lines.push((
         format!("  at under half the peak rate ({delay} ms pauses)"),
         half.clone(),
     ));
-    let health_last = wrk(&url, "/health", &none, "", 32, seconds, 0)?;
+    let health_last = wrk(&url, Load::new("/health", &none, "", 32, seconds))?;
     let health = Run {
         rps: (health_first.rps + health_last.rps) / 2.0,
         ..health_first.clone()
@@ -470,6 +526,7 @@ async fn main() -> anyhow::Result<()> {
         "fetch / health:               {:.3}",
         fetch.rps / health.rps
     );
+    println!("keyed / unkeyed purchases:    {:.3}", keyed.rps / many.rps);
     println!("hot wallet / many wallets:    {:.3}", one.rps / many.rps);
     println!("ledger commands per commit:   {per_batch:.1} (200 wallets)");
     println!("caps on (history) / caps off: {:.3}", on.rps / off.rps);

@@ -899,3 +899,64 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole_on_sqlite() {
 async fn a_charge_the_wallet_cannot_cover_is_refused_whole_on_postgres() {
     a_charge_the_wallet_cannot_cover_is_refused_whole(Backend::Postgres).await
 }
+
+/// While ledger commands keep coming, other writes still get the database:
+/// the ledger's writer lets go of it between runs of batches, and does not
+/// keep it waiting for commands that do not come.
+async fn other_writes_get_in_while_the_ledger_streams(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
+    let user = funded(store.as_ref(), &ledger, 1_000_000).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let streams: Vec<_> = (0..16)
+        .map(|_| {
+            let (ledger, stop) = (ledger.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let hold = ledger
+                        .reserve(user, Credits::new(1), Duration::minutes(5), None, None)
+                        .await
+                        .unwrap();
+                    ledger.release(user, hold.id, "test", 0).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    // The stream is under way before the first write.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut slowest = std::time::Duration::ZERO;
+    let (_, commands_before) = ledger.engine_stats();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        make_user(store.as_ref()).await;
+        slowest = slowest.max(started.elapsed());
+    }
+    let (_, commands_during) = ledger.engine_stats();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in streams {
+        s.await.unwrap();
+    }
+    assert!(
+        commands_during - commands_before > 100,
+        "the ledger kept writing meanwhile ({} commands)",
+        commands_during - commands_before
+    );
+    assert!(
+        slowest < std::time::Duration::from_millis(500),
+        "a write waited {slowest:?} for the ledger's writer"
+    );
+    let b = ledger.balance(user).await.unwrap();
+    assert_eq!((b.held.get(), b.available.get()), (0, 1_000_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_get_in_while_the_ledger_streams_on_sqlite() {
+    other_writes_get_in_while_the_ledger_streams(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_get_in_while_the_ledger_streams_on_postgres() {
+    other_writes_get_in_while_the_ledger_streams(Backend::Postgres).await
+}
