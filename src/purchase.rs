@@ -50,6 +50,15 @@ pub struct PurchaseOutcome {
     pub action: String,
 }
 
+impl PurchaseOutcome {
+    /// Whether the charge recorded this call's response under the
+    /// request's `Idempotency-Key`, in the charge's own transaction: every
+    /// paid call does; a free call has no charge to record it with.
+    pub fn recorded_with_charge(&self) -> bool {
+        self.price_credits.is_positive()
+    }
+}
+
 /// Why a purchase did not happen or was not charged.
 #[derive(Debug, thiserror::Error)]
 pub enum PurchaseError {

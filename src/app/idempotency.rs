@@ -7,8 +7,8 @@
 //! a retry runs again.
 //!
 //! A charged purchase records its response under the key in the charge's
-//! own transaction (see `purchase::purchase_with_key`); finishing the key
-//! again afterwards writes the same response. A workflow run's paid step
+//! own transaction (see `purchase::purchase_with_key`), and the key is not
+//! finished again. A workflow run's paid step
 //! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
 //! worker that takes the run over replays the step instead of paying again.
 
@@ -189,9 +189,19 @@ pub async fn release(
         .await
 }
 
+/// What a claimed request's work answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub response: SavedResponse,
+    /// The work recorded `response` for the key itself, in a transaction
+    /// of its own (a paid purchase does, in its charge's): it is not
+    /// written again.
+    pub recorded: bool,
+}
+
 /// Runs the request `work` under the claimed `key`: a response it gives is
-/// recorded for the key and returned; an error (nothing durable to replay)
-/// releases the key and is returned.
+/// recorded for the key (unless the work did) and returned; an error
+/// (nothing durable to replay) releases the key and is returned.
 ///
 /// The work runs in a task of its own, so a client that goes away cannot
 /// leave the key claimed until it goes stale.
@@ -202,16 +212,18 @@ pub async fn run_claimed<W, E>(
     work: W,
 ) -> Result<SavedResponse, E>
 where
-    W: Future<Output = Result<SavedResponse, E>> + Send + 'static,
+    W: Future<Output = Result<Answered, E>> + Send + 'static,
     E: From<IdempotencyError> + Send + 'static,
 {
     let (app, key) = (app.clone(), key.clone());
     let task = tokio::spawn(async move {
         match work.await {
-            Ok(response) => {
-                finish(&app, user_id, &key, &response)
-                    .await
-                    .map_err(IdempotencyError::from)?;
+            Ok(Answered { response, recorded }) => {
+                if !recorded {
+                    finish(&app, user_id, &key, &response)
+                        .await
+                        .map_err(IdempotencyError::from)?;
+                }
                 Ok(response)
             }
             Err(e) => {

@@ -7,7 +7,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction, SavedResponse};
+use super::idempotency::{
+    self, Answered, IdempotencyError, IdempotencyKey, NextAction, SavedResponse,
+};
 use super::instances::{self, InstanceHeaders, InstanceUseError};
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -149,11 +151,17 @@ where
                 let key = key.clone();
                 async move {
                     match buy_now(&state, &caller, new, &instance, Some(&key)).await {
-                        Ok(bought) => Ok(SavedResponse {
-                            status: 200,
-                            body: bought.response_text(),
+                        Ok(bought) => Ok(Answered {
+                            response: SavedResponse {
+                                status: 200,
+                                body: bought.response_text(),
+                            },
+                            recorded: bought.outcome.recorded_with_charge(),
                         }),
-                        Err(e) => record(e),
+                        Err(e) => record(e).map(|response| Answered {
+                            response,
+                            recorded: false,
+                        }),
                     }
                 }
             };

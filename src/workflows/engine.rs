@@ -280,8 +280,8 @@ impl RunCtx {
             purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
         match paid {
             Ok(outcome) => {
-                if outcome.price_credits == Credits::ZERO {
-                    // No capture recorded the response: record it here.
+                if !outcome.recorded_with_charge() {
+                    // No charge recorded the response: record it here.
                     let saved = SavedResponse {
                         status: 200,
                         body: purchase::response_text(&outcome, self.instance_id),
