@@ -48,15 +48,10 @@ pub struct PurchaseOutcome {
     pub price_credits: Credits,
     pub product_id: ProductId,
     pub action: String,
-}
-
-impl PurchaseOutcome {
-    /// Whether the charge recorded this call's response under the
-    /// request's `Idempotency-Key`, in the charge's own transaction: every
-    /// paid call does; a free call has no charge to record it with.
-    pub fn recorded_with_charge(&self) -> bool {
-        self.price_credits.is_positive()
-    }
+    /// The charge recorded this call's response under the request's
+    /// `Idempotency-Key`, in the charge's own transaction (a paid call with
+    /// a key; a free call has no charge to record it with).
+    pub recorded_with_charge: bool,
 }
 
 /// Why a purchase did not happen or was not charged.
@@ -348,6 +343,7 @@ async fn purchase_product(
         price_credits: price,
         product_id: product.row.id,
         action: action.clone(),
+        recorded_with_charge: false,
     };
     let tool_failed = |error: ToolError, order_id: OrderId| PurchaseError::Tool {
         error,
@@ -366,7 +362,7 @@ async fn purchase_product(
         order.duration_ms = Some(elapsed(started));
         return match result {
             Ok(data) => {
-                let outcome = outcome(data, order.id);
+                let mut outcome = outcome(data, order.id);
                 if price.is_positive() {
                     let body =
                         idempotency_key.map(|k| (k, response_text(&outcome, req.instance_id)));
@@ -379,6 +375,7 @@ async fn purchase_product(
                         )
                         .await
                         .map_err(PurchaseError::Ledger)?;
+                    outcome.recorded_with_charge = body.is_some();
                 } else {
                     order.status = OrderStatus::Succeeded;
                     order.completed_at = Some(Timestamp::from(app.clock.now()));
@@ -432,7 +429,7 @@ async fn purchase_product(
 
     match run.await {
         Ok(data) => {
-            let outcome = outcome(data, order_id);
+            let mut outcome = outcome(data, order_id);
             match &hold {
                 Some(h) => {
                     let body =
@@ -450,6 +447,7 @@ async fn purchase_product(
                             LedgerError::UnknownHold => tool_failed(ToolError::Timeout, order_id),
                             e => PurchaseError::Ledger(e),
                         })?;
+                    outcome.recorded_with_charge = body.is_some();
                 }
                 None => {
                     app.ledger

@@ -156,7 +156,7 @@ where
                                 status: 200,
                                 body: bought.response_text(),
                             },
-                            recorded: bought.outcome.recorded_with_charge(),
+                            recorded: bought.outcome.recorded_with_charge,
                         }),
                         Err(e) => record(e).map(|response| Answered {
                             response,

@@ -261,6 +261,8 @@ impl RunCtx {
                     .and_then(ProductId::parse)
                     .ok_or_else(in_progress)?,
                 action: action.to_string(),
+                // Replayed: its answer is recorded already.
+                recorded_with_charge: true,
             };
             self.finish_step(
                 step_key, product, action, &outcome, started_at, started, true,
@@ -280,7 +282,7 @@ impl RunCtx {
             purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
         match paid {
             Ok(outcome) => {
-                if !outcome.recorded_with_charge() {
+                if !outcome.recorded_with_charge {
                     // No charge recorded the response: record it here.
                     let saved = SavedResponse {
                         status: 200,
