@@ -239,7 +239,8 @@ const SESSION_SPAN: Duration = Duration::from_millis(5);
 /// sqlx's worker thread and waits for it, twice; on a busy machine that
 /// wait was longer than a batch, and under load nearly every batch paid it,
 /// because the queue is often empty for the moment it takes the next
-/// request to reach the writer. Another write waits at most this long.
+/// request to reach the writer. Once commands stop, another write waits
+/// at most this long for the connection.
 const LINGER: Duration = Duration::from_millis(1);
 
 /// Waits for a command and takes it with whatever else is queued, up to
