@@ -8,9 +8,9 @@
 //!
 //! A charged purchase records its response under the key in the charge's
 //! own transaction (see `purchase::purchase_with_key`), and the key is not
-//! finished again. A workflow run's paid step
-//! claims [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a
-//! worker that takes the run over replays the step instead of paying again.
+//! finished again. A workflow run's paid step claims
+//! [`IdempotencyKey::for_run_step`] with [`claim_lasting`], so a worker that
+//! takes the run over replays the step instead of paying again.
 
 use crate::clock::Timestamp;
 use crate::id::RunId;
