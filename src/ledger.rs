@@ -27,7 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::clock::{to_millis, Clock, Timestamp};
 use crate::money::Credits;
 use crate::store::{
-    Allocation, BudgetRow, GrantRow, HoldRow, OrderRow, Store, StoreError, TransactionRow,
+    Allocation, BudgetRow, GrantRow, HoldRow, IdempotencyClaim, OrderRow, Store, StoreError,
+    TransactionRow,
 };
 use engine::Engine;
 
@@ -180,6 +181,16 @@ pub enum Command {
     ExpireDue {
         user_id: UserId,
     },
+    /// Claims an idempotency key for a request (see `app::idempotency`):
+    /// the key is the request's if no request has it, or if the one that
+    /// has it is the same request, unfinished, and claimed before
+    /// `stale_before` (its process died); otherwise the key's row answers.
+    Claim {
+        user_id: UserId,
+        key: String,
+        request_hash: String,
+        stale_before: i64,
+    },
 }
 
 /// What a command answers.
@@ -189,6 +200,7 @@ pub enum Reply {
     Transaction(TransactionRow),
     Hold(HoldRow),
     Count(usize),
+    Claim(IdempotencyClaim),
     Done,
 }
 
@@ -206,6 +218,7 @@ fn unexpected(r: Reply) -> LedgerError {
         Reply::Transaction(_) => "unexpected transaction reply",
         Reply::Hold(_) => "unexpected hold reply",
         Reply::Count(_) => "unexpected count reply",
+        Reply::Claim(_) => "unexpected claim reply",
         Reply::Done => "unexpected empty reply",
     }))
 }
@@ -371,6 +384,30 @@ impl Ledger {
             duration_ms,
         })
         .await
+    }
+
+    /// Claims `key` for `user_id`'s request with `request_hash` (a claim
+    /// made before `stale_before` that never finished counts as dead and is
+    /// taken over). The claim is a command like any other, so claims share
+    /// the commits of the purchases around them instead of each paying a
+    /// write of its own.
+    pub async fn claim(
+        &self,
+        user_id: UserId,
+        key: &str,
+        request_hash: &str,
+        stale_before: i64,
+    ) -> LedgerResult<IdempotencyClaim> {
+        let c = Command::Claim {
+            user_id,
+            key: key.to_string(),
+            request_hash: request_hash.to_string(),
+            stale_before,
+        };
+        match self.engine.run(c).await? {
+            Reply::Claim(claim) => Ok(claim),
+            r => Err(unexpected(r)),
+        }
     }
 
     /// Records an order that needs no hold (a free call), on the wallet's

@@ -1,6 +1,7 @@
 //! Idempotent requests, after zero-to-production's `idempotency` module.
 //! A request with an `Idempotency-Key` first [`claim`]s the key for its
-//! user. A key already finished replays its recorded response; a key in use
+//! user, with a ledger command, so that claims are written in the ledger's
+//! batches and share their commits with the purchases around them. A key already finished replays its recorded response; a key in use
 //! by another request, or used with a different request, is refused. The
 //! claimed request runs under [`run_claimed`], which [`finish`]es the key
 //! with the response, or [`release`]s it when nothing durable happened, so
@@ -21,6 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{AppInner, AppState};
+use crate::ledger::LedgerError;
 use crate::store::{IdempotencyClaim, IdempotencyStatus, StoreError};
 
 /// How long a claim of another process may last before it counts as dead,
@@ -81,6 +83,9 @@ pub enum IdempotencyError {
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The ledger engine, which makes claims, failed or is stopping.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// `v` with the keys of every object sorted, so that two spellings of one
@@ -136,15 +141,10 @@ pub async fn claim_lasting(
         // One node: every claim older than this process died with the last one.
         stale_before = stale_before.max(Timestamp::from_millis(app.started_at));
     }
+    // A ledger command: claims share the commits of the ledger's batches.
     let claim = app
-        .store
-        .claim_idempotency_key(
-            user_id,
-            key.as_str(),
-            request_hash,
-            now,
-            stale_before.millis(),
-        )
+        .ledger
+        .claim(user_id, key.as_str(), request_hash, stale_before.millis())
         .await?;
     match claim {
         IdempotencyClaim::Claimed => Ok(NextAction::StartProcessing),

@@ -17,8 +17,8 @@ use super::{consumption_order, Command, LedgerError, Reply};
 use crate::money::Credits;
 use crate::store::{
     Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantClosed,
-    GrantRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow,
-    WalletRow,
+    GrantRow, HoldRow, IdempotencyClaim, IdempotencyFinish, IdempotencyRow, IdempotencyStatus,
+    OrderFinish, OrderRow, OrderStatus, TransactionRow, WalletRow,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -76,7 +76,18 @@ pub(super) struct Batch {
     transactions: Vec<(TransactionRow, i64)>,
     allocations: Vec<(TransactionId, Allocation)>,
     idempotency: Vec<IdempotencyFinish>,
+    /// The idempotency keys claims name, as loaded and then as the batch
+    /// leaves them.
+    keys: HashMap<(UserId, String), Key>,
     buckets: BTreeMap<(BudgetId, i64), BucketAdd>,
+}
+
+/// One idempotency key in a batch.
+#[derive(Default)]
+struct Key {
+    row: Option<IdempotencyRow>,
+    /// Claimed in this batch: `row` is written whole.
+    claimed: bool,
 }
 
 impl Command {
@@ -89,7 +100,8 @@ impl Command {
             | Command::Capture { user_id, .. }
             | Command::Release { user_id, .. }
             | Command::FinishOrder { user_id, .. }
-            | Command::ExpireDue { user_id } => *user_id,
+            | Command::ExpireDue { user_id }
+            | Command::Claim { user_id, .. } => *user_id,
             Command::Charge { order, .. } | Command::RecordOrder(order) => order.user_id,
         }
     }
@@ -170,7 +182,48 @@ impl Batch {
                 Ok(Reply::Done)
             }
             Command::ExpireDue { user_id } => Ok(Reply::Count(self.expire_due(*user_id))),
+            Command::Claim {
+                user_id,
+                key,
+                request_hash,
+                stale_before,
+            } => Ok(Reply::Claim(self.claim(
+                *user_id,
+                key,
+                request_hash,
+                *stale_before,
+            ))),
         }
+    }
+
+    fn claim(
+        &mut self,
+        user_id: UserId,
+        key: &str,
+        request_hash: &str,
+        stale_before: i64,
+    ) -> IdempotencyClaim {
+        let now = Timestamp::from_millis(self.now);
+        let slot = self.keys.entry((user_id, key.to_string())).or_default();
+        if let Some(row) = &slot.row {
+            let dead = row.status == IdempotencyStatus::InProgress
+                && row.request_hash == request_hash
+                && row.created_at.millis() < stale_before;
+            if !dead {
+                return IdempotencyClaim::Existing(row.clone());
+            }
+        }
+        slot.row = Some(IdempotencyRow {
+            user_id,
+            key: key.to_string(),
+            request_hash: request_hash.to_string(),
+            status: IdempotencyStatus::InProgress,
+            response_status: None,
+            response_body: None,
+            created_at: now,
+        });
+        slot.claimed = true;
+        IdempotencyClaim::Claimed
     }
 
     fn wallet(&mut self, user_id: UserId) -> &mut Wallet {
@@ -501,6 +554,14 @@ impl Batch {
         w.new_orders = self.new_orders.into_values().collect();
         w.finished_orders = self.finished_orders.into_values().collect();
         w.idempotency = self.idempotency;
+        w.claims = self
+            .keys
+            .into_values()
+            .filter(|k| k.claimed)
+            .filter_map(|k| k.row)
+            .collect();
+        w.claims
+            .sort_by(|a, b| (a.user_id, &a.key).cmp(&(b.user_id, &b.key)));
         let mut budgets: Vec<BudgetCounterRow> = self
             .budgets
             .into_values()

@@ -39,19 +39,10 @@ pub enum IdempotencyClaim {
     Existing(IdempotencyRow),
 }
 
-/// Idempotency keys of purchase requests.
+/// Idempotency keys of purchase requests. Claims are ledger commands
+/// (`ledger::Command::Claim`), written in the ledger's batches.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for this request; a stale in-progress claim older than
-    /// `stale_before` is taken over (its request died).
-    async fn claim_idempotency_key(
-        &self,
-        user_id: UserId,
-        key: &str,
-        request_hash: &str,
-        now: Timestamp,
-        stale_before: i64,
-    ) -> StoreResult<IdempotencyClaim>;
     async fn finish_idempotency_key(
         &self,
         user_id: UserId,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::money::Credits;
 
-use super::{OrderRow, OrderStatus, StoreResult};
+use super::{IdempotencyRow, OrderRow, OrderStatus, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GrantRow {
@@ -194,6 +194,9 @@ pub struct BatchWrites {
     pub deleted_holds: Vec<HoldId>,
     pub new_orders: Vec<OrderRow>,
     pub finished_orders: Vec<OrderFinish>,
+    /// Keys claimed by the batch, each written whole (inserted, or over a
+    /// dead claim); never a key that `idempotency` also finishes.
+    pub claims: Vec<IdempotencyRow>,
     pub idempotency: Vec<IdempotencyFinish>,
     pub wallets: Vec<WalletRow>,
     pub budgets: Vec<BudgetCounterRow>,
@@ -209,6 +212,7 @@ impl BatchWrites {
             && self.deleted_holds.is_empty()
             && self.new_orders.is_empty()
             && self.finished_orders.is_empty()
+            && self.claims.is_empty()
             && self.idempotency.is_empty()
             && self.wallets.is_empty()
             && self.budgets.is_empty()
@@ -264,6 +268,11 @@ pub trait BatchTx: Send {
     async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>>;
     async fn grants_by_id(&mut self, ids: &[GrantId]) -> StoreResult<Vec<GrantRow>>;
     async fn holds_by_id(&mut self, ids: &[HoldId]) -> StoreResult<Vec<HoldRow>>;
+    /// The idempotency keys of these (user, key) pairs that exist.
+    async fn idempotency_keys(
+        &mut self,
+        keys: &[(UserId, String)],
+    ) -> StoreResult<Vec<IdempotencyRow>>;
     async fn budget_counters(
         &mut self,
         budget_ids: &[BudgetId],

@@ -242,6 +242,9 @@ impl RunCtx {
         let claim = match claim {
             Ok(next) => next,
             Err(IdempotencyError::Store(e)) => return Err(internal(e)),
+            Err(IdempotencyError::Ledger(e)) => {
+                return Err(StepError::new("internal_error", e.to_string()))
+            }
             Err(_) => return Err(in_progress()),
         };
         if let NextAction::ReturnSavedResponse(saved) = claim {

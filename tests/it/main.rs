@@ -8,6 +8,7 @@ mod browser;
 mod caching;
 mod callbacks;
 mod catalog;
+mod claims;
 mod cli;
 mod client;
 mod consent;

@@ -2,7 +2,6 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tollgate::clock::Timestamp;
 use tollgate::store::OrderStatus;
 
 use crate::catalog::{budget_with, publish_products};
@@ -702,14 +701,8 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
     let now = chrono::Utc::now().timestamp_millis();
     let claim = app
         .state
-        .store
-        .claim_idempotency_key(
-            user.id(),
-            "crash-1",
-            "h",
-            Timestamp::from_millis(now),
-            now - 1,
-        )
+        .ledger
+        .claim(user.id(), "crash-1", "h", now - 1)
         .await
         .unwrap();
     assert_eq!(claim, tollgate::store::IdempotencyClaim::Claimed);
@@ -739,14 +732,8 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
             .unwrap();
     match app
         .state
-        .store
-        .claim_idempotency_key(
-            user.id(),
-            "crash-1",
-            "h",
-            Timestamp::from_millis(now + 1),
-            0,
-        )
+        .ledger
+        .claim(user.id(), "crash-1", "h", 0)
         .await
         .unwrap()
     {

@@ -224,6 +224,7 @@ impl From<IdempotencyError> for ApiError {
             ),
             IdempotencyError::Task(e) => ApiError::internal(e),
             IdempotencyError::Store(e) => e.into(),
+            IdempotencyError::Ledger(e) => e.into(),
         }
     }
 }

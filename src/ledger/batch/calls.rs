@@ -6,7 +6,8 @@ use crate::id::{BudgetId, HoldId, OrderId, TransactionId, UserId};
 use crate::ledger::{plan_debit, LedgerError};
 use crate::money::Credits;
 use crate::store::{
-    BudgetRow, HoldRow, IdempotencyFinish, OrderFinish, OrderRow, OrderStatus, TransactionRow,
+    BudgetRow, HoldRow, IdempotencyFinish, IdempotencyStatus, OrderFinish, OrderRow, OrderStatus,
+    TransactionRow,
 };
 
 impl Batch {
@@ -227,9 +228,21 @@ impl Batch {
         Ok(txn)
     }
 
-    /// Stores the response of a charged idempotent request in the batch.
+    /// Stores the response of a charged idempotent request in the batch. A
+    /// later claim of the key in the batch replays it; a key claimed in the
+    /// batch itself is written once, done.
     fn record_response(&mut self, user_id: UserId, idempotent: Option<&(String, String)>) {
         if let Some((key, body)) = idempotent {
+            if let Some(slot) = self.keys.get_mut(&(user_id, key.clone())) {
+                if let Some(row) = &mut slot.row {
+                    row.status = IdempotencyStatus::Done;
+                    row.response_status = Some(200);
+                    row.response_body = Some(body.clone());
+                    if slot.claimed {
+                        return;
+                    }
+                }
+            }
             self.idempotency.push(IdempotencyFinish {
                 user_id,
                 key: key.clone(),

@@ -3,7 +3,7 @@
 use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{rolling_caps, window_start, Batch, Budget, Wallet, WINDOWS};
+use super::{rolling_caps, window_start, Batch, Budget, Key, Wallet, WINDOWS};
 use crate::ledger::Command;
 use crate::store::{BatchTx, BudgetCounterRow, GrantRow, HoldRow, StoreResult};
 
@@ -49,6 +49,25 @@ impl Batch {
             .into_iter()
             .map(|h| (h.id, h))
             .collect();
+        let mut claimed: Vec<(UserId, String)> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Claim { user_id, key, .. } => Some((*user_id, key.clone())),
+                _ => None,
+            })
+            .collect();
+        claimed.sort();
+        claimed.dedup();
+        let mut keys: HashMap<(UserId, String), Key> = HashMap::new();
+        for row in tx.idempotency_keys(&claimed).await? {
+            keys.insert(
+                (row.user_id, row.key.clone()),
+                Key {
+                    row: Some(row),
+                    claimed: false,
+                },
+            );
+        }
         let named: Vec<GrantId> = commands
             .iter()
             .filter_map(|c| match c {
@@ -172,6 +191,7 @@ impl Batch {
             transactions: Vec::new(),
             allocations: Vec::new(),
             idempotency: Vec::new(),
+            keys,
             buckets: BTreeMap::new(),
         })
     }

@@ -13,7 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::super::cols::{GRANT_COLS, HOLD_COLS, WALLET_COLS};
 use super::super::{
-    BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, StoreError, StoreResult, WalletRow,
+    BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, IdempotencyRow, StoreError,
+    StoreResult, WalletRow,
 };
 use super::wallet_row;
 use crate::money::Credits;
@@ -24,6 +25,7 @@ pub(super) struct Sql {
     open_grants: String,
     grant: String,
     hold: String,
+    idempotency_key: &'static str,
     budget_counters: &'static str,
     spend_since: &'static str,
     insert_grant: String,
@@ -35,6 +37,7 @@ pub(super) struct Sql {
     insert_hold: String,
     insert_order: String,
     finish_order: &'static str,
+    put_claim: &'static str,
     finish_key: &'static str,
     update_wallet: &'static str,
     put_budget_counters: &'static str,
@@ -50,6 +53,7 @@ impl Sql {
             &self.open_grants,
             &self.grant,
             &self.hold,
+            self.idempotency_key,
             self.budget_counters,
             self.spend_since,
             &self.insert_grant,
@@ -61,6 +65,7 @@ impl Sql {
             &self.insert_hold,
             &self.insert_order,
             self.finish_order,
+            self.put_claim,
             self.finish_key,
             self.update_wallet,
             self.put_budget_counters,
@@ -80,6 +85,8 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
     ),
     grant: format!("SELECT {GRANT_COLS} FROM grants WHERE id = ?1"),
     hold: format!("SELECT {HOLD_COLS} FROM holds WHERE id = ?1"),
+    idempotency_key: "SELECT user_id, key, request_hash, status, response_status, response_body, created_at \
+         FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
     budget_counters: "SELECT budget_id, spent_total, held_credits, last_minute FROM budget_counters WHERE budget_id = ?1",
     // One indexed seek per probe.
     spend_since: "SELECT cumulative - amount FROM spend_buckets WHERE budget_id = ?1 AND minute >= ?2 ORDER BY minute LIMIT 1",
@@ -101,6 +108,9 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
         super::super::cols::ORDER_COLS
     ),
     finish_order: "UPDATE orders SET status = ?2, error_code = ?3, transaction_id = ?4, completed_at = ?5, duration_ms = ?6 WHERE id = ?1",
+    put_claim: "INSERT INTO idempotency_keys (user_id, key, request_hash, status, response_status, response_body, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+         status = excluded.status, response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at",
     finish_key: "UPDATE idempotency_keys SET status = 'done', response_status = ?3, response_body = ?4 WHERE user_id = ?1 AND key = ?2",
     update_wallet: "UPDATE wallets SET balance_credits = ?2, entry_count = ?3, held_credits = ?4, next_expiry = ?5, updated_at = ?6 WHERE user_id = ?1",
     put_budget_counters: "INSERT INTO budget_counters (budget_id, spent_total, held_credits, last_minute) VALUES (?1, ?2, ?3, ?4) \
@@ -222,6 +232,28 @@ impl BatchTx for SyncTx {
 
     async fn holds_by_id(&mut self, ids: &[HoldId]) -> StoreResult<Vec<HoldRow>> {
         self.each(&SQL.hold, ids, |id| vec![id], hold_row)
+    }
+
+    async fn idempotency_keys(
+        &mut self,
+        keys: &[(UserId, String)],
+    ) -> StoreResult<Vec<IdempotencyRow>> {
+        self.each(
+            SQL.idempotency_key,
+            keys,
+            |(user_id, key)| vec![user_id, key],
+            |r| {
+                Ok(IdempotencyRow {
+                    user_id: r.get(0)?,
+                    key: r.get(1)?,
+                    request_hash: r.get(2)?,
+                    status: r.get(3)?,
+                    response_status: r.get(4)?,
+                    response_body: r.get(5)?,
+                    created_at: r.get(6)?,
+                })
+            },
+        )
     }
 
     async fn budget_counters(
@@ -380,6 +412,20 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
                 o.transaction_id,
                 o.completed_at,
                 o.duration_ms
+            ])?;
+        }
+    }
+    if !w.claims.is_empty() {
+        let mut s = db.prepare_cached(SQL.put_claim)?;
+        for k in &w.claims {
+            s.execute(params![
+                k.user_id,
+                k.key,
+                k.request_hash,
+                k.status,
+                k.response_status,
+                k.response_body,
+                k.created_at
             ])?;
         }
     }

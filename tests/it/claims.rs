@@ -1,0 +1,218 @@
+//! Idempotency-key claims as ledger commands, on both backends: claims
+//! share the ledger's batches, and within one batch a key still goes to one
+//! request, a finished key replays, and a dead claim is taken over once.
+
+use std::sync::Arc;
+use tollgate::id::{OrderId, UserId};
+
+use tollgate::clock::{Clock, Timestamp};
+use tollgate::id::new_id;
+use tollgate::ledger::{Ledger, NewGrant};
+use tollgate::money::Credits;
+use tollgate::store::{IdempotencyClaim, IdempotencyStatus, NewUser, OrderStatus, Store};
+
+use crate::harness::TestApp;
+
+fn parts(app: &TestApp) -> (Arc<dyn Store>, Ledger) {
+    (app.state.store.clone(), app.state.ledger.clone())
+}
+
+async fn funded(store: &dyn Store, ledger: &Ledger) -> UserId {
+    let id = UserId::new();
+    store
+        .create_user(&NewUser {
+            id,
+            email: format!("{id}@example.com"),
+            password_hash: "not a login".into(),
+            role: tollgate::store::Role::Customer,
+            budget_id: tollgate::id::BudgetId::new(),
+            created_at: Timestamp::from_millis(0),
+            enabled_products: vec![],
+        })
+        .await
+        .unwrap();
+    ledger
+        .grant(NewGrant {
+            user_id: id,
+            amount_credits: Credits::new(1_000),
+            credit_type: "admin_grant".into(),
+            expires_at: None,
+            source_metadata: None,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// The app's clock (a manual one) in milliseconds.
+fn now_ms(app: &TestApp) -> i64 {
+    app.clock.now().timestamp_millis()
+}
+
+/// Moves the app's clock on, so that the claims made so far are older
+/// than `now_ms` after it.
+fn later(app: &TestApp) {
+    app.clock.advance(chrono::Duration::milliseconds(20));
+}
+
+fn order(user: UserId) -> tollgate::store::OrderRow {
+    tollgate::store::OrderRow {
+        id: OrderId::new(),
+        user_id: user,
+        budget_id: tollgate::id::BudgetId::new(),
+        product_id: new_id(),
+        action: "run".into(),
+        price_credits: Credits::new(1),
+        status: OrderStatus::Pending,
+        error_code: None,
+        instance_id: None,
+        run_id: None,
+        transaction_id: None,
+        created_at: Timestamp::from_millis(0),
+        completed_at: None,
+        duration_ms: Some(1),
+    }
+}
+
+/// Twenty requests claim one key at once: they share batches, and exactly
+/// one gets the key; the others see it in progress, under its hash.
+async fn concurrent_claims_of_one_key_give_it_to_one_request(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger).await;
+    let other = funded(store.as_ref(), &ledger).await;
+    for round in 0..5 {
+        let key = format!("k-{round}");
+        let (batches_before, commands_before) = ledger.engine_stats();
+        let stale_before = now_ms(&app);
+        let claims = futures::future::join_all(
+            (0..20).map(|_| ledger.claim(user, &key, "hash-a", stale_before)),
+        );
+        // The same key of another user is another key.
+        let theirs = ledger.claim(other, &key, "hash-b", stale_before);
+        let (claims, theirs) = tokio::join!(claims, theirs);
+        assert_eq!(theirs.unwrap(), IdempotencyClaim::Claimed);
+        let mut claimed = 0;
+        for c in claims {
+            match c.unwrap() {
+                IdempotencyClaim::Claimed => claimed += 1,
+                IdempotencyClaim::Existing(row) => {
+                    assert_eq!(row.status, IdempotencyStatus::InProgress);
+                    assert_eq!(row.request_hash, "hash-a");
+                    assert_eq!(row.user_id, user);
+                }
+            }
+        }
+        assert_eq!(claimed, 1, "one request has the key");
+        let (batches, commands) = ledger.engine_stats();
+        assert_eq!(commands - commands_before, 21);
+        assert!(
+            batches - batches_before < 21,
+            "claims share batches ({} batches for 21 claims)",
+            batches - batches_before
+        );
+    }
+    // A later request under the key with another body is told whose it is.
+    match ledger
+        .claim(user, "k-0", "hash-c", now_ms(&app))
+        .await
+        .unwrap()
+    {
+        IdempotencyClaim::Existing(row) => assert_eq!(row.request_hash, "hash-a"),
+        c => panic!("the key was free again: {c:?}"),
+    }
+}
+
+/// A charge that records its answer for a key, with claims of the same key
+/// around it in the same batches: each claim sees the key in progress or
+/// replays the charge's answer, never gets it, and the key ends done.
+async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger).await;
+    let mut replayed = 0;
+    for round in 0..10 {
+        let key = format!("charge-{round}");
+        let body = format!("{{\"round\":{round}}}");
+        assert_eq!(
+            ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap(),
+            IdempotencyClaim::Claimed
+        );
+        let o = order(user);
+        let charge = ledger.charge(Credits::new(1), None, &o, Some((&key, &body)));
+        let stale_before = now_ms(&app);
+        let claims =
+            futures::future::join_all((0..8).map(|_| ledger.claim(user, &key, "h", stale_before)));
+        let (charge, claims) = tokio::join!(charge, claims);
+        charge.unwrap();
+        for c in claims {
+            match c.unwrap() {
+                IdempotencyClaim::Existing(row) if row.status == IdempotencyStatus::Done => {
+                    assert_eq!(row.response_body.as_deref(), Some(body.as_str()));
+                    assert_eq!(row.response_status, Some(200));
+                    replayed += 1;
+                }
+                IdempotencyClaim::Existing(row) => {
+                    assert_eq!(row.status, IdempotencyStatus::InProgress)
+                }
+                IdempotencyClaim::Claimed => panic!("a claim took a key in use"),
+            }
+        }
+        match ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap() {
+            IdempotencyClaim::Existing(row) => {
+                assert_eq!(row.status, IdempotencyStatus::Done);
+                assert_eq!(row.response_body.as_deref(), Some(body.as_str()));
+            }
+            c => panic!("the finished key was claimed again: {c:?}"),
+        }
+    }
+    assert!(replayed > 0, "some claims came after their key's charge");
+    let b = ledger.balance(user).await.unwrap();
+    assert_eq!(b.live, Credits::new(990), "each round charged once");
+}
+
+/// A claim whose request died (older than `stale_before`, unfinished) is
+/// taken over by exactly one of the retries that come at once; a finished
+/// key is never taken over, however old.
+async fn a_dead_claim_is_taken_over_once(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger).await;
+    assert_eq!(
+        ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    later(&app);
+    let stale_before = now_ms(&app);
+    let retries =
+        futures::future::join_all((0..10).map(|_| ledger.claim(user, "dies", "h", stale_before)))
+            .await;
+    let taken = retries
+        .iter()
+        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed)))
+        .count();
+    assert_eq!(taken, 1, "{retries:?}");
+    // Another request's body never takes a key over, dead or not.
+    later(&app);
+    assert!(matches!(
+        ledger
+            .claim(user, "dies", "other", now_ms(&app))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Existing(_)
+    ));
+    // A finished key stays finished.
+    let o = order(user);
+    ledger
+        .charge(Credits::new(1), None, &o, Some(("dies", "{}")))
+        .await
+        .unwrap();
+    later(&app);
+    match ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap() {
+        IdempotencyClaim::Existing(row) => assert_eq!(row.status, IdempotencyStatus::Done),
+        c => panic!("a finished key was taken over: {c:?}"),
+    }
+}
+
+crate::on_both_backends!(
+    concurrent_claims_of_one_key_give_it_to_one_request,
+    a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits,
+    a_dead_claim_is_taken_over_once
+);
