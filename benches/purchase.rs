@@ -7,7 +7,8 @@
 //! `/health`, `/credits/balance`, `/products/fetch` and purchases (also
 //! each with a new `Idempotency-Key`), with
 //! their ratios to `/health` (measured first and last, the ratios against
-//! the mean of the two), and the server's resident memory.
+//! the mean of the two), the server's resident memory, and `/health` at
+//! the half-rate line's pacing (the latency spread the machine itself adds).
 //!
 //! Run: `cargo bench --bench purchase` (env: `BENCH_SECONDS`, default 5;
 //! `BENCH_HISTORY`, purchases of history behind the capped budget, default
@@ -488,6 +489,19 @@ async fn main() -> anyhow::Result<()> {
         format!("  at under half the peak rate ({delay} ms pauses)"),
         half.clone(),
     ));
+    // The machine's own spread at that pacing: `/health` does no work, so
+    // its p99 / p50 is what scheduling and the load generator add.
+    let half_health = wrk(
+        &url,
+        Load {
+            delay_ms: delay,
+            ..Load::new("/health", &none, "", 32, seconds)
+        },
+    )?;
+    lines.push((
+        format!("GET /health with the same {delay} ms pauses"),
+        half_health.clone(),
+    ));
     // Last of the purchases: its keys and orders stay behind in the tables.
     let keyed = wrk(
         &url,
@@ -536,6 +550,11 @@ async fn main() -> anyhow::Result<()> {
         half.rps,
         half.rps / many.rps.max(1.0),
         half.p99_ms / half.p50_ms.max(0.001)
+    );
+    println!(
+        "p99 / p50 of /health at {:.0} req/s, the same pauses: {:.2}",
+        half_health.rps,
+        half_health.p99_ms / half_health.p50_ms.max(0.001)
     );
     println!("server resident memory:       {rss:.0} MiB");
     drop(server);
