@@ -191,6 +191,13 @@ pub enum Command {
         request_hash: String,
         stale_before: i64,
     },
+    /// Records a claimed request's answer (one no charge recorded).
+    FinishKey {
+        user_id: UserId,
+        key: String,
+        status: i64,
+        body: String,
+    },
 }
 
 /// What a command answers.
@@ -408,6 +415,24 @@ impl Ledger {
             Reply::Claim(claim) => Ok(claim),
             r => Err(unexpected(r)),
         }
+    }
+
+    /// Records `(status, body)` as the answer to `user_id`'s claimed `key`,
+    /// in the engine's next batch.
+    pub async fn finish_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        status: i64,
+        body: &str,
+    ) -> LedgerResult<()> {
+        self.done(Command::FinishKey {
+            user_id,
+            key: key.to_string(),
+            status,
+            body: body.to_string(),
+        })
+        .await
     }
 
     /// Records an order that needs no hold (a free call), on the wallet's

@@ -1,11 +1,12 @@
 //! Idempotent requests, after zero-to-production's `idempotency` module.
 //! A request with an `Idempotency-Key` first [`claim`]s the key for its
-//! user, with a ledger command, so that claims are written in the ledger's
-//! batches and share their commits with the purchases around them. A key already finished replays its recorded response; a key in use
-//! by another request, or used with a different request, is refused. The
-//! claimed request runs under [`run_claimed`], which [`finish`]es the key
-//! with the response, or [`release`]s it when nothing durable happened, so
-//! a retry runs again.
+//! user. A key already finished replays its recorded response; a key in
+//! use by another request, or used with a different request, is refused.
+//! The claimed request runs under [`run_claimed`], which [`finish`]es the
+//! key with the response, or [`release`]s it when nothing durable
+//! happened, so a retry runs again. Claims and finishes are ledger
+//! commands: they are written in the ledger's batches and share their
+//! commits with the purchases around them.
 //!
 //! A charged purchase records its response under the key in the charge's
 //! own transaction (see `purchase::purchase_with_key`), and the key is not
@@ -167,9 +168,10 @@ pub async fn finish(
     user_id: UserId,
     key: &IdempotencyKey,
     response: &SavedResponse,
-) -> Result<(), StoreError> {
-    app.store
-        .finish_idempotency_key(
+) -> Result<(), LedgerError> {
+    // A ledger command, like the claim: it shares the ledger's commits.
+    app.ledger
+        .finish_key(
             user_id,
             key.as_str(),
             i64::from(response.status),

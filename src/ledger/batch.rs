@@ -101,7 +101,8 @@ impl Command {
             | Command::Release { user_id, .. }
             | Command::FinishOrder { user_id, .. }
             | Command::ExpireDue { user_id }
-            | Command::Claim { user_id, .. } => *user_id,
+            | Command::Claim { user_id, .. }
+            | Command::FinishKey { user_id, .. } => *user_id,
             Command::Charge { order, .. } | Command::RecordOrder(order) => order.user_id,
         }
     }
@@ -193,6 +194,15 @@ impl Batch {
                 request_hash,
                 *stale_before,
             ))),
+            Command::FinishKey {
+                user_id,
+                key,
+                status,
+                body,
+            } => {
+                self.finish_key(*user_id, key, *status, body);
+                Ok(Reply::Done)
+            }
         }
     }
 

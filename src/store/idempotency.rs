@@ -43,13 +43,6 @@ pub enum IdempotencyClaim {
 /// (`ledger::Command::Claim`), written in the ledger's batches.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    async fn finish_idempotency_key(
-        &self,
-        user_id: UserId,
-        key: &str,
-        status: i64,
-        body: &str,
-    ) -> StoreResult<()>;
     async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()>;
     async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64>;
 }

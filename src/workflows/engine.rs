@@ -293,7 +293,7 @@ impl RunCtx {
                     };
                     idempotency::finish(&self.app, self.run.user_id, &key, &saved)
                         .await
-                        .map_err(internal)?;
+                        .map_err(|e| StepError::new("internal_error", e.to_string()))?;
                 }
                 self.finish_step(
                     step_key, product, action, &outcome, started_at, started, false,

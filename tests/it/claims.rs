@@ -123,8 +123,9 @@ async fn concurrent_claims_of_one_key_give_it_to_one_request(app: TestApp) {
 }
 
 /// A charge that records its answer for a key, with claims of the same key
-/// around it in the same batches: each claim sees the key in progress or
-/// replays the charge's answer, never gets it, and the key ends done.
+/// sent beside it (in its batch or the next): each claim sees the key in
+/// progress or replays the charge's answer, never gets it, and the key ends
+/// done.
 async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: TestApp) {
     let (store, ledger) = parts(&app);
     let user = funded(store.as_ref(), &ledger).await;

@@ -544,6 +544,43 @@ async fn an_idempotency_key_replays_the_first_response_and_charges_once(app: Tes
     assert!(resp.headers().get("idempotent-replayed").is_none());
 }
 
+/// A refusal under an `Idempotency-Key` is the key's answer: a retry gets
+/// it again, even after the wallet could pay, and nothing is charged.
+async fn a_refusal_under_an_idempotency_key_is_replayed(app: TestApp) {
+    let user = app.new_user().await;
+    let admin = app.new_admin().await;
+    let send = |key: &'static str, body: Value| {
+        app.client
+            .post(format!("{}/products/purchase", app.url))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let calculator = json!({"product_id": "calculator", "parameters": {"action": "evaluate", "expression": "1+1"}});
+    // One call charged in one write after it ran, one held before it runs.
+    let calls = [("r-1", calculator), ("r-2", memory_set("a", json!(1)))];
+    let mut refusals = Vec::new();
+    for (key, body) in &calls {
+        let first = send(key, body.clone()).await.unwrap();
+        assert_eq!(first.status(), StatusCode::PAYMENT_REQUIRED);
+        let first: Value = first.json().await.unwrap();
+        assert_eq!(first["error"], "insufficient_credits");
+        refusals.push(first);
+    }
+    app.grant(&admin, &user, 10, None).await;
+    for ((key, body), first) in calls.iter().zip(refusals) {
+        let again = send(key, body.clone()).await.unwrap();
+        assert_eq!(again.status(), StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap(), first);
+    }
+    // A new key is a new request, which the wallet can pay for now.
+    let paid = send("r-3", memory_set("a", json!(1))).await.unwrap();
+    assert_eq!(paid.status(), StatusCode::OK);
+    assert_eq!(app.balance(&user).await["balance"], 10 - MEMORY_PRICE);
+}
+
 async fn two_users_are_isolated(app: TestApp) {
     let alice = funded_user(&app, 50).await;
     let bob = funded_user(&app, 50).await;
@@ -653,6 +690,7 @@ crate::on_both_backends!(
     caps_refuse_calls_past_them_with_429_and_cost_nothing,
     caps_hold_under_concurrency,
     an_idempotency_key_replays_the_first_response_and_charges_once,
+    a_refusal_under_an_idempotency_key_is_replayed,
     two_users_are_isolated,
     web_fetch_reads_allowlisted_pages_and_refuses_private_ones,
 );

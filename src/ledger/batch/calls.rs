@@ -228,27 +228,38 @@ impl Batch {
         Ok(txn)
     }
 
-    /// Stores the response of a charged idempotent request in the batch. A
-    /// later claim of the key in the batch replays it; a key claimed in the
-    /// batch itself is written once, done.
+    /// Stores the response of a charged idempotent request in the batch.
     fn record_response(&mut self, user_id: UserId, idempotent: Option<&(String, String)>) {
         if let Some((key, body)) = idempotent {
-            if let Some(slot) = self.keys.get_mut(&(user_id, key.clone())) {
-                if let Some(row) = &mut slot.row {
-                    row.status = IdempotencyStatus::Done;
-                    row.response_status = Some(200);
-                    row.response_body = Some(body.clone());
-                    if slot.claimed {
-                        return;
-                    }
-                }
-            }
-            self.idempotency.push(IdempotencyFinish {
-                user_id,
-                key: key.clone(),
-                status: 200,
-                body: body.clone(),
-            });
+            self.finish_key(user_id, key, 200, body);
         }
+    }
+
+    /// Records `(status, body)` as the answer to `user_id`'s `key`. A later
+    /// claim of the key in the batch replays it; a key claimed in the batch
+    /// itself is written once, done.
+    ///
+    /// A key the batch loaded and found missing (given up while its
+    /// request ran) stays missing, as the database's own update of a
+    /// missing row would leave it: so no key is both claimed and finished
+    /// in one batch.
+    pub(super) fn finish_key(&mut self, user_id: UserId, key: &str, status: i64, body: &str) {
+        if let Some(slot) = self.keys.get_mut(&(user_id, key.to_string())) {
+            let Some(row) = &mut slot.row else {
+                return;
+            };
+            row.status = IdempotencyStatus::Done;
+            row.response_status = Some(status);
+            row.response_body = Some(body.to_string());
+            if slot.claimed {
+                return;
+            }
+        }
+        self.idempotency.push(IdempotencyFinish {
+            user_id,
+            key: key.to_string(),
+            status,
+            body: body.to_string(),
+        });
     }
 }

@@ -11,8 +11,9 @@
 //!
 //! The CTEs of one statement see one snapshot, so no two of them touch the
 //! same row: a batch's new grants and grant updates, new and finished orders,
-//! and new and deleted holds are disjoint sets (`ledger::batch` folds a
-//! change to a row it creates into the created row). Foreign keys are
+//! new and deleted holds, and claimed and finished idempotency keys are
+//! disjoint sets (`ledger::batch` folds a change to a row it creates into
+//! the created row). Foreign keys are
 //! checked at the end of the statement, after every CTE has run.
 
 use crate::id::{BudgetId, GrantId, HoldId, UserId};

@@ -29,23 +29,6 @@ where
     for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
 {
-    async fn finish_idempotency_key(
-        &self,
-        user_id: UserId,
-        key: &str,
-        status: i64,
-        body: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2")
-            .bind(user_id)
-            .bind(key)
-            .bind(status)
-            .bind(body)
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
     async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'")
             .bind(user_id)

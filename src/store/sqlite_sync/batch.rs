@@ -110,7 +110,8 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
     finish_order: "UPDATE orders SET status = ?2, error_code = ?3, transaction_id = ?4, completed_at = ?5, duration_ms = ?6 WHERE id = ?1",
     put_claim: "INSERT INTO idempotency_keys (user_id, key, request_hash, status, response_status, response_body, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
-         status = excluded.status, response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at",
+         status = excluded.status, response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at \
+         WHERE idempotency_keys.status = 'in_progress'",
     finish_key: "UPDATE idempotency_keys SET status = 'done', response_status = ?3, response_body = ?4 WHERE user_id = ?1 AND key = ?2",
     update_wallet: "UPDATE wallets SET balance_credits = ?2, entry_count = ?3, held_credits = ?4, next_expiry = ?5, updated_at = ?6 WHERE user_id = ?1",
     put_budget_counters: "INSERT INTO budget_counters (budget_id, spent_total, held_credits, last_minute) VALUES (?1, ?2, ?3, ?4) \

@@ -83,6 +83,7 @@ static PARTS: LazyLock<[String; 13]> = LazyLock::new(|| {
             ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash,
                 status = excluded.status, response_status = excluded.response_status,
                 response_body = excluded.response_body, created_at = excluded.created_at
+                WHERE idempotency_keys.status = 'in_progress'
         )",
         ),
         String::from(
@@ -124,7 +125,7 @@ static PARTS: LazyLock<[String; 13]> = LazyLock::new(|| {
 });
 
 /// The write statement of the CTEs `shape` names (bit `n` for `PARTS[n]`),
-/// built once per shape. A purchase batch fills six of the twelve, and an
+/// built once per shape. A purchase batch fills six of the thirteen, and an
 /// empty CTE is not free: PostgreSQL plans, starts and finishes each one
 /// at every execution (about a tenth of the statement's time was starting
 /// nodes, many of them for CTEs with nothing to do).
