@@ -7,41 +7,15 @@ use tollgate::id::{OrderId, UserId};
 
 use tollgate::clock::{Clock, Timestamp};
 use tollgate::id::new_id;
-use tollgate::ledger::{Ledger, NewGrant};
+use tollgate::ledger::Ledger;
 use tollgate::money::Credits;
-use tollgate::store::{IdempotencyClaim, IdempotencyStatus, NewUser, OrderStatus, Store};
+use tollgate::store::{IdempotencyClaim, IdempotencyStatus, OrderStatus, Store};
 
 use crate::harness::TestApp;
+use crate::ledger::funded;
 
 fn parts(app: &TestApp) -> (Arc<dyn Store>, Ledger) {
     (app.state.store.clone(), app.state.ledger.clone())
-}
-
-async fn funded(store: &dyn Store, ledger: &Ledger) -> UserId {
-    let id = UserId::new();
-    store
-        .create_user(&NewUser {
-            id,
-            email: format!("{id}@example.com"),
-            password_hash: "not a login".into(),
-            role: tollgate::store::Role::Customer,
-            budget_id: tollgate::id::BudgetId::new(),
-            created_at: Timestamp::from_millis(0),
-            enabled_products: vec![],
-        })
-        .await
-        .unwrap();
-    ledger
-        .grant(NewGrant {
-            user_id: id,
-            amount_credits: Credits::new(1_000),
-            credit_type: "admin_grant".into(),
-            expires_at: None,
-            source_metadata: None,
-        })
-        .await
-        .unwrap();
-    id
 }
 
 /// The app's clock (a manual one) in milliseconds.
@@ -78,8 +52,8 @@ fn order(user: UserId) -> tollgate::store::OrderRow {
 /// one gets the key; the others see it in progress, under its hash.
 async fn concurrent_claims_of_one_key_give_it_to_one_request(app: TestApp) {
     let (store, ledger) = parts(&app);
-    let user = funded(store.as_ref(), &ledger).await;
-    let other = funded(store.as_ref(), &ledger).await;
+    let user = funded(store.as_ref(), &ledger, 1_000).await;
+    let other = funded(store.as_ref(), &ledger, 1_000).await;
     for round in 0..5 {
         let key = format!("k-{round}");
         let (batches_before, commands_before) = ledger.engine_stats();
@@ -128,7 +102,7 @@ async fn concurrent_claims_of_one_key_give_it_to_one_request(app: TestApp) {
 /// done.
 async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: TestApp) {
     let (store, ledger) = parts(&app);
-    let user = funded(store.as_ref(), &ledger).await;
+    let user = funded(store.as_ref(), &ledger, 1_000).await;
     let mut replayed = 0;
     for round in 0..10 {
         let key = format!("charge-{round}");
@@ -175,7 +149,7 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
 /// key is never taken over, however old.
 async fn a_dead_claim_is_taken_over_once(app: TestApp) {
     let (store, ledger) = parts(&app);
-    let user = funded(store.as_ref(), &ledger).await;
+    let user = funded(store.as_ref(), &ledger, 1_000).await;
     assert_eq!(
         ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap(),
         IdempotencyClaim::Claimed

@@ -700,7 +700,7 @@ async fn a_capture_records_its_allocations_in_consumption_order_on_postgres() {
     a_capture_records_its_allocations_in_consumption_order(Backend::Postgres).await;
 }
 
-async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> UserId {
+pub(crate) async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> UserId {
     let user = make_user(store).await;
     ledger
         .grant(NewGrant {
