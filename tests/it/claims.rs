@@ -3,16 +3,14 @@
 //! request, a finished key replays, and a dead claim is taken over once.
 
 use std::sync::Arc;
-use tollgate::id::{OrderId, UserId};
 
-use tollgate::clock::{Clock, Timestamp};
-use tollgate::id::new_id;
+use tollgate::clock::Clock;
 use tollgate::ledger::Ledger;
 use tollgate::money::Credits;
-use tollgate::store::{IdempotencyClaim, IdempotencyStatus, OrderStatus, Store};
+use tollgate::store::{IdempotencyClaim, IdempotencyStatus, Store};
 
 use crate::harness::TestApp;
-use crate::ledger::funded;
+use crate::ledger::{funded, pending_order};
 
 fn parts(app: &TestApp) -> (Arc<dyn Store>, Ledger) {
     (app.state.store.clone(), app.state.ledger.clone())
@@ -27,25 +25,6 @@ fn now_ms(app: &TestApp) -> i64 {
 /// than `now_ms` after it.
 fn later(app: &TestApp) {
     app.clock.advance(chrono::Duration::milliseconds(20));
-}
-
-fn order(user: UserId) -> tollgate::store::OrderRow {
-    tollgate::store::OrderRow {
-        id: OrderId::new(),
-        user_id: user,
-        budget_id: tollgate::id::BudgetId::new(),
-        product_id: new_id(),
-        action: "run".into(),
-        price_credits: Credits::new(1),
-        status: OrderStatus::Pending,
-        error_code: None,
-        instance_id: None,
-        run_id: None,
-        transaction_id: None,
-        created_at: Timestamp::from_millis(0),
-        completed_at: None,
-        duration_ms: Some(1),
-    }
 }
 
 /// Twenty requests claim one key at once: they share batches, and exactly
@@ -111,7 +90,7 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
             ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap(),
             IdempotencyClaim::Claimed
         );
-        let o = order(user);
+        let o = pending_order(user, Credits::new(1));
         let charge = ledger.charge(Credits::new(1), None, &o, Some((&key, &body)));
         let stale_before = now_ms(&app);
         let claims =
@@ -174,7 +153,7 @@ async fn a_dead_claim_is_taken_over_once(app: TestApp) {
         IdempotencyClaim::Existing(_)
     ));
     // A finished key stays finished.
-    let o = order(user);
+    let o = pending_order(user, Credits::new(1));
     ledger
         .charge(Credits::new(1), None, &o, Some(("dies", "{}")))
         .await

@@ -715,6 +715,26 @@ pub(crate) async fn funded(store: &dyn Store, ledger: &Ledger, credits: i64) -> 
     user
 }
 
+/// A pending order of `user`'s, at `price`, for the one-write charge.
+pub(crate) fn pending_order(user: UserId, price: Credits) -> tollgate::store::OrderRow {
+    tollgate::store::OrderRow {
+        id: OrderId::new(),
+        user_id: user,
+        budget_id: tollgate::id::BudgetId::new(),
+        product_id: new_id(),
+        action: "run".into(),
+        price_credits: price,
+        status: OrderStatus::Pending,
+        error_code: None,
+        instance_id: None,
+        run_id: None,
+        transaction_id: None,
+        created_at: Timestamp::from_millis(0),
+        completed_at: None,
+        duration_ms: Some(3),
+    }
+}
+
 /// Many commands at once share batches; the ones the wallet cannot pay for
 /// fail alone and their neighbours, on this wallet and another, go through.
 async fn a_refused_command_fails_alone_in_its_batch(backend: Backend) {
@@ -816,22 +836,7 @@ async fn a_charge_the_wallet_cannot_cover_is_refused_whole(backend: Backend) {
         .reserve(user, Credits::new(4), Duration::minutes(5), None, None)
         .await
         .unwrap();
-    let order = |price| tollgate::store::OrderRow {
-        id: OrderId::new(),
-        user_id: user,
-        budget_id: tollgate::id::BudgetId::new(),
-        product_id: new_id(),
-        action: "run".into(),
-        price_credits: price,
-        status: OrderStatus::Pending,
-        error_code: None,
-        instance_id: None,
-        run_id: None,
-        transaction_id: None,
-        created_at: Timestamp::from_millis(0),
-        completed_at: None,
-        duration_ms: Some(3),
-    };
+    let order = |price| pending_order(user, price);
     let refused = order(Credits::new(7));
     let r = ledger.charge(Credits::new(7), None, &refused, None).await;
     assert!(
