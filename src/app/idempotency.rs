@@ -61,11 +61,19 @@ pub struct SavedResponse {
     pub body: String,
 }
 
+/// A request's hold on its key: what [`release`] gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The claim's `created_at`: a later claim that takes the key over has
+    /// another.
+    at: Timestamp,
+}
+
 /// What to do with a request after claiming its key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextAction {
     /// The key is the request's now: run it under [`run_claimed`].
-    StartProcessing,
+    StartProcessing(Claim),
     /// The key's first request finished: answer its response again.
     ReturnSavedResponse(SavedResponse),
 }
@@ -148,7 +156,7 @@ pub async fn claim_lasting(
         .claim(user_id, key.as_str(), request_hash, stale_before.millis())
         .await?;
     match claim {
-        IdempotencyClaim::Claimed => Ok(NextAction::StartProcessing),
+        IdempotencyClaim::Claimed(at) => Ok(NextAction::StartProcessing(Claim { at })),
         IdempotencyClaim::Existing(row) if row.request_hash != request_hash => {
             Err(IdempotencyError::KeyReused)
         }
@@ -180,14 +188,16 @@ pub async fn finish(
         .await
 }
 
-/// Gives `key` up: its request left nothing to replay.
+/// Gives `key` up: its request left nothing to replay. A key that another
+/// request has taken over since (this one was counted dead) stays theirs.
 pub async fn release(
     app: &AppInner,
     user_id: UserId,
     key: &IdempotencyKey,
+    claim: Claim,
 ) -> Result<(), StoreError> {
     app.store
-        .release_idempotency_key(user_id, key.as_str())
+        .release_idempotency_key(user_id, key.as_str(), claim.at)
         .await
 }
 
@@ -211,6 +221,7 @@ pub async fn run_claimed<W, E>(
     app: &AppState,
     user_id: UserId,
     key: &IdempotencyKey,
+    claim: Claim,
     work: W,
 ) -> Result<SavedResponse, E>
 where
@@ -229,7 +240,7 @@ where
                 Ok(response)
             }
             Err(e) => {
-                release(&app, user_id, &key)
+                release(&app, user_id, &key, claim)
                     .await
                     .map_err(IdempotencyError::from)?;
                 Err(e)

@@ -233,7 +233,7 @@ impl Batch {
             created_at: now,
         });
         slot.claimed = true;
-        IdempotencyClaim::Claimed
+        IdempotencyClaim::Claimed(now)
     }
 
     fn wallet(&mut self, user_id: UserId) -> &mut Wallet {

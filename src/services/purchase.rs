@@ -145,7 +145,7 @@ where
             response,
             replayed: true,
         }),
-        NextAction::StartProcessing => {
+        NextAction::StartProcessing(claim) => {
             let (state, user_id) = (app.clone(), caller.user_id);
             let work = {
                 let key = key.clone();
@@ -165,7 +165,7 @@ where
                     }
                 }
             };
-            let response = idempotency::run_claimed(app, user_id, &key, work).await?;
+            let response = idempotency::run_claimed(app, user_id, &key, claim, work).await?;
             Ok(Answer::Recorded {
                 response,
                 replayed: false,

@@ -33,8 +33,10 @@ pub struct IdempotencyRow {
 /// The outcome of claiming an idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyClaim {
-    /// The caller owns the key now and must finish it.
-    Claimed,
+    /// The caller owns the key now and must finish or release it. The
+    /// time is the claim's `created_at`, which tells this claim from a
+    /// later one that took the key over: a release gives up only its own.
+    Claimed(Timestamp),
     /// Another request with this key exists.
     Existing(IdempotencyRow),
 }
@@ -43,6 +45,14 @@ pub enum IdempotencyClaim {
 /// (`ledger::Command::Claim`), written in the ledger's batches.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()>;
+    /// Deletes `user_id`'s `key` if it is still the in-progress claim made
+    /// at `claimed_at`: a request counted dead, whose key another request
+    /// took over, must not free the key under that request.
+    async fn release_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        claimed_at: Timestamp,
+    ) -> StoreResult<()>;
     async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64>;
 }

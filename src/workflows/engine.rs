@@ -247,32 +247,35 @@ impl RunCtx {
             }
             Err(_) => return Err(in_progress()),
         };
-        if let NextAction::ReturnSavedResponse(saved) = claim {
-            let body: Value = serde_json::from_str(&saved.body).unwrap_or(Value::Null);
-            if body["success"] != true {
-                return Err(in_progress());
+        let claim = match claim {
+            NextAction::StartProcessing(claim) => claim,
+            NextAction::ReturnSavedResponse(saved) => {
+                let body: Value = serde_json::from_str(&saved.body).unwrap_or(Value::Null);
+                if body["success"] != true {
+                    return Err(in_progress());
+                }
+                let outcome = PurchaseOutcome {
+                    order_id: body["order_id"]
+                        .as_str()
+                        .and_then(OrderId::parse)
+                        .ok_or_else(in_progress)?,
+                    data: body["data"].clone(),
+                    price_credits: Credits::new(body["price_credits"].as_i64().unwrap_or(0)),
+                    product_id: body["product_id"]
+                        .as_str()
+                        .and_then(ProductId::parse)
+                        .ok_or_else(in_progress)?,
+                    action: action.to_string(),
+                    // Replayed: its answer is recorded already.
+                    recorded_with_charge: true,
+                };
+                self.finish_step(
+                    step_key, product, action, &outcome, started_at, started, true,
+                )
+                .await?;
+                return Ok(outcome.data);
             }
-            let outcome = PurchaseOutcome {
-                order_id: body["order_id"]
-                    .as_str()
-                    .and_then(OrderId::parse)
-                    .ok_or_else(in_progress)?,
-                data: body["data"].clone(),
-                price_credits: Credits::new(body["price_credits"].as_i64().unwrap_or(0)),
-                product_id: body["product_id"]
-                    .as_str()
-                    .and_then(ProductId::parse)
-                    .ok_or_else(in_progress)?,
-                action: action.to_string(),
-                // Replayed: its answer is recorded already.
-                recorded_with_charge: true,
-            };
-            self.finish_step(
-                step_key, product, action, &outcome, started_at, started, true,
-            )
-            .await?;
-            return Ok(outcome.data);
-        }
+        };
         let request = PurchaseRequest {
             max_price_credits: None,
             product: product.to_string(),
@@ -303,7 +306,7 @@ impl RunCtx {
             }
             Err(e) => {
                 // Nothing was charged: a later attempt may run the step again.
-                idempotency::release(&self.app, self.run.user_id, &key)
+                idempotency::release(&self.app, self.run.user_id, &key, claim)
                     .await
                     .map_err(internal)?;
                 let err = step_error(e);

@@ -43,11 +43,11 @@ async fn concurrent_claims_of_one_key_give_it_to_one_request(app: TestApp) {
         // The same key of another user is another key.
         let theirs = ledger.claim(other, &key, "hash-b", stale_before);
         let (claims, theirs) = tokio::join!(claims, theirs);
-        assert_eq!(theirs.unwrap(), IdempotencyClaim::Claimed);
+        assert!(matches!(theirs.unwrap(), IdempotencyClaim::Claimed(_)));
         let mut claimed = 0;
         for c in claims {
             match c.unwrap() {
-                IdempotencyClaim::Claimed => claimed += 1,
+                IdempotencyClaim::Claimed(_) => claimed += 1,
                 IdempotencyClaim::Existing(row) => {
                     assert_eq!(row.status, IdempotencyStatus::InProgress);
                     assert_eq!(row.request_hash, "hash-a");
@@ -86,10 +86,10 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
     for round in 0..10 {
         let key = format!("charge-{round}");
         let body = format!("{{\"round\":{round}}}");
-        assert_eq!(
+        assert!(matches!(
             ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap(),
-            IdempotencyClaim::Claimed
-        );
+            IdempotencyClaim::Claimed(_)
+        ));
         let o = pending_order(user, Credits::new(1));
         let charge = ledger.charge(Credits::new(1), None, &o, Some((&key, &body)));
         let stale_before = now_ms(&app);
@@ -107,7 +107,7 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
                 IdempotencyClaim::Existing(row) => {
                     assert_eq!(row.status, IdempotencyStatus::InProgress)
                 }
-                IdempotencyClaim::Claimed => panic!("a claim took a key in use"),
+                IdempotencyClaim::Claimed(_) => panic!("a claim took a key in use"),
             }
         }
         match ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap() {
@@ -124,15 +124,17 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
 }
 
 /// A claim whose request died (older than `stale_before`, unfinished) is
-/// taken over by exactly one of the retries that come at once; a finished
-/// key is never taken over, however old.
+/// taken over by exactly one of the retries that come at once, and the
+/// dead claim's release leaves the key to it; a finished key is never
+/// taken over, however old.
 async fn a_dead_claim_is_taken_over_once(app: TestApp) {
     let (store, ledger) = parts(&app);
     let user = funded(store.as_ref(), &ledger, 1_000).await;
-    assert_eq!(
-        ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap(),
-        IdempotencyClaim::Claimed
-    );
+    let IdempotencyClaim::Claimed(dead) =
+        ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap()
+    else {
+        panic!("a new key is claimed")
+    };
     later(&app);
     let stale_before = now_ms(&app);
     let retries =
@@ -140,9 +142,22 @@ async fn a_dead_claim_is_taken_over_once(app: TestApp) {
             .await;
     let taken = retries
         .iter()
-        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed)))
+        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed(_))))
         .count();
     assert_eq!(taken, 1, "{retries:?}");
+    // The request counted dead fails after all and gives its key up: the
+    // key stays with the request that took it over, so no third runs.
+    store
+        .release_idempotency_key(user, "dies", dead)
+        .await
+        .unwrap();
+    match ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap() {
+        IdempotencyClaim::Existing(row) => {
+            assert_eq!(row.status, IdempotencyStatus::InProgress);
+            assert!(row.created_at > dead, "the taker's claim");
+        }
+        c => panic!("a key taken over was freed by its dead claim: {c:?}"),
+    }
     // Another request's body never takes a key over, dead or not.
     later(&app);
     assert!(matches!(

@@ -29,12 +29,21 @@ where
     for<'q> Option<Timestamp>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
 {
-    async fn release_idempotency_key(&self, user_id: UserId, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status = 'in_progress'")
-            .bind(user_id)
-            .bind(key)
-            .execute(self.writer())
-            .await?;
+    async fn release_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        claimed_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
+             AND status = 'in_progress' AND created_at = $3",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(claimed_at)
+        .execute(self.writer())
+        .await?;
         Ok(())
     }
 
