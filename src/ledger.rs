@@ -170,6 +170,13 @@ pub enum Command {
         budget: Option<BudgetRow>,
         order: OrderRow,
         idempotent: Option<(String, String)>,
+        /// (request hash, stale before): the charge first claims
+        /// `idempotent`'s key as [`Command::Claim`] does. If the key is
+        /// another request's, the key's row answers and nothing is charged;
+        /// if the charge is refused, the claim is undone and the refusal
+        /// leaves no order. So the call can be run again under a claim of
+        /// its own, and nothing of this try is left.
+        claim: Option<(String, i64)>,
     },
     RecordOrder(OrderRow),
     FinishOrder {
@@ -372,8 +379,45 @@ impl Ledger {
             budget: budget.cloned(),
             order: order.clone(),
             idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
+            claim: None,
         })
         .await
+    }
+
+    /// [`Ledger::charge`] of a call made under `key`, which it claims for
+    /// the request with `request_hash` and finishes with `body` in the same
+    /// command: one write for a keyed call with no outside effect, instead
+    /// of a claim before the call and a charge after it. `None` when the
+    /// key is another request's (or the same one's, in progress or
+    /// finished): nothing is charged and the key stays as it was. A refusal
+    /// (credits, a cap) undoes the claim and records no order, so the call
+    /// can be made again under a claim of its own, which records it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn charge_claiming(
+        &self,
+        amount: Credits,
+        budget: Option<&BudgetRow>,
+        order: &OrderRow,
+        key: &str,
+        body: &str,
+        request_hash: &str,
+        stale_before: i64,
+    ) -> LedgerResult<Option<TransactionRow>> {
+        if !amount.is_positive() {
+            return Err(LedgerError::InvalidAmount);
+        }
+        let c = Command::Charge {
+            amount,
+            budget: budget.cloned(),
+            order: order.clone(),
+            idempotent: Some((key.to_string(), body.to_string())),
+            claim: Some((request_hash.to_string(), stale_before)),
+        };
+        match self.engine.run(c).await? {
+            Reply::Transaction(t) => Ok(Some(t)),
+            Reply::Claim(IdempotencyClaim::Existing(_)) => Ok(None),
+            r => Err(unexpected(r)),
+        }
     }
 
     /// Releases a hold without charging; its order, if any, fails with `code`.

@@ -184,6 +184,50 @@ pub fn response_text(outcome: &PurchaseOutcome, instance_id: InstanceId) -> Stri
     serde_json::to_string(&response(outcome, instance_id)).expect("a purchase response serializes")
 }
 
+/// How a purchase stands to an `Idempotency-Key`.
+#[derive(Clone, Copy)]
+enum Keyed<'a> {
+    No,
+    /// Claimed before the purchase: a charge records its answer under it.
+    Claimed(&'a str),
+    /// Not claimed yet: the one-write charge claims it (see
+    /// [`purchase_claiming`]).
+    Claiming {
+        key: &'a str,
+        request_hash: &'a str,
+        stale_before: i64,
+    },
+}
+
+impl<'a> Keyed<'a> {
+    fn key(self) -> Option<&'a str> {
+        match self {
+            Keyed::No => None,
+            Keyed::Claimed(key) | Keyed::Claiming { key, .. } => Some(key),
+        }
+    }
+
+    /// True for a try that must leave nothing behind unless it is charged:
+    /// every other outcome is left to a run under a claim of its own.
+    fn claiming(self) -> bool {
+        matches!(self, Keyed::Claiming { .. })
+    }
+}
+
+/// The error a claiming try gives up with; never answered to anyone.
+fn left_to_a_claimed_run() -> PurchaseError {
+    PurchaseError::Internal(anyhow::anyhow!("left to a run under a claimed key"))
+}
+
+/// The action a purchase names: the one given, or a product's only one.
+fn action_name(given: &Option<String>, product: &Product) -> String {
+    match (given, product.actions.len()) {
+        (Some(a), _) => a.clone(),
+        (None, 1) => product.actions[0].name.clone(),
+        (None, _) => String::new(),
+    }
+}
+
 /// Runs a purchase for `caller`, counting its outcome in the metrics. Under
 /// a claimed `Idempotency-Key`, a charged success records its response for
 /// the key in the charge's own transaction, so a retry after a crash
@@ -203,14 +247,100 @@ pub async fn purchase_with_key(
         crate::telemetry::purchase("unknown", "product_not_found", Credits::ZERO);
         return Err(PurchaseError::ProductNotFound(req.product));
     };
-    let (app, caller) = (app.clone(), caller.clone());
     let key = idempotency_key.map(str::to_string);
+    spawned(
+        app,
+        caller,
+        product,
+        req,
+        true,
+        move |app, caller, product, req| async move {
+            let keyed = key.as_deref().map_or(Keyed::No, Keyed::Claimed);
+            purchase_product(&app, &caller, &product, req, keyed).await
+        },
+    )
+    .await
+}
+
+/// A purchase under an `Idempotency-Key` not claimed yet, tried in one
+/// write: a paid call with no outside effect (and no credentials) runs
+/// first, and its charge claims the key and records the answer under it in
+/// one ledger command (`Ledger::charge_claiming`), instead of a claim
+/// before the call and a charge after it, each waiting for a commit.
+///
+/// `Ok(None)` when the try left nothing behind and the purchase must run
+/// under a claim of its own: the product does not qualify; the key is
+/// another request's, or this one's already; or the call failed, was
+/// refused, or would have asked the budget's owner for something. That run
+/// makes the call again (it has no outside effect) and records what it
+/// answers under the key, as every keyed purchase does.
+pub async fn purchase_claiming(
+    app: &AppState,
+    caller: &Caller,
+    req: PurchaseRequest,
+    key: &str,
+    request_hash: &str,
+    stale_before: i64,
+) -> Result<Option<PurchaseOutcome>, PurchaseError> {
+    let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
+        return Ok(None);
+    };
+    let action = action_name(&req.action, &product);
+    let qualifies = product
+        .builtin
+        .as_ref()
+        .is_some_and(|t| !t.has_outside_effect(&action))
+        && product.credentials.is_empty()
+        && product
+            .action(&action)
+            .is_some_and(|a| a.price_credits.is_positive());
+    if !qualifies {
+        return Ok(None);
+    }
+    let (key, request_hash) = (key.to_string(), request_hash.to_string());
+    let tried = spawned(
+        app,
+        caller,
+        product,
+        req,
+        false,
+        move |app, caller, product, req| async move {
+            let keyed = Keyed::Claiming {
+                key: &key,
+                request_hash: &request_hash,
+                stale_before,
+            };
+            purchase_product(&app, &caller, &product, req, keyed).await
+        },
+    )
+    .await;
+    Ok(tried.ok())
+}
+
+/// Runs `purchase` in a task of its own and counts its success in the
+/// metrics, and its refusal if `count_refusal` (a claiming try's is not
+/// one: the run under a claim that follows counts its own).
+async fn spawned<F, Fut>(
+    app: &AppState,
+    caller: &Caller,
+    product: Arc<Product>,
+    req: PurchaseRequest,
+    count_refusal: bool,
+    purchase: F,
+) -> Result<PurchaseOutcome, PurchaseError>
+where
+    F: FnOnce(AppState, Caller, Arc<Product>, PurchaseRequest) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<PurchaseOutcome, PurchaseError>> + Send,
+{
+    let (app, caller) = (app.clone(), caller.clone());
     let task = tokio::spawn(async move {
-        let result = purchase_product(&app, &caller, &product, req, key.as_deref()).await;
+        let name = product.row.name.clone();
+        let result = purchase(app, caller, product, req).await;
         // Labelled by catalog name only, so caller-supplied strings never become labels.
         match &result {
-            Ok(o) => crate::telemetry::purchase(&product.row.name, "succeeded", o.price_credits),
-            Err(e) => crate::telemetry::purchase(&product.row.name, e.code(), Credits::ZERO),
+            Ok(o) => crate::telemetry::purchase(&name, "succeeded", o.price_credits),
+            Err(e) if count_refusal => crate::telemetry::purchase(&name, e.code(), Credits::ZERO),
+            Err(_) => {}
         }
         result
     });
@@ -223,12 +353,15 @@ async fn purchase_product(
     caller: &Caller,
     product: &Arc<Product>,
     req: PurchaseRequest,
-    idempotency_key: Option<&str>,
+    keyed: Keyed<'_>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
     let policy = app.caches.budget(caller.budget_id).await?.ok_or_else(|| {
         PurchaseError::Internal(anyhow::anyhow!("the caller's budget is missing"))
     })?;
     if !policy.enables(product.id()) {
+        if keyed.claiming() {
+            return Err(left_to_a_claimed_run());
+        }
         let approval_request_id = request_product(app, caller, product).await?;
         return Err(PurchaseError::NotOnBudget {
             product_id: product.row.id,
@@ -242,11 +375,7 @@ async fn purchase_product(
         return Err(PurchaseError::BudgetPaused);
     }
 
-    let action = match (&req.action, product.actions.len()) {
-        (Some(a), _) => a.clone(),
-        (None, 1) => product.actions[0].name.clone(),
-        (None, _) => String::new(),
-    };
+    let action = action_name(&req.action, product);
     let Some(spec) = product.action(&action) else {
         return Err(PurchaseError::UnknownAction {
             given: req.action.map(Value::String).unwrap_or(Value::Null),
@@ -261,7 +390,7 @@ async fn purchase_product(
             return Err(PurchaseError::PriceAboveMax { price, max });
         }
     }
-    check_agreed_price(app, caller, &policy, product, &action, price).await?;
+    check_agreed_price(app, caller, &policy, product, &action, price, keyed).await?;
 
     let credentials = if product.credentials.is_empty() {
         Vec::new()
@@ -363,9 +492,34 @@ async fn purchase_product(
         return match result {
             Ok(data) => {
                 let mut outcome = outcome(data, order.id);
-                if price.is_positive() {
-                    let body =
-                        idempotency_key.map(|k| (k, response_text(&outcome, req.instance_id)));
+                if let Keyed::Claiming {
+                    key,
+                    request_hash,
+                    stale_before,
+                } = keyed
+                {
+                    let body = response_text(&outcome, req.instance_id);
+                    let charged = app
+                        .ledger
+                        .charge_claiming(
+                            price,
+                            Some(&policy.budget),
+                            &order,
+                            key,
+                            &body,
+                            request_hash,
+                            stale_before,
+                        )
+                        .await
+                        .map_err(PurchaseError::Ledger)?;
+                    if charged.is_none() {
+                        return Err(left_to_a_claimed_run());
+                    }
+                    outcome.recorded_with_charge = true;
+                } else if price.is_positive() {
+                    let body = keyed
+                        .key()
+                        .map(|k| (k, response_text(&outcome, req.instance_id)));
                     app.ledger
                         .charge(
                             price,
@@ -386,6 +540,7 @@ async fn purchase_product(
                 }
                 Ok(outcome)
             }
+            Err(_) if keyed.claiming() => Err(left_to_a_claimed_run()),
             Err(error) => {
                 order.status = OrderStatus::Failed;
                 order.error_code = Some(tool_error_code(&error).into());
@@ -432,8 +587,9 @@ async fn purchase_product(
             let mut outcome = outcome(data, order_id);
             match &hold {
                 Some(h) => {
-                    let body =
-                        idempotency_key.map(|k| (k, response_text(&outcome, req.instance_id)));
+                    let body = keyed
+                        .key()
+                        .map(|k| (k, response_text(&outcome, req.instance_id)));
                     app.ledger
                         .capture_with(
                             caller.user_id,
@@ -492,6 +648,7 @@ async fn check_agreed_price(
     product: &Product,
     action: &str,
     price: Credits,
+    keyed: Keyed<'_>,
 ) -> Result<(), PurchaseError> {
     let Some(agreed) = policy.agreed_prices(product.id()) else {
         // Enabled before prices were recorded: the prices of now are agreed.
@@ -510,6 +667,9 @@ async fn check_agreed_price(
     let agreed_price = agreed.get(action).copied();
     if price == Credits::ZERO || agreed_price.is_some_and(|a| price <= a) {
         return Ok(());
+    }
+    if keyed.claiming() {
+        return Err(left_to_a_claimed_run());
     }
     let detail = serde_json::json!({
         "product_id": product.row.id, "product_name": product.row.name, "action": action,

@@ -129,10 +129,32 @@ pub async fn claim(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<NextAction, IdempotencyError> {
-    // A request ends within the request time limit (its task may outlive
-    // the request, but not its own time limit), so an older claim is dead.
-    let lasts = app.settings.request_timeout.as_millis() as i64 + STALE_MARGIN_MS;
-    claim_lasting(app, user_id, key, request_hash, lasts).await
+    claim_lasting(app, user_id, key, request_hash, request_claim_lasts(app)).await
+}
+
+/// How long a request's claim may stand before it counts as dead: a
+/// request ends within the request time limit (its task may outlive the
+/// request, but not its own time limit), so an older claim is dead.
+fn request_claim_lasts(app: &AppInner) -> i64 {
+    app.settings.request_timeout.as_millis() as i64 + STALE_MARGIN_MS
+}
+
+/// The time (in milliseconds) before which a request's unfinished claim
+/// is dead, as [`claim`] takes it.
+pub fn request_stale_before(app: &AppInner) -> i64 {
+    stale_before(app, request_claim_lasts(app))
+}
+
+/// The time before which an unfinished claim that may stand `lasts_ms` is
+/// dead.
+fn stale_before(app: &AppInner, lasts_ms: i64) -> i64 {
+    let now = Timestamp::from(app.clock.now());
+    let mut stale_before = now - chrono::Duration::milliseconds(lasts_ms);
+    if app.store.backend() == "sqlite" {
+        // One node: every claim older than this process died with the last one.
+        stale_before = stale_before.max(Timestamp::from_millis(app.started_at));
+    }
+    stale_before.millis()
 }
 
 /// [`claim`] for work whose claim may stand `lasts_ms` before it counts as
@@ -144,16 +166,15 @@ pub async fn claim_lasting(
     request_hash: &str,
     lasts_ms: i64,
 ) -> Result<NextAction, IdempotencyError> {
-    let now = Timestamp::from(app.clock.now());
-    let mut stale_before = now - chrono::Duration::milliseconds(lasts_ms);
-    if app.store.backend() == "sqlite" {
-        // One node: every claim older than this process died with the last one.
-        stale_before = stale_before.max(Timestamp::from_millis(app.started_at));
-    }
     // A ledger command: claims share the commits of the ledger's batches.
     let claim = app
         .ledger
-        .claim(user_id, key.as_str(), request_hash, stale_before.millis())
+        .claim(
+            user_id,
+            key.as_str(),
+            request_hash,
+            stale_before(app, lasts_ms),
+        )
         .await?;
     match claim {
         IdempotencyClaim::Claimed(at) => Ok(NextAction::StartProcessing(Claim { at })),

@@ -83,7 +83,7 @@ pub(super) struct Batch {
 }
 
 /// One idempotency key in a batch.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Key {
     row: Option<IdempotencyRow>,
     /// Claimed in this batch: `row` is written whole.
@@ -161,9 +161,31 @@ impl Batch {
                 budget,
                 order,
                 idempotent,
-            } => self
-                .charge(*amount, budget.as_ref(), order, idempotent.as_ref())
-                .map(Reply::Transaction),
+                claim,
+            } => match (idempotent, claim) {
+                (Some((key, _)), Some((hash, stale_before))) => {
+                    let slot = (order.user_id, key.clone());
+                    let before = self.keys.get(&slot).cloned();
+                    if let IdempotencyClaim::Existing(row) =
+                        self.claim(order.user_id, key, hash, *stale_before)
+                    {
+                        return Ok(Reply::Claim(IdempotencyClaim::Existing(row)));
+                    }
+                    let charged =
+                        self.charge(*amount, budget.as_ref(), order, idempotent.as_ref(), false);
+                    if charged.is_err() {
+                        // Refused: the key is as it was before the claim.
+                        match before {
+                            Some(k) => self.keys.insert(slot, k),
+                            None => self.keys.remove(&slot),
+                        };
+                    }
+                    charged.map(Reply::Transaction)
+                }
+                _ => self
+                    .charge(*amount, budget.as_ref(), order, idempotent.as_ref(), true)
+                    .map(Reply::Transaction),
+            },
             Command::RecordOrder(order) => {
                 self.new_orders.insert(order.id, order.clone());
                 Ok(Reply::Done)

@@ -140,7 +140,17 @@ where
         let bought = buy_now(app, &caller, new, &instance, None).await?;
         return Ok(Answer::Bought(bought));
     };
-    match idempotency::claim(app, caller.user_id, &key, &new.request_hash()).await? {
+    let request_hash = new.request_hash();
+    if let Some(bought) = buy_claiming(app, &caller, &new, &instance, &key, &request_hash).await {
+        return Ok(Answer::Recorded {
+            response: SavedResponse {
+                status: 200,
+                body: bought.response_text(),
+            },
+            replayed: false,
+        });
+    }
+    match idempotency::claim(app, caller.user_id, &key, &request_hash).await? {
         NextAction::ReturnSavedResponse(response) => Ok(Answer::Recorded {
             response,
             replayed: true,
@@ -172,6 +182,44 @@ where
             })
         }
     }
+}
+
+/// A keyed purchase tried in one write (`purchase::purchase_claiming`): a
+/// paid call with no outside effect is charged with its key claimed and
+/// answered in the same ledger command. `None` when it left nothing behind
+/// and must run under a claim of its own.
+async fn buy_claiming(
+    app: &AppState,
+    caller: &Caller,
+    new: &NewPurchase,
+    instance: &InstanceHeaders,
+    key: &IdempotencyKey,
+    request_hash: &str,
+) -> Option<Purchased> {
+    let instance_id = instances::resolve(app, caller, instance).await.ok()?;
+    let request = PurchaseRequest {
+        product: new.product.clone(),
+        params: new.params.clone(),
+        action: new.action.clone(),
+        instance_id,
+        run_id: None,
+        max_price_credits: new.max_price_credits,
+    };
+    let stale_before = idempotency::request_stale_before(app);
+    let outcome = purchase::purchase_claiming(
+        app,
+        caller,
+        request,
+        key.as_str(),
+        request_hash,
+        stale_before,
+    )
+    .await
+    .ok()??;
+    Some(Purchased {
+        outcome,
+        instance_id,
+    })
 }
 
 async fn buy_now(

@@ -192,10 +192,13 @@ impl Batch {
         budget: Option<&BudgetRow>,
         order: &OrderRow,
         idempotent: Option<&(String, String)>,
+        record_refusal: bool,
     ) -> Result<TransactionRow, LedgerError> {
         let user_id = order.user_id;
         if let Some(e) = budget.and_then(|b| self.check_caps(b, amount).err()) {
-            self.failed_order(order, &e);
+            if record_refusal {
+                self.failed_order(order, &e);
+            }
             return Err(e);
         }
         self.expire_due(user_id);
@@ -207,7 +210,9 @@ impl Batch {
                 available,
                 requested: amount,
             };
-            self.failed_order(order, &e);
+            if record_refusal {
+                self.failed_order(order, &e);
+            }
             return Err(e);
         }
         let plan = plan_debit(&grants, amount).expect("available credits cover the charge");

@@ -53,6 +53,12 @@ impl Batch {
             .iter()
             .filter_map(|c| match c {
                 Command::Claim { user_id, key, .. } => Some((*user_id, key.clone())),
+                Command::Charge {
+                    order,
+                    idempotent: Some((key, _)),
+                    claim: Some(_),
+                    ..
+                } => Some((order.user_id, key.clone())),
                 _ => None,
             })
             .collect();
