@@ -180,7 +180,72 @@ async fn a_dead_claim_is_taken_over_once(app: TestApp) {
     }
 }
 
+/// One-write charges that claim one key at once: exactly one charges and
+/// records its answer; the others find the key and charge nothing. A
+/// refused one leaves neither a claim nor an order.
+async fn charges_that_claim_one_key_charge_once(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger, 5).await;
+    let stale_before = now_ms(&app);
+    let tries = futures::future::join_all((0..10).map(|_| {
+        let ledger = ledger.clone();
+        let order = pending_order(user, Credits::new(1));
+        async move {
+            ledger
+                .charge_claiming(
+                    Credits::new(1),
+                    None,
+                    &order,
+                    "once",
+                    "{}",
+                    "h",
+                    stale_before,
+                )
+                .await
+        }
+    }))
+    .await;
+    let charged = tries.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
+    assert_eq!(charged, 1, "{tries:?}");
+    assert!(tries.iter().all(|t| t.is_ok()), "{tries:?}");
+    assert_eq!(ledger.balance(user).await.unwrap().live, Credits::new(4));
+    match ledger.claim(user, "once", "h", now_ms(&app)).await.unwrap() {
+        IdempotencyClaim::Existing(row) => {
+            assert_eq!(row.status, IdempotencyStatus::Done);
+            assert_eq!(row.response_body.as_deref(), Some("{}"));
+        }
+        c => panic!("the charged key was claimed again: {c:?}"),
+    }
+
+    let order = pending_order(user, Credits::new(50));
+    let refused = ledger
+        .charge_claiming(
+            Credits::new(50),
+            None,
+            &order,
+            "dear",
+            "{}",
+            "h",
+            now_ms(&app),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(tollgate::ledger::LedgerError::InsufficientCredits { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        ledger.claim(user, "dear", "h", now_ms(&app)).await.unwrap(),
+        IdempotencyClaim::Claimed(_)
+    ));
+    let orders = store.orders_for_user(user, 20).await.unwrap();
+    assert!(orders.iter().all(|o| o.id != order.id), "{orders:?}");
+}
+
 crate::on_both_backends!(
+    charges_that_claim_one_key_charge_once,
     concurrent_claims_of_one_key_give_it_to_one_request,
     a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits,
     a_dead_claim_is_taken_over_once

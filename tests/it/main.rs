@@ -16,6 +16,7 @@ mod crash;
 mod credits;
 mod embed;
 mod issues;
+mod keyed;
 mod ledger;
 mod llm;
 mod mcp;
