@@ -11,20 +11,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::app::approvals::{self, NewApproval};
 use crate::app::{AppInner, AppState};
 use crate::auth::Caller;
 use crate::catalog::{Lookup, Product};
 use crate::clock::Timestamp;
 use crate::ledger::LedgerError;
 use crate::money::Credits;
-use crate::store::{ApprovalKind, BudgetStatus, OrderRow, OrderStatus};
+use crate::store::{BudgetStatus, OrderRow, OrderStatus};
 use crate::tools::{vendor, ToolContext, ToolError};
 
+mod consent;
 mod credentials;
+mod keyed;
 mod params;
 
+use consent::{check_agreed_price, request_product};
 pub use credentials::{credential_request, missing_credential};
+pub use keyed::purchase_claiming;
+use keyed::{left_to_a_claimed_run, Keyed};
 pub use params::{validate_params, ParamError};
 
 /// A purchase to make.
@@ -144,25 +148,6 @@ impl From<crate::store::StoreError> for PurchaseError {
     }
 }
 
-/// Opens (or finds) the approval request asking the owner to enable a product.
-async fn request_product(
-    app: &AppInner,
-    caller: &Caller,
-    product: &Product,
-) -> Result<ApprovalId, PurchaseError> {
-    let detail = serde_json::json!({
-        "product_id": product.row.id, "product_name": product.row.name, "display_name": product.row.display_name,
-        "requested_with_api_key": caller.api_key_id,
-    });
-    let request = NewApproval::by(
-        caller,
-        ApprovalKind::EnableProduct,
-        product.row.id.to_string(),
-        detail,
-    );
-    Ok(approvals::open(app, request).await?)
-}
-
 /// The body of a successful `POST /products/purchase`.
 pub fn response(
     outcome: &PurchaseOutcome,
@@ -182,41 +167,6 @@ pub fn response(
 /// [`response`] as the JSON text an idempotency key records.
 pub fn response_text(outcome: &PurchaseOutcome, instance_id: InstanceId) -> String {
     serde_json::to_string(&response(outcome, instance_id)).expect("a purchase response serializes")
-}
-
-/// How a purchase stands to an `Idempotency-Key`.
-#[derive(Clone, Copy)]
-enum Keyed<'a> {
-    No,
-    /// Claimed before the purchase: a charge records its answer under it.
-    Claimed(&'a str),
-    /// Not claimed yet: the one-write charge claims it (see
-    /// [`purchase_claiming`]).
-    Claiming {
-        key: &'a str,
-        request_hash: &'a str,
-        stale_before: i64,
-    },
-}
-
-impl<'a> Keyed<'a> {
-    fn key(self) -> Option<&'a str> {
-        match self {
-            Keyed::No => None,
-            Keyed::Claimed(key) | Keyed::Claiming { key, .. } => Some(key),
-        }
-    }
-
-    /// True for a try that must leave nothing behind unless it is charged:
-    /// every other outcome is left to a run under a claim of its own.
-    fn claiming(self) -> bool {
-        matches!(self, Keyed::Claiming { .. })
-    }
-}
-
-/// The error a claiming try gives up with; never answered to anyone.
-fn left_to_a_claimed_run() -> PurchaseError {
-    PurchaseError::Internal(anyhow::anyhow!("left to a run under a claimed key"))
 }
 
 /// The action a purchase names: the one given, or a product's only one.
@@ -260,61 +210,6 @@ pub async fn purchase_with_key(
         },
     )
     .await
-}
-
-/// A purchase under an `Idempotency-Key` not claimed yet, tried in one
-/// write: a paid call with no outside effect (and no credentials) runs
-/// first, and its charge claims the key and records the answer under it in
-/// one ledger command (`Ledger::charge_claiming`), instead of a claim
-/// before the call and a charge after it, each waiting for a commit.
-///
-/// `Ok(None)` when the try left nothing behind and the purchase must run
-/// under a claim of its own: the product does not qualify; the key is
-/// another request's, or this one's already; or the call failed, was
-/// refused, or would have asked the budget's owner for something. That run
-/// makes the call again (it has no outside effect) and records what it
-/// answers under the key, as every keyed purchase does.
-pub async fn purchase_claiming(
-    app: &AppState,
-    caller: &Caller,
-    req: PurchaseRequest,
-    key: &str,
-    request_hash: &str,
-    stale_before: i64,
-) -> Result<Option<PurchaseOutcome>, PurchaseError> {
-    let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
-        return Ok(None);
-    };
-    let action = action_name(&req.action, &product);
-    let qualifies = product
-        .builtin
-        .as_ref()
-        .is_some_and(|t| !t.has_outside_effect(&action))
-        && product.credentials.is_empty()
-        && product
-            .action(&action)
-            .is_some_and(|a| a.price_credits.is_positive());
-    if !qualifies {
-        return Ok(None);
-    }
-    let (key, request_hash) = (key.to_string(), request_hash.to_string());
-    let tried = spawned(
-        app,
-        caller,
-        product,
-        req,
-        false,
-        move |app, caller, product, req| async move {
-            let keyed = Keyed::Claiming {
-                key: &key,
-                request_hash: &request_hash,
-                stale_before,
-            };
-            purchase_product(&app, &caller, &product, req, keyed).await
-        },
-    )
-    .await;
-    Ok(tried.ok())
 }
 
 /// Runs `purchase` in a task of its own and counts its success in the
@@ -637,59 +532,6 @@ async fn purchase_product(
             Err(tool_failed(error, order_id))
         }
     }
-}
-
-/// A vendor may change a price, but a dearer one does not take effect on a
-/// budget until its owner agrees: the call is refused and the owner asked.
-async fn check_agreed_price(
-    app: &AppInner,
-    caller: &Caller,
-    policy: &crate::cache::BudgetPolicy,
-    product: &Product,
-    action: &str,
-    price: Credits,
-    keyed: Keyed<'_>,
-) -> Result<(), PurchaseError> {
-    let Some(agreed) = policy.agreed_prices(product.id()) else {
-        // Enabled before prices were recorded: the prices of now are agreed.
-        app.store
-            .record_agreed_prices(
-                caller.budget_id,
-                product.id(),
-                &product.prices_json(),
-                Timestamp::from(app.clock.now()),
-            )
-            .await?;
-        app.caches
-            .invalidate(crate::cache::kind::BUDGET, &caller.budget_id.to_string());
-        return Ok(());
-    };
-    let agreed_price = agreed.get(action).copied();
-    if price == Credits::ZERO || agreed_price.is_some_and(|a| price <= a) {
-        return Ok(());
-    }
-    if keyed.claiming() {
-        return Err(left_to_a_claimed_run());
-    }
-    let detail = serde_json::json!({
-        "product_id": product.row.id, "product_name": product.row.name, "action": action,
-        "agreed_price_credits": agreed_price, "price_credits": price,
-        "requested_with_api_key": caller.api_key_id,
-    });
-    let request = NewApproval::by(
-        caller,
-        ApprovalKind::PriceIncrease,
-        product.row.id.to_string(),
-        detail,
-    );
-    let approval_request_id = approvals::open(app, request).await?;
-    Err(PurchaseError::PriceNotApproved {
-        product_id: product.row.id,
-        action: action.to_string(),
-        agreed: agreed_price,
-        price,
-        approval_request_id,
-    })
 }
 
 fn tool_error_code(error: &ToolError) -> &'static str {

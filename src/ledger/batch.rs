@@ -163,25 +163,14 @@ impl Batch {
                 idempotent,
                 claim,
             } => match (idempotent, claim) {
-                (Some((key, _)), Some((hash, stale_before))) => {
-                    let slot = (order.user_id, key.clone());
-                    let before = self.keys.get(&slot).cloned();
-                    if let IdempotencyClaim::Existing(row) =
-                        self.claim(order.user_id, key, hash, *stale_before)
-                    {
-                        return Ok(Reply::Claim(IdempotencyClaim::Existing(row)));
-                    }
-                    let charged =
-                        self.charge(*amount, budget.as_ref(), order, idempotent.as_ref(), false);
-                    if charged.is_err() {
-                        // Refused: the key is as it was before the claim.
-                        match before {
-                            Some(k) => self.keys.insert(slot, k),
-                            None => self.keys.remove(&slot),
-                        };
-                    }
-                    charged.map(Reply::Transaction)
-                }
+                (Some(answer), Some((hash, stale_before))) => self.charge_claiming(
+                    *amount,
+                    budget.as_ref(),
+                    order,
+                    answer,
+                    hash,
+                    *stale_before,
+                ),
                 _ => self
                     .charge(*amount, budget.as_ref(), order, idempotent.as_ref(), true)
                     .map(Reply::Transaction),

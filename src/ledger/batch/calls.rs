@@ -3,11 +3,11 @@
 use super::Batch;
 use crate::clock::Timestamp;
 use crate::id::{BudgetId, HoldId, OrderId, TransactionId, UserId};
-use crate::ledger::{plan_debit, LedgerError};
+use crate::ledger::{plan_debit, LedgerError, Reply};
 use crate::money::Credits;
 use crate::store::{
-    BudgetRow, HoldRow, IdempotencyFinish, IdempotencyStatus, OrderFinish, OrderRow, OrderStatus,
-    TransactionRow,
+    BudgetRow, HoldRow, IdempotencyClaim, IdempotencyFinish, IdempotencyStatus, OrderFinish,
+    OrderRow, OrderStatus, TransactionRow,
 };
 
 impl Batch {
@@ -185,7 +185,7 @@ impl Batch {
     }
 
     /// One write for a call that already ran: charges it whole, or refuses
-    /// it whole and records the order as failed.
+    /// it whole and (if `record_refusal`) records the order as failed.
     pub(super) fn charge(
         &mut self,
         amount: Credits,
@@ -231,6 +231,36 @@ impl Batch {
         self.new_orders.insert(done.id, done);
         self.record_response(user_id, idempotent);
         Ok(txn)
+    }
+
+    /// [`Batch::charge`] that first claims the key of `answer` (key, body)
+    /// for the request with `hash`: the key's row answers if it is another
+    /// request's, and a refusal undoes the claim and records no order.
+    pub(super) fn charge_claiming(
+        &mut self,
+        amount: Credits,
+        budget: Option<&BudgetRow>,
+        order: &OrderRow,
+        answer: &(String, String),
+        hash: &str,
+        stale_before: i64,
+    ) -> Result<Reply, LedgerError> {
+        let slot = (order.user_id, answer.0.clone());
+        let before = self.keys.get(&slot).cloned();
+        if let IdempotencyClaim::Existing(row) =
+            self.claim(order.user_id, &answer.0, hash, stale_before)
+        {
+            return Ok(Reply::Claim(IdempotencyClaim::Existing(row)));
+        }
+        let charged = self.charge(amount, budget, order, Some(answer), false);
+        if charged.is_err() {
+            // Refused: the key is as it was before the claim.
+            match before {
+                Some(k) => self.keys.insert(slot, k),
+                None => self.keys.remove(&slot),
+            };
+        }
+        charged.map(Reply::Transaction)
     }
 
     /// Stores the response of a charged idempotent request in the batch.

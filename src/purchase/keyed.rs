@@ -1,0 +1,99 @@
+//! Purchases under an `Idempotency-Key`: one claimed before the purchase,
+//! and the one-write try of a keyed call with no outside effect, whose
+//! charge claims the key itself.
+
+use super::{
+    action_name, purchase_product, spawned, PurchaseError, PurchaseOutcome, PurchaseRequest,
+};
+use crate::app::AppState;
+use crate::auth::Caller;
+
+/// How a purchase stands to an `Idempotency-Key`.
+#[derive(Clone, Copy)]
+pub(super) enum Keyed<'a> {
+    No,
+    /// Claimed before the purchase: a charge records its answer under it.
+    Claimed(&'a str),
+    /// Not claimed yet: the one-write charge claims it (see
+    /// [`purchase_claiming`]).
+    Claiming {
+        key: &'a str,
+        request_hash: &'a str,
+        stale_before: i64,
+    },
+}
+
+impl<'a> Keyed<'a> {
+    pub(super) fn key(self) -> Option<&'a str> {
+        match self {
+            Keyed::No => None,
+            Keyed::Claimed(key) | Keyed::Claiming { key, .. } => Some(key),
+        }
+    }
+
+    /// True for a try that must leave nothing behind unless it is charged:
+    /// every other outcome is left to a run under a claim of its own.
+    pub(super) fn claiming(self) -> bool {
+        matches!(self, Keyed::Claiming { .. })
+    }
+}
+
+/// The error a claiming try gives up with; never answered to anyone.
+pub(super) fn left_to_a_claimed_run() -> PurchaseError {
+    PurchaseError::Internal(anyhow::anyhow!("left to a run under a claimed key"))
+}
+
+/// A purchase under an `Idempotency-Key` not claimed yet, tried in one
+/// write: a paid call with no outside effect (and no credentials) runs
+/// first, and its charge claims the key and records the answer under it in
+/// one ledger command (`Ledger::charge_claiming`), instead of a claim
+/// before the call and a charge after it, each waiting for a commit.
+///
+/// `Ok(None)` when the try left nothing behind and the purchase must run
+/// under a claim of its own: the product does not qualify; the key is
+/// another request's, or this one's already; or the call failed, was
+/// refused, or would have asked the budget's owner for something. That run
+/// makes the call again (it has no outside effect) and records what it
+/// answers under the key, as every keyed purchase does.
+pub async fn purchase_claiming(
+    app: &AppState,
+    caller: &Caller,
+    req: PurchaseRequest,
+    key: &str,
+    request_hash: &str,
+    stale_before: i64,
+) -> Result<Option<PurchaseOutcome>, PurchaseError> {
+    let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
+        return Ok(None);
+    };
+    let action = action_name(&req.action, &product);
+    let qualifies = product
+        .builtin
+        .as_ref()
+        .is_some_and(|t| !t.has_outside_effect(&action))
+        && product.credentials.is_empty()
+        && product
+            .action(&action)
+            .is_some_and(|a| a.price_credits.is_positive());
+    if !qualifies {
+        return Ok(None);
+    }
+    let (key, request_hash) = (key.to_string(), request_hash.to_string());
+    let tried = spawned(
+        app,
+        caller,
+        product,
+        req,
+        false,
+        move |app, caller, product, req| async move {
+            let keyed = Keyed::Claiming {
+                key: &key,
+                request_hash: &request_hash,
+                stale_before,
+            };
+            purchase_product(&app, &caller, &product, req, keyed).await
+        },
+    )
+    .await;
+    Ok(tried.ok())
+}
