@@ -21,7 +21,9 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, FromRow, PgConnection, Postgres, Row, Transaction};
+use std::fmt::Write as _;
+
+use sqlx::{Connection, Executor, FromRow, PgConnection, Row};
 
 use crate::money::Credits;
 use crate::store::cols::{GRANT_COLS, HOLD_COLS, WALLET_COLS};
@@ -77,15 +79,20 @@ impl BatchWriter for PgWriter {
             empty => empty.insert(PgConnection::connect_with(options).await?),
         };
         Ok(Box::new(PgBatch {
-            tx: conn.begin().await?,
+            conn,
+            began: false,
             unfinished,
         }))
     }
 }
 
-/// One batch's transaction.
+/// One batch's transaction. `BEGIN` goes out with the batch's first
+/// statement, the wallets' lock, as one simple query: a round trip fewer
+/// per batch. A batch that does not commit leaves its connection in the
+/// transaction, and the writer's next batch opens a new connection.
 struct PgBatch<'c> {
-    tx: Transaction<'c, Postgres>,
+    conn: &'c mut PgConnection,
+    began: bool,
     unfinished: &'c mut bool,
 }
 
@@ -141,6 +148,15 @@ static SPENDING: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl PgBatch<'_> {
+    /// The batch's connection, in its transaction.
+    async fn tx(&mut self) -> StoreResult<&mut PgConnection> {
+        if !self.began {
+            self.conn.execute("BEGIN").await?;
+            self.began = true;
+        }
+        Ok(&mut *self.conn)
+    }
+
     /// The rows `sql` finds for the ids bound as its one array, `$1`.
     async fn rows_for<R, I>(&mut self, sql: &str, ids: &[I]) -> StoreResult<Vec<R>>
     where
@@ -155,7 +171,7 @@ impl PgBatch<'_> {
         }
         Ok(sqlx::query_as(sql)
             .bind(ids)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx().await?)
             .await?)
     }
 }
@@ -163,7 +179,23 @@ impl PgBatch<'_> {
 #[async_trait]
 impl BatchTx for PgBatch<'_> {
     async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>> {
-        self.rows_for(&LOCK_WALLETS, user_ids).await
+        if self.began || user_ids.is_empty() {
+            return self.rows_for(&LOCK_WALLETS, user_ids).await;
+        }
+        // The ids are inlined: a simple query takes no parameters. Each is
+        // 24 hex digits by its type, so it needs no quoting beyond the quotes.
+        let mut sql = format!("BEGIN; SELECT {WALLET_COLS} FROM wallets WHERE user_id IN (");
+        for (i, id) in user_ids.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(sql, "{sep}'{id}'").expect("writing to a String");
+        }
+        sql.push_str(") ORDER BY user_id FOR UPDATE");
+        self.began = true;
+        let rows = self.conn.fetch_all(sqlx::raw_sql(&sql)).await?;
+        Ok(rows
+            .iter()
+            .map(WalletRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>> {
@@ -188,7 +220,7 @@ impl BatchTx for PgBatch<'_> {
         Ok(sqlx::query_as(IDEMPOTENCY_KEYS)
             .bind(col(keys, |k| k.0))
             .bind(col(keys, |k| k.1.as_str()))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx().await?)
             .await?)
     }
 
@@ -209,7 +241,7 @@ impl BatchTx for PgBatch<'_> {
         let rows: Vec<(i64, Option<Credits>)> = sqlx::query_as(SPEND_BEFORE)
             .bind(col(probes, |p| p.0))
             .bind(col(probes, |p| p.1))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx().await?)
             .await?;
         let mut out = vec![None; probes.len()];
         for (i, base) in rows {
@@ -236,7 +268,7 @@ impl BatchTx for PgBatch<'_> {
             .bind(budget_ids)
             .bind(col(probes, |p| p.0))
             .bind(col(probes, |p| p.1))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.tx().await?)
             .await?;
         for row in rows {
             match row.try_get::<i32, _>(0)? {
@@ -257,12 +289,18 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn write(&mut self, w: &BatchWrites) -> StoreResult<()> {
-        writes::write(&mut self.tx, w).await
+        writes::write(self.tx().await?, w).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let PgBatch { tx, unfinished } = *self;
-        tx.commit().await?;
+        let PgBatch {
+            conn,
+            began,
+            unfinished,
+        } = *self;
+        if began {
+            conn.execute("COMMIT").await?;
+        }
         *unfinished = false;
         Ok(())
     }

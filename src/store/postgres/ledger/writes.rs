@@ -3,7 +3,7 @@
 
 use std::sync::{LazyLock, OnceLock};
 
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use super::col;
 use crate::store::cols::{GRANT_COLS, HOLD_COLS, ORDER_COLS};
@@ -171,7 +171,7 @@ fn append_numbered(sql: &mut String, part: &str, first: usize) -> usize {
 }
 
 /// Runs every write of `w` as one statement.
-pub(super) async fn write(tx: &mut Transaction<'_, Postgres>, w: &BatchWrites) -> StoreResult<()> {
+pub(super) async fn write(conn: &mut PgConnection, w: &BatchWrites) -> StoreResult<()> {
     let (g, u, t, a) = (
         &w.new_grants,
         &w.grant_updates,
@@ -329,7 +329,7 @@ pub(super) async fn write(tx: &mut Transaction<'_, Postgres>, w: &BatchWrites) -
             .bind(col(s, |s| s.amount))
             .bind(col(s, |s| s.cumulative));
     }
-    q.execute(&mut **tx)
+    q.execute(conn)
         .await
         .map_err(|e| StoreError::on_unique(e, "ledger entry"))?;
     Ok(())
