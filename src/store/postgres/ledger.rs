@@ -4,10 +4,15 @@
 //! `UNNEST($1, $2, ...)`), so its text is the same whatever the batch's size:
 //! each connection prepares it once and plans it from its cache. All of a
 //! batch's writes are one statement of data-modifying CTEs, so a batch costs
-//! the same few round trips at one command or two hundred: `BEGIN`, the
-//! reads, the writes, `COMMIT`. (SQL built per batch size, as a multi-row
-//! `VALUES` list is, made a new statement for nearly every batch and spent
-//! more of the database's time parsing and planning than writing.)
+//! the same four round trips at one command or two hundred: `BEGIN` with
+//! the wallets' lock, the reads, the writes, `COMMIT`. (SQL built per batch
+//! size, as a multi-row `VALUES` list is, made a new statement for nearly
+//! every batch and spent more of the database's time parsing and planning
+//! than writing.) The lock is the one exception: a simple query, so that
+//! `BEGIN` can go out with it, whose text names the wallets; it is a
+//! lookup by primary key, which plans in microseconds. In alternating short
+//! runs it moved the 200-wallet purchase from 3,469 and 3,327 a second to
+//! 3,633 and 4,220.
 //!
 //! The CTEs of one statement see one snapshot, so no two of them touch the
 //! same row: a batch's new grants and grant updates, new and finished orders,
