@@ -43,6 +43,10 @@ pub(super) async fn check_agreed_price(
     keyed: Keyed<'_>,
 ) -> Result<(), PurchaseError> {
     let Some(agreed) = policy.agreed_prices(product.id()) else {
+        if keyed.claiming() {
+            // Recording them is a write: left to the run under a claim.
+            return Err(left_to_a_claimed_run());
+        }
         // Enabled before prices were recorded: the prices of now are agreed.
         app.store
             .record_agreed_prices(

@@ -38,6 +38,11 @@ impl<'a> Keyed<'a> {
     }
 }
 
+/// The longest a claiming try's call may run. A call with no outside
+/// effect normally answers in microseconds; one that takes longer is made
+/// again under a claim, so a try never costs the request more than this.
+pub(super) const TRY_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The error a claiming try gives up with; never answered to anyone.
 pub(super) fn left_to_a_claimed_run() -> PurchaseError {
     PurchaseError::Internal(anyhow::anyhow!("left to a run under a claimed key"))
@@ -51,8 +56,9 @@ pub(super) fn left_to_a_claimed_run() -> PurchaseError {
 ///
 /// `Ok(None)` when the try left nothing behind and the purchase must run
 /// under a claim of its own: the product does not qualify; the key is
-/// another request's, or this one's already; or the call failed, was
-/// refused, or would have asked the budget's owner for something. That run
+/// another request's, or this one's already; or the call failed, ran past
+/// [`TRY_LIMIT`], was refused, or would have written anything else (an
+/// approval request, the budget's agreed prices). That run
 /// makes the call again (it has no outside effect) and records what it
 /// answers under the key, as every keyed purchase does.
 pub async fn purchase_claiming(

@@ -196,6 +196,10 @@ async fn buy_claiming(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Option<Purchased> {
+    if instance.metadata.is_some() {
+        // Storing the metadata is a write: left to the run under a claim.
+        return None;
+    }
     let instance_id = instances::resolve(app, caller, instance).await.ok()?;
     let request = PurchaseRequest {
         product: new.product.clone(),

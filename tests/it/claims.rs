@@ -244,7 +244,31 @@ async fn charges_that_claim_one_key_charge_once(app: TestApp) {
     assert!(orders.iter().all(|o| o.id != order.id), "{orders:?}");
 }
 
+/// A finish of a key that does not exist, sent just before a claim of it
+/// (so mostly in the claim's batch), writes nothing: the claim stands, in
+/// progress, on both backends.
+async fn a_finish_of_a_missing_key_leaves_a_later_claim_in_progress(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger, 10).await;
+    for round in 0..10 {
+        let key = format!("gone-{round}");
+        let (finished, claim) = tokio::join!(
+            ledger.finish_key(user, &key, 200, "{}"),
+            ledger.claim(user, &key, "h", now_ms(&app))
+        );
+        finished.unwrap();
+        assert!(matches!(claim.unwrap(), IdempotencyClaim::Claimed(_)));
+        match ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap() {
+            IdempotencyClaim::Existing(row) => {
+                assert_eq!(row.status, IdempotencyStatus::InProgress, "round {round}")
+            }
+            c => panic!("the claim was lost: {c:?}"),
+        }
+    }
+}
+
 crate::on_both_backends!(
+    a_finish_of_a_missing_key_leaves_a_later_claim_in_progress,
     charges_that_claim_one_key_charge_once,
     concurrent_claims_of_one_key_give_it_to_one_request,
     a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits,

@@ -59,6 +59,10 @@ async fn commands_of<F: std::future::Future>(app: &TestApp, f: F) -> (F::Output,
 /// refused, both charging nothing more.
 async fn a_keyed_call_with_no_outside_effect_is_one_ledger_command(app: TestApp) {
     let user = funded_user(&app, 100).await;
+    // The budget's first purchase of a tool records the prices it agrees
+    // to, a write of its own: that one runs under a claim.
+    let (status, _, warm) = send(&app, &user, "k-0", &calculator("1 + 1")).await;
+    assert_eq!(status, StatusCode::OK, "{warm}");
     let ((status, replayed, first), commands) =
         commands_of(&app, send(&app, &user, "k-1", &calculator("6 * 7"))).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -77,14 +81,14 @@ async fn a_keyed_call_with_no_outside_effect_is_one_ledger_command(app: TestApp)
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
     assert_eq!(other["error"], "idempotency_key_reused");
 
-    assert_eq!(app.balance(&user).await["balance"], 100 - price);
+    assert_eq!(app.balance(&user).await["balance"], 100 - 2 * price);
     let orders = app
         .state
         .store
         .orders_for_user(user.id(), 10)
         .await
         .unwrap();
-    assert_eq!(orders.len(), 1, "one order: {orders:?}");
+    assert_eq!(orders.len(), 2, "one order each: {orders:?}");
 }
 
 /// A keyed call that fails, or that the wallet cannot pay for, leaves its

@@ -74,6 +74,12 @@ impl Batch {
                 },
             );
         }
+        // A key looked up and not found is known missing: a finish of it
+        // before its claim in the batch writes nothing, as the database's
+        // update of a missing row would not.
+        for k in claimed {
+            keys.entry(k).or_default();
+        }
         let named: Vec<GrantId> = commands
             .iter()
             .filter_map(|c| match c {
