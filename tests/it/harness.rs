@@ -350,6 +350,25 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"].clone()
     }
+
+    /// A new user granted `credits` by a new admin (none if 0).
+    pub async fn funded_user(&self, credits: i64) -> TestUser {
+        let admin = self.new_admin().await;
+        let user = self.new_user().await;
+        if credits > 0 {
+            self.grant(&admin, &user, credits, None).await;
+        }
+        user
+    }
+
+    /// The user's latest orders, newest first, as the store has them.
+    pub async fn orders(&self, user: &TestUser) -> Vec<tollgate::store::OrderRow> {
+        self.state
+            .store
+            .orders_for_user(user.id(), 10)
+            .await
+            .unwrap()
+    }
 }
 
 /// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL;

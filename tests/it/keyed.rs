@@ -9,15 +9,6 @@ use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestUser};
 
-async fn funded_user(app: &TestApp, credits: i64) -> TestUser {
-    let admin = app.new_admin().await;
-    let user = app.new_user().await;
-    if credits > 0 {
-        app.grant(&admin, &user, credits, None).await;
-    }
-    user
-}
-
 fn calculator(expression: &str) -> Value {
     json!({"product_id": "calculator", "parameters": {"action": "evaluate", "expression": expression}})
 }
@@ -58,7 +49,7 @@ async fn commands_of<F: std::future::Future>(app: &TestApp, f: F) -> (F::Output,
 /// command; its retry replays it, and another request under the key is
 /// refused, both charging nothing more.
 async fn a_keyed_call_with_no_outside_effect_is_one_ledger_command(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     // The budget's first purchase of a tool records the prices it agrees
     // to, a write of its own: that one runs under a claim.
     let (status, _, warm) = send(&app, &user, "k-0", &calculator("1 + 1")).await;
@@ -82,12 +73,7 @@ async fn a_keyed_call_with_no_outside_effect_is_one_ledger_command(app: TestApp)
     assert_eq!(other["error"], "idempotency_key_reused");
 
     assert_eq!(app.balance(&user).await["balance"], 100 - 2 * price);
-    let orders = app
-        .state
-        .store
-        .orders_for_user(user.id(), 10)
-        .await
-        .unwrap();
+    let orders = app.orders(&user).await;
     assert_eq!(orders.len(), 2, "one order each: {orders:?}");
 }
 
@@ -95,7 +81,7 @@ async fn a_keyed_call_with_no_outside_effect_is_one_ledger_command(app: TestApp)
 /// one-write try nothing: it is answered, recorded and replayed as any
 /// keyed request is, with exactly one failed order each.
 async fn a_failed_or_refused_keyed_call_is_recorded_once(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (status, _, failed) = send(&app, &user, "bad", &calculator("1 +")).await;
     assert!(status.is_client_error(), "{status} {failed}");
     let (again_status, replayed, again) = send(&app, &user, "bad", &calculator("1 +")).await;
@@ -103,7 +89,7 @@ async fn a_failed_or_refused_keyed_call_is_recorded_once(app: TestApp) {
     assert_eq!(again, failed);
     assert_eq!(app.balance(&user).await["balance"], 100);
 
-    let broke = funded_user(&app, 0).await;
+    let broke = app.funded_user(0).await;
     let (status, _, refused) = send(&app, &broke, "broke", &calculator("2 + 2")).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{refused}");
     assert_eq!(refused["error"], "insufficient_credits");
@@ -115,7 +101,7 @@ async fn a_failed_or_refused_keyed_call_is_recorded_once(app: TestApp) {
     assert_eq!(again, refused);
 
     for who in [&user, &broke] {
-        let orders = app.state.store.orders_for_user(who.id(), 10).await.unwrap();
+        let orders = app.orders(who).await;
         assert_eq!(orders.len(), 1, "one failed order: {orders:?}");
         assert_eq!(orders[0].status, tollgate::store::OrderStatus::Failed);
     }
@@ -124,7 +110,7 @@ async fn a_failed_or_refused_keyed_call_is_recorded_once(app: TestApp) {
 /// Twenty copies of one keyed request at once: one is charged, every
 /// other answer is its replay or "in progress", and none charges again.
 async fn concurrent_copies_of_a_keyed_call_charge_once(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let body = calculator("3 * 3");
     let answers =
         futures::future::join_all((0..20).map(|_| send(&app, &user, "same", &body))).await;

@@ -128,13 +128,6 @@ async fn app_with_model(
     .await
 }
 
-async fn funded_user(app: &TestApp, credits: i64) -> TestUser {
-    let admin = app.new_admin().await;
-    let user = app.new_user().await;
-    app.grant(&admin, &user, credits, None).await;
-    user
-}
-
 fn calculator_price(app: &TestApp) -> i64 {
     let (calculator, _) = app.state.catalog.snapshot().resolve("calculator").unwrap();
     calculator.action("evaluate").unwrap().price_credits.get()
@@ -252,7 +245,7 @@ async fn a_tool_call_is_paid_once_and_its_result_reaches_the_model(backend: Back
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let price = calculator_price(&app);
     let workflow = new_workflow(
         &app,
@@ -337,8 +330,8 @@ async fn a_session_carries_earlier_turns_for_its_user_only(backend: Backend) {
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let ada = funded_user(&app, 10).await;
-    let bob = funded_user(&app, 10).await;
+    let ada = app.funded_user(10).await;
+    let bob = app.funded_user(10).await;
     let workflow = new_workflow(&app, &ada, json!({})).await;
     let session = json!({"session_id": "chat-1"});
 
@@ -394,7 +387,7 @@ async fn a_model_that_keeps_calling_tools_stops_at_the_step_limit(backend: Backe
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let price = calculator_price(&app);
     let workflow = new_workflow(
         &app,
@@ -416,7 +409,7 @@ async fn a_tool_call_over_the_credit_limit_ends_the_run_and_costs_nothing(backen
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     assert!(calculator_price(&app) > 0);
     let workflow = new_workflow(
         &app,
@@ -484,7 +477,7 @@ async fn model_server_failures_end_the_run_with_llm_error_and_never_show_the_key
     let Some(app) = app_with_model(backend, addr, Some("sk-secret-test-key")).await else {
         return;
     };
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let workflow = new_workflow(&app, &user, json!({})).await;
 
     let run = new_run(&app, &workflow, &user, "Hello?", json!({})).await;
@@ -510,7 +503,7 @@ async fn without_a_model_endpoint_runs_fail_as_not_configured(backend: Backend) 
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let workflow = new_workflow(&app, &user, json!({})).await;
     let run = new_run(&app, &workflow, &user, "Hello?", json!({})).await;
     let (outcome, _) = execute(&app, &run, &workflow).await;
@@ -522,7 +515,7 @@ async fn a_cancelled_run_stops_before_asking_the_model(backend: Backend) {
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
     let run = new_run(&app, &workflow, &user, "What is 6 times 7?", json!({})).await;
     let now = Timestamp::from(app.clock.now());
@@ -552,7 +545,7 @@ async fn a_run_taken_over_after_a_crash_replays_instead_of_paying_again(backend:
     let Some(app) = app_with_model(backend, addr, None).await else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let price = calculator_price(&app);
     let workflow = new_workflow(&app, &user, json!({"tools": ["calculator"]})).await;
     let run = new_run(
@@ -678,7 +671,7 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
     else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let price = calculator_price(&app);
     let id = crate::workflows::workflow(
         &app,
@@ -704,12 +697,7 @@ async fn model_calls_are_priced_per_thousand_tokens_and_charged_like_tool_calls(
     assert_eq!(steps[2]["credits"], 8);
     assert_eq!(metadata["credits_spent"], 9 + 8 + price);
     assert_eq!(app.balance(&user).await["balance"], 100 - 17 - price);
-    let orders = app
-        .state
-        .store
-        .orders_for_user(user.id(), 10)
-        .await
-        .unwrap();
+    let orders = app.orders(&user).await;
     let model_orders: Vec<_> = orders.iter().filter(|o| o.product_id == "llm").collect();
     assert_eq!(model_orders.len(), 2);
     assert!(model_orders
@@ -759,7 +747,7 @@ async fn model_calls_stop_at_the_servers_limits_per_run_and_per_user(backend: Ba
     else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let workflow = new_workflow(
         &app,
         &user,
@@ -794,7 +782,7 @@ async fn model_calls_stop_at_the_servers_limits_per_run_and_per_user(backend: Ba
     assert_eq!(metadata["steps"][0]["status"], "succeeded");
 
     // Another user has an hour of their own.
-    let other = funded_user(&app, 100).await;
+    let other = app.funded_user(100).await;
     let theirs = new_workflow(
         &app,
         &other,
@@ -816,7 +804,7 @@ async fn only_models_the_operator_allows_are_called(backend: Backend) {
     else {
         return;
     };
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let refused = new_workflow(&app, &user, json!({"model": "gpt-4o"})).await;
     let run = new_run(&app, &refused, &user, "Hi.", json!({})).await;
     let (outcome, _) = execute(&app, &run, &refused).await;

@@ -47,15 +47,6 @@ async fn connect(app: &TestApp, user: &TestUser) -> (Client, Watcher) {
     (client, watcher)
 }
 
-async fn funded_user(app: &TestApp, credits: i64) -> TestUser {
-    let admin = app.new_admin().await;
-    let user = app.new_user().await;
-    if credits > 0 {
-        app.grant(&admin, &user, credits, None).await;
-    }
-    user
-}
-
 fn args(value: Value) -> JsonObject {
     value.as_object().cloned().expect("arguments are an object")
 }
@@ -88,7 +79,7 @@ async fn balance(app: &TestApp, user: &TestUser) -> i64 {
 }
 
 async fn an_mcp_client_lists_the_budgets_tools_and_a_call_is_a_charged_purchase(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (client, _) = connect(&app, &user).await;
     let server = client.peer_info().expect("the server introduced itself");
     assert_eq!(server.server_info.as_ref().unwrap().name, "tollgate");
@@ -148,7 +139,7 @@ async fn an_mcp_client_lists_the_budgets_tools_and_a_call_is_a_charged_purchase(
 }
 
 async fn failed_calls_are_tool_errors_with_the_apis_codes_and_cost_nothing(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (client, _) = connect(&app, &user).await;
 
     let missing = call(&client, "calculator", json!({"action": "evaluate"})).await;
@@ -172,7 +163,7 @@ async fn failed_calls_are_tool_errors_with_the_apis_codes_and_cost_nothing(app: 
     assert_eq!(balance(&app, &user).await, 100);
     client.cancel().await.unwrap();
 
-    let broke = funded_user(&app, 0).await;
+    let broke = app.funded_user(0).await;
     let (client, _) = connect(&app, &broke).await;
     let refused = call(
         &client,
@@ -191,7 +182,7 @@ async fn failed_calls_are_tool_errors_with_the_apis_codes_and_cost_nothing(app: 
 }
 
 async fn report_tool_issue_records_a_report_like_the_rest_endpoint(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (client, _) = connect(&app, &user).await;
     let bought = call(
         &client,
@@ -241,7 +232,7 @@ async fn report_tool_issue_records_a_report_like_the_rest_endpoint(app: TestApp)
 }
 
 async fn refresh_tools_announces_a_changed_list(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (client, watcher) = connect(&app, &user).await;
     let before = client.list_all_tools().await.unwrap();
     assert!(before.iter().any(|t| t.name == "calculator"));
@@ -324,7 +315,7 @@ async fn mcp_sessions_past_the_quota_are_refused_until_one_ends(backend: crate::
     else {
         return;
     };
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let mut sessions = Vec::new();
     for _ in 0..2 {
         let opened = raw(
@@ -358,7 +349,7 @@ async fn mcp_sessions_past_the_quota_are_refused_until_one_ends(backend: crate::
         (json!("quota_exceeded"), json!("mcp_session"))
     );
     // Another user is not affected.
-    let other = funded_user(&app, 10).await;
+    let other = app.funded_user(10).await;
     let opened = raw(
         &app,
         Method::POST,
@@ -438,8 +429,8 @@ async fn requests_without_a_valid_token_are_refused_before_any_mcp_processing(ap
 }
 
 async fn a_session_belongs_to_the_caller_that_opened_it(app: TestApp) {
-    let owner = funded_user(&app, 10).await;
-    let other = funded_user(&app, 10).await;
+    let owner = app.funded_user(10).await;
+    let other = app.funded_user(10).await;
     let opened = raw(
         &app,
         Method::POST,
@@ -532,7 +523,7 @@ async fn a_session_belongs_to_the_caller_that_opened_it(app: TestApp) {
 }
 
 async fn mcp_refusals_use_documented_statuses_and_codes(app: TestApp) {
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let opened = raw(
         &app,
         Method::POST,
@@ -650,7 +641,7 @@ async fn mcp_refusals_use_documented_statuses_and_codes(app: TestApp) {
 /// `/mcp` serves GET, POST and DELETE; any other method is refused before
 /// the token or session is looked at.
 async fn other_methods_on_mcp_answer_405_with_allow(app: TestApp) {
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     for method in [Method::PUT, Method::PATCH, Method::TRACE] {
         let response = app
             .client

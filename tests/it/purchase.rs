@@ -9,13 +9,6 @@ use crate::harness::{TestApp, TestUser};
 
 const MEMORY_PRICE: i64 = 1;
 
-async fn funded_user(app: &TestApp, credits: i64) -> TestUser {
-    let admin = app.new_admin().await;
-    let user = app.new_user().await;
-    app.grant(&admin, &user, credits, None).await;
-    user
-}
-
 fn memory_set(key: &str, value: Value) -> Value {
     json!({"product_id": "instance_memory", "parameters": {"action": "set", "key": key, "value": value}})
 }
@@ -34,7 +27,7 @@ async fn purchases(app: &TestApp, user: &TestUser) -> Vec<Value> {
 }
 
 async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let (status, body) = app
         .post(
             "/products/purchase",
@@ -109,7 +102,7 @@ async fn a_purchase_runs_the_tool_charges_its_price_and_records_the_order(app: T
 }
 
 async fn products_resolve_by_id_slug_name_and_the_name_field(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let id = app
         .state
         .catalog
@@ -136,7 +129,7 @@ async fn products_resolve_by_id_slug_name_and_the_name_field(app: TestApp) {
 }
 
 async fn refusals_have_stable_codes_and_cost_nothing(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let cases: Vec<(Value, StatusCode, &str)> = vec![
         (
             json!({"product_id": "no_such_tool", "parameters": {}}),
@@ -220,7 +213,7 @@ async fn refusals_have_stable_codes_and_cost_nothing(app: TestApp) {
 
 async fn insufficient_credits_get_402_with_balance_and_price(app: TestApp) {
     let vendor = app.new_vendor().await;
-    let user = funded_user(&app, 3).await;
+    let user = app.funded_user(3).await;
     let products = publish_products(&app, &vendor, 1, 5).await;
     let (_, key) = budget_with(&app, &user, &products, json!({})).await;
     let (status, body) = app
@@ -235,12 +228,7 @@ async fn insufficient_credits_get_402_with_balance_and_price(app: TestApp) {
     assert_eq!(body["data"]["balance"], 3);
     assert_eq!(body["data"]["price"], 5);
     assert_eq!(app.balance(&user).await["balance"], 3);
-    let orders = app
-        .state
-        .store
-        .orders_for_user(user.id(), 10)
-        .await
-        .unwrap();
+    let orders = app.orders(&user).await;
     assert_eq!(orders.len(), 1, "the attempt is recorded");
     assert_eq!(orders[0].status, OrderStatus::Failed);
     assert_eq!(
@@ -250,7 +238,7 @@ async fn insufficient_credits_get_402_with_balance_and_price(app: TestApp) {
 }
 
 async fn a_tool_not_on_the_budget_is_refused_and_asks_the_owner_once(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let memory = app
         .state
         .catalog
@@ -327,7 +315,7 @@ async fn a_tool_not_on_the_budget_is_refused_and_asks_the_owner_once(app: TestAp
 }
 
 async fn a_paused_budget_refuses_calls_and_costs_nothing(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let path = format!("/budgets/{}", user.budget_id);
     app.request(
         Method::PATCH,
@@ -367,7 +355,7 @@ async fn a_paused_budget_refuses_calls_and_costs_nothing(app: TestApp) {
 
 async fn caps_refuse_calls_past_them_with_429_and_cost_nothing(app: TestApp) {
     let vendor = app.new_vendor().await;
-    let user = funded_user(&app, 1000).await;
+    let user = app.funded_user(1000).await;
     let products = publish_products(&app, &vendor, 1, 10).await;
     let memory = app
         .state
@@ -429,7 +417,7 @@ async fn caps_refuse_calls_past_them_with_429_and_cost_nothing(app: TestApp) {
 }
 
 async fn caps_hold_under_concurrency(app: TestApp) {
-    let user = funded_user(&app, 1000).await;
+    let user = app.funded_user(1000).await;
     let memory = app
         .state
         .catalog
@@ -470,7 +458,7 @@ async fn caps_hold_under_concurrency(app: TestApp) {
 }
 
 async fn an_idempotency_key_replays_the_first_response_and_charges_once(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let send = |key: &str, body: Value| {
         app.client
             .post(format!("{}/products/purchase", app.url))
@@ -530,7 +518,7 @@ async fn an_idempotency_key_replays_the_first_response_and_charges_once(app: Tes
     );
 
     // Keys are per user: another user's same key is a new request.
-    let bob = funded_user(&app, 10).await;
+    let bob = app.funded_user(10).await;
     let resp = app
         .client
         .post(format!("{}/products/purchase", app.url))
@@ -582,8 +570,8 @@ async fn a_refusal_under_an_idempotency_key_is_replayed(app: TestApp) {
 }
 
 async fn two_users_are_isolated(app: TestApp) {
-    let alice = funded_user(&app, 50).await;
-    let bob = funded_user(&app, 50).await;
+    let alice = app.funded_user(50).await;
+    let bob = app.funded_user(50).await;
     let (_, a) = app
         .post(
             "/products/purchase",
@@ -606,13 +594,7 @@ async fn two_users_are_isolated(app: TestApp) {
     assert_eq!(app.balance(&bob).await["balance"], 50);
     // Bob's history and orders hold none of Alice's.
     assert!(purchases(&app, &bob).await.is_empty());
-    assert!(app
-        .state
-        .store
-        .orders_for_user(bob.id(), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(app.orders(&bob).await.is_empty());
     // Bob cannot touch Alice's budget.
     let memory = app.state.catalog.builtin_ids()[0].to_string();
     let (status, _) = app
@@ -635,7 +617,7 @@ async fn two_users_are_isolated(app: TestApp) {
 }
 
 async fn web_fetch_reads_allowlisted_pages_and_refuses_private_ones(app: TestApp) {
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let page = axum::Router::new()
         .route(
             "/page",
@@ -702,7 +684,7 @@ async fn without_an_allowlist_loopback_is_refused_even_through_redirects() {
     })
     .await
     .unwrap();
-    let user = funded_user(&app, 100).await;
+    let user = app.funded_user(100).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let target = format!("http://127.0.0.1:{}/secret", addr.port());
@@ -729,7 +711,7 @@ async fn without_an_allowlist_loopback_is_refused_even_through_redirects() {
 /// The charge and the idempotent response are written in one transaction:
 /// even if the server died right after the charge, a retry replays it.
 async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: TestApp) {
-    let user = funded_user(&app, 10).await;
+    let user = app.funded_user(10).await;
     let caller = tollgate::auth::Caller {
         user_id: user.id(),
         budget_id: user.budget(),
@@ -796,7 +778,7 @@ mod crash {
 /// Free tools need no hold but are still orders.
 async fn a_free_tool_call_is_an_order_too(app: TestApp) {
     let vendor = app.new_vendor().await;
-    let user = funded_user(&app, 5).await;
+    let user = app.funded_user(5).await;
     let products = publish_products(&app, &vendor, 1, 0).await;
     let (_, key) = budget_with(&app, &user, &products, json!({})).await;
     // Nothing listens on port 9: the call fails and the failure is recorded.
@@ -808,12 +790,7 @@ async fn a_free_tool_call_is_an_order_too(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    let orders = app
-        .state
-        .store
-        .orders_for_user(user.id(), 10)
-        .await
-        .unwrap();
+    let orders = app.orders(&user).await;
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].status, OrderStatus::Failed);
     assert_eq!(orders[0].price_credits.get(), 0);
