@@ -123,7 +123,9 @@ pub enum Answer {
 /// adapter's shape. A fault that leaves nothing durable is answered `Err`
 /// instead: the key is released and a retry runs again. Under a key the
 /// purchase runs in its own task from the claim on, so a client that goes
-/// away does not cut a vendor call off from its charge.
+/// away does not cut a vendor call off from its charge. A paid call with
+/// no outside effect is first tried in one write whose charge claims the
+/// key ([`buy_claiming`]); what that try cannot settle runs as above.
 pub async fn buy<E, R>(
     app: &AppState,
     caller: Caller,
