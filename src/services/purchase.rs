@@ -125,7 +125,7 @@ pub enum Answer {
 /// purchase runs in its own task from the claim on, so a client that goes
 /// away does not cut a vendor call off from its charge. A paid call with
 /// no outside effect is first tried in one write whose charge claims the
-/// key ([`buy_claiming`]); what that try cannot settle runs as above.
+/// key (`buy_claiming`); what that try cannot settle runs as above.
 pub async fn buy<E, R>(
     app: &AppState,
     caller: Caller,
