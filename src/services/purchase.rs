@@ -41,6 +41,18 @@ impl NewPurchase {
         }
         idempotency::request_hash(&request)
     }
+
+    /// The purchase on the caller's connection instance `instance_id`.
+    fn into_request(self, instance_id: InstanceId) -> PurchaseRequest {
+        PurchaseRequest {
+            product: self.product,
+            params: self.params,
+            action: self.action,
+            instance_id,
+            run_id: None,
+            max_price_credits: self.max_price_credits,
+        }
+    }
 }
 
 /// A charged (or free) successful call.
@@ -77,14 +89,7 @@ pub async fn purchase(
     instance_id: InstanceId,
     key: Option<&IdempotencyKey>,
 ) -> Result<Purchased, PurchaseError> {
-    let request = PurchaseRequest {
-        product: new.product,
-        params: new.params,
-        action: new.action,
-        instance_id,
-        run_id: None,
-        max_price_credits: new.max_price_credits,
-    };
+    let request = new.into_request(instance_id);
     let outcome =
         purchase::purchase_with_key(app, caller, request, key.map(IdempotencyKey::as_str)).await?;
     Ok(Purchased {
@@ -203,14 +208,7 @@ async fn buy_claiming(
         return None;
     }
     let instance_id = instances::resolve(app, caller, instance).await.ok()?;
-    let request = PurchaseRequest {
-        product: new.product.clone(),
-        params: new.params.clone(),
-        action: new.action.clone(),
-        instance_id,
-        run_id: None,
-        max_price_credits: new.max_price_credits,
-    };
+    let request = new.clone().into_request(instance_id);
     let stale_before = idempotency::request_stale_before(app);
     let outcome = purchase::purchase_claiming(
         app,
