@@ -31,7 +31,7 @@ use crate::store::{
     Allocation, BudgetRow, GrantRow, HoldRow, IdempotencyClaim, OrderRow, Store, StoreError,
     TransactionRow,
 };
-pub use command::{Command, Reply};
+pub use command::{ChargeKey, Command, KeyAnswer, Reply};
 use engine::Engine;
 
 /// What a ledger operation can fail with.
@@ -61,6 +61,10 @@ pub enum LedgerError {
     UnknownHold,
     #[error("the grant has no credits left to revoke")]
     NothingToRevoke,
+    /// The request's idempotency key was taken over by a retry (the
+    /// request was counted dead): the retry's run is the one charged.
+    #[error("the idempotency key was taken over by a later request")]
+    ClaimLost,
     #[error("the ledger is shutting down")]
     Stopped,
     #[error(transparent)]
@@ -72,6 +76,7 @@ impl LedgerError {
     pub fn order_code(&self) -> &'static str {
         match self {
             LedgerError::CapReached { .. } => "budget_cap_reached",
+            LedgerError::ClaimLost => "idempotency_key_taken_over",
             _ => "insufficient_credits",
         }
     }
@@ -260,21 +265,24 @@ impl Ledger {
         self.capture_with(user_id, hold_id, duration_ms, None).await
     }
 
-    /// [`Ledger::capture`], also recording `(key, body)` as the finished
-    /// response of the caller's idempotency key in the same transaction, so a
-    /// retry after a crash replays the charge instead of repeating it.
+    /// [`Ledger::capture`], also recording `answer` as the finished
+    /// response of the caller's claimed idempotency key in the same
+    /// transaction, so a retry after a crash replays the charge instead of
+    /// repeating it. A key no longer the request's claim (a retry took it
+    /// over) refuses the capture with [`LedgerError::ClaimLost`] and
+    /// releases the hold.
     pub async fn capture_with(
         &self,
         user_id: UserId,
         hold_id: HoldId,
         duration_ms: i64,
-        idempotent: Option<(&str, &str)>,
+        answer: Option<KeyAnswer>,
     ) -> LedgerResult<TransactionRow> {
         self.transaction(Command::Capture {
             user_id,
             hold_id,
             duration_ms,
-            idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
+            idempotent: answer,
         })
         .await
     }
@@ -282,13 +290,15 @@ impl Ledger {
     /// Charges a call that already ran (one write, no hold): the order is
     /// recorded succeeded with the charge, or failed with the refusal's code
     /// when the balance or a cap no longer allows it, and then nothing is
-    /// charged. For calls with no outside effect only.
+    /// charged. For calls with no outside effect only. Under a claimed
+    /// key, `answer` is recorded with the charge, as
+    /// [`Ledger::capture_with`] records it.
     pub async fn charge(
         &self,
         amount: Credits,
         budget: Option<&BudgetRow>,
         order: &OrderRow,
-        idempotent: Option<(&str, &str)>,
+        answer: Option<KeyAnswer>,
     ) -> LedgerResult<TransactionRow> {
         if !amount.is_positive() {
             return Err(LedgerError::InvalidAmount);
@@ -297,8 +307,7 @@ impl Ledger {
             amount,
             budget: budget.cloned(),
             order: order.clone(),
-            idempotent: idempotent.map(|(k, b)| (k.to_string(), b.to_string())),
-            claim: None,
+            key: answer.map(ChargeKey::Claimed),
         })
         .await
     }
@@ -329,8 +338,12 @@ impl Ledger {
             amount,
             budget: budget.cloned(),
             order: order.clone(),
-            idempotent: Some((key.to_string(), body.to_string())),
-            claim: Some((request_hash.to_string(), stale_before)),
+            key: Some(ChargeKey::Claiming {
+                key: key.to_string(),
+                body: body.to_string(),
+                request_hash: request_hash.to_string(),
+                stale_before,
+            }),
         };
         match self.engine.run(c).await? {
             Reply::Transaction(t) => Ok(Some(t)),
@@ -380,20 +393,19 @@ impl Ledger {
         }
     }
 
-    /// Records `(status, body)` as the answer to `user_id`'s claimed `key`,
-    /// in the engine's next batch.
+    /// Records `answer` with `status` as the answer to `user_id`'s claimed
+    /// key, in the engine's next batch; nothing if the key is no longer
+    /// the claim's (given up, or taken over by a retry).
     pub async fn finish_key(
         &self,
         user_id: UserId,
-        key: &str,
+        answer: KeyAnswer,
         status: i64,
-        body: &str,
     ) -> LedgerResult<()> {
         self.done(Command::FinishKey {
             user_id,
-            key: key.to_string(),
+            answer,
             status,
-            body: body.to_string(),
         })
         .await
     }

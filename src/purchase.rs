@@ -179,9 +179,12 @@ fn action_name(given: &Option<String>, product: &Product) -> String {
 }
 
 /// Runs a purchase for `caller`, counting its outcome in the metrics. Under
-/// a claimed `Idempotency-Key`, a charged success records its response for
-/// the key in the charge's own transaction, so a retry after a crash
-/// replays the charge instead of repeating it.
+/// an `Idempotency-Key` claimed at the given time, a charged success
+/// records its response for the key in the charge's own transaction, so a
+/// retry after a crash replays the charge instead of repeating it. If a
+/// retry has taken the key over meanwhile (this request was counted dead),
+/// the charge is refused (`LedgerError::ClaimLost`): the retry's run is
+/// the one charged.
 ///
 /// The purchase runs in a task of its own, which the caller only waits for:
 /// a client that goes away mid-call cannot stop a vendor's finished work
@@ -191,13 +194,13 @@ pub async fn purchase_with_key(
     app: &AppState,
     caller: &Caller,
     req: PurchaseRequest,
-    idempotency_key: Option<&str>,
+    idempotency_key: Option<(&str, Timestamp)>,
 ) -> Result<PurchaseOutcome, PurchaseError> {
     let Some((product, _)) = app.catalog.snapshot().resolve(&req.product) else {
         crate::telemetry::purchase("unknown", "product_not_found", Credits::ZERO);
         return Err(PurchaseError::ProductNotFound(req.product));
     };
-    let key = idempotency_key.map(str::to_string);
+    let key = idempotency_key.map(|(key, at)| (key.to_string(), at));
     spawned(
         app,
         caller,
@@ -205,7 +208,10 @@ pub async fn purchase_with_key(
         req,
         true,
         move |app, caller, product, req| async move {
-            let keyed = key.as_deref().map_or(Keyed::No, Keyed::Claimed);
+            let keyed = match &key {
+                Some((key, at)) => Keyed::Claimed { key, at: *at },
+                None => Keyed::No,
+            };
             purchase_product(&app, &caller, &product, req, keyed).await
         },
     )
@@ -418,19 +424,13 @@ async fn purchase_product(
                     }
                     outcome.recorded_with_charge = true;
                 } else if price.is_positive() {
-                    let body = keyed
-                        .key()
-                        .map(|k| (k, response_text(&outcome, req.instance_id)));
+                    let answer = keyed.answer(|| response_text(&outcome, req.instance_id));
+                    let recorded = answer.is_some();
                     app.ledger
-                        .charge(
-                            price,
-                            Some(&policy.budget),
-                            &order,
-                            body.as_ref().map(|(k, b)| (*k, b.as_str())),
-                        )
+                        .charge(price, Some(&policy.budget), &order, answer)
                         .await
                         .map_err(PurchaseError::Ledger)?;
-                    outcome.recorded_with_charge = body.is_some();
+                    outcome.recorded_with_charge = recorded;
                 } else {
                     order.status = OrderStatus::Succeeded;
                     order.completed_at = Some(Timestamp::from(app.clock.now()));
@@ -488,23 +488,17 @@ async fn purchase_product(
             let mut outcome = outcome(data, order_id);
             match &hold {
                 Some(h) => {
-                    let body = keyed
-                        .key()
-                        .map(|k| (k, response_text(&outcome, req.instance_id)));
+                    let answer = keyed.answer(|| response_text(&outcome, req.instance_id));
+                    let recorded = answer.is_some();
                     app.ledger
-                        .capture_with(
-                            caller.user_id,
-                            h.id,
-                            elapsed(started),
-                            body.as_ref().map(|(k, b)| (*k, b.as_str())),
-                        )
+                        .capture_with(caller.user_id, h.id, elapsed(started), answer)
                         .await
                         .map_err(|e| match e {
                             // The sweeper released the hold: the call outlived its deadline.
                             LedgerError::UnknownHold => tool_failed(ToolError::Timeout, order_id),
                             e => PurchaseError::Ledger(e),
                         })?;
-                    outcome.recorded_with_charge = body.is_some();
+                    outcome.recorded_with_charge = recorded;
                 }
                 None => {
                     app.ledger

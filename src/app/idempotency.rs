@@ -23,7 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{AppInner, AppState};
-use crate::ledger::LedgerError;
+use crate::ledger::{KeyAnswer, LedgerError};
 use crate::store::{IdempotencyClaim, IdempotencyStatus, StoreError};
 
 /// How long a claim of another process may last before it counts as dead,
@@ -67,6 +67,14 @@ pub struct Claim {
     /// The claim's `created_at`: a later claim that takes the key over has
     /// another.
     at: Timestamp,
+}
+
+impl Claim {
+    /// When the key was claimed: the key is still this claim's while its
+    /// `created_at` is this.
+    pub fn at(self) -> Timestamp {
+        self.at
+    }
 }
 
 /// What to do with a request after claiming its key.
@@ -191,21 +199,24 @@ pub async fn claim_lasting(
     }
 }
 
-/// Records `response` as the answer to `key`.
+/// Records `response` as the answer to `key`, if the key is still the
+/// request's `claim` (a retry may have taken it over, with this request
+/// counted dead; its own answer stands).
 pub async fn finish(
     app: &AppInner,
     user_id: UserId,
     key: &IdempotencyKey,
+    claim: Claim,
     response: &SavedResponse,
 ) -> Result<(), LedgerError> {
+    let answer = KeyAnswer {
+        key: key.as_str().to_string(),
+        body: response.body.clone(),
+        claimed_at: claim.at,
+    };
     // A ledger command, like the claim: it shares the ledger's commits.
     app.ledger
-        .finish_key(
-            user_id,
-            key.as_str(),
-            i64::from(response.status),
-            &response.body,
-        )
+        .finish_key(user_id, answer, i64::from(response.status))
         .await
 }
 
@@ -254,7 +265,7 @@ where
         match work.await {
             Ok(Answered { response, recorded }) => {
                 if !recorded {
-                    finish(&app, user_id, &key, &response)
+                    finish(&app, user_id, &key, claim, &response)
                         .await
                         .map_err(IdempotencyError::from)?;
                 }

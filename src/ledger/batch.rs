@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 mod calls;
 mod load;
 
-use super::{consumption_order, Command, LedgerError, Reply};
+use super::{consumption_order, ChargeKey, Command, LedgerError, Reply};
 use crate::money::Credits;
 use crate::store::{
     Allocation, BatchWrites, BucketAdd, BudgetCounterRow, BudgetRow, EntryKind, GrantClosed,
@@ -160,19 +160,26 @@ impl Batch {
                 amount,
                 budget,
                 order,
-                idempotent,
-                claim,
-            } => match (idempotent, claim) {
-                (Some(answer), Some((hash, stale_before))) => self.charge_claiming(
+                key,
+            } => match key {
+                Some(ChargeKey::Claiming {
+                    key,
+                    body,
+                    request_hash,
+                    stale_before,
+                }) => self.charge_claiming(
                     *amount,
                     budget.as_ref(),
                     order,
-                    answer,
-                    hash,
+                    (key, body),
+                    request_hash,
                     *stale_before,
                 ),
-                _ => self
-                    .charge(*amount, budget.as_ref(), order, idempotent.as_ref(), true)
+                Some(ChargeKey::Claimed(answer)) => self
+                    .charge(*amount, budget.as_ref(), order, Some(answer), true)
+                    .map(Reply::Transaction),
+                None => self
+                    .charge(*amount, budget.as_ref(), order, None, true)
                     .map(Reply::Transaction),
             },
             Command::RecordOrder(order) => {
@@ -207,11 +214,10 @@ impl Batch {
             ))),
             Command::FinishKey {
                 user_id,
-                key,
+                answer,
                 status,
-                body,
             } => {
-                self.finish_key(*user_id, key, *status, body);
+                self.finish_key(*user_id, answer, *status);
                 Ok(Reply::Done)
             }
         }

@@ -1,6 +1,7 @@
 //! The commands the ledger engine applies in its batches, and their
 //! answers.
 
+use crate::clock::Timestamp;
 use crate::id::{GrantId, HoldId, OrderId, UserId};
 use crate::money::Credits;
 use crate::store::{BudgetRow, GrantRow, HoldRow, IdempotencyClaim, OrderRow, TransactionRow};
@@ -26,8 +27,10 @@ pub enum Command {
         user_id: UserId,
         hold_id: HoldId,
         duration_ms: i64,
-        /// (key, response body) to record as the idempotency key's answer.
-        idempotent: Option<(String, String)>,
+        /// The answer to record under the request's claimed idempotency
+        /// key. If the key is no longer the request's claim, the hold is
+        /// released instead and the capture refused.
+        idempotent: Option<KeyAnswer>,
     },
     Release {
         user_id: UserId,
@@ -41,14 +44,7 @@ pub enum Command {
         amount: Credits,
         budget: Option<BudgetRow>,
         order: OrderRow,
-        idempotent: Option<(String, String)>,
-        /// (request hash, stale before): the charge first claims
-        /// `idempotent`'s key as [`Command::Claim`] does. If the key is
-        /// another request's, the key's row answers and nothing is charged;
-        /// if the charge is refused, the claim is undone and the refusal
-        /// leaves no order. So the call can be run again under a claim of
-        /// its own, and nothing of this try is left.
-        claim: Option<(String, i64)>,
+        key: Option<ChargeKey>,
     },
     RecordOrder(OrderRow),
     FinishOrder {
@@ -70,13 +66,57 @@ pub enum Command {
         request_hash: String,
         stale_before: i64,
     },
-    /// Records a claimed request's answer (one no charge recorded).
+    /// Records a claimed request's answer (one no charge recorded), if the
+    /// key is still the request's claim.
     FinishKey {
         user_id: UserId,
-        key: String,
+        answer: KeyAnswer,
         status: i64,
-        body: String,
     },
+}
+
+/// A request's answer to record under the idempotency key it claimed.
+///
+/// Only the key's current claim records an answer or charges under the
+/// key: a request counted dead, whose key a retry took over, finds the key
+/// no longer its own and is refused, so a retried request is never
+/// charged twice, however late the first one ends.
+#[derive(Debug, Clone)]
+pub struct KeyAnswer {
+    pub key: String,
+    pub body: String,
+    /// The claim's `created_at`, which a claim that takes the key over
+    /// replaces.
+    pub claimed_at: Timestamp,
+}
+
+/// How a [`Command::Charge`] stands to an idempotency key.
+#[derive(Debug, Clone)]
+pub enum ChargeKey {
+    /// Records its answer under a key its request claimed before.
+    Claimed(KeyAnswer),
+    /// Claims the key for the request with `request_hash` first, as
+    /// [`Command::Claim`] does, then records `body` under it. If the key is
+    /// another request's, the key's row answers and nothing is charged; if
+    /// the charge is refused, the claim is undone and the refusal leaves no
+    /// order. So the call can be run again under a claim of its own, and
+    /// nothing of this try is left.
+    Claiming {
+        key: String,
+        body: String,
+        request_hash: String,
+        stale_before: i64,
+    },
+}
+
+impl ChargeKey {
+    /// The key the charge records its answer under.
+    pub fn key(&self) -> &str {
+        match self {
+            ChargeKey::Claimed(a) => &a.key,
+            ChargeKey::Claiming { key, .. } => key,
+        }
+    }
 }
 
 /// What a command answers.

@@ -7,13 +7,19 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::clock::Timestamp;
+use crate::ledger::KeyAnswer;
 
 /// How a purchase stands to an `Idempotency-Key`.
 #[derive(Clone, Copy)]
 pub(super) enum Keyed<'a> {
     No,
-    /// Claimed before the purchase: a charge records its answer under it.
-    Claimed(&'a str),
+    /// Claimed before the purchase, at `at`: a charge records its answer
+    /// under it, while it is still that claim.
+    Claimed {
+        key: &'a str,
+        at: Timestamp,
+    },
     /// Not claimed yet: the one-write charge claims it (see
     /// [`purchase_claiming`]).
     Claiming {
@@ -23,11 +29,17 @@ pub(super) enum Keyed<'a> {
     },
 }
 
-impl<'a> Keyed<'a> {
-    pub(super) fn key(self) -> Option<&'a str> {
+impl Keyed<'_> {
+    /// `body` as the answer to record under a key claimed before the
+    /// purchase (a claiming try records its answer as it claims).
+    pub(super) fn answer(self, body: impl FnOnce() -> String) -> Option<KeyAnswer> {
         match self {
-            Keyed::No => None,
-            Keyed::Claimed(key) | Keyed::Claiming { key, .. } => Some(key),
+            Keyed::Claimed { key, at } => Some(KeyAnswer {
+                key: key.to_string(),
+                body: body(),
+                claimed_at: at,
+            }),
+            Keyed::No | Keyed::Claiming { .. } => None,
         }
     }
 

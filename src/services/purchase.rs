@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::idempotency::{
-    self, Answered, IdempotencyError, IdempotencyKey, NextAction, SavedResponse,
+    self, Answered, Claim, IdempotencyError, IdempotencyKey, NextAction, SavedResponse,
 };
 use super::instances::{self, InstanceHeaders, InstanceUseError};
 use crate::app::AppState;
@@ -80,18 +80,19 @@ impl Purchased {
 }
 
 /// Buys one call for `caller` on its connection instance `instance_id`.
-/// Under a claimed `key`, the charge records the answer for the key in
-/// its own transaction (see [`purchase::purchase_with_key`]).
+/// Under a `key` the request holds by `claim`, the charge records the
+/// answer for the key in its own transaction (see
+/// [`purchase::purchase_with_key`]).
 pub async fn purchase(
     app: &AppState,
     caller: &Caller,
     new: NewPurchase,
     instance_id: InstanceId,
-    key: Option<&IdempotencyKey>,
+    key: Option<(&IdempotencyKey, Claim)>,
 ) -> Result<Purchased, PurchaseError> {
     let request = new.into_request(instance_id);
-    let outcome =
-        purchase::purchase_with_key(app, caller, request, key.map(IdempotencyKey::as_str)).await?;
+    let key = key.map(|(key, claim)| (key.as_str(), claim.at()));
+    let outcome = purchase::purchase_with_key(app, caller, request, key).await?;
     Ok(Purchased {
         outcome,
         instance_id,
@@ -167,7 +168,7 @@ where
             let work = {
                 let key = key.clone();
                 async move {
-                    match buy_now(&state, &caller, new, &instance, Some(&key)).await {
+                    match buy_now(&state, &caller, new, &instance, Some((&key, claim))).await {
                         Ok(bought) => Ok(Answered {
                             response: SavedResponse {
                                 status: 200,
@@ -231,7 +232,7 @@ async fn buy_now(
     caller: &Caller,
     new: NewPurchase,
     instance: &InstanceHeaders,
-    key: Option<&IdempotencyKey>,
+    key: Option<(&IdempotencyKey, Claim)>,
 ) -> Result<Purchased, BuyError> {
     let instance_id = instances::resolve(app, caller, instance).await?;
     Ok(purchase(app, caller, new, instance_id, key).await?)

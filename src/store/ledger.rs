@@ -164,6 +164,9 @@ pub struct Spending {
 pub struct IdempotencyFinish {
     pub user_id: UserId,
     pub key: String,
+    /// The finishing request's claim: the key is finished only while it
+    /// is still in progress under this claim.
+    pub claimed_at: Timestamp,
     pub status: i64,
     pub body: String,
 }

@@ -284,8 +284,13 @@ impl RunCtx {
             instance_id: self.instance_id,
             run_id: Some(self.run.id),
         };
-        let paid =
-            purchase::purchase_with_key(&self.app, &self.caller, request, Some(key.as_str())).await;
+        let paid = purchase::purchase_with_key(
+            &self.app,
+            &self.caller,
+            request,
+            Some((key.as_str(), claim.at())),
+        )
+        .await;
         match paid {
             Ok(outcome) => {
                 if !outcome.recorded_with_charge {
@@ -294,7 +299,7 @@ impl RunCtx {
                         status: 200,
                         body: purchase::response_text(&outcome, self.instance_id),
                     };
-                    idempotency::finish(&self.app, self.run.user_id, &key, &saved)
+                    idempotency::finish(&self.app, self.run.user_id, &key, claim, &saved)
                         .await
                         .map_err(|e| StepError::new("internal_error", e.to_string()))?;
                 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use tollgate::clock::Clock;
-use tollgate::ledger::Ledger;
+use tollgate::clock::Timestamp;
+use tollgate::ledger::{KeyAnswer, Ledger, LedgerError};
 use tollgate::money::Credits;
 use tollgate::store::{IdempotencyClaim, IdempotencyStatus, Store};
 
@@ -25,6 +26,15 @@ fn now_ms(app: &TestApp) -> i64 {
 /// than `now_ms` after it.
 fn later(app: &TestApp) {
     app.clock.advance(chrono::Duration::milliseconds(20));
+}
+
+/// `body` as the answer to `key` under its claim made at `claimed_at`.
+fn answer(key: &str, body: &str, claimed_at: Timestamp) -> KeyAnswer {
+    KeyAnswer {
+        key: key.to_string(),
+        body: body.to_string(),
+        claimed_at,
+    }
 }
 
 /// Twenty requests claim one key at once: they share batches, and exactly
@@ -86,12 +96,13 @@ async fn a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits(app: T
     for round in 0..10 {
         let key = format!("charge-{round}");
         let body = format!("{{\"round\":{round}}}");
-        assert!(matches!(
-            ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap(),
-            IdempotencyClaim::Claimed(_)
-        ));
+        let IdempotencyClaim::Claimed(at) =
+            ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap()
+        else {
+            panic!("a new key is claimed")
+        };
         let o = pending_order(user, Credits::new(1));
-        let charge = ledger.charge(Credits::new(1), None, &o, Some((&key, &body)));
+        let charge = ledger.charge(Credits::new(1), None, &o, Some(answer(&key, &body, at)));
         let stale_before = now_ms(&app);
         let claims =
             futures::future::join_all((0..8).map(|_| ledger.claim(user, &key, "h", stale_before)));
@@ -140,11 +151,45 @@ async fn a_dead_claim_is_taken_over_once(app: TestApp) {
     let retries =
         futures::future::join_all((0..10).map(|_| ledger.claim(user, "dies", "h", stale_before)))
             .await;
-    let taken = retries
+    let taken: Vec<Timestamp> = retries
         .iter()
-        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed(_))))
-        .count();
-    assert_eq!(taken, 1, "{retries:?}");
+        .filter_map(|c| match c {
+            Ok(IdempotencyClaim::Claimed(at)) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(taken.len(), 1, "{retries:?}");
+    let taker = taken[0];
+    // The request counted dead ends late after all: its charge under the
+    // key is refused and its answer is not recorded, so the retry that
+    // took the key over is the one run charged.
+    let late = pending_order(user, Credits::new(1));
+    let refused = ledger
+        .charge(
+            Credits::new(1),
+            None,
+            &late,
+            Some(answer("dies", "late", dead)),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(LedgerError::ClaimLost)),
+        "{refused:?}"
+    );
+    ledger
+        .finish_key(user, answer("dies", "late", dead), 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.balance(user).await.unwrap().live,
+        Credits::new(1_000)
+    );
+    let orders = store.orders_for_user(user, 20).await.unwrap();
+    let late_order = orders.iter().find(|o| o.id == late.id).expect("recorded");
+    assert_eq!(
+        late_order.error_code.as_deref(),
+        Some("idempotency_key_taken_over")
+    );
     // The request counted dead fails after all and gives its key up: the
     // key stays with the request that took it over, so no third runs.
     store
@@ -167,16 +212,97 @@ async fn a_dead_claim_is_taken_over_once(app: TestApp) {
             .unwrap(),
         IdempotencyClaim::Existing(_)
     ));
-    // A finished key stays finished.
+    // The taker's charge records its answer; a finished key stays
+    // finished, and the dead claim's late finish leaves it as it is.
     let o = pending_order(user, Credits::new(1));
     ledger
-        .charge(Credits::new(1), None, &o, Some(("dies", "{}")))
+        .charge(Credits::new(1), None, &o, Some(answer("dies", "{}", taker)))
+        .await
+        .unwrap();
+    ledger
+        .finish_key(user, answer("dies", "late", dead), 200)
         .await
         .unwrap();
     later(&app);
     match ledger.claim(user, "dies", "h", now_ms(&app)).await.unwrap() {
-        IdempotencyClaim::Existing(row) => assert_eq!(row.status, IdempotencyStatus::Done),
+        IdempotencyClaim::Existing(row) => {
+            assert_eq!(row.status, IdempotencyStatus::Done);
+            assert_eq!(row.response_body.as_deref(), Some("{}"));
+        }
         c => panic!("a finished key was taken over: {c:?}"),
+    }
+    assert_eq!(ledger.balance(user).await.unwrap().live, Credits::new(999));
+}
+
+/// A call held under a key that a retry then took over: its capture is
+/// refused, its hold released and its order failed, and the key keeps the
+/// taker's claim; the taker's capture charges. One charge in all.
+async fn a_capture_under_a_key_taken_over_is_released(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger, 100).await;
+    let hold = |order| {
+        let ledger = ledger.clone();
+        async move {
+            ledger
+                .reserve(
+                    user,
+                    Credits::new(10),
+                    chrono::Duration::minutes(5),
+                    None,
+                    Some(&order),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let IdempotencyClaim::Claimed(dead) =
+        ledger.claim(user, "slow", "h", now_ms(&app)).await.unwrap()
+    else {
+        panic!("a new key is claimed")
+    };
+    let late = pending_order(user, Credits::new(10));
+    let late_hold = hold(late.clone()).await;
+    later(&app);
+    let IdempotencyClaim::Claimed(taker) =
+        ledger.claim(user, "slow", "h", now_ms(&app)).await.unwrap()
+    else {
+        panic!("the dead claim is taken over")
+    };
+    let retry = pending_order(user, Credits::new(10));
+    let retry_hold = hold(retry.clone()).await;
+    assert_eq!(ledger.balance(user).await.unwrap().held, Credits::new(20));
+
+    let refused = ledger
+        .capture_with(user, late_hold.id, 5, Some(answer("slow", "late", dead)))
+        .await;
+    assert!(
+        matches!(refused, Err(LedgerError::ClaimLost)),
+        "{refused:?}"
+    );
+    let b = ledger.balance(user).await.unwrap();
+    assert_eq!((b.live, b.held), (Credits::new(100), Credits::new(10)));
+    ledger
+        .capture_with(user, retry_hold.id, 5, Some(answer("slow", "{}", taker)))
+        .await
+        .unwrap();
+    let b = ledger.balance(user).await.unwrap();
+    assert_eq!((b.live, b.held), (Credits::new(90), Credits::ZERO));
+    let orders = store.orders_for_user(user, 20).await.unwrap();
+    let status = |id| {
+        let o = orders.iter().find(|o| o.id == id).expect("recorded");
+        (o.status.as_str().to_string(), o.error_code.clone())
+    };
+    assert_eq!(
+        status(late.id),
+        ("failed".into(), Some("idempotency_key_taken_over".into()))
+    );
+    assert_eq!(status(retry.id), ("succeeded".into(), None));
+    match ledger.claim(user, "slow", "h", now_ms(&app)).await.unwrap() {
+        IdempotencyClaim::Existing(row) => {
+            assert_eq!(row.status, IdempotencyStatus::Done);
+            assert_eq!(row.response_body.as_deref(), Some("{}"));
+        }
+        c => panic!("the finished key was claimed again: {c:?}"),
     }
 }
 
@@ -253,7 +379,7 @@ async fn a_finish_of_a_missing_key_leaves_a_later_claim_in_progress(app: TestApp
     for round in 0..10 {
         let key = format!("gone-{round}");
         let (finished, claim) = tokio::join!(
-            ledger.finish_key(user, &key, 200, "{}"),
+            ledger.finish_key(user, answer(&key, "{}", Timestamp::from_millis(0)), 200),
             ledger.claim(user, &key, "h", now_ms(&app))
         );
         finished.unwrap();
@@ -272,5 +398,6 @@ crate::on_both_backends!(
     charges_that_claim_one_key_charge_once,
     concurrent_claims_of_one_key_give_it_to_one_request,
     a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits,
-    a_dead_claim_is_taken_over_once
+    a_dead_claim_is_taken_over_once,
+    a_capture_under_a_key_taken_over_is_released
 );

@@ -725,10 +725,9 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
         .claim(user.id(), "crash-1", "h", now - 1)
         .await
         .unwrap();
-    assert!(matches!(
-        claim,
-        tollgate::store::IdempotencyClaim::Claimed(_)
-    ));
+    let tollgate::store::IdempotencyClaim::Claimed(claimed_at) = claim else {
+        panic!("a new key is claimed: {claim:?}")
+    };
     let instance = app
         .post(
             "/products/purchase",
@@ -749,10 +748,14 @@ async fn a_charge_records_its_idempotent_response_in_the_same_transaction(app: T
         run_id: None,
     };
     // The handler's own finishing step never runs here, as if the process died.
-    let outcome =
-        tollgate::purchase::purchase_with_key(&app.state, &caller, request, Some("crash-1"))
-            .await
-            .unwrap();
+    let outcome = tollgate::purchase::purchase_with_key(
+        &app.state,
+        &caller,
+        request,
+        Some(("crash-1", claimed_at)),
+    )
+    .await
+    .unwrap();
     match app
         .state
         .ledger

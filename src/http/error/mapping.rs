@@ -62,6 +62,10 @@ impl From<LedgerError> for ApiError {
             LedgerError::NothingToRevoke => {
                 ApiError::conflict("nothing_to_revoke", "The grant has no credits left to revoke.")
             }
+            LedgerError::ClaimLost => ApiError::conflict(
+                "idempotency_key_taken_over",
+                "This request ran past its time limit and a retry with the same Idempotency-Key took the key over; this run was not charged. Retry with the same key for the answer recorded under it.",
+            ),
             LedgerError::Stopped => ApiError::coded(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

@@ -3,7 +3,7 @@
 use super::Batch;
 use crate::clock::Timestamp;
 use crate::id::{BudgetId, HoldId, OrderId, TransactionId, UserId};
-use crate::ledger::{plan_debit, LedgerError, Reply};
+use crate::ledger::{plan_debit, KeyAnswer, LedgerError, Reply};
 use crate::money::Credits;
 use crate::store::{
     BudgetRow, HoldRow, IdempotencyClaim, IdempotencyFinish, IdempotencyStatus, OrderFinish,
@@ -126,11 +126,20 @@ impl Batch {
         user_id: UserId,
         hold_id: HoldId,
         duration_ms: i64,
-        idempotent: Option<&(String, String)>,
+        answer: Option<&KeyAnswer>,
     ) -> Result<TransactionRow, LedgerError> {
         let hold = self
             .take_hold(user_id, hold_id)
             .ok_or(LedgerError::UnknownHold)?;
+        if answer.is_some_and(|a| !self.owns(user_id, a)) {
+            // A retry took the key over and runs the call itself: this run
+            // is released, so the request is charged once.
+            if let Some(order_id) = hold.reference.as_deref().and_then(OrderId::parse) {
+                let code = LedgerError::ClaimLost.order_code();
+                self.finish_order(order_id, OrderStatus::Failed, Some(code), None, duration_ms);
+            }
+            return Err(LedgerError::ClaimLost);
+        }
         self.expire_due(user_id);
         let grants = self.live_grants(user_id);
         let Some(plan) = plan_debit(&grants, hold.amount_credits) else {
@@ -164,7 +173,7 @@ impl Batch {
                 duration_ms,
             );
         }
-        self.record_response(user_id, idempotent);
+        self.record_response(user_id, answer);
         Ok(txn)
     }
 
@@ -191,11 +200,15 @@ impl Batch {
         amount: Credits,
         budget: Option<&BudgetRow>,
         order: &OrderRow,
-        idempotent: Option<&(String, String)>,
+        answer: Option<&KeyAnswer>,
         record_refusal: bool,
     ) -> Result<TransactionRow, LedgerError> {
         let user_id = order.user_id;
-        if let Some(e) = budget.and_then(|b| self.check_caps(b, amount).err()) {
+        let refusal = match answer {
+            Some(a) if !self.owns(user_id, a) => Some(LedgerError::ClaimLost),
+            _ => budget.and_then(|b| self.check_caps(b, amount).err()),
+        };
+        if let Some(e) = refusal {
             if record_refusal {
                 self.failed_order(order, &e);
             }
@@ -229,7 +242,7 @@ impl Batch {
         done.completed_at = Some(Timestamp::from_millis(self.now));
         done.duration_ms = Some(order.duration_ms.unwrap_or(0));
         self.new_orders.insert(done.id, done);
-        self.record_response(user_id, idempotent);
+        self.record_response(user_id, answer);
         Ok(txn)
     }
 
@@ -241,18 +254,24 @@ impl Batch {
         amount: Credits,
         budget: Option<&BudgetRow>,
         order: &OrderRow,
-        answer: &(String, String),
+        (key, body): (&str, &str),
         hash: &str,
         stale_before: i64,
     ) -> Result<Reply, LedgerError> {
-        let slot = (order.user_id, answer.0.clone());
+        let slot = (order.user_id, key.to_string());
         let before = self.keys.get(&slot).cloned();
-        if let IdempotencyClaim::Existing(row) =
-            self.claim(order.user_id, &answer.0, hash, stale_before)
-        {
-            return Ok(Reply::Claim(IdempotencyClaim::Existing(row)));
-        }
-        let charged = self.charge(amount, budget, order, Some(answer), false);
+        let claimed_at = match self.claim(order.user_id, key, hash, stale_before) {
+            IdempotencyClaim::Existing(row) => {
+                return Ok(Reply::Claim(IdempotencyClaim::Existing(row)))
+            }
+            IdempotencyClaim::Claimed(at) => at,
+        };
+        let answer = KeyAnswer {
+            key: key.to_string(),
+            body: body.to_string(),
+            claimed_at,
+        };
+        let charged = self.charge(amount, budget, order, Some(&answer), false);
         if charged.is_err() {
             // Refused: the key is as it was before the claim.
             match before {
@@ -264,37 +283,49 @@ impl Batch {
     }
 
     /// Stores the response of a charged idempotent request in the batch.
-    fn record_response(&mut self, user_id: UserId, idempotent: Option<&(String, String)>) {
-        if let Some((key, body)) = idempotent {
-            self.finish_key(user_id, key, 200, body);
+    fn record_response(&mut self, user_id: UserId, answer: Option<&KeyAnswer>) {
+        if let Some(answer) = answer {
+            self.finish_key(user_id, answer, 200);
         }
     }
 
-    /// Records `(status, body)` as the answer to `user_id`'s `key`. A later
+    /// True while `answer`'s key is the claim it names: in progress, and
+    /// claimed at its `claimed_at`. Not once it is finished, given up, or
+    /// taken over by a retry of a request counted dead.
+    fn owns(&self, user_id: UserId, answer: &KeyAnswer) -> bool {
+        self.keys
+            .get(&(user_id, answer.key.clone()))
+            .and_then(|slot| slot.row.as_ref())
+            .is_some_and(|row| {
+                row.status == IdempotencyStatus::InProgress && row.created_at == answer.claimed_at
+            })
+    }
+
+    /// Records `answer` with `status` as the answer to `user_id`'s key, if
+    /// the key is still the claim `answer` names ([`Batch::owns`]). A later
     /// claim of the key in the batch replays it; a key claimed in the batch
     /// itself is written once, done.
-    ///
-    /// A key the batch loaded and found missing (given up while its
-    /// request ran) stays missing, as the database's own update of a
-    /// missing row would leave it: so no key is both claimed and finished
-    /// in one batch.
-    pub(super) fn finish_key(&mut self, user_id: UserId, key: &str, status: i64, body: &str) {
-        if let Some(slot) = self.keys.get_mut(&(user_id, key.to_string())) {
-            let Some(row) = &mut slot.row else {
-                return;
-            };
-            row.status = IdempotencyStatus::Done;
-            row.response_status = Some(status);
-            row.response_body = Some(body.to_string());
-            if slot.claimed {
-                return;
-            }
+    pub(super) fn finish_key(&mut self, user_id: UserId, answer: &KeyAnswer, status: i64) {
+        if !self.owns(user_id, answer) {
+            return;
+        }
+        let slot = self
+            .keys
+            .get_mut(&(user_id, answer.key.clone()))
+            .expect("an owned key is loaded");
+        let row = slot.row.as_mut().expect("an owned key has its row");
+        row.status = IdempotencyStatus::Done;
+        row.response_status = Some(status);
+        row.response_body = Some(answer.body.clone());
+        if slot.claimed {
+            return;
         }
         self.idempotency.push(IdempotencyFinish {
             user_id,
-            key: key.to_string(),
+            key: answer.key.clone(),
+            claimed_at: answer.claimed_at,
             status,
-            body: body.to_string(),
+            body: answer.body.clone(),
         });
     }
 }

@@ -49,16 +49,25 @@ impl Batch {
             .into_iter()
             .map(|h| (h.id, h))
             .collect();
+        // Every key a command claims, or records an answer under (only
+        // while the key is still the answering request's claim).
         let mut claimed: Vec<(UserId, String)> = commands
             .iter()
             .filter_map(|c| match c {
                 Command::Claim { user_id, key, .. } => Some((*user_id, key.clone())),
                 Command::Charge {
                     order,
-                    idempotent: Some((key, _)),
-                    claim: Some(_),
+                    key: Some(key),
                     ..
-                } => Some((order.user_id, key.clone())),
+                } => Some((order.user_id, key.key().to_string())),
+                Command::Capture {
+                    user_id,
+                    idempotent: Some(answer),
+                    ..
+                }
+                | Command::FinishKey {
+                    user_id, answer, ..
+                } => Some((*user_id, answer.key.clone())),
                 _ => None,
             })
             .collect();
@@ -75,8 +84,7 @@ impl Batch {
             );
         }
         // A key looked up and not found is known missing: a finish of it
-        // before its claim in the batch writes nothing, as the database's
-        // update of a missing row would not.
+        // before its claim in the batch writes nothing.
         for k in claimed {
             keys.entry(k).or_default();
         }

@@ -112,7 +112,8 @@ pub(super) static SQL: LazyLock<Sql> = LazyLock::new(|| {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
          status = excluded.status, response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at \
          WHERE idempotency_keys.status = 'in_progress'",
-    finish_key: "UPDATE idempotency_keys SET status = 'done', response_status = ?3, response_body = ?4 WHERE user_id = ?1 AND key = ?2",
+    finish_key: "UPDATE idempotency_keys SET status = 'done', response_status = ?3, response_body = ?4 \
+         WHERE user_id = ?1 AND key = ?2 AND status = 'in_progress' AND created_at = ?5",
     update_wallet: "UPDATE wallets SET balance_credits = ?2, entry_count = ?3, held_credits = ?4, next_expiry = ?5, updated_at = ?6 WHERE user_id = ?1",
     put_budget_counters: "INSERT INTO budget_counters (budget_id, spent_total, held_credits, last_minute) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (budget_id) DO UPDATE SET spent_total = excluded.spent_total, held_credits = excluded.held_credits, last_minute = excluded.last_minute",
@@ -433,7 +434,7 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
     if !w.idempotency.is_empty() {
         let mut s = db.prepare_cached(SQL.finish_key)?;
         for i in &w.idempotency {
-            s.execute(params![i.user_id, i.key, i.status, i.body])?;
+            s.execute(params![i.user_id, i.key, i.status, i.body, i.claimed_at])?;
         }
     }
     if !w.wallets.is_empty() {

@@ -90,9 +90,11 @@ static PARTS: LazyLock<[String; 13]> = LazyLock::new(|| {
             "finished_requests AS (
             UPDATE idempotency_keys SET status = 'done', response_status = v.status,
                 response_body = v.body
-            FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[])
-                AS v(user_id, key, status, body)
+            FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[])
+                AS v(user_id, key, status, body, claimed_at)
             WHERE idempotency_keys.user_id = v.user_id AND idempotency_keys.key = v.key
+                AND idempotency_keys.status = 'in_progress'
+                AND idempotency_keys.created_at = v.claimed_at
         )",
         ),
         String::from(
@@ -304,7 +306,8 @@ pub(super) async fn write(conn: &mut PgConnection, w: &BatchWrites) -> StoreResu
             .bind(col(i, |i| i.user_id))
             .bind(col(i, |i| i.key.as_str()))
             .bind(col(i, |i| i.status))
-            .bind(col(i, |i| i.body.as_str()));
+            .bind(col(i, |i| i.body.as_str()))
+            .bind(col(i, |i| i.claimed_at));
     }
     if filled[10] {
         q = q
@@ -357,7 +360,7 @@ mod tests {
     #[test]
     fn every_shape_numbers_its_parameters_from_one_without_gaps() {
         // What each part binds, in the order `write` binds them.
-        let binds = [11, 4, 10, 3, 1, 7, 14, 6, 7, 4, 6, 4, 4];
+        let binds = [11, 4, 10, 3, 1, 7, 14, 6, 7, 5, 6, 4, 4];
         for shape in 1..1usize << PARTS.len() {
             let expected: usize = (0..PARTS.len())
                 .filter(|n| shape & (1 << n) != 0)
