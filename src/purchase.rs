@@ -124,6 +124,7 @@ impl PurchaseError {
                 "insufficient_credits"
             }
             PurchaseError::Ledger(LedgerError::CapReached { .. }) => "budget_cap_reached",
+            PurchaseError::Ledger(LedgerError::ClaimLost) => "idempotency_key_taken_over",
             PurchaseError::Ledger(_) => "ledger_error",
             PurchaseError::Tool {
                 error: ToolError::InvalidInput { .. },

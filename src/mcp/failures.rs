@@ -195,6 +195,11 @@ fn ledger_failure(e: LedgerError) -> CallToolResult {
             format!("This call costs {requested} credits, which would take the budget past its {window} cap of {cap} credits ({spent} already committed). Wait for the window to pass or ask the owner to raise the cap."),
             Some(json!({"window": window, "cap": cap, "spent": spent, "price": requested})),
         ),
+        LedgerError::ClaimLost => failure(
+            "idempotency_key_taken_over",
+            "A retry with the same Idempotency-Key took this request's key over; this run was not charged.",
+            None,
+        ),
         LedgerError::Stopped => failure(
             "shutting_down",
             "The server is shutting down; retry on another node or in a moment.",

@@ -12,6 +12,7 @@ use crate::app::idempotency::{self, IdempotencyError, IdempotencyKey, NextAction
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::clock::{to_millis, Timestamp};
+use crate::ledger::LedgerError;
 use crate::money::Credits;
 use crate::purchase::{self, PurchaseError, PurchaseOutcome, PurchaseRequest};
 use crate::store::{RunRow, RunStepRow, WorkflowRow};
@@ -309,6 +310,10 @@ impl RunCtx {
                 .await?;
                 Ok(outcome.data)
             }
+            // Another worker took the step's key over (this one was counted
+            // dead) and runs the step: this run was not charged, and leaves
+            // the step to it.
+            Err(PurchaseError::Ledger(LedgerError::ClaimLost)) => Err(in_progress()),
             Err(e) => {
                 // Nothing was charged: a later attempt may run the step again.
                 idempotency::release(&self.app, self.run.user_id, &key, claim)

@@ -306,6 +306,63 @@ async fn a_capture_under_a_key_taken_over_is_released(app: TestApp) {
     }
 }
 
+/// A dead claim's late charge sent beside a retry's takeover of its key
+/// (mostly in one batch, in either order): either the late charge lands
+/// first and the retry replays it, or the retry takes the key and the late
+/// charge is refused and the retry's own charge records. Each key is
+/// charged exactly once.
+async fn a_late_charge_beside_the_takeover_charges_the_key_once(app: TestApp) {
+    let (store, ledger) = parts(&app);
+    let user = funded(store.as_ref(), &ledger, 1_000).await;
+    let (mut replayed, mut refused) = (0, 0);
+    for round in 0..20 {
+        let key = format!("late-{round}");
+        let IdempotencyClaim::Claimed(dead) =
+            ledger.claim(user, &key, "h", now_ms(&app)).await.unwrap()
+        else {
+            panic!("a new key is claimed")
+        };
+        later(&app);
+        let late = pending_order(user, Credits::new(1));
+        let charge = ledger.charge(
+            Credits::new(1),
+            None,
+            &late,
+            Some(answer(&key, "late", dead)),
+        );
+        let takeover = ledger.claim(user, &key, "h", now_ms(&app));
+        let (charge, takeover) = if round % 2 == 0 {
+            tokio::join!(charge, takeover)
+        } else {
+            let (t, c) = tokio::join!(takeover, charge);
+            (c, t)
+        };
+        match (charge, takeover.unwrap()) {
+            (Ok(_), IdempotencyClaim::Existing(row)) => {
+                assert_eq!(row.status, IdempotencyStatus::Done);
+                assert_eq!(row.response_body.as_deref(), Some("late"));
+                replayed += 1;
+            }
+            (Err(LedgerError::ClaimLost), IdempotencyClaim::Claimed(taker)) => {
+                let retry = pending_order(user, Credits::new(1));
+                ledger
+                    .charge(
+                        Credits::new(1),
+                        None,
+                        &retry,
+                        Some(answer(&key, "retry", taker)),
+                    )
+                    .await
+                    .unwrap();
+                refused += 1;
+            }
+            (c, t) => panic!("round {round}: the charge gave {c:?} and the takeover {t:?}"),
+        }
+    }
+    assert_eq!(replayed + refused, 20);
+    assert_eq!(ledger.balance(user).await.unwrap().live, Credits::new(980));
+}
+
 /// One-write charges that claim one key at once: exactly one charges and
 /// records its answer; the others find the key and charge nothing. A
 /// refused one leaves neither a claim nor an order.
@@ -399,5 +456,6 @@ crate::on_both_backends!(
     concurrent_claims_of_one_key_give_it_to_one_request,
     a_claim_beside_the_charge_that_finishes_its_key_replays_or_waits,
     a_dead_claim_is_taken_over_once,
-    a_capture_under_a_key_taken_over_is_released
+    a_capture_under_a_key_taken_over_is_released,
+    a_late_charge_beside_the_takeover_charges_the_key_once
 );
