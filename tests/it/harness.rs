@@ -78,6 +78,7 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
             let pool = sqlx::PgPool::connect(&base)
                 .await
                 .expect("connect to the test PostgreSQL");
+            drop_stale_schemas(&pool).await;
             sqlx::query(&format!("CREATE SCHEMA {schema}"))
                 .execute(&pool)
                 .await
@@ -92,6 +93,31 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
         master_key,
         _dir: dir,
     })
+}
+
+/// Drops, once per test process, the schemas of test databases made over
+/// an hour ago (a schema's name carries its id, whose first four bytes are
+/// its creation time in seconds): every test leaves its schema behind, and
+/// a database that keeps them all grows by thousands of tables a run. A
+/// test process running beside this one (under an hour old) keeps its own.
+async fn drop_stale_schemas(pool: &sqlx::PgPool) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{24}$' \
+         AND ('x' || substr(nspname, 3, 8))::bit(32)::bigint < extract(epoch FROM now()) - 3600",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for schema in stale {
+        // Another test process may be dropping it too.
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(pool)
+            .await;
+    }
 }
 
 fn rand_bytes() -> [u8; 32] {
