@@ -33,8 +33,10 @@ use super::{BatchFn, StoreError, StoreResult, SyncSession, WalletRow};
 use crate::money::Credits;
 
 mod batch;
+mod rows;
 
 pub(crate) use batch::SyncTx;
+use rows::Rows;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -81,6 +83,8 @@ struct Kept {
     /// The sqlx connection's handle the statements belong to.
     handle: usize,
     db: Connection,
+    /// The rows the batches on this connection keep ([`Rows`]).
+    rows: Rows,
 }
 
 /// Lends sqlx's connection `conn` to `f` as a [`SyncSession`]: every
@@ -94,8 +98,8 @@ pub(crate) async fn session_on(
 ) -> StoreResult<()> {
     let mut locked = conn.lock_handle().await?;
     let handle = locked.as_raw_handle().as_ptr();
-    let db = match kept.0.lock().expect("kept statements lock").kept.take() {
-        Some(k) if k.handle == handle as usize => k.db,
+    let (db, rows) = match kept.0.lock().expect("kept statements lock").kept.take() {
+        Some(k) if k.handle == handle as usize => (k.db, k.rows),
         other => {
             // A different handle would mean sqlx opened a new connection,
             // which it cannot have done without failing to close the old one
@@ -112,11 +116,16 @@ pub(crate) async fn session_on(
             // finalises its statements.
             let db = unsafe { Connection::from_handle(handle) }?;
             db.set_prepared_statement_cache_capacity(batch::STATEMENTS);
-            db
+            (db, Rows::default())
         }
     };
-    let mut session = Session { db: Some(db), log };
+    let mut session = Session {
+        db: Some(db),
+        log,
+        rows,
+    };
     f(&mut session);
+    let rows = std::mem::take(&mut session.rows);
     if let Some(db) = session.db.take() {
         let mut keeping = kept.0.lock().expect("kept statements lock");
         if keeping.released {
@@ -126,6 +135,7 @@ pub(crate) async fn session_on(
             keeping.kept = Some(Kept {
                 handle: handle as usize,
                 db,
+                rows,
             });
         }
     }
@@ -156,6 +166,7 @@ struct Session<'a> {
     /// `None` only while a batch holds it (or after a batch panicked).
     db: Option<Connection>,
     log: &'a LogRestart,
+    rows: Rows,
 }
 
 /// Keeps the write-ahead log from growing without end under steady writes.
@@ -253,20 +264,34 @@ impl SyncSession for Session<'_> {
         if let Err(e) = db
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
+            .and_then(|_| self.rows.check(&db))
         {
+            if !db.is_autocommit() {
+                let _ = db.execute_batch("ROLLBACK");
+            }
             self.db = Some(db);
             return Err(e.into());
         }
-        let mut tx = SyncTx { db: Some(db) };
+        let mut tx = SyncTx {
+            db: Some(db),
+            rows: &mut self.rows,
+        };
         let out = f(&mut tx).and_then(|()| {
             tx.db().prepare_cached("COMMIT")?.execute([])?;
             Ok(())
         });
         tx.roll_back_if_open();
+        let db = tx.db.take();
+        drop(tx);
         if out.is_ok() {
-            self.log.after_commit(tx.db());
+            if let Some(db) = &db {
+                self.log.after_commit(db);
+            }
+        } else {
+            // Its writes may be undone: what the batch kept may be wrong.
+            self.rows.forget();
         }
-        self.db = tx.db.take();
+        self.db = db;
         out
     }
 }

@@ -414,3 +414,49 @@ fn adapters_reach_the_store_and_the_ledger_only_through_services() {
         calls.join("\n")
     );
 }
+
+/// The SQLite ledger writer keeps wallets, open grants and budget counters
+/// between batches (`store/sqlite_sync/rows.rs`), which stays true only
+/// while nothing but the ledger's batches writes them through its
+/// connection: a write elsewhere would not be seen, and the next batch
+/// would charge from stale rows. So no SQL outside the batches' writes
+/// changes those tables, but the insert of a new user's wallet (which no
+/// batch has kept).
+#[test]
+fn only_the_ledger_batches_write_wallets_grants_and_budget_counters() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    crate::harness::rust_files(&root.join("src"), &mut files);
+    let writers = [
+        "src/store/sqlite_sync/batch.rs",
+        "src/store/postgres/ledger/writes.rs",
+    ];
+    let mut found = Vec::new();
+    for file in files {
+        let relative = format!(
+            "src/{}",
+            file.strip_prefix(root.join("src")).unwrap().display()
+        );
+        if writers.contains(&relative.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap().to_lowercase();
+        for table in ["wallets", "grants", "budget_counters"] {
+            for verb in ["update", "insert into", "delete from"] {
+                let statement = format!("{verb} {table}");
+                for (n, line) in source.lines().enumerate() {
+                    let new_wallet = relative == "src/store/sql/accounts.rs"
+                        && statement == "insert into wallets";
+                    if line.contains(&statement) && !new_wallet {
+                        found.push(format!("{relative}:{}: {}", n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "only the ledger's batches may write these tables:\n{}",
+        found.join("\n")
+    );
+}

@@ -386,3 +386,51 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     assert!(line.contains("/health"), "{line}");
     assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
 }
+
+/// A grant that `tollgate admin grant` makes from another process while the
+/// server runs is spent by the server's next purchases: the rows of the
+/// wallet that the ledger writer keeps between batches (here: no credits
+/// left) give way to the other process's commit.
+async fn a_grant_from_another_process_is_spent_by_the_running_server(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let user = app.funded_user(1).await;
+    let buy = || {
+        app.post(
+            "/products/purchase",
+            Some(&user.token),
+            serde_json::json!({"product_id": "calculator", "parameters": {"action": "evaluate", "expression": "1 + 1"}}),
+        )
+    };
+    assert_eq!(buy().await.0, StatusCode::OK);
+    assert_eq!(buy().await.0, StatusCode::PAYMENT_REQUIRED);
+    let out = tollgate(
+        &app.db,
+        &["admin", "grant", "--email", &user.email, "--credits", "3"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in 0..3 {
+        assert_eq!(
+            buy().await.0,
+            StatusCode::OK,
+            "purchase {n} of the new grant"
+        );
+    }
+    assert_eq!(buy().await.0, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(app.balance(&user).await["balance"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_from_another_process_is_spent_by_the_running_server_on_sqlite() {
+    a_grant_from_another_process_is_spent_by_the_running_server(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_from_another_process_is_spent_by_the_running_server_on_postgres() {
+    a_grant_from_another_process_is_spent_by_the_running_server(Backend::Postgres).await;
+}

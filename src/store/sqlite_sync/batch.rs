@@ -16,6 +16,7 @@ use super::super::{
     BatchTx, BatchWrites, BudgetCounterRow, GrantRow, HoldRow, IdempotencyRow, StoreError,
     StoreResult, WalletRow,
 };
+use super::rows::Rows;
 use super::wallet_row;
 use crate::money::Credits;
 
@@ -165,12 +166,14 @@ fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
 
 /// One batch's transaction on the borrowed writer connection. Its futures
 /// never wait: every statement runs to its end on the calling thread.
-pub(crate) struct SyncTx {
+pub(crate) struct SyncTx<'r> {
     /// Always `Some` until the batch gives the connection back.
     pub(super) db: Option<Connection>,
+    /// The rows the writer keeps between batches ([`Rows`]).
+    pub(super) rows: &'r mut Rows,
 }
 
-impl SyncTx {
+impl SyncTx<'_> {
     pub(super) fn db(&self) -> &Connection {
         self.db.as_ref().expect("held for the batch")
     }
@@ -193,39 +196,58 @@ impl SyncTx {
         bind: impl Fn(&K) -> Vec<&dyn rusqlite::ToSql>,
         row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
-        let mut out = Vec::with_capacity(keys.len());
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        let mut stmt = self.db().prepare_cached(sql)?;
-        for k in keys {
-            let mut rows = stmt.query(bind(k).as_slice())?;
-            while let Some(r) = rows.next()? {
-                out.push(row(r)?);
-            }
-        }
-        Ok(out)
+        each(self.db(), sql, keys, bind, row)
     }
 }
 
-/// A batch that panics rolls back before the connection goes back to sqlx.
-impl Drop for SyncTx {
+/// Runs `sql` on `db` once per key, collecting what each finds.
+fn each<K, T>(
+    db: &Connection,
+    sql: &str,
+    keys: &[K],
+    bind: impl Fn(&K) -> Vec<&dyn rusqlite::ToSql>,
+    row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::with_capacity(keys.len());
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let mut stmt = db.prepare_cached(sql)?;
+    for k in keys {
+        let mut rows = stmt.query(bind(k).as_slice())?;
+        while let Some(r) = rows.next()? {
+            out.push(row(r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A batch that panics rolls back before the connection goes back to sqlx,
+/// and forgets the rows it may have changed.
+impl Drop for SyncTx<'_> {
     fn drop(&mut self) {
+        if self.db.as_ref().is_some_and(|db| !db.is_autocommit()) {
+            self.rows.forget();
+        }
         self.roll_back_if_open();
     }
 }
 
 #[async_trait]
-impl BatchTx for SyncTx {
+impl BatchTx for SyncTx<'_> {
     async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>> {
         // `BEGIN IMMEDIATE` already holds the write lock; reading is enough.
-        let mut ids: Vec<&UserId> = user_ids.iter().collect();
-        ids.sort();
-        self.each(&SQL.wallet, &ids, |id| vec![*id], wallet_row)
+        let db = self.db.as_ref().expect("held for the batch");
+        self.rows.wallets(user_ids, |ids| {
+            each(db, &SQL.wallet, ids, |id| vec![id], wallet_row)
+        })
     }
 
     async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>> {
-        self.each(&SQL.open_grants, user_ids, |id| vec![id], grant_row)
+        let db = self.db.as_ref().expect("held for the batch");
+        self.rows.open_grants(user_ids, |ids| {
+            each(db, &SQL.open_grants, ids, |id| vec![id], grant_row)
+        })
     }
 
     async fn grants_by_id(&mut self, ids: &[GrantId]) -> StoreResult<Vec<GrantRow>> {
@@ -262,19 +284,23 @@ impl BatchTx for SyncTx {
         &mut self,
         budget_ids: &[BudgetId],
     ) -> StoreResult<Vec<BudgetCounterRow>> {
-        self.each(
-            SQL.budget_counters,
-            budget_ids,
-            |id| vec![id],
-            |r| {
-                Ok(BudgetCounterRow {
-                    budget_id: r.get(0)?,
-                    spent_total: r.get(1)?,
-                    held_credits: r.get(2)?,
-                    last_minute: r.get(3)?,
-                })
-            },
-        )
+        let db = self.db.as_ref().expect("held for the batch");
+        self.rows.counters(budget_ids, |ids| {
+            each(
+                db,
+                SQL.budget_counters,
+                ids,
+                |id| vec![id],
+                |r| {
+                    Ok(BudgetCounterRow {
+                        budget_id: r.get(0)?,
+                        spent_total: r.get(1)?,
+                        held_credits: r.get(2)?,
+                        last_minute: r.get(3)?,
+                    })
+                },
+            )
+        })
     }
 
     async fn spend_before(
@@ -297,7 +323,11 @@ impl BatchTx for SyncTx {
     }
 
     async fn write(&mut self, w: &BatchWrites) -> StoreResult<()> {
-        write_batch(self.db(), w)
+        write_batch(self.db(), w)?;
+        // Should the batch not commit after all, `Session::batch` (or a
+        // panic's drop) forgets every row.
+        self.rows.written(w);
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
