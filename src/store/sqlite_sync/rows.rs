@@ -26,9 +26,10 @@ use rusqlite::Connection;
 use crate::id::{BudgetId, UserId};
 use crate::store::{BatchWrites, BudgetCounterRow, GrantRow, StoreResult, WalletRow};
 
-/// Wallets kept at most; past this the copy starts over, so its memory is
-/// bounded however many wallets buy.
-const MAX_WALLETS: usize = 50_000;
+/// Wallets and budgets kept at most; past this the copy starts over, so
+/// it holds no more than this many of each (with the open grants of the
+/// wallets) however many wallets buy.
+const MAX_KEPT: usize = 50_000;
 
 #[derive(Default)]
 pub(crate) struct Rows {
@@ -48,7 +49,10 @@ impl Rows {
         let version: i64 = db
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
-        if self.version != Some(version) || self.wallets.len() > MAX_WALLETS {
+        if self.version != Some(version)
+            || self.wallets.len() > MAX_KEPT
+            || self.counters.len() > MAX_KEPT
+        {
             self.forget();
             self.version = Some(version);
         }
@@ -88,18 +92,23 @@ impl Rows {
         ids: &[UserId],
         read: impl FnOnce(&[UserId]) -> StoreResult<Vec<GrantRow>>,
     ) -> StoreResult<Vec<GrantRow>> {
-        let missing: Vec<UserId> = ids
+        let mut missing: Vec<UserId> = ids
             .iter()
             .filter(|id| !self.grants.contains_key(id))
             .copied()
             .collect();
+        missing.sort();
+        missing.dedup();
         if !missing.is_empty() {
-            for id in &missing {
-                self.grants.insert(*id, Vec::new());
-            }
+            // Kept only once read whole: a wallet with none keeps an empty list.
+            let mut read_now: HashMap<UserId, Vec<GrantRow>> =
+                missing.iter().map(|id| (*id, Vec::new())).collect();
             for g in read(&missing)? {
-                self.grants.entry(g.user_id).or_default().push(g);
+                if let Some(list) = read_now.get_mut(&g.user_id) {
+                    list.push(g);
+                }
             }
+            self.grants.extend(read_now);
         }
         Ok(ids
             .iter()
