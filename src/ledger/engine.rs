@@ -9,9 +9,10 @@
 //! a batch of its own, so one bad command cannot fail its neighbours.
 //!
 //! Commands of one wallet keep their order: each wallet belongs to one writer
-//! (by a hash of its id), whose queue is first in, first out. SQLite has one
-//! writer; PostgreSQL several, and every batch locks its wallets in id order,
-//! so writers on several nodes never deadlock.
+//! (by a hash of its id), whose queue is first in, first out. Each backend
+//! says how many writers a node runs (`Dialect::LEDGER_WRITERS`, one today
+//! on both); on PostgreSQL every batch locks its wallets in id order, so
+//! writers on several nodes never deadlock.
 //!
 //! On SQLite the writer is a thread of its own that borrows sqlx's writer
 //! connection and runs each batch's statements synchronously with rusqlite

@@ -63,13 +63,16 @@ impl Dialect for sqlx::Postgres {
     // Run claims take turns across every node, so two claims cannot both
     // count a user under the running limit before either commits.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7411001)");
-    // Writers on PostgreSQL overlap their round trips; each owns a share of
-    // the wallets, and all lock in id order. Each writer's batch has a fixed
-    // cost (its statements' start-up, a WAL flush), so more writers make
-    // smaller batches: on a 2-core machine with the database beside the
-    // server, 200 wallets bought 0.066-0.078 x /health with one writer,
-    // 0.081-0.094 with two and 0.057-0.074 with four (three runs each).
-    const LEDGER_WRITERS: usize = 2;
+    // One writer a node. Several writers on a node would overlap their round
+    // trips, but each batch has a fixed cost (its statements' start-up, a
+    // WAL flush), so more writers make smaller batches. On a 2-core machine
+    // with the database beside the server, 200 wallets once bought
+    // 0.066-0.078 x /health with one writer and 0.081-0.094 with two; on a
+    // later day, with the CPU twice as fast, alternating runs measured one
+    // writer 0.097 and 0.101 (16 commands a commit), two 0.088 and 0.088
+    // (8), three 0.079 and 0.080, four 0.070. Nodes' writers lock wallets
+    // in id order, so several nodes still never deadlock.
+    const LEDGER_WRITERS: usize = 1;
 }
 
 /// How many rows a statement changed; both drivers say so, in methods of
