@@ -302,6 +302,20 @@ pub trait BatchTx: Send {
             spend_before: self.spend_before(probes).await?,
         })
     }
+    /// [`lock_wallets`](BatchTx::lock_wallets), then
+    /// [`spending`](BatchTx::spending) once the locks are held: one round
+    /// trip on a backend that can send both at once.
+    async fn lock_and_spend(
+        &mut self,
+        user_ids: &[UserId],
+        grant_users: &[UserId],
+        budget_ids: &[BudgetId],
+        probes: &[(BudgetId, i64)],
+    ) -> StoreResult<(Vec<WalletRow>, Spending)> {
+        let wallets = self.lock_wallets(user_ids).await?;
+        let spending = self.spending(grant_users, budget_ids, probes).await?;
+        Ok((wallets, spending))
+    }
     async fn write(&mut self, writes: &BatchWrites) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -132,7 +132,42 @@ async fn concurrent_copies_of_a_keyed_call_charge_once(app: TestApp) {
     assert_eq!(app.balance(&user).await["balance"], 100 - price);
 }
 
+/// Keys and recorded answers holding quotes, backslashes, braces, commas,
+/// the word `NULL`, SQL and text beyond ASCII are kept exactly: each retry
+/// replays the first answer as it was, and nothing is charged twice.
+async fn hostile_text_in_keys_and_answers_is_kept_exactly(app: TestApp) {
+    let user = app.funded_user(100).await;
+    let key = r#"k'1" \"{a,b}\NULL'); COMMIT; --"#;
+    let unit = "é→'\"\\{NULL,}\u{1F4B8}'); DROP TABLE wallets; --";
+    let convert = json!({"product_id": "calculator",
+        "parameters": {"action": "convert_units", "value": 1, "from": unit, "to": "m"}});
+    let (status, replayed, failed) = send(&app, &user, key, &convert).await;
+    assert!(status.is_client_error() && !replayed, "{status} {failed}");
+    let quoted = json!(unit).to_string();
+    let escaped = &quoted[1..quoted.len() - 1];
+    assert!(failed.to_string().contains(escaped), "{failed}");
+    let (again_status, replayed, again) = send(&app, &user, key, &convert).await;
+    assert_eq!((again_status, replayed), (status, true));
+    assert_eq!(again, failed);
+
+    let paid_key = format!("{key},{{}}\\");
+    let (status, replayed, paid) = send(&app, &user, &paid_key, &calculator("6 * 7")).await;
+    assert_eq!((status, replayed), (StatusCode::OK, false), "{paid}");
+    let (status, replayed, again) = send(&app, &user, &paid_key, &calculator("6 * 7")).await;
+    assert_eq!((status, replayed), (StatusCode::OK, true));
+    assert_eq!(again, paid);
+    let price = paid["price_credits"].as_i64().unwrap();
+    assert_eq!(app.balance(&user).await["balance"], 100 - price);
+    let orders = app.orders(&user).await;
+    let paid: Vec<_> = orders
+        .iter()
+        .filter(|o| o.status == tollgate::store::OrderStatus::Succeeded)
+        .collect();
+    assert_eq!(paid.len(), 1, "{orders:?}");
+}
+
 crate::on_both_backends!(
+    hostile_text_in_keys_and_answers_is_kept_exactly,
     a_keyed_call_with_no_outside_effect_is_one_ledger_command,
     a_failed_or_refused_keyed_call_is_recorded_once,
     concurrent_copies_of_a_keyed_call_charge_once

@@ -12,14 +12,68 @@ impl Batch {
     pub(in crate::ledger) async fn load(
         tx: &mut dyn BatchTx,
         commands: &[&Command],
-        now_ms: impl FnOnce() -> i64,
+        now_ms: impl Fn() -> i64,
     ) -> StoreResult<Batch> {
         let users: BTreeSet<UserId> = commands.iter().map(|c| c.user_id()).collect();
         let users: Vec<UserId> = users.into_iter().collect();
-        let rows = tx.lock_wallets(&users).await?;
+        // What the commands themselves name is read with the lock (on
+        // PostgreSQL in its round trip): the open grants of wallets that
+        // spend or change them, the counters of budgets that reserve or
+        // charge, and their capped windows' spend.
+        let needs_grants: BTreeSet<UserId> = commands
+            .iter()
+            .filter(|c| c.needs_grants())
+            .map(|c| c.user_id())
+            .collect();
+        let needs_grants: Vec<UserId> = needs_grants.into_iter().collect();
+        // Per budget, which rolling windows have a cap.
+        let mut capped: BTreeMap<BudgetId, [bool; 4]> = BTreeMap::new();
+        for c in commands {
+            match c {
+                Command::Reserve {
+                    budget: Some(b), ..
+                }
+                | Command::Charge {
+                    budget: Some(b), ..
+                } => {
+                    let entry = capped.entry(b.id).or_insert([false; 4]);
+                    for (slot, cap) in entry.iter_mut().zip(rolling_caps(b)) {
+                        *slot |= cap.is_some();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let charged: Vec<BudgetId> = capped.keys().copied().collect();
+        // The windows' starts come from the time read before the lock: no
+        // later than the time read under it, so a window counts at least its
+        // true spend and a cap may refuse early, never late. A clock that
+        // stepped back meanwhile has the probes read again.
+        let before_lock = now_ms();
+        let probes = |now: i64| {
+            let mut probes = Vec::new();
+            let mut slots = Vec::new();
+            for (id, windows) in &capped {
+                for (i, has_cap) in windows.iter().enumerate() {
+                    if *has_cap {
+                        probes.push((*id, window_start(now, WINDOWS[i].1)));
+                        slots.push((*id, i));
+                    }
+                }
+            }
+            (probes, slots)
+        };
+        let (mut early_probes, slots) = probes(before_lock);
+        let (rows, mut spending) = tx
+            .lock_and_spend(&users, &needs_grants, &charged, &early_probes)
+            .await?;
         // Time is read under the wallets' locks, so each wallet's entries are
         // dated in the order they were written.
         let now = now_ms();
+        if now < before_lock {
+            early_probes = probes(now).0;
+            spending.spend_before = tx.spending(&[], &[], &early_probes).await?.spend_before;
+        }
         let mut wallets: HashMap<UserId, Wallet> = rows
             .into_iter()
             .map(|row| {
@@ -104,51 +158,34 @@ impl Batch {
 
         // Grants are read only where a command spends or changes them, or
         // where a due grant makes the balance differ from the live credits.
-        let mut grant_users: BTreeSet<UserId> = commands
-            .iter()
-            .filter(|c| c.needs_grants())
-            .map(|c| c.user_id())
-            .collect();
+        let mut grant_users: BTreeSet<UserId> = needs_grants.iter().copied().collect();
+        let mut late_users = Vec::new();
         for w in wallets.values() {
             if w.row
                 .next_expiry
                 .is_some_and(|e| e <= crate::clock::Timestamp::from_millis(now))
+                && grant_users.insert(w.row.user_id)
             {
-                grant_users.insert(w.row.user_id);
+                late_users.push(w.row.user_id);
             }
         }
-        let grant_users: Vec<UserId> = grant_users
-            .into_iter()
-            .filter(|u| wallets.contains_key(u))
-            .collect();
-
         // Budget counters: of budgets that reserve or charge, and of holds.
-        let mut budget_ids: BTreeSet<BudgetId> = BTreeSet::new();
-        // Per budget, which rolling windows have a cap.
-        let mut capped: BTreeMap<BudgetId, [bool; 4]> = BTreeMap::new();
-        for c in commands {
-            match c {
-                Command::Reserve {
-                    budget: Some(b), ..
-                }
-                | Command::Charge {
-                    budget: Some(b), ..
-                } => {
-                    budget_ids.insert(b.id);
-                    let entry = capped.entry(b.id).or_insert([false; 4]);
-                    for (slot, cap) in entry.iter_mut().zip(rolling_caps(b)) {
-                        *slot |= cap.is_some();
-                    }
-                }
-                _ => {}
-            }
-        }
+        let mut budget_ids: BTreeSet<BudgetId> = charged.iter().copied().collect();
+        let mut late_budgets = Vec::new();
         for h in holds.values() {
             if let Some(b) = h.budget_id {
-                budget_ids.insert(b);
+                if budget_ids.insert(b) {
+                    late_budgets.push(b);
+                }
             }
         }
-        let budget_ids: Vec<BudgetId> = budget_ids.into_iter().collect();
+        if !late_users.is_empty() || !late_budgets.is_empty() {
+            late_users.sort();
+            late_budgets.sort();
+            let late = tx.spending(&late_users, &late_budgets, &[]).await?;
+            spending.grants.extend(late.grants);
+            spending.counters.extend(late.counters);
+        }
         let mut budgets: HashMap<BudgetId, Budget> = budget_ids
             .iter()
             .map(|&id| {
@@ -162,23 +199,10 @@ impl Batch {
                 )
             })
             .collect();
-        // Each capped window's spend is the running total less what was
-        // spent before it: one indexed read per window, whatever the history.
-        let mut probes = Vec::new();
-        let mut slots = Vec::new();
-        for (id, windows) in &capped {
-            for (i, has_cap) in windows.iter().enumerate() {
-                if *has_cap {
-                    probes.push((*id, window_start(now, WINDOWS[i].1)));
-                    slots.push((*id, i));
-                }
-            }
-        }
-        // The grants, the counters and the windows' spend, read together:
-        // one statement on PostgreSQL.
-        let spending = tx.spending(&grant_users, &budget_ids, &probes).await?;
         for u in &grant_users {
-            wallets.get_mut(u).expect("loaded").grants = Some(Vec::new());
+            if let Some(w) = wallets.get_mut(u) {
+                w.grants = Some(Vec::new());
+            }
         }
         for g in spending.grants {
             if let Some(list) = wallets.get_mut(&g.user_id).and_then(|w| w.grants.as_mut()) {
@@ -190,6 +214,8 @@ impl Batch {
                 b.row = row;
             }
         }
+        // Each capped window's spend is the running total less what was
+        // spent before it: one indexed read per window, whatever the history.
         for ((id, i), before) in slots.into_iter().zip(spending.spend_before) {
             let b = budgets.get_mut(&id).expect("loaded");
             // No bucket since the window began: nothing was spent in it.

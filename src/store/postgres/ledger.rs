@@ -1,18 +1,25 @@
 //! PostgreSQL's ledger batches.
 //!
-//! Every statement binds whole columns as arrays (`= ANY($1)`,
-//! `UNNEST($1, $2, ...)`), so its text is the same whatever the batch's size:
-//! each connection prepares it once and plans it from its cache. All of a
-//! batch's writes are one statement of data-modifying CTEs, so a batch costs
-//! the same four round trips at one command or two hundred: `BEGIN` with
-//! the wallets' lock, the reads, the writes, `COMMIT`. (SQL built per batch
-//! size, as a multi-row `VALUES` list is, made a new statement for nearly
-//! every batch and spent more of the database's time parsing and planning
-//! than writing.) The lock is the one exception: a simple query, so that
-//! `BEGIN` can go out with it, whose text names the wallets; it is a
-//! lookup by primary key, which plans in microseconds. In alternating short
-//! runs it moved the 200-wallet purchase from 3,469 and 3,327 a second to
-//! 3,633 and 4,220.
+//! Every prepared statement binds whole columns as arrays (`= ANY($1)`,
+//! `UNNEST($1, $2, ...)`), so its text is the same whatever the batch's
+//! size: each connection prepares it once and plans it from its cache. All
+//! of a batch's writes are one statement of data-modifying CTEs, so a
+//! purchase batch costs the same three round trips at one command or two
+//! hundred: `BEGIN` with the wallets' lock and the reads that spending
+//! needs, the writes, `COMMIT`. (SQL built per batch size, as a multi-row
+//! `VALUES` list is, made a new statement for nearly every batch and spent
+//! more of the database's time parsing and planning than writing.) The
+//! first round trip is the one exception: a simple query, so that `BEGIN`
+//! and the reads can go out with the lock, whose text names the wallets,
+//! budgets and windows; its statements are lookups by key, which plan in
+//! microseconds. Sending the lock with `BEGIN` moved the 200-wallet purchase
+//! from 3,469 and 3,327 a second to 3,633 and 4,220 in alternating short
+//! runs; sending the reads with them too, from 5,380, 6,821 and 4,911 to
+//! 5,883, 7,270 and 7,277. (Sending `COMMIT` with the writes, as a simple
+//! query of `EXECUTE` with every column written as an array literal, made
+//! no difference that three alternating runs could tell, so the writes keep
+//! their binary parameters.) Captures, releases, keyed commands and revokes
+//! read their holds, keys and grants in a round trip each.
 //!
 //! The CTEs of one statement see one snapshot, so no two of them touch the
 //! same row: a batch's new grants and grant updates, new and finished orders,
@@ -25,6 +32,7 @@ use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use sqlx::postgres::PgConnectOptions;
 use std::fmt::Write as _;
 
@@ -134,23 +142,97 @@ const SPEND_BEFORE: &str = "SELECT p.i, (SELECT s.cumulative - s.amount FROM spe
 /// budget counters (part 1) and each probe's spend before its window
 /// (part 2, numbered from 1), padded to one row shape. It runs after the
 /// wallets are locked, so it reads what the last batch on them committed.
+/// Each part's rows are chosen by its argument, `None` leaving it out.
+fn spending_sql(grants: Option<&str>, counters: Option<&str>, probes: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if let Some(users) = grants {
+        parts.push(format!(
+            "SELECT 0 AS part, {GRANT_COLS}, NULL::int8 AS spent_total, \
+                 NULL::int8 AS held_credits, NULL::int8 AS last_minute \
+             FROM grants WHERE user_id {users} AND closed_at IS NULL AND remaining_credits > 0"
+        ));
+    }
+    if let Some(budgets) = counters {
+        parts.push(format!(
+            "SELECT 1, budget_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                 spent_total, held_credits, last_minute \
+             FROM budget_counters WHERE budget_id {budgets}"
+        ));
+    }
+    if let Some(probes) = probes {
+        parts.push(format!(
+            "SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.i, \
+                 (SELECT s.cumulative - s.amount FROM spend_buckets s \
+                  WHERE s.budget_id = p.budget_id AND s.minute >= p.minute \
+                  ORDER BY s.minute LIMIT 1), \
+                 NULL \
+             FROM {probes}"
+        ));
+    }
+    parts.join(" UNION ALL ")
+}
+
+/// The spending read as a prepared statement: its text is the same for
+/// every batch.
 static SPENDING: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT 0 AS part, {GRANT_COLS}, NULL::int8 AS spent_total, \
-             NULL::int8 AS held_credits, NULL::int8 AS last_minute \
-         FROM grants WHERE user_id = ANY($1) AND closed_at IS NULL AND remaining_credits > 0 \
-         UNION ALL \
-         SELECT 1, budget_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-             spent_total, held_credits, last_minute \
-         FROM budget_counters WHERE budget_id = ANY($2) \
-         UNION ALL \
-         SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.i, \
-             (SELECT s.cumulative - s.amount FROM spend_buckets s \
-              WHERE s.budget_id = p.budget_id AND s.minute >= p.minute ORDER BY s.minute LIMIT 1), \
-             NULL \
-         FROM UNNEST($3::text[], $4::int8[]) WITH ORDINALITY AS p(budget_id, minute, i)"
+    spending_sql(
+        Some("= ANY($1)"),
+        Some("= ANY($2)"),
+        Some("UNNEST($3::text[], $4::int8[]) WITH ORDINALITY AS p(budget_id, minute, i)"),
     )
 });
+
+/// `IN (...)` of `ids`, inlined: each is 24 hex digits by its type, so it
+/// needs no quoting beyond the quotes.
+fn in_list<I: std::fmt::Display>(ids: &[I]) -> String {
+    let mut sql = String::from("IN (");
+    for (i, id) in ids.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        write!(sql, "{sep}'{id}'").expect("writing to a String");
+    }
+    sql.push(')');
+    sql
+}
+
+/// The spending read with its ids inlined, for a simple query.
+fn inline_spending(
+    grant_users: &[UserId],
+    budget_ids: &[BudgetId],
+    probes: &[(BudgetId, i64)],
+) -> String {
+    let probes = (!probes.is_empty()).then(|| {
+        let mut rows = String::from("(VALUES ");
+        for (i, (budget, minute)) in probes.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let n = i + 1;
+            write!(rows, "{sep}('{budget}',{minute}::int8,{n}::int8)")
+                .expect("writing to a String");
+        }
+        rows.push_str(") AS p(budget_id, minute, i)");
+        rows
+    });
+    let grants = (!grant_users.is_empty()).then(|| in_list(grant_users));
+    let counters = (!budget_ids.is_empty()).then(|| in_list(budget_ids));
+    spending_sql(grants.as_deref(), counters.as_deref(), probes.as_deref())
+}
+
+/// Sorts one spending row into `out`.
+fn spending_row(row: &sqlx::postgres::PgRow, out: &mut Spending) -> StoreResult<()> {
+    match row.try_get::<i32, _>(0)? {
+        0 => out.grants.push(GrantRow::from_row(row)?),
+        1 => out.counters.push(BudgetCounterRow {
+            budget_id: row.try_get(1)?,
+            spent_total: row.try_get(12)?,
+            held_credits: row.try_get(13)?,
+            last_minute: row.try_get(14)?,
+        }),
+        _ => {
+            let i: i64 = row.try_get(12)?;
+            out.spend_before[(i - 1) as usize] = row.try_get(13)?;
+        }
+    }
+    Ok(())
+}
 
 impl PgBatch<'_> {
     /// The batch's connection, in its transaction.
@@ -184,23 +266,52 @@ impl PgBatch<'_> {
 #[async_trait]
 impl BatchTx for PgBatch<'_> {
     async fn lock_wallets(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<WalletRow>> {
+        Ok(self.lock_and_spend(user_ids, &[], &[], &[]).await?.0)
+    }
+
+    async fn lock_and_spend(
+        &mut self,
+        user_ids: &[UserId],
+        grant_users: &[UserId],
+        budget_ids: &[BudgetId],
+        probes: &[(BudgetId, i64)],
+    ) -> StoreResult<(Vec<WalletRow>, Spending)> {
         if self.began || user_ids.is_empty() {
-            return self.rows_for(&LOCK_WALLETS, user_ids).await;
+            let wallets = self.rows_for(&LOCK_WALLETS, user_ids).await?;
+            let spending = self.spending(grant_users, budget_ids, probes).await?;
+            return Ok((wallets, spending));
         }
-        // The ids are inlined: a simple query takes no parameters. Each is
-        // 24 hex digits by its type, so it needs no quoting beyond the quotes.
-        let mut sql = format!("BEGIN; SELECT {WALLET_COLS} FROM wallets WHERE user_id IN (");
-        for (i, id) in user_ids.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            write!(sql, "{sep}'{id}'").expect("writing to a String");
+        // `BEGIN`, the lock and the reads that need it go out as one simple
+        // query, which takes no parameters, so the ids are inlined. Its
+        // statements run in turn, each reading what was committed when it
+        // began: the reads see what the last batch on these wallets wrote.
+        let mut sql = format!(
+            "BEGIN; SELECT {WALLET_COLS} FROM wallets WHERE user_id {} ORDER BY user_id FOR UPDATE",
+            in_list(user_ids)
+        );
+        let spend = inline_spending(grant_users, budget_ids, probes);
+        if !spend.is_empty() {
+            sql.push_str("; ");
+            sql.push_str(&spend);
         }
-        sql.push_str(") ORDER BY user_id FOR UPDATE");
         self.began = true;
-        let rows = self.conn.fetch_all(sqlx::raw_sql(&sql)).await?;
-        Ok(rows
-            .iter()
-            .map(WalletRow::from_row)
-            .collect::<Result<_, _>>()?)
+        let mut wallets = Vec::new();
+        let mut spending = Spending {
+            spend_before: vec![None; probes.len()],
+            ..Spending::default()
+        };
+        // Each statement's end comes as a result: `BEGIN`'s, the lock's,
+        // then the reads'.
+        let mut ended = 0;
+        let mut results = self.conn.fetch_many(sqlx::raw_sql(&sql));
+        while let Some(item) = results.try_next().await? {
+            match item {
+                sqlx::Either::Left(_) => ended += 1,
+                sqlx::Either::Right(row) if ended == 1 => wallets.push(WalletRow::from_row(&row)?),
+                sqlx::Either::Right(row) => spending_row(&row, &mut spending)?,
+            }
+        }
+        Ok((wallets, spending))
     }
 
     async fn open_grants(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<GrantRow>> {
@@ -276,19 +387,7 @@ impl BatchTx for PgBatch<'_> {
             .fetch_all(self.tx().await?)
             .await?;
         for row in rows {
-            match row.try_get::<i32, _>(0)? {
-                0 => out.grants.push(GrantRow::from_row(&row)?),
-                1 => out.counters.push(BudgetCounterRow {
-                    budget_id: row.try_get(1)?,
-                    spent_total: row.try_get(12)?,
-                    held_credits: row.try_get(13)?,
-                    last_minute: row.try_get(14)?,
-                }),
-                _ => {
-                    let i: i64 = row.try_get(12)?;
-                    out.spend_before[(i - 1) as usize] = row.try_get(13)?;
-                }
-            }
+            spending_row(&row, &mut out)?;
         }
         Ok(out)
     }
