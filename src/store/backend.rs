@@ -43,8 +43,6 @@ pub(crate) trait Dialect: Database<QueryResult: RowsAffected> {
     /// Run first in a run claim's transaction where claims are not already
     /// serialised by a single writer.
     const CLAIM_LOCK: Option<&'static str>;
-    /// How many ledger writers may run batches at once.
-    const LEDGER_WRITERS: usize;
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -52,8 +50,6 @@ impl Dialect for sqlx::Sqlite {
     // One writer: a claim is already exclusive.
     const SKIP_LOCKED: &'static str = "";
     const CLAIM_LOCK: Option<&'static str> = None;
-    // SQLite has one writer: one engine writer batches everything.
-    const LEDGER_WRITERS: usize = 1;
 }
 
 impl Dialect for sqlx::Postgres {
@@ -63,16 +59,6 @@ impl Dialect for sqlx::Postgres {
     // Run claims take turns across every node, so two claims cannot both
     // count a user under the running limit before either commits.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7411001)");
-    // One writer a node. Several writers on a node would overlap their round
-    // trips, but each batch has a fixed cost (its statements' start-up, a
-    // WAL flush), so more writers make smaller batches. On a 2-core machine
-    // with the database beside the server, 200 wallets once bought
-    // 0.066-0.078 x /health with one writer and 0.081-0.094 with two; on a
-    // later day, with the CPU twice as fast, alternating runs measured one
-    // writer 0.097 and 0.101 (16 commands a commit), two 0.088 and 0.088
-    // (8), three 0.079 and 0.080, four 0.070. Nodes' writers lock wallets
-    // in id order, so several nodes still never deadlock.
-    const LEDGER_WRITERS: usize = 1;
 }
 
 /// How many rows a statement changed; both drivers say so, in methods of

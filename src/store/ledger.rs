@@ -226,11 +226,8 @@ impl BatchWrites {
 /// Where the ledger engine writes.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// How the next of the engine's writers runs its batches.
+    /// How the engine's writer runs its batches.
     fn ledger_writer(&self) -> LedgerWriter<'_>;
-    /// How many writers may run batches at once: one on SQLite, several on
-    /// PostgreSQL (each owns a fixed share of the wallets).
-    fn ledger_writers(&self) -> usize;
     /// The wallet's counters, read without a lock.
     async fn wallet(&self, user_id: UserId) -> StoreResult<Option<WalletRow>>;
     /// Remaining credits of grants live at `now`, and the soonest expiry

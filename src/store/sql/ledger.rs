@@ -35,10 +35,6 @@ where
         self.ledger_writer()
     }
 
-    fn ledger_writers(&self) -> usize {
-        DB::LEDGER_WRITERS
-    }
-
     async fn wallet(&self, user_id: UserId) -> StoreResult<Option<WalletRow>> {
         if let Some(r) = self.readers() {
             return r.wallet(user_id);
