@@ -11,6 +11,7 @@ mod catalog;
 mod claims;
 mod cli;
 mod client;
+mod clock_steps;
 mod consent;
 mod crash;
 mod credits;
