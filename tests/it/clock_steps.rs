@@ -7,14 +7,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tollgate::clock::{from_millis, Clock, Timestamp};
-use tollgate::id::{BudgetId, UserId};
-use tollgate::ledger::{Ledger, LedgerError, NewGrant};
+use tollgate::clock::{from_millis, Clock};
+use tollgate::ledger::{Ledger, LedgerError};
 use tollgate::money::Credits;
-use tollgate::store::{self, NewUser, Store};
+use tollgate::store::{self, Store};
 
 use crate::harness::{fresh_db, Backend};
-use crate::ledger::pending_order;
+use crate::ledger::{funded, pending_order};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -52,30 +51,8 @@ async fn a_cap_counts_the_window_of_the_later_reading(backend: Backend) {
         once: AtomicI64::new(0),
     });
     let ledger = Ledger::new(store.clone(), clock.clone());
-    let (user, budget) = (UserId::new(), BudgetId::new());
-    store
-        .create_user(&NewUser {
-            id: user,
-            email: format!("{user}@example.com"),
-            password_hash: "not a login".into(),
-            role: tollgate::store::Role::Customer,
-            budget_id: budget,
-            created_at: Timestamp::from_millis(start),
-            enabled_products: vec![],
-        })
-        .await
-        .unwrap();
-    ledger
-        .grant(NewGrant {
-            user_id: user,
-            amount_credits: Credits::new(100),
-            credit_type: "admin_grant".into(),
-            expires_at: None,
-            source_metadata: None,
-        })
-        .await
-        .unwrap();
-    let mut capped = store.budget_by_id(budget).await.unwrap().unwrap();
+    let user = funded(store.as_ref(), &ledger, 100).await;
+    let mut capped = store.budgets_for_user(user).await.unwrap().remove(0);
     capped.cap_hourly = Some(Credits::new(60));
     let charge = |price: i64| {
         let ledger = &ledger;

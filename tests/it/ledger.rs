@@ -588,17 +588,7 @@ async fn stranded_holds_are_released_by_the_sweeper(backend: Backend) {
     };
     let clock = ManualClock::new(Utc::now());
     let ledger = Ledger::new(store.clone(), Arc::new(clock.clone()));
-    let user = make_user(store.as_ref()).await;
-    ledger
-        .grant(NewGrant {
-            user_id: user,
-            amount_credits: Credits::new(100),
-            credit_type: "admin_grant".into(),
-            expires_at: None,
-            source_metadata: None,
-        })
-        .await
-        .unwrap();
+    let user = funded(store.as_ref(), &ledger, 100).await;
     let hold = ledger
         .reserve(user, Credits::new(60), Duration::minutes(2), None, None)
         .await
