@@ -504,6 +504,15 @@ impl Batch {
     }
 
     /// Adds spend to the budget's running total and its current minute.
+    ///
+    /// The minute's bucket is written with every batch that spends. Keeping
+    /// the current minute in the counters' row instead, and writing the
+    /// bucket once the minute turns, would save one upsert per budget per
+    /// batch; but on SQLite even leaving the upsert out altogether showed no
+    /// gain the noise lets through (200-wallet purchase, round medians 0.268
+    /// and 0.255 × `/health` against 0.276 and 0.256 with it), while leaving
+    /// out three statements a purchase (the bucket, the counters and the
+    /// allocation) showed about a tenth (0.313 and 0.292).
     fn spend(&mut self, budget_id: BudgetId, amount: Credits) {
         let minute = self.now.div_euclid(MINUTE_MS);
         let Some(b) = self.budgets.get_mut(&budget_id) else {
