@@ -10,6 +10,7 @@
 //! - gauges `tollgate_runs_queued` and `tollgate_callbacks_pending`, read from
 //!   the database at scrape time (the queue is shared by every node).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -34,12 +35,51 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// Records a purchase attempt's outcome (`succeeded` or an error code).
 pub fn purchase(product: &str, outcome: &str, credits: crate::money::Credits) {
-    metrics::counter!("tollgate_purchases_total", "product" => product.to_owned(), "outcome" => outcome.to_owned()).increment(1);
-    if outcome == "succeeded" && credits.is_positive() {
-        metrics::counter!("tollgate_credits_spent_total", "product" => product.to_owned())
-            .increment(credits.get() as u64);
+    if outcome != "succeeded" {
+        metrics::counter!("tollgate_purchases_total", "product" => product.to_owned(), "outcome" => outcome.to_owned()).increment(1);
+        return;
+    }
+    let add = |c: &Succeeded| {
+        c.purchases.increment(1);
+        if credits.is_positive() {
+            c.credits.increment(credits.get() as u64);
+        }
+    };
+    if let Some(c) = SUCCEEDED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(product)
+    {
+        add(c);
+        return;
+    }
+    // Registered against the Prometheus recorder, never a no-op stand-in.
+    handle();
+    let c = Succeeded {
+        purchases: metrics::counter!("tollgate_purchases_total", "product" => product.to_owned(), "outcome" => "succeeded"),
+        credits: metrics::counter!("tollgate_credits_spent_total", "product" => product.to_owned()),
+    };
+    add(&c);
+    let mut kept = SUCCEEDED.write().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < MAX_KEPT_PRODUCTS {
+        kept.entry(product.to_owned()).or_insert(c);
     }
 }
+
+/// A product's counters of successful purchases, kept by catalog name:
+/// every paid call adds to them, and looking them up in the recorder builds
+/// their labels and hashes them each time.
+struct Succeeded {
+    purchases: metrics::Counter,
+    credits: metrics::Counter,
+}
+
+static SUCCEEDED: std::sync::LazyLock<std::sync::RwLock<HashMap<String, Succeeded>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Products whose counters are kept at most; past this, purchases of
+/// others look theirs up each time.
+const MAX_KEPT_PRODUCTS: usize = 10_000;
 
 /// Records a finished run.
 pub fn run_finished(status: &str) {
