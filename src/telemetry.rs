@@ -2,7 +2,8 @@
 //! (`http::metrics`), which also counts the requests.
 //!
 //! - `tollgate_http_requests_total{method,route,status}` and
-//!   `tollgate_http_request_duration_seconds{method,route,status}` (histogram);
+//!   `tollgate_http_request_duration_seconds{method,route,status}` (histogram;
+//!   `method` is `other` for any but the standard seven);
 //! - `tollgate_purchases_total{product,outcome}` and
 //!   `tollgate_credits_spent_total{product}`;
 //! - `tollgate_runs_total{status}` for finished runs;
@@ -31,6 +32,58 @@ pub fn handle() -> &'static PrometheusHandle {
             .install_recorder()
             .expect("the metrics recorder is installed once")
     })
+}
+
+/// A request's counter and latency histogram, kept by route, method and
+/// status: every request adds to them, and looking them up in the recorder
+/// builds and hashes three label strings each time.
+struct RequestSeries {
+    requests: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+/// Kept [`RequestSeries`] by route template, then method and status.
+type KeptRequests = HashMap<String, HashMap<(&'static str, u16), RequestSeries>>;
+
+static REQUESTS: std::sync::LazyLock<std::sync::RwLock<KeptRequests>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Series of requests kept at most; past this, requests of others look
+/// theirs up each time. Routes are templates and methods a fixed set, so a
+/// server meets a few hundred at most.
+const MAX_KEPT_REQUEST_SERIES: usize = 4_096;
+
+/// Counts a finished request and records how long it took, by its route
+/// template (never the raw path), method and status.
+pub fn http_request(route: &str, method: &'static str, status: u16, seconds: f64) {
+    let record = |s: &RequestSeries| {
+        s.requests.increment(1);
+        s.seconds.record(seconds);
+    };
+    {
+        let kept = REQUESTS.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = kept.get(route).and_then(|r| r.get(&(method, status))) {
+            record(s);
+            return;
+        }
+    }
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    let series = RequestSeries {
+        requests: metrics::counter!("tollgate_http_requests_total", &labels),
+        seconds: metrics::histogram!("tollgate_http_request_duration_seconds", &labels),
+    };
+    record(&series);
+    let mut kept = REQUESTS.write().unwrap_or_else(|e| e.into_inner());
+    if kept.values().map(HashMap::len).sum::<usize>() < MAX_KEPT_REQUEST_SERIES {
+        kept.entry(route.to_owned())
+            .or_default()
+            .entry((method, status))
+            .or_insert(series);
+    }
 }
 
 /// Records a purchase attempt's outcome (`succeeded` or an error code).

@@ -340,8 +340,39 @@ async fn metrics_count_requests_purchases_and_the_queue() {
             &["route=\"/products/purchase\"", "status=\"200\""],
         )
     };
-    assert!(requests(&after) - requests(&before) >= 1.0);
+    assert!(requests(&after) - requests(&before) >= 2.0);
     assert!(after.contains("tollgate_http_request_duration_seconds_bucket"));
+    // A client may send any token as a method: each is counted as `other`,
+    // and none becomes a series of its own.
+    for method in ["BREWCOFFEE", "X-PROBE-1", "X-PROBE-2"] {
+        let resp = app
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}/credits/balance", app.url),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let probed = scrape().await;
+    assert!(
+        !probed.contains("BREWCOFFEE") && !probed.contains("X-PROBE"),
+        "{probed}"
+    );
+    let others = |t: &str| {
+        value(
+            t,
+            "tollgate_http_requests_total",
+            &[
+                "method=\"other\"",
+                "route=\"/credits/balance\"",
+                "status=\"405\"",
+            ],
+        )
+    };
+    assert!(others(&probed) - others(&after) >= 3.0, "{probed}");
     assert!(after.contains("tollgate_runs_queued"));
     assert!(after.contains("tollgate_callbacks_pending"));
     assert!(after.contains("tollgate_ledger_batches_total"));
