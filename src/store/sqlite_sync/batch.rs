@@ -356,12 +356,21 @@ fn write_batch(db: &Connection, w: &BatchWrites) -> StoreResult<()> {
             ])?;
         }
     }
+    // Each statement is taken from the cache once a batch, not once a row.
+    let (mut spend, mut update) = (None, None);
     for g in &w.grant_updates {
         if g.closed_at.is_none() {
-            db.prepare_cached(SQL.spend_grant)?
-                .execute(params![g.id, g.remaining_credits])?;
+            let s = match &mut spend {
+                Some(s) => s,
+                None => spend.insert(db.prepare_cached(SQL.spend_grant)?),
+            };
+            s.execute(params![g.id, g.remaining_credits])?;
         } else {
-            db.prepare_cached(SQL.update_grant)?.execute(params![
+            let s = match &mut update {
+                Some(s) => s,
+                None => update.insert(db.prepare_cached(SQL.update_grant)?),
+            };
+            s.execute(params![
                 g.id,
                 g.remaining_credits,
                 g.closed_at,
