@@ -206,7 +206,9 @@ impl Default for LogRestart {
     }
 }
 
-/// Frames (pages) in the log past which the writer starts it over: 256 MiB.
+/// Frames (pages) in the log past which the writer starts it over: 64 MiB
+/// of a new database's 1 KiB pages (256 MiB of 4 KiB pages, in a database
+/// made before them).
 /// Each start costs the writer a pause of a few milliseconds (syncing the
 /// last frames and the database file), so it comes rarely: under the
 /// benchmark's load every few seconds.
