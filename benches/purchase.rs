@@ -13,7 +13,9 @@
 //! Run: `cargo bench --bench purchase` (env: `BENCH_SECONDS`, default 5;
 //! `BENCH_HISTORY`, purchases of history behind the capped budget, default
 //! 1,000,000; `BENCH_ROUNDS`, default 3, rounds of the 200-wallet purchase
-//! each between two `/health` runs, whose median ratio is printed too).
+//! each between two `/health` runs, whose median ratio is printed too;
+//! `BENCH_SERVER`, another `tollgate` binary to run instead of this build's,
+//! for alternating runs of two builds).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -138,7 +140,11 @@ impl Drop for Server {
 }
 
 fn start_server(database_url: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    // `BENCH_SERVER` runs another build's binary, to compare two builds in
+    // alternating runs on the same machine.
+    let binary =
+        std::env::var_os("BENCH_SERVER").unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").into());
+    let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
         .env("TOLLGATE_DATABASE_URL", database_url)
         .env("TOLLGATE_MASTER_KEY", MASTER_KEY)

@@ -56,6 +56,14 @@ impl Product {
         self.actions.iter().find(|a| a.name == name)
     }
 
+    /// True when `action` is a builtin tool's that changes nothing outside
+    /// the call: such a call runs first and is charged in one write.
+    pub fn runs_without_outside_effect(&self, action: &str) -> bool {
+        self.builtin
+            .as_ref()
+            .is_some_and(|t| !t.has_outside_effect(action))
+    }
+
     /// Each action's price, as a JSON object: what an owner agrees to when
     /// they enable the product.
     pub fn prices_json(&self) -> String {

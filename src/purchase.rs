@@ -172,10 +172,14 @@ pub fn response_text(outcome: &PurchaseOutcome, instance_id: InstanceId) -> Stri
 
 /// The action a purchase names: the one given, or a product's only one.
 fn action_name(given: &Option<String>, product: &Product) -> String {
+    action_of(given, product).to_owned()
+}
+
+fn action_of<'a>(given: &'a Option<String>, product: &'a Product) -> &'a str {
     match (given, product.actions.len()) {
-        (Some(a), _) => a.clone(),
-        (None, 1) => product.actions[0].name.clone(),
-        (None, _) => String::new(),
+        (Some(a), _) => a,
+        (None, 1) => &product.actions[0].name,
+        (None, _) => "",
     }
 }
 
@@ -222,6 +226,12 @@ pub async fn purchase_with_key(
 /// Runs `purchase` in a task of its own and counts its success in the
 /// metrics, and its refusal if `count_refusal` (a claiming try's is not
 /// one: the run under a claim that follows counts its own).
+///
+/// A call with no outside effect runs in the request's own task instead:
+/// it holds nothing, and is charged in one ledger command after it ran, so
+/// a client that goes away leaves either no charge (before the command is
+/// queued) or a committed one, never a hold or an unpaid vendor. That
+/// saves the spawn and the extra wake-up of every such purchase.
 async fn spawned<F, Fut>(
     app: &AppState,
     caller: &Caller,
@@ -234,8 +244,9 @@ where
     F: FnOnce(AppState, Caller, Arc<Product>, PurchaseRequest) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<PurchaseOutcome, PurchaseError>> + Send,
 {
+    let in_place = product.runs_without_outside_effect(action_of(&req.action, &product));
     let (app, caller) = (app.clone(), caller.clone());
-    let task = tokio::spawn(async move {
+    let counted = async move {
         let name = product.row.name.clone();
         let result = purchase(app, caller, product, req).await;
         // Labelled by catalog name only, so caller-supplied strings never become labels.
@@ -245,8 +256,12 @@ where
             Err(_) => {}
         }
         result
-    });
-    task.await
+    };
+    if in_place {
+        return counted.await;
+    }
+    tokio::spawn(counted)
+        .await
         .map_err(|e| PurchaseError::Internal(anyhow::anyhow!("the purchase task failed: {e}")))?
 }
 
@@ -390,11 +405,7 @@ async fn purchase_product(
 
     // A call with no outside effect runs first and is charged in one write
     // afterwards; refused then, it is not charged and its answer is dropped.
-    if product
-        .builtin
-        .as_ref()
-        .is_some_and(|t| !t.has_outside_effect(&action))
-    {
+    if product.runs_without_outside_effect(&action) {
         let result = run.await;
         order.duration_ms = Some(elapsed(started));
         return match result {

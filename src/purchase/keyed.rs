@@ -85,10 +85,7 @@ pub async fn purchase_claiming(
         return Ok(None);
     };
     let action = action_name(&req.action, &product);
-    let qualifies = product
-        .builtin
-        .as_ref()
-        .is_some_and(|t| !t.has_outside_effect(&action))
+    let qualifies = product.runs_without_outside_effect(&action)
         && product.credentials.is_empty()
         && product
             .action(&action)
