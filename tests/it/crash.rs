@@ -17,7 +17,7 @@ use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{fresh_db, Backend};
+use crate::harness::{fresh_db, rows_naming_what_is_not_there, Backend};
 
 const AGENTS: usize = 6;
 const KILLS: usize = 20;
@@ -284,6 +284,11 @@ async fn killed_at_random_moments(backend: Backend) {
         wallet.held_credits,
         Credits::ZERO,
         "no credits are held any more"
+    );
+    assert_eq!(
+        rows_naming_what_is_not_there(&db).await,
+        Vec::<String>::new(),
+        "every ledger row names rows that exist"
     );
 }
 

@@ -95,6 +95,35 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
     })
 }
 
+/// The ledger rows that name a user, grant or ledger entry that does not
+/// exist, one line each. PostgreSQL keeps no foreign keys on the rows every
+/// purchase appends (its migration 0014), so the ledger tests look for
+/// such rows themselves, on both backends.
+pub async fn rows_naming_what_is_not_there(db: &TestDb) -> Vec<String> {
+    const SQL: &str = "\
+        SELECT 'entry ' || t.id FROM credit_transactions t \
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id) \
+            OR (t.grant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.grant_id)) \
+        UNION ALL SELECT 'allocation ' || a.transaction_id || ' ' || a.grant_id FROM ledger_allocations a \
+         WHERE NOT EXISTS (SELECT 1 FROM credit_transactions t WHERE t.id = a.transaction_id) \
+            OR NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = a.grant_id) \
+        UNION ALL SELECT 'order ' || o.id FROM orders o \
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id) \
+        UNION ALL SELECT 'hold ' || h.id FROM holds h \
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = h.user_id)";
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        let rows = sqlx::query_scalar(SQL).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let rows = sqlx::query_scalar(SQL).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    }
+}
+
 /// Drops, once per test process, the schemas of test databases made over
 /// an hour ago (a schema's name carries its id, whose first four bytes are
 /// its creation time in seconds): every test leaves its schema behind, and

@@ -15,7 +15,7 @@ use tollgate::ledger::{Ledger, LedgerError, NewGrant};
 use tollgate::money::Credits;
 use tollgate::store::{self, EntryKind, NewUser, OrderStatus, Store};
 
-use crate::harness::{fresh_db, Backend, TestDb};
+use crate::harness::{fresh_db, rows_naming_what_is_not_there, Backend, TestDb};
 
 const HOLD_TTL_MINUTES: i64 = 30;
 
@@ -430,7 +430,7 @@ async fn check_invariants(
 
 fn property_test(backend: Backend, cases: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some((_db, store)) = rt.block_on(open(backend)) else {
+    let Some((db, store)) = rt.block_on(open(backend)) else {
         return;
     };
     let mut runner = TestRunner::new(Config {
@@ -443,6 +443,11 @@ fn property_test(backend: Backend, cases: u32) {
             rt.block_on(run_case(store.clone(), ops))
         })
         .unwrap();
+    // Every case wrote to the same database.
+    assert_eq!(
+        rt.block_on(rows_naming_what_is_not_there(&db)),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -457,7 +462,7 @@ fn money_rules_hold_for_random_sequences_on_postgres() {
 
 /// 64 tasks hold and capture against a wallet with credits for exactly K calls.
 async fn concurrent_spending_never_overdraws(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
+    let Some((db, store)) = open(backend).await else {
         return;
     };
     let ledger = Ledger::new(store.clone(), Arc::new(tollgate::clock::SystemClock));
@@ -508,6 +513,10 @@ async fn concurrent_spending_never_overdraws(backend: Backend) {
         K
     );
     assert_eq!(txns[0].balance_after_credits, Credits::ZERO);
+    assert_eq!(
+        rows_naming_what_is_not_there(&db).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -953,4 +962,48 @@ async fn other_writes_get_in_while_the_ledger_streams_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_writes_get_in_while_the_ledger_streams_on_postgres() {
     other_writes_get_in_while_the_ledger_streams(Backend::Postgres).await
+}
+
+/// A ledger row that names a missing user: SQLite's foreign key refuses
+/// it; PostgreSQL, which keeps no foreign keys on the rows purchases
+/// append, takes it, and the check the ledger tests run finds it.
+async fn a_row_naming_a_missing_user_is_refused_or_found(backend: Backend) {
+    let Some((db, _store)) = open(backend).await else {
+        return;
+    };
+    let insert = "INSERT INTO orders (id, user_id, budget_id, product_id, action, price_credits, status, created_at) \
+                  VALUES ('o-stray', 'nobody', 'b', 'p', 'run', 0, 'succeeded', 0)";
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let refused = sqlx::query(insert).execute(&pool).await.unwrap_err();
+            assert!(refused.to_string().contains("FOREIGN KEY"), "{refused}");
+            assert_eq!(
+                rows_naming_what_is_not_there(&db).await,
+                Vec::<String>::new()
+            );
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(insert).execute(&pool).await.unwrap();
+            assert_eq!(
+                rows_naming_what_is_not_there(&db).await,
+                vec!["order o-stray".to_string()]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_row_naming_a_missing_user_is_refused_or_found_on_sqlite() {
+    a_row_naming_a_missing_user_is_refused_or_found(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_row_naming_a_missing_user_is_refused_or_found_on_postgres() {
+    a_row_naming_a_missing_user_is_refused_or_found(Backend::Postgres).await;
 }
