@@ -202,17 +202,23 @@ mod tests {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
-    #[tokio::test]
-    async fn the_database_and_its_wal_and_shm_files_are_private_to_the_owner() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("data").join("tollgate.db");
+    /// The store on the database at `db`, after one write through it.
+    async fn opened_and_written(db: &std::path::Path) -> SqliteStore {
         let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
         assert!(store
-            .claim_marker("mode-test", "x", crate::clock::Timestamp::from_millis(1))
+            .claim_marker("test", "x", crate::clock::Timestamp::from_millis(1))
             .await
             .unwrap());
+        store
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_wal_and_shm_files_are_private_to_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data").join("tollgate.db");
+        let _store = opened_and_written(&db).await;
         for suffix in ["", "-wal", "-shm"] {
             let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
             assert!(file.exists(), "{} should exist", file.display());
@@ -317,14 +323,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = SqliteStore::connect(&format!("sqlite://{}", old.display()))
-            .await
-            .unwrap();
-        assert!(store
-            .claim_marker("page-test", "x", crate::clock::Timestamp::from_millis(1))
-            .await
-            .unwrap());
-        drop(store);
+        drop(opened_and_written(&old).await);
         assert_eq!(page_size(&old), 4096);
     }
 
