@@ -8,7 +8,9 @@
 //! each with a new `Idempotency-Key`), with
 //! their ratios to `/health` (measured first and last, the ratios against
 //! the mean of the two), the server's resident memory, and `/health` at
-//! the half-rate line's pacing (the latency spread the machine itself adds).
+//! the half-rate line's pacing (the latency spread the machine itself adds),
+//! and the share of CPU time the host stole for other guests, for each line
+//! and over the run (on a virtual machine).
 //!
 //! Run: `cargo bench --bench purchase` (env: `BENCH_SECONDS`, default 5;
 //! `BENCH_HISTORY`, purchases of history behind the capped budget, default
@@ -178,6 +180,9 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+    /// The share of the machine's CPU time the host took for other guests
+    /// during the run (`steal` in `/proc/stat`; 0 where there is none).
+    steal: f64,
 }
 
 /// One wrk run's load: GET `path` when `body` is empty, else POST `body`.
@@ -191,6 +196,9 @@ struct Load<'a> {
     seconds: u64,
     /// Each connection's pause after each answer.
     delay_ms: u64,
+    /// Draws each pause from an exponential distribution whose mean is
+    /// `delay_ms`, as independent agents' think times are.
+    random_pauses: bool,
     /// Sends a new `Idempotency-Key` with every request.
     idempotency: bool,
 }
@@ -210,6 +218,7 @@ impl<'a> Load<'a> {
             connections,
             seconds,
             delay_ms: 0,
+            random_pauses: false,
             idempotency: false,
         }
     }
@@ -224,6 +233,7 @@ fn wrk(url: &str, load: Load<'_>) -> anyhow::Result<Run> {
         connections,
         seconds,
         delay_ms,
+        random_pauses,
         idempotency,
     } = load;
     let dir = tempfile::tempdir()?;
@@ -252,7 +262,17 @@ request = function()
   if body ~= "" then headers["Content-Type"] = "application/json" end
   return wrk.format("{method}", "{path}", headers, body ~= "" and body or nil)
 end
-delay = function() return {delay_ms} end
+local mean = {delay_ms}
+local random_pauses = {random_pauses}
+init = function(args)
+  math.randomseed(os.time() * 64 + tid)
+end
+delay = function()
+  if random_pauses then
+    return math.floor(-mean * math.log(1 - math.random()) + 0.5)
+  end
+  return mean
+end
 done = function(summary, latency, requests)
   local non2xx = summary.errors.status
   io.write(string.format("RESULT %f %f %f %d\n",
@@ -264,6 +284,7 @@ end
         nonce = new_id(),
     )?;
     let threads = connections.clamp(1, 2);
+    let cpu_before = cpu_ticks();
     let out = Command::new("wrk")
         .args([
             "-t",
@@ -280,6 +301,7 @@ end
         .arg(url)
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); install Debian's wrk"))?;
+    let steal = stolen(cpu_before, cpu_ticks());
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -294,7 +316,35 @@ end
         p50_ms: v[1],
         p99_ms: v[2],
         non_2xx: v[3] as u64,
+        steal,
     })
+}
+
+/// The machine's (all, stolen) CPU ticks so far, from `/proc/stat`.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    Some((ticks.iter().sum(), *ticks.get(7)?))
+}
+
+/// The share of the ticks between two readings that were stolen: on a
+/// virtual machine, time the host gave to other guests while this one had
+/// work to run. Every figure of a run with much of it is slower and more
+/// spread than the machine alone makes it.
+fn stolen(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> f64 {
+    match (before, after) {
+        (Some((all0, steal0)), Some((all1, steal1))) if all1 > all0 => {
+            steal1.saturating_sub(steal0) as f64 / (all1 - all0) as f64
+        }
+        _ => 0.0,
+    }
 }
 
 /// The ledger engine's (batches, commands) so far, from `/metrics`.
@@ -326,11 +376,12 @@ fn rss_mib(pid: u32) -> f64 {
 
 fn print(name: &str, r: &Run, health: f64) {
     println!(
-        "{name:<46} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {:>6.3} x /health{}",
+        "{name:<46} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {:>6.3} x /health  steal {:>4.1}%{}",
         r.rps,
         r.p50_ms,
         r.p99_ms,
         r.rps / health,
+        r.steal * 100.0,
         if r.non_2xx > 0 {
             format!("  ({} non-2xx!)", r.non_2xx)
         } else {
@@ -433,6 +484,7 @@ async fn main() -> anyhow::Result<()> {
     // `/health` is measured first and last, and the ratios are against the
     // mean of the two, so that the machine's drift over the run weighs on
     // both sides alike; both figures are printed.
+    let run_cpu = cpu_ticks();
     let health_first = wrk(&url, Load::new("/health", &none, "", 32, seconds))?;
     let mut lines: Vec<(String, Run)> = Vec::new();
     let balance = wrk(&url, Load::new("/credits/balance", &keys, "", 32, seconds))?;
@@ -512,6 +564,33 @@ async fn main() -> anyhow::Result<()> {
     lines.push((
         format!("GET /health with the same {delay} ms pauses"),
         half_health.clone(),
+    ));
+    // The same rate with random pauses (exponential, of the same mean), as
+    // agents that do not wait for one another send: with fixed pauses, the
+    // connections one batch answered at once all send again at once.
+    let random = wrk(
+        &url,
+        Load {
+            delay_ms: delay,
+            random_pauses: true,
+            ..Load::new("/products/purchase", &keys, PURCHASE, 32, seconds)
+        },
+    )?;
+    lines.push((
+        format!("  the same with random pauses (mean {delay} ms)"),
+        random.clone(),
+    ));
+    let random_health = wrk(
+        &url,
+        Load {
+            delay_ms: delay,
+            random_pauses: true,
+            ..Load::new("/health", &none, "", 32, seconds)
+        },
+    )?;
+    lines.push((
+        format!("GET /health with the same random pauses"),
+        random_health.clone(),
     ));
     // The 200-wallet purchase again, in rounds each between two `/health`
     // runs: each round's ratio is against the mean of its neighbours, and
@@ -595,7 +674,23 @@ async fn main() -> anyhow::Result<()> {
         half_health.rps,
         half_health.p99_ms / half_health.p50_ms.max(0.001)
     );
+    println!(
+        "p99 / p50 at {:.0} req/s, random pauses: {:.2} (/health {:.2})",
+        random.rps,
+        random.p99_ms / random.p50_ms.max(0.001),
+        random_health.p99_ms / random_health.p50_ms.max(0.001)
+    );
     println!("server resident memory:       {rss:.0} MiB");
+    let steal = stolen(run_cpu, cpu_ticks());
+    println!(
+        "CPU stolen by the host:       {:.1}%{}",
+        steal * 100.0,
+        if steal > 0.05 {
+            " (other guests took much of this machine's time: every figure is slower and its tail wider than the machine alone makes it)"
+        } else {
+            ""
+        }
+    );
     drop(server);
     std::thread::sleep(Duration::from_millis(100));
     if let Some((base, schema)) = pg_schema {
