@@ -589,7 +589,7 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     lines.push((
-        format!("GET /health with the same random pauses"),
+        "GET /health with the same random pauses".to_string(),
         random_health.clone(),
     ));
     // The 200-wallet purchase again, in rounds each between two `/health`

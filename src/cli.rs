@@ -180,7 +180,7 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
                 .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))
         }
     };
-    let out = async {
+    async {
         match cmd {
             AdminCommand::CreateUser {
                 email,
@@ -260,7 +260,5 @@ async fn admin_command(db: DatabaseArgs, cmd: AdminCommand) -> anyhow::Result<()
         }
         Ok::<(), anyhow::Error>(())
     }
-    .await;
-    startup::release_store(store.as_ref()).await;
-    out
+    .await
 }

@@ -1,7 +1,8 @@
 //! Tollgate: a self-hostable platform on which AI agents pay for and use
 //! tools, implementing the AgentPMT Programmatic Access API.
 
-// The one exception: `store::sqlite_sync` borrows sqlx's SQLite handle.
+// The one exception: `store::sqlite` sets the busy handler of sqlx's SQLite
+// connection (`store::sqlite_sync::writer_waits`).
 #![deny(unsafe_code)]
 
 pub mod accounts;

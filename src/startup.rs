@@ -246,20 +246,8 @@ impl App {
         for d in deliveries {
             let _ = d.await;
         }
-        release_store(self.state.store.as_ref()).await;
         served?;
         Ok(())
-    }
-}
-
-/// Lets go of what the store holds on its connections before the runtime
-/// stops (SQLite's kept ledger statements; see `store::sqlite_sync`). The
-/// last thing a command does with its store.
-pub async fn release_store(store: &dyn Store) {
-    if let crate::store::LedgerWriter::Sync(sync) = store.ledger_writer() {
-        if let Err(e) = sync.release().await {
-            tracing::warn!(error = %e, "the ledger writer's statements could not be released");
-        }
     }
 }
 

@@ -29,17 +29,15 @@
 //! and 0.262 against 0.274 and 0.294): the writer is busy about half the
 //! time, and the machine's two cores are what the purchase waits for.
 //!
-//! On SQLite the writer is a thread of its own that borrows sqlx's writer
-//! connection and runs each batch's statements synchronously with rusqlite
-//! (`store/sqlite_sync.rs` says why); it keeps the connection while commands
-//! keep coming, and [`LINGER`] past the last, for at most [`SESSION_SPAN`],
-//! so other writes still get in.
+//! On SQLite the writer is a thread of its own with a connection of its
+//! own, and runs each batch's statements synchronously with rusqlite
+//! (`store/sqlite_sync.rs` says why); other writes meet it at SQLite's
+//! write lock, which it lets them have between two batches.
 //! On PostgreSQL the writer is an async task on a thread and runtime of its
 //! own, and a batch is a handful of multi-row statements, so its round trips
 //! do not grow with its size.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use tokio::sync::oneshot;
@@ -83,11 +81,14 @@ impl Engine {
         let thread = std::thread::Builder::new().name("tollgate-ledger".into());
         match store.ledger_writer() {
             LedgerWriter::Sync(_) => {
-                // Batches that block their thread run on the runtime's
-                // handle, off its workers.
-                let run = sync_write_loop(store.clone(), clock, queue, stats.clone());
+                // Batches that block their thread run off the runtime's
+                // workers, in its context.
+                let (store, stats) = (store.clone(), stats.clone());
                 let rt = tokio::runtime::Handle::current();
-                thread.spawn(move || rt.block_on(run))
+                thread.spawn(move || {
+                    let _entered = rt.enter();
+                    sync_write_loop(store, clock, queue, stats)
+                })
             }
             LedgerWriter::Async(batches) => {
                 // The writer has a runtime of its own, which also opens its
@@ -223,19 +224,6 @@ async fn write_loop(
     }
 }
 
-/// How long the SQLite writer keeps the connection while commands keep
-/// coming, before letting other writes in.
-const SESSION_SPAN: Duration = Duration::from_millis(5);
-
-/// How long the SQLite writer, its queue empty, keeps the connection
-/// waiting for the next command. Taking the connection from sqlx wakes
-/// sqlx's worker thread and waits for it, twice; on a busy machine that
-/// wait was longer than a batch, and under load nearly every batch paid it,
-/// because the queue is often empty for the moment it takes the next
-/// request to reach the writer. Once commands stop, another write waits
-/// at most this long for the connection.
-const LINGER: Duration = Duration::from_millis(1);
-
 /// Waits for a command and takes it with whatever else is queued, up to
 /// [`MAX_BATCH`]. False once every sender is gone.
 async fn take_next(queue: &flume::Receiver<Envelope>, batch: &mut Vec<Envelope>) -> bool {
@@ -259,10 +247,9 @@ fn take_queued(queue: &flume::Receiver<Envelope>, batch: &mut Vec<Envelope>) {
     }
 }
 
-/// The SQLite writer: holds the writer connection while commands keep
-/// coming (up to [`SESSION_SPAN`], and [`LINGER`] past the last), so
-/// back-to-back batches pay no hand-off.
-async fn sync_write_loop(
+/// The SQLite writer: waits for a command, then runs batches back to back
+/// on the ledger's connection while commands keep coming.
+fn sync_write_loop(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     queue: flume::Receiver<Envelope>,
@@ -272,42 +259,19 @@ async fn sync_write_loop(
         unreachable!("started for a store whose batches run synchronously")
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // A session that ran out of time leaves its next batch taken but not run.
-    while !batch.is_empty() || take_next(&queue, &mut batch).await {
-        let taken = sync
-            .session(&mut |session| {
-                let until = Instant::now() + SESSION_SPAN;
-                loop {
-                    let mut runner = SyncRunner {
-                        session: &mut *session,
-                        clock: clock.as_ref(),
-                    };
-                    now(settle(&mut batch, &mut runner, &stats));
-                    take_queued(&queue, &mut batch);
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return;
-                    }
-                    if batch.is_empty() {
-                        match queue.recv_timeout(left.min(LINGER)) {
-                            Ok(e) => {
-                                batch.push(e);
-                                take_queued(&queue, &mut batch);
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                }
-            })
-            .await;
-        if let Err(e) = taken {
-            tracing::warn!(error = %e, "the ledger writer could not take the database connection");
-            for envelope in batch.drain(..) {
-                let _ = envelope.reply.send(Err(LedgerError::Store(
-                    crate::store::StoreError::Embedded(e.to_string()),
-                )));
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        take_queued(&queue, &mut batch);
+        sync.session(&mut |session| {
+            while !batch.is_empty() {
+                let mut runner = SyncRunner {
+                    session: &mut *session,
+                    clock: clock.as_ref(),
+                };
+                now(settle(&mut batch, &mut runner, &stats));
+                take_queued(&queue, &mut batch);
             }
-        }
+        });
     }
 }
 

@@ -243,8 +243,8 @@ pub trait LedgerStore: Send + Sync {
 
 /// How a backend's ledger batches run: the one place the two differ.
 pub enum LedgerWriter<'a> {
-    /// Synchronously, on the engine's own thread, through the one writer
-    /// connection (SQLite; see `sqlite_sync.rs`).
+    /// Synchronously, on the engine's own thread, through a connection of
+    /// its own (SQLite; see `sqlite_sync.rs`).
     Sync(&'a dyn SyncBatches),
     /// As async tasks: a writer of its own, whose connections live and die
     /// with it, on its thread (PostgreSQL).
@@ -330,20 +330,10 @@ pub trait SyncSession: Send {
 
 /// A backend whose ledger batches run synchronously on the engine's own
 /// thread (SQLite; see `sqlite_sync.rs`).
-#[async_trait]
 pub trait SyncBatches: Send + Sync {
-    /// Takes the writer connection and hands it to `f`, which may run
-    /// several batches in a row; other writers wait until `f` returns.
-    async fn session(
-        &self,
-        f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
-    ) -> StoreResult<()>;
-
-    /// Finalises whatever the writer keeps prepared on its connection and
-    /// keeps nothing more, before the process ends: once the runtime stops,
-    /// sqlx may close that connection at any moment, and it refuses to
-    /// close one with statements open.
-    async fn release(&self) -> StoreResult<()>;
+    /// Hands the ledger's connection to `f`, which may run several batches
+    /// in a row.
+    fn session(&self, f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send));
 }
 
 /// The ledger's rows as history and sweepers read them, outside the engine's batches.

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,34 +10,37 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sqlite_sync::{Checkpointer, KeptStatements, LogRestart, Readers};
+use super::sqlite_sync::{
+    writer_waits, Checkpointer, LedgerConnection, LogRestart, Readers, LOCK_WAIT,
+};
 use super::{SyncBatches, SyncSession};
 
 /// A store on a SQLite database file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// The ledger batches' statements on the writer's connection. First, so
-    /// that the last clone of the store finalises them before its pools
-    /// close their connections.
-    kept: Arc<KeptStatements>,
+    /// The ledger engine's own writing connection (`sqlite_sync.rs`).
+    ledger: Arc<LedgerConnection>,
     /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
-    /// The one writing connection. SQLite has a single writer anyway;
-    /// queueing writers here, in order, avoids the busy-wait sleeps that
-    /// connections racing for the write lock would take. Ledger batches
-    /// borrow it too (`sqlite_sync.rs`).
+    /// The one connection for every write but the ledger's. Queueing
+    /// those writes here, in order, avoids the busy-wait sleeps that
+    /// connections racing for the write lock would take; it meets the
+    /// ledger's connection at the lock (`sqlite_sync::writer_waits`).
     writer: SqlitePool,
-    /// Point reads on the calling thread; `None` for an in-memory database.
-    readers: Option<Arc<Readers>>,
+    /// Point reads on the calling thread.
+    readers: Arc<Readers>,
     /// Stops when the last clone of the store is dropped.
-    _checkpointer: Option<Arc<Checkpointer>>,
-    /// When the ledger writer next starts the log over.
-    log_restart: Arc<LogRestart>,
+    _checkpointer: Arc<Checkpointer>,
 }
 
-fn in_memory(file: &Path) -> bool {
+/// Whether `url` names a database in memory (sqlx names such a file
+/// `file:sqlx-in-memory-N`).
+fn in_memory(url: &str, file: &Path) -> bool {
     let name = file.to_string_lossy();
-    name.is_empty() || name == ":memory:" || name.starts_with("file::memory:")
+    url.contains(":memory:")
+        || url.contains("mode=memory")
+        || name.is_empty()
+        || name.starts_with("file:")
 }
 
 impl SqliteStore {
@@ -56,36 +60,52 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        restrict_database_files(options.get_filename())?;
+            .busy_timeout(LOCK_WAIT);
         let file = options.get_filename().to_path_buf();
+        if in_memory(url, &file) {
+            // The ledger writes through a connection of its own, which
+            // could not see a database that lives in another's memory.
+            anyhow::bail!(
+                "Tollgate keeps its SQLite database in a file; name one, as in sqlite://tollgate.db"
+            );
+        }
+        restrict_database_files(&file)?;
+        // Lives as long as the process: SQLite may call the writer's busy
+        // handler with it until the connection closes, and the pool closes
+        // it whenever it likes. One flag a store opened.
+        let waiting: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A ping to sqlx's worker thread per write buys nothing: a
+            // broken connection fails its statement just as well.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            // Never closed while the server runs: ledger batches borrow its handle.
             .idle_timeout(None)
             .max_lifetime(None)
-            // Checkpoints run on a thread of their own (`Checkpointer`), so
-            // no commit pays for copying the log back and syncing the file.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let mut locked = conn.lock_handle().await?;
+                    // SAFETY: the handle is this open connection's, kept
+                    // from sqlx's worker while `locked` lives, and
+                    // `waiting` lives as long as the process.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        rusqlite::ffi::sqlite3_busy_handler(
+                            locked.as_raw_handle().as_ptr(),
+                            Some(writer_waits),
+                            waiting as *const AtomicBool as *mut std::ffi::c_void,
+                        );
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(
                 options
                     .clone()
-                    // SQLite's own mutex on the writer: the ledger's kept
-                    // statements (`sqlite_sync`) live on this handle beside
-                    // sqlx's worker thread, and are finalised when the store
-                    // drops, which may be while the worker still finishes a
-                    // command whose future was dropped with its runtime.
-                    // Serialised, the two cannot touch the connection at
-                    // once; the lock costs nanoseconds a call.
-                    .serialized(true)
-                    .pragma(
-                        "wal_autocheckpoint",
-                        if in_memory(&file) { "1000" } else { "0" },
-                    )
-                    // When the log starts over after a burst, it is cut back
-                    // to 512 MiB (`LogRestart` starts it over at about 64,
-                    // or 256 with 4 KiB pages).
-                    .pragma("journal_size_limit", "536870912"),
+                    // Checkpoints run on a thread of their own
+                    // (`Checkpointer`), so no commit pays for copying the
+                    // log back and syncing the file.
+                    .pragma("wal_autocheckpoint", "0"),
             )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
@@ -93,22 +113,19 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(false))
             .await?;
-        let on_disk = !in_memory(&file);
-        let readers = on_disk.then(|| Arc::new(Readers::new(file.clone())));
         let log_restart = Arc::new(LogRestart::default());
-        let checkpointer = on_disk.then(|| Checkpointer::start(file.clone(), log_restart.clone()));
+        let ledger = LedgerConnection::open(file.clone(), log_restart.clone(), waiting)?;
         Ok(SqliteStore {
-            kept: Arc::default(),
+            ledger: Arc::new(ledger),
             pool,
             writer,
-            readers,
-            _checkpointer: checkpointer,
-            log_restart,
+            readers: Arc::new(Readers::new(file.clone())),
+            _checkpointer: Checkpointer::start(file, log_restart),
         })
     }
 
     fn readers(&self) -> Option<&Readers> {
-        self.readers.as_deref()
+        Some(&self.readers)
     }
 
     /// A write transaction that takes SQLite's write lock up front, so a
@@ -123,9 +140,6 @@ impl SqliteStore {
 /// SQLite gives the `-wal` and `-shm` files the database file's mode; any
 /// left from an earlier, looser run are tightened too.
 fn restrict_database_files(path: &Path) -> anyhow::Result<()> {
-    if in_memory(path) {
-        return Ok(());
-    }
     let name = path.to_string_lossy();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -174,19 +188,9 @@ fn set_private(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-#[async_trait::async_trait]
 impl SyncBatches for SqliteStore {
-    async fn session(
-        &self,
-        f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send),
-    ) -> super::StoreResult<()> {
-        let mut conn = self.writer.acquire().await?;
-        super::sqlite_sync::session_on(&mut conn, &self.log_restart, &self.kept, f).await
-    }
-
-    async fn release(&self) -> super::StoreResult<()> {
-        let mut conn = self.writer.acquire().await?;
-        super::sqlite_sync::release_on(&mut conn, &self.kept).await
+    fn session(&self, f: &mut (dyn for<'s> FnMut(&'s mut (dyn SyncSession + 's)) + Send)) {
+        self.ledger.session(f);
     }
 }
 
@@ -214,6 +218,30 @@ mod tests {
         store
     }
 
+    /// One ledger batch in `session` that adds a spend bucket of `budget`
+    /// at minute `n`, committed.
+    fn commit_a_bucket(
+        session: &mut dyn crate::store::SyncSession,
+        budget: crate::id::BudgetId,
+        n: i64,
+    ) {
+        let writes = crate::store::BatchWrites {
+            buckets: vec![crate::store::BucketAdd {
+                budget_id: budget,
+                minute: n,
+                amount: Credits::new(1),
+                cumulative: Credits::new(n),
+            }],
+            ..Default::default()
+        };
+        session
+            .batch(&mut |tx| {
+                futures::FutureExt::now_or_never(tx.write(&writes))
+                    .expect("a synchronous batch never waits")
+            })
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn the_database_and_its_wal_and_shm_files_are_private_to_the_owner() {
         let dir = tempfile::tempdir().unwrap();
@@ -232,7 +260,7 @@ mod tests {
     async fn the_log_starts_over_under_writes_that_never_pause() {
         use std::sync::atomic::Ordering;
 
-        use crate::store::{BatchWrites, BucketAdd, SyncBatches};
+        use crate::store::SyncBatches;
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("busy.db");
@@ -241,7 +269,8 @@ mod tests {
             .unwrap();
         // 64 frames rather than 64 MiB, so the test writes little.
         store
-            .log_restart
+            .ledger
+            .log()
             .restart_frames
             .store(64, Ordering::Relaxed);
         let wal = dir.path().join("busy.db-wal");
@@ -267,29 +296,12 @@ mod tests {
         while restarts().wrapping_sub(first) < 3
             && started.elapsed() < std::time::Duration::from_secs(15)
         {
-            store
-                .session(&mut |session| {
-                    for _ in 0..256 {
-                        commits += 1;
-                        let writes = BatchWrites {
-                            buckets: vec![BucketAdd {
-                                budget_id: budgets[(commits % 500) as usize],
-                                minute: commits,
-                                amount: Credits::new(1),
-                                cumulative: Credits::new(commits),
-                            }],
-                            ..Default::default()
-                        };
-                        session
-                            .batch(&mut |tx| {
-                                futures::FutureExt::now_or_never(tx.write(&writes))
-                                    .expect("a synchronous batch never waits")
-                            })
-                            .unwrap();
-                    }
-                })
-                .await
-                .unwrap();
+            store.session(&mut |session| {
+                for _ in 0..256 {
+                    commits += 1;
+                    commit_a_bucket(session, budgets[(commits % 500) as usize], commits);
+                }
+            });
         }
         let restarted = restarts().wrapping_sub(first);
         assert!(
@@ -325,6 +337,77 @@ mod tests {
         }
         drop(opened_and_written(&old).await);
         assert_eq!(page_size(&old), 4096);
+    }
+
+    /// The ledger's batches follow each other with no pause on a thread of
+    /// their own, and a write through sqlx still gets in within moments,
+    /// again and again, while the batches go on after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_gets_in_between_ledger_batches_that_never_pause() {
+        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+        use std::time::{Duration, Instant};
+
+        use crate::store::SyncBatches;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = opened_and_written(&dir.path().join("busy.db")).await;
+        let (stop, commits) = (
+            std::sync::Arc::new(AtomicBool::new(false)),
+            std::sync::Arc::new(AtomicI64::new(0)),
+        );
+        let ledger = {
+            let (store, stop, commits) = (store.clone(), stop.clone(), commits.clone());
+            std::thread::spawn(move || {
+                let budget = crate::id::BudgetId::new();
+                store.session(&mut |session| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let n = commits.fetch_add(1, Ordering::Relaxed) + 1;
+                        commit_a_bucket(session, budget, n);
+                    }
+                });
+            })
+        };
+        while commits.load(Ordering::Relaxed) < 100 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut slowest = Duration::ZERO;
+        for i in 0..20 {
+            let before = commits.load(Ordering::Relaxed);
+            let started = Instant::now();
+            let claimed = store
+                .claim_marker(
+                    &format!("between-{i}"),
+                    "x",
+                    crate::clock::Timestamp::from_millis(1),
+                )
+                .await
+                .unwrap();
+            assert!(claimed);
+            slowest = slowest.max(started.elapsed());
+            // The batches went on while the write waited and after it.
+            while commits.load(Ordering::Relaxed) < before + 10 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        ledger.join().unwrap();
+        // Each write waited under a millisecond here. With SQLite's own
+        // busy handler, which sleeps up to 100 ms between tries and seldom
+        // finds the lock free, the slowest of them waited 0.4 to 1.4 s.
+        assert!(
+            slowest < Duration::from_millis(100),
+            "a write waited {slowest:?}"
+        );
+    }
+
+    /// A database in memory is refused with a clear message: the ledger's
+    /// own connection could not see it.
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_clearly() {
+        let Err(e) = SqliteStore::connect("sqlite::memory:").await else {
+            panic!("an in-memory database was opened");
+        };
+        assert!(e.to_string().contains("in a file"), "{e}");
     }
 
     #[tokio::test]

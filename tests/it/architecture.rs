@@ -415,13 +415,13 @@ fn adapters_reach_the_store_and_the_ledger_only_through_services() {
     );
 }
 
-/// The SQLite ledger writer keeps wallets, open grants and budget counters
-/// between batches (`store/sqlite_sync/rows.rs`), which stays true only
-/// while nothing but the ledger's batches writes them through its
-/// connection: a write elsewhere would not be seen, and the next batch
-/// would charge from stale rows. So no SQL outside the batches' writes
-/// changes those tables, but the insert of a new user's wallet (which no
-/// batch has kept), and no migration gives them a trigger or a cascade.
+/// Money moves only through the ledger engine's batches. The SQLite ledger
+/// writer also keeps wallets, open grants and budget counters between
+/// batches (`store/sqlite_sync/rows.rs`): another connection's commit makes
+/// it forget them, but a trigger or cascade run by its own writes would
+/// not, and the next batch would charge from stale rows. So no SQL outside
+/// the batches' writes changes those tables, but the insert of a new user's
+/// wallet, and no migration gives them a trigger or a cascade.
 #[test]
 fn only_the_ledger_batches_write_wallets_grants_and_budget_counters() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,9 +1,9 @@
-//! One ledger batch on the borrowed writer connection: its reads, and its
-//! writes with a cached statement per kind of row.
+//! One ledger batch on the ledger's connection: its reads, and its writes
+//! with a cached statement per kind of row.
 //!
 //! The statements' texts are built once ([`SQL`]), and the connection keeps
-//! them prepared from one session to the next (`KeptStatements`), so a
-//! batch neither formats nor parses SQL.
+//! them prepared for its whole life, so a batch neither formats nor parses
+//! SQL.
 
 use crate::id::{BudgetId, GrantId, HoldId, UserId};
 use std::sync::LazyLock;
@@ -164,7 +164,7 @@ fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
     })
 }
 
-/// One batch's transaction on the borrowed writer connection. Its futures
+/// One batch's transaction on the ledger's connection. Its futures
 /// never wait: every statement runs to its end on the calling thread.
 pub(crate) struct SyncTx<'r> {
     /// Always `Some` until the batch gives the connection back.

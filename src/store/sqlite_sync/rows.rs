@@ -1,22 +1,23 @@
 //! The rows every ledger batch reads, kept by the writer between batches:
 //! wallets, their open grants and budgets' counters.
 //!
-//! On SQLite one writer connection makes every ledger write, so after a
-//! batch commits its own copy of those rows is the database's, and the
-//! next batch on the same wallets need not read them again. Under the
+//! On SQLite one connection, the ledger's own, makes every ledger write, so
+//! after a batch commits its own copy of those rows is the database's, and
+//! the next batch on the same wallets need not read them again. Under the
 //! purchase benchmark those reads were about a fifth of the ledger
 //! writer's time, and the writer, one thread, bounds the purchase rate.
 //!
 //! Why the copy stays true:
 //! - a batch's writes are applied to it as they are written, and any
 //!   batch that fails (a statement, the commit, a panic) forgets every row;
-//! - a commit by another connection (the `tollgate admin` commands in
-//!   another process, a reader that wrote) changes `PRAGMA data_version`,
-//!   read at each batch's start, and then every row is forgotten;
-//! - writes through this same connection that are not ledger batches
-//!   (sqlx shares it) do not change `data_version`: none of them writes
-//!   these tables but a new user's wallet, which no batch has cached
-//!   (`tests/it/architecture.rs` keeps it so).
+//! - a commit by another connection (every write outside the ledger's
+//!   batches, through sqlx's writer or the `tollgate admin` commands in
+//!   another process) changes `PRAGMA data_version`, read at each batch's
+//!   start, and then every row is forgotten;
+//! - a batch's own writes change nothing else behind its back: no trigger
+//!   or cascade writes these tables, and no SQL outside the batches writes
+//!   them but a new user's wallet (`tests/it/architecture.rs` keeps both
+//!   so).
 
 use std::collections::HashMap;
 use std::hash::Hash;
