@@ -1,8 +1,8 @@
 //! Tollgate: a self-hostable platform on which AI agents pay for and use
 //! tools, implementing the AgentPMT Programmatic Access API.
 
-// The one exception: `store::sqlite` sets the busy handler of sqlx's SQLite
-// connection (`store::sqlite_sync::writer_waits`).
+// The one exception: setting the busy handler of sqlx's SQLite writer
+// connection (`store::sqlite` and `store::sqlite_sync::writer_waits`).
 #![deny(unsafe_code)]
 
 pub mod accounts;

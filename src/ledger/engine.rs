@@ -152,7 +152,7 @@ impl Runner for AsyncRunner<'_> {
     }
 }
 
-/// Batches on a held writer connection, every statement on this thread.
+/// Batches on the ledger's held connection, every statement on this thread.
 struct SyncRunner<'a, 's> {
     session: &'a mut (dyn SyncSession + 's),
     clock: &'a dyn Clock,

@@ -20,7 +20,7 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Readers; on SQLite they run beside the one writer.
     fn pool(&self) -> &Pool<Self::Db>;
-    /// The writing connections (SQLite: exactly one).
+    /// The writing connections (SQLite: exactly one, beside the ledger's own).
     fn writer(&self) -> &Pool<Self::Db>;
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`, which takes the
     /// write lock up front, so a read-then-write never fails with BUSY).

@@ -320,7 +320,7 @@ pub trait BatchTx: Send {
 /// One batch's work on its transaction.
 pub type BatchFn<'a> = dyn for<'t> FnMut(&'t mut (dyn BatchTx + 't)) -> StoreResult<()> + Send + 'a;
 
-/// The writer connection, held for a run of batches.
+/// The ledger's connection, held for a run of batches.
 pub trait SyncSession: Send {
     /// Runs `f` in one write transaction whose statements all run on the
     /// calling thread (the [`BatchTx`] futures never wait); commits when `f`

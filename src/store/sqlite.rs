@@ -105,7 +105,11 @@ impl SqliteStore {
                     // Checkpoints run on a thread of their own
                     // (`Checkpointer`), so no commit pays for copying the
                     // log back and syncing the file.
-                    .pragma("wal_autocheckpoint", "0"),
+                    .pragma("wal_autocheckpoint", "0")
+                    // Whichever writer starts the log over cuts it back to
+                    // 512 MiB (`LogRestart` starts it over at about 64, or
+                    // 256 with 4 KiB pages).
+                    .pragma("journal_size_limit", "536870912"),
             )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;

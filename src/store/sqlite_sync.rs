@@ -9,7 +9,7 @@
 //! batch runs from `BEGIN` to `COMMIT` on the ledger engine's own thread.
 //!
 //! The ledger writer has a connection of its own ([`LedgerConnection`]),
-//! with its statements prepared once for the life of the process; sqlx's
+//! with its statements prepared once for the life of the connection; sqlx's
 //! one writer connection makes every other write. The two meet at SQLite's
 //! write lock. It used to be one connection, which the ledger borrowed from
 //! sqlx for a few milliseconds at a time: each hand-off woke sqlx's worker
@@ -75,7 +75,7 @@ pub(crate) struct LedgerConnection(Mutex<Session>);
 /// The ledger connection between batches.
 struct Session {
     path: PathBuf,
-    /// `None` until the first batch, and after a batch that panicked.
+    /// `None` after a batch that panicked, until the next batch opens it again.
     db: Option<Connection>,
     log: Arc<LogRestart>,
     rows: Rows,
@@ -120,9 +120,10 @@ impl LedgerConnection {
     }
 }
 
-/// The ledger's connection, set as sqlx's are: the file is in WAL mode
-/// already (sqlx made or opened it first), and `synchronous`, foreign keys
-/// and the automatic checkpoint are per connection.
+/// The ledger's connection, set as sqlx's writer is: the file is in WAL
+/// mode already (sqlx made or opened it first), and `synchronous`, foreign
+/// keys, the automatic checkpoint and the log's size limit are per
+/// connection.
 fn open_ledger_connection(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let db = Connection::open_with_flags(
         path,

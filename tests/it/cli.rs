@@ -189,10 +189,10 @@ async fn admin_commands_work_with_the_server_stopped() {
     );
 }
 
-/// A command that wrote through the ledger ends without a panic: the
-/// ledger writer keeps statements prepared on SQLite's writer connection,
-/// and a connection closed with statements open makes sqlx panic. Each grant
-/// used to race its own exit, and lost about half the time.
+/// A command that wrote through the ledger ends without a panic, every
+/// time: the ledger's connection and sqlx's close as the command's runtime
+/// stops. (When the ledger kept statements on sqlx's connection, each grant
+/// raced its own exit, and lost about half the time.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_grants_exit_cleanly_every_time() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
