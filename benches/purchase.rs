@@ -222,6 +222,16 @@ impl<'a> Load<'a> {
             idempotency: false,
         }
     }
+
+    /// This load with a pause of `delay_ms` after each answer, drawn at
+    /// random (exponential, of that mean) when `random`.
+    fn paced(self, delay_ms: u64, random: bool) -> Self {
+        Load {
+            delay_ms,
+            random_pauses: random,
+            ..self
+        }
+    }
 }
 
 /// Runs wrk with a Lua script that makes each request of `load`.
@@ -543,10 +553,7 @@ async fn main() -> anyhow::Result<()> {
     let delay = ((32.0 * 2.0 * 1000.0) / many.rps.max(1.0)).round().max(1.0) as u64;
     let half = wrk(
         &url,
-        Load {
-            delay_ms: delay,
-            ..Load::new("/products/purchase", &keys, PURCHASE, 32, seconds)
-        },
+        Load::new("/products/purchase", &keys, PURCHASE, 32, seconds).paced(delay, false),
     )?;
     lines.push((
         format!("  at under half the peak rate ({delay} ms pauses)"),
@@ -556,10 +563,7 @@ async fn main() -> anyhow::Result<()> {
     // its p99 / p50 is what scheduling and the load generator add.
     let half_health = wrk(
         &url,
-        Load {
-            delay_ms: delay,
-            ..Load::new("/health", &none, "", 32, seconds)
-        },
+        Load::new("/health", &none, "", 32, seconds).paced(delay, false),
     )?;
     lines.push((
         format!("GET /health with the same {delay} ms pauses"),
@@ -570,11 +574,7 @@ async fn main() -> anyhow::Result<()> {
     // connections one batch answered at once all send again at once.
     let random = wrk(
         &url,
-        Load {
-            delay_ms: delay,
-            random_pauses: true,
-            ..Load::new("/products/purchase", &keys, PURCHASE, 32, seconds)
-        },
+        Load::new("/products/purchase", &keys, PURCHASE, 32, seconds).paced(delay, true),
     )?;
     lines.push((
         format!("  the same with random pauses (mean {delay} ms)"),
@@ -582,11 +582,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let random_health = wrk(
         &url,
-        Load {
-            delay_ms: delay,
-            random_pauses: true,
-            ..Load::new("/health", &none, "", 32, seconds)
-        },
+        Load::new("/health", &none, "", 32, seconds).paced(delay, true),
     )?;
     lines.push((
         "GET /health with the same random pauses".to_string(),

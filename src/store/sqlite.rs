@@ -40,7 +40,8 @@ fn in_memory(url: &str, file: &Path) -> bool {
     url.contains(":memory:")
         || url.contains("mode=memory")
         || name.is_empty()
-        || name.starts_with("file:")
+        || name.starts_with("file:sqlx-in-memory")
+        || name.starts_with("file::memory:")
 }
 
 impl SqliteStore {

@@ -305,7 +305,8 @@ impl SyncSession for Session {
                 open_ledger_connection(&self.path)?
             }
         };
-        if self.waiting.swap(false, Ordering::AcqRel) {
+        // Read first: a swap would write the flag's cache line every batch.
+        if self.waiting.load(Ordering::Relaxed) && self.waiting.swap(false, Ordering::AcqRel) {
             // A write through sqlx waits for the lock: it goes first.
             std::thread::sleep(LET_IN);
         }
